@@ -1,0 +1,215 @@
+"""Artifact folders: sharded Parquet, each shard committed atomically, with provenance and resume.
+
+Layout of an artifact folder DIR:
+
+    DIR/part-00000.parquet ...     the artifact, and nothing else matches *.parquet
+    DIR/.harness/config.yaml       the resolved config of the run
+    DIR/.harness/run.json          what must not change between a run and its resume (task, model, params...)
+    DIR/.harness/done/<part>.json  one completion marker per shard: rows and sha256
+    DIR/.harness/tmp/              shards being written
+    DIR/.harness/lock              held by the process writing DIR
+
+The folder is hidden so `datasets.load_dataset("parquet", data_dir=DIR)` and `polars.scan_parquet` see only
+the shards. A shard is committed in three steps: written and fsynced under tmp/, then its marker is
+written (the commit point), then it is renamed into DIR. Recovery rolls a committed shard forward and
+deletes anything uncommitted, so a kill at any point loses at most the batch in flight and never
+duplicates rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from harness import __version__
+from harness.cache import canonical_json, file_lock
+
+META_DIR = ".harness"
+PROVENANCE_KEY = b"harness"
+PART_RE = re.compile(r"^part-(?:(?P<label>s\d+of\d+)-)?(?P<seq>\d{5,})\.parquet$")
+
+
+class ArtifactError(RuntimeError):
+    """The output folder cannot be used as asked; the message says why and what to do."""
+
+
+class ArtifactWriter:
+    def __init__(self, path: Path, schema: pa.Schema, run_identity: dict[str, Any], shard_label: str | None = None):
+        self.path = Path(path)
+        self.schema = schema
+        self.run_identity = run_identity
+        self.label = shard_label
+        self.meta = self.path / META_DIR
+        self._lock: contextlib.ExitStack | None = None
+
+    # -- opening and recovery -------------------------------------------------------------------------
+    def open(self, config: dict[str, Any]) -> ArtifactWriter:
+        for sub in ("done", "tmp"):
+            (self.meta / sub).mkdir(parents=True, exist_ok=True)
+        self._lock = contextlib.ExitStack()
+        self._lock.enter_context(file_lock(self.meta / "lock", blocking=False))
+        self._recover()
+        self._check_identity()
+        self._check_schema()
+        _write_atomic(self.meta / "config.yaml", yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+        return self
+
+    def close(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def __enter__(self) -> ArtifactWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _recover(self) -> None:
+        markers = {m["file"]: m for m in _read_markers(self.meta / "done")}
+        for name, marker in markers.items():
+            final, tmp = self.path / name, self.meta / "tmp" / name
+            if final.exists():
+                continue
+            if tmp.exists() and _sha256(tmp) == marker["sha256"]:
+                os.replace(tmp, final)  # committed before the kill: roll forward
+            else:
+                (self.meta / "done" / f"{name}.json").unlink()
+        for leftover in (self.meta / "tmp").iterdir():
+            leftover.unlink()  # never committed: the rows are regenerated (cheaply, from the cache)
+        for shard in self.path.glob("*.parquet"):
+            if shard.name not in markers:
+                raise ArtifactError(
+                    f"{shard} has no completion marker in {self.meta / 'done'}: it was not written by this "
+                    "harness run; move it out of the output folder"
+                )
+
+    def _check_identity(self) -> None:
+        run_file = self.meta / "run.json"
+        if not run_file.exists():
+            _write_atomic(run_file, json.dumps(self.run_identity, indent=2, sort_keys=True, default=str))
+            return
+        before = json.loads(run_file.read_text())
+        now = json.loads(json.dumps(self.run_identity, default=str))
+        changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+        if changed:
+            details = "; ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in changed)
+            raise ArtifactError(
+                f"{self.path} holds a run with other settings ({details}); resuming would mix them. "
+                "Use another --output, or delete the folder to start over"
+            )
+
+    def _check_schema(self) -> None:
+        for shard in self.shards():
+            found = pq.read_schema(shard).remove_metadata()
+            if not found.equals(self.schema):
+                raise ArtifactError(f"{shard} has another schema than this run writes; use another --output")
+            return  # every shard of a folder is written with the same schema: one check suffices
+
+    # -- reading what is there ------------------------------------------------------------------------
+    def shards(self) -> list[Path]:
+        return sorted(p for p in self.path.glob("*.parquet") if PART_RE.match(p.name))
+
+    def done_record_ids(self) -> set[str]:
+        done: set[str] = set()
+        for shard in self.shards():
+            done.update(pq.read_table(shard, columns=["record_id"]).column("record_id").to_pylist())
+        return done
+
+    def rows_written(self) -> int:
+        return sum(pq.ParquetFile(s).metadata.num_rows for s in self.shards())
+
+    # -- writing ----------------------------------------------------------------------------------------
+    def commit(self, table: pa.Table, provenance: dict[str, Any]) -> Path:
+        """Write one shard atomically; returns its final path."""
+        if not table.schema.equals(self.schema):
+            raise ArtifactError(f"internal: shard schema {table.schema} differs from the declared {self.schema}")
+        name = self._next_name()
+        stamped = {**provenance, "part": name, "rows": table.num_rows, "written_at": _now()}
+        table = table.replace_schema_metadata({PROVENANCE_KEY: canonical_json(stamped).encode()})
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, compression="zstd")
+        data = sink.getvalue().to_pybytes()
+        tmp = self.meta / "tmp" / name
+        _write_atomic(tmp, data, rename=False)
+        marker = {"file": name, "rows": table.num_rows, "sha256": hashlib.sha256(data).hexdigest()}
+        _write_atomic(self.meta / "done" / f"{name}.json", json.dumps(marker))  # the commit point
+        os.replace(tmp, self.path / name)
+        _fsync_dir(self.path)
+        return self.path / name
+
+    def _next_name(self) -> str:
+        seqs = [int(m["seq"]) for p in self.path.glob("*.parquet") if (m := PART_RE.match(p.name))]
+        seq = max(seqs, default=-1) + 1
+        return f"part-{self.label + '-' if self.label else ''}{seq:05d}.parquet"
+
+
+def read_provenance(shard: Path) -> dict[str, Any]:
+    metadata = pq.read_schema(shard).metadata or {}
+    return json.loads(metadata.get(PROVENANCE_KEY, b"{}"))
+
+
+def git_revision() -> str | None:
+    """The harness checkout's commit (with '+dirty' when it has uncommitted changes), None when not a checkout."""
+    here = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        if rev.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=here, capture_output=True, text=True, timeout=5)
+        return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def base_provenance() -> dict[str, Any]:
+    return {"harness_version": __version__, "git_revision": git_revision(), "started_at": _now()}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _read_markers(folder: Path) -> Iterator[dict[str, Any]]:
+    for marker in sorted(folder.glob("*.json")):
+        try:
+            yield json.loads(marker.read_text())
+        except (json.JSONDecodeError, OSError):
+            marker.unlink()  # markers are written atomically; a broken one cannot be a commit
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write_atomic(path: Path, data: str | bytes, rename: bool = True) -> None:
+    """Write and fsync; with rename, through a temporary file so readers never see half a file."""
+    raw = data.encode() if isinstance(data, str) else data
+    target = path.with_name(path.name + ".writing") if rename else path
+    with open(target, "wb") as f:
+        f.write(raw)
+        f.flush()
+        os.fsync(f.fileno())
+    if rename:
+        os.replace(target, path)
+        _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,111 @@
+"""The engine contract: a batch of requests in, one list of completions per request out, order kept.
+
+Every engine (transformers, vLLM, OpenAI-compatible servers, ...) implements `Backend.generate`. The same
+`SamplingParams` map onto each of them; an engine that cannot honour a parameter raises
+`UnsupportedParameter` instead of ignoring it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class UnsupportedParameter(ValueError):
+    """A sampling parameter this engine cannot honour."""
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 1.0  # 0 means greedy decoding
+    top_p: float = 1.0
+    min_p: float = 0.0
+    max_tokens: int = 256
+    n: int = 1
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    logprobs: int | None = None  # how many top alternatives to return per generated token
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.temperature < 0:
+            problems.append(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            problems.append(f"top_p must be in (0, 1], got {self.top_p}")
+        if not 0 <= self.min_p < 1:
+            problems.append(f"min_p must be in [0, 1), got {self.min_p}")
+        if self.max_tokens < 1:
+            problems.append(f"max_tokens must be >= 1, got {self.max_tokens}")
+        if self.n < 1:
+            problems.append(f"n must be >= 1, got {self.n}")
+        if self.logprobs is not None and self.logprobs < 0:
+            problems.append(f"logprobs must be >= 0, got {self.logprobs}")
+        if any(not s for s in self.stop):
+            problems.append("stop strings must not be empty")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "stop": list(self.stop)}
+
+
+@dataclass(frozen=True)
+class Request:
+    """Chat messages (rendered with the model's chat template) or a raw prompt, never both.
+
+    `assistant_prefix` is text the assistant turn is forced to start with (e.g. `<|thinking_start|>\\n`);
+    the completion continues it and does not repeat it.
+    """
+
+    messages: tuple[dict[str, str], ...] | None = None
+    prompt: str | None = None
+    assistant_prefix: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.messages is None) == (self.prompt is None):
+            raise ValueError("a Request holds either chat messages or a raw prompt, exactly one of them")
+        if self.prompt is not None and self.assistant_prefix:
+            raise ValueError("assistant_prefix only applies to chat messages; append it to the raw prompt")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Canonical form, used for cache keys and provenance."""
+        return {
+            "messages": [dict(m) for m in self.messages] if self.messages is not None else None,
+            "prompt": self.prompt,
+            "assistant_prefix": self.assistant_prefix,
+        }
+
+
+@dataclass
+class Completion:
+    text: str
+    finish_reason: str  # "stop" (end of turn or a stop string) or "length" (max_tokens reached)
+    prompt_tokens: int
+    completion_tokens: int
+    sample_idx: int = 0
+    logprobs: list[dict[str, Any]] | None = field(default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Completion:
+        return cls(**data)
+
+
+class Backend(ABC):
+    """One engine. Heavy imports happen in the constructor, never at package import time."""
+
+    name: str
+
+    @abstractmethod
+    def generate(self, requests: list[Request], params: SamplingParams) -> list[list[Completion]]:
+        """Return, for each request in order, `params.n` completions (sample_idx 0..n-1)."""
+
+    def describe(self) -> dict[str, Any]:
+        """Engine facts for provenance (library versions, dtype, device)."""
+        return {"engine": self.name}
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Free the engine's resources."""

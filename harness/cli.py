@@ -1,0 +1,145 @@
+"""The `harness` command line. Thin: parse flags, call a stage, print its summary.
+
+Heavy libraries (torch, transformers, datasets) are imported inside the commands, so `--help` is instant.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    help="Synthesize, judge, evaluate and train on reasoning-trace datasets. Every stage reads and writes Parquet.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+
+
+@app.callback()
+def main() -> None:
+    """reasoning-harness: see `harness COMMAND --help`."""
+
+
+@app.command()
+def synth(
+    task: Annotated[str, typer.Option(help="Task family: backfill.")] = "backfill",
+    input: Annotated[
+        str,
+        typer.Option(
+            "--input",
+            "-i",
+            help="Parquet/JSONL/CSV file, a folder of Parquet shards or a saved "
+            "`datasets` folder, a hub dataset id, or `sample` for the task's bundled sample.",
+        ),
+    ] = "sample",
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="Artifact folder (created; a rerun resumes it).")
+    ] = "runs/synth",
+    model: Annotated[
+        str, typer.Option(help="`default` (SmolLM2-135M-Instruct, bundled), a local folder or a hub id.")
+    ] = None,
+    engine: Annotated[str, typer.Option(help="Inference engine: transformers.")] = None,
+    config: Annotated[Path, typer.Option(help="YAML config; flags given on the command line override it.")] = None,
+    limit: Annotated[int, typer.Option(help="Only the first N input rows.")] = None,
+    batch_size: Annotated[
+        int, typer.Option(help="Rows per engine call; each batch is committed before the next.")
+    ] = None,
+    instruction_col: Annotated[str, typer.Option(help="Input column holding the instruction.")] = None,
+    solution_col: Annotated[str, typer.Option(help="Input column holding the solution.")] = None,
+    n: Annotated[int, typer.Option(help="Samples per row.")] = None,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature (0 = greedy).")] = None,
+    top_p: Annotated[float, typer.Option(help="Nucleus sampling mass.")] = None,
+    min_p: Annotated[float, typer.Option(help="Minimum token probability relative to the top token.")] = None,
+    max_tokens: Annotated[int, typer.Option(help="Token budget per completion.")] = None,
+    stop: Annotated[list[str], typer.Option(help="Stop string (repeatable); replaces the task's stops.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed for sampling.")] = None,
+    shard: Annotated[str, typer.Option(help="I/N: handle only the rows whose record_id hash is I mod N.")] = None,
+    split: Annotated[str, typer.Option(help="Split of a `datasets` input.")] = None,
+    threads: Annotated[
+        int, typer.Option(help="CPU threads for the engine (default: OMP_NUM_THREADS or all cores).")
+    ] = None,
+    system_prompt: Annotated[str, typer.Option(help="Replace the task's system prompt: text, or @FILE.")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the generation cache.")] = False,
+) -> None:
+    """Generate reasoning traces for every input row and write them as Parquet shards.
+
+    Example: harness synth --task backfill --input sample --limit 16 --output runs/demo
+    """
+    from harness.config import load_config
+    from harness.stages.synth import run_synth
+
+    columns = {k: v for k, v in {"instruction": instruction_col, "solution": solution_col}.items() if v is not None}
+    with _clean_errors():
+        cfg = load_config(
+            config,
+            {
+                "task": task,
+                "input": input,
+                "output": output,
+                "model": model,
+                "engine": engine,
+                "limit": limit,
+                "batch_size": batch_size,
+                "columns": columns or None,
+                "n": n,
+                "temperature": temperature,
+                "top_p": top_p,
+                "min_p": min_p,
+                "max_tokens": max_tokens,
+                "stop": stop,
+                "seed": seed,
+                "shard": shard,
+                "split": split,
+                "threads": threads,
+                "system_prompt": system_prompt,
+                "cache": False if no_cache else None,
+            },
+        )
+        summary = run_synth(cfg, console)
+    _print_synth_summary(summary)
+
+
+def _print_synth_summary(summary) -> None:
+    table = Table(title="synth summary", show_header=False)
+    table.add_row("rows this run", f"{summary.rows_in} in -> {summary.rows_out} out")
+    if summary.rows_skipped:
+        table.add_row("resumed", f"{summary.rows_skipped} rows were already done")
+    table.add_row("valid", f"{summary.valid}/{summary.rows_out} ({summary.share_valid:.0%})")
+    for reason, count in sorted(summary.rejection_reasons.items(), key=lambda kv: -kv[1]):
+        table.add_row(f"  rejected: {reason}", str(count))
+    table.add_row(
+        "generated",
+        f"{summary.generated_tokens} tokens in {summary.seconds:.1f}s "
+        f"({summary.tokens_per_second:.1f} tok/s); {summary.cache_hits} rows from cache",
+    )
+    table.add_row("artifact", f"{summary.output}/*.parquet")
+    console.print(table)
+    typer.echo(summary.output)  # stdout carries only the artifact path, for scripts
+
+
+class _clean_errors:
+    """Known error types become one red line and exit code 2, not a traceback."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, err, tb) -> bool:
+        from harness.artifacts import ArtifactError
+        from harness.config import ConfigError
+        from harness.models import ModelNotFound
+        from harness.sources import InputError
+
+        if err is not None and isinstance(err, InputError | ConfigError | ArtifactError | ModelNotFound):
+            console.print(f"[red]error:[/red] {err}", highlight=False)
+            raise typer.Exit(2)
+        return False
+
+
+if __name__ == "__main__":  # engines that spawn workers (vLLM) need this guard
+    app()

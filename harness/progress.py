@@ -1,0 +1,59 @@
+"""Live progress for long stages: rows done, rows/s, generated tokens/s and ETA.
+
+On a terminal it is a rich progress bar; elsewhere (CI logs, pipes) one line per committed batch.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+
+class StageProgress:
+    def __init__(self, label: str, total: int | None, console: Console) -> None:
+        self.label, self.total, self.console = label, total, console
+        self.rows = 0
+        self.tokens = 0
+        self.started = time.perf_counter()
+        self._bar: Progress | None = None
+        if console.is_terminal:
+            self._bar = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TimeRemainingColumn(),
+                console=console,
+            )
+            self._task = self._bar.add_task(label, total=total, rate="")
+
+    def __enter__(self) -> StageProgress:
+        self.started = time.perf_counter()
+        if self._bar is not None:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    @property
+    def elapsed(self) -> float:
+        return max(time.perf_counter() - self.started, 1e-9)
+
+    def rates(self) -> str:
+        return f"{self.rows / self.elapsed:.2f} rows/s  {self.tokens / self.elapsed:.1f} tok/s"
+
+    def advance(self, rows: int, tokens: int) -> None:
+        self.rows += rows
+        self.tokens += tokens
+        if self._bar is not None:
+            self._bar.update(self._task, advance=rows, rate=self.rates())
+            return
+        eta = ""
+        if self.total and self.rows:
+            eta = f"  ETA {max(self.total - self.rows, 0) * self.elapsed / self.rows:.0f}s"
+        of = f"/{self.total}" if self.total is not None else ""
+        self.console.print(f"[{self.label}] {self.rows}{of} rows  {self.rates()}{eta}", highlight=False, markup=False)

@@ -1,0 +1,227 @@
+"""`harness synth`: input rows -> render -> cache -> engine -> parse -> Parquet shards, in bounded batches.
+
+Each batch is committed (one atomic shard) before the next starts, so a kill loses at most the batch in
+flight; a rerun with the same output folder skips every row already written.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from harness.artifacts import ArtifactWriter, base_provenance
+from harness.backends import ENGINES, make_backend
+from harness.backends.base import Backend
+from harness.cache import GenerationCache, cached_generate
+from harness.config import ConfigError, SynthConfig
+from harness.models import resolve_model
+from harness.progress import StageProgress
+from harness.records import to_table, traces_schema, verdict_fields
+from harness.sources import SourceRow, open_source
+from tasks import get_task
+from tasks.base import Task
+
+BUNDLED_SAMPLES = {"backfill": "backfill_sample.jsonl"}
+
+
+@dataclass
+class SynthSummary:
+    output: str
+    rows_in: int = 0  # input rows handled by this run
+    rows_skipped: int = 0  # already in the output from an earlier run
+    rows_out: int = 0  # output rows written by this run (rows_in x n)
+    valid: int = 0
+    rejected_inputs: int = 0
+    cache_hits: int = 0
+    generated_tokens: int = 0
+    seconds: float = 0.0
+    rejection_reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def share_valid(self) -> float:
+        return self.valid / self.rows_out if self.rows_out else 0.0
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.generated_tokens / self.seconds if self.seconds else 0.0
+
+
+def bundled_sample(task: str) -> Path:
+    if task not in BUNDLED_SAMPLES:
+        raise ConfigError(f"task {task!r} has no bundled sample; pass --input FILE")
+    return Path(str(files("harness") / "data" / BUNDLED_SAMPLES[task]))
+
+
+def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
+    console = console or Console(stderr=True)
+    if cfg.engine not in ENGINES:
+        raise ConfigError(f"unknown engine {cfg.engine!r}; engines are: {', '.join(sorted(ENGINES))}")
+    try:
+        task = get_task(cfg.task, **_task_options(cfg))
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
+    params = cfg.sampling.apply(task.defaults)
+    unknown = set(cfg.columns) - set(task.columns)
+    if unknown:
+        raise ConfigError(f"task {task.name} has no column(s) {sorted(unknown)}; it reads {sorted(task.columns)}")
+    required = {logical: cfg.columns.get(logical, default) for logical, default in task.columns.items()}
+    input_spec = str(bundled_sample(cfg.task)) if cfg.input == "sample" else cfg.input
+    source = open_source(input_spec, required, cfg.split)  # whole-input checks, before any model loads
+    model = resolve_model(cfg.model)
+    shard = cfg.shard_parts()
+    schema = traces_schema(task.fields)
+    identity = {
+        "task": task.name,
+        "task_version": task.version,
+        "template_hash": task.template_hash(),
+        "input": source.label,
+        "columns": required,
+        "model": model.fingerprint,
+        "engine": cfg.engine,
+        "sampling": params.to_dict(),
+        "shard": cfg.shard,
+    }
+    label = f"s{shard[0]}of{shard[1]}" if shard else None
+    summary = SynthSummary(output=str(Path(cfg.output)))
+    with ArtifactWriter(Path(cfg.output), schema, identity, label).open(cfg.model_dump()) as writer:
+        done = writer.done_record_ids()
+        pending = _pending(source.rows(), cfg.limit, shard, done, summary)
+        total = _expected_rows(source.count, cfg.limit, shard, len(done))
+        cache = GenerationCache.default() if cfg.cache else None
+        backend: Backend | None = None
+        provenance: dict[str, Any] = {}
+        try:
+            with StageProgress(f"synth {task.name}", total, console) as progress:
+                for batch in _batched(pending, cfg.batch_size):
+                    if backend is None:  # loaded only when there is work: a finished run resumes instantly
+                        backend = make_backend(cfg.engine, model.path, **_engine_options(cfg))
+                        provenance = {
+                            **base_provenance(),
+                            **identity,
+                            "template_hash": task.template_hash(),
+                            "model": model.to_dict(),
+                            "engine": backend.describe(),
+                            "input": {"label": source.label, **source.fingerprint},
+                            "config": cfg.model_dump(),
+                        }
+                    rows, tokens, hits = _run_batch(task, backend, cache, batch, required, params, model.fingerprint)
+                    writer.commit(to_table(rows, schema), provenance)
+                    _tally(summary, rows, len(batch), tokens, hits)
+                    progress.advance(len(batch), tokens)
+            summary.seconds = progress.elapsed
+        finally:
+            if cache is not None:
+                cache.close()
+            if backend is not None:
+                backend.close()
+    return summary
+
+
+def _run_batch(task: Task, backend, cache, batch: list[SourceRow], required, params, model_fp):
+    """Rows for one batch in input order: rejected inputs first get their verdicts, the rest are generated."""
+    out: list[dict[str, Any]] = []
+    accepted: list[tuple[SourceRow, dict[str, Any]]] = []
+    for row in batch:
+        values = {logical: row.values.get(column) for logical, column in required.items()}
+        checks = task.check(values)
+        if all(v.passed for v in checks):
+            accepted.append((row, values))
+        else:
+            out.append({**_identity(task, row, 0), **task.rejected(values), **verdict_fields(checks)})
+    requests = [task.render(values) for _, values in accepted]
+    completions, hits = cached_generate(backend, cache, requests, params, model_fp)
+    for (row, values), samples in zip(accepted, completions, strict=True):
+        for completion in samples:
+            fields, verdicts = task.parse(values, completion)
+            out.append(
+                {
+                    **_identity(task, row, completion.sample_idx),
+                    **fields,
+                    "completion": completion.text,
+                    "finish_reason": completion.finish_reason,
+                    "prompt_tokens": completion.prompt_tokens,
+                    "completion_tokens": completion.completion_tokens,
+                    **verdict_fields(verdicts),
+                }
+            )
+    # Throughput counts only what the engine generated now, not what the cache replayed.
+    tokens = sum(
+        c.completion_tokens for samples, hit in zip(completions, hits, strict=True) if not hit for c in samples
+    )
+    out.sort(key=lambda r: (r["source_index"], r["sample_idx"]))
+    return out, tokens, sum(hits)
+
+
+def _identity(task: Task, row: SourceRow, sample_idx: int) -> dict[str, Any]:
+    return {
+        "record_id": row.record_id,
+        "parent_id": row.parent_id,
+        "source_index": row.index,
+        "sample_idx": sample_idx,
+        "task": task.name,
+        "task_version": task.version,
+        "template_hash": task.template_hash(),
+    }
+
+
+def _pending(rows: Iterator[SourceRow], limit, shard, done: set[str], summary: SynthSummary) -> Iterator[SourceRow]:
+    for row in rows:
+        if limit is not None and row.index >= limit:
+            return
+        if shard is not None and int(row.record_id[:8], 16) % shard[1] != shard[0]:
+            continue
+        if row.record_id in done:
+            summary.rows_skipped += 1
+            continue
+        yield row
+
+
+def _expected_rows(count: int | None, limit: int | None, shard, done: int) -> int | None:
+    if count is None:
+        return None
+    rows = min(count, limit) if limit is not None else count
+    if shard is not None:
+        rows = round(rows / shard[1])  # the hash split is even in expectation; the bar shows an estimate
+    return max(rows - done, 0)
+
+
+def _batched(rows: Iterator[SourceRow], size: int) -> Iterator[list[SourceRow]]:
+    while batch := list(itertools.islice(rows, size)):
+        yield batch
+
+
+def _tally(summary: SynthSummary, rows: list[dict[str, Any]], rows_in: int, tokens: int, hits: int) -> None:
+    summary.rows_in += rows_in
+    summary.rows_out += len(rows)
+    summary.cache_hits += hits
+    summary.generated_tokens += tokens
+    for row in rows:
+        if row["valid"]:
+            summary.valid += 1
+        else:
+            if row["completion"] is None:
+                summary.rejected_inputs += 1
+            reason = row["rejection_reason"].split(":")[0]
+            summary.rejection_reasons[reason] = summary.rejection_reasons.get(reason, 0) + 1
+
+
+def _task_options(cfg: SynthConfig) -> dict[str, Any]:
+    if cfg.system_prompt is None:
+        return {}
+    text = cfg.system_prompt
+    if text.startswith("@"):
+        try:
+            text = Path(text[1:]).read_text(encoding="utf-8")
+        except OSError as err:
+            raise ConfigError(f"system_prompt: cannot read {text[1:]} ({err.strerror})") from err
+    return {"system_prompt": text}
+
+
+def _engine_options(cfg: SynthConfig) -> dict[str, Any]:
+    return {"threads": cfg.threads} if cfg.threads else {}

@@ -1,0 +1,1 @@
+"""judges: see ../shared/DESIGN.md; filled by later issues."""

@@ -1,0 +1,1 @@
+"""trainers: see ../shared/DESIGN.md; filled by later issues."""
