@@ -107,6 +107,9 @@ def _convert_gguf(gguf: Path, target: Path, digest: str) -> None:
     """Dequantize the GGUF to a float32 safetensors folder; atomic, so a killed conversion leaves nothing."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))

@@ -27,7 +27,9 @@ class TransformersBackend(Backend):
     def __init__(self, model_path: str, *, device: str | None = None, dtype: str = "auto", threads: int | None = None):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # our own progress bar is the one that matters
         self._torch = torch
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         if self.device == "cpu":
