@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from harness import __version__
-from harness.cache import canonical_json, file_lock
+from harness.cache import LockedError, canonical_json, file_lock
 
 META_DIR = ".harness"
 PROVENANCE_KEY = b"harness"
@@ -59,11 +59,19 @@ class ArtifactWriter:
         for sub in ("done", "tmp"):
             (self.meta / sub).mkdir(parents=True, exist_ok=True)
         self._lock = contextlib.ExitStack()
-        self._lock.enter_context(file_lock(self.meta / "lock", blocking=False))
-        self._recover()
-        self._check_identity()
-        self._check_schema()
-        _write_atomic(self.meta / "config.yaml", yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+        try:
+            self._lock.enter_context(file_lock(self.meta / "lock", blocking=False))
+        except LockedError as err:
+            self._lock = None
+            raise ArtifactError(f"another harness process is writing to {self.path}; wait for it or stop it") from err
+        try:
+            self._recover()
+            self._check_identity()
+            self._check_schema()
+            _write_atomic(self.meta / "config.yaml", yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+        except BaseException:
+            self.close()  # a refused open must not keep the folder locked
+            raise
         return self
 
     def close(self) -> None:

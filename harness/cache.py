@@ -28,6 +28,10 @@ def cache_dir() -> Path:
     return Path(base) / "reasoning-harness"
 
 
+class LockedError(RuntimeError):
+    """Another process holds the lock."""
+
+
 @contextmanager
 def file_lock(path: Path, blocking: bool = True) -> Iterator[None]:
     """An exclusive lock held while the block runs; the OS drops it if the process dies."""
@@ -37,7 +41,7 @@ def file_lock(path: Path, blocking: bool = True) -> Iterator[None]:
         try:
             fcntl.flock(handle, flags)
         except BlockingIOError as err:
-            raise RuntimeError(f"{path} is locked by another running process") from err
+            raise LockedError(f"{path} is locked by another running process") from err
         try:
             yield
         finally:

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(
@@ -136,7 +137,7 @@ class _clean_errors:
         from harness.sources import InputError
 
         if err is not None and isinstance(err, InputError | ConfigError | ArtifactError | ModelNotFound):
-            console.print(f"[red]error:[/red] {err}", highlight=False)
+            console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2)
         return False
 

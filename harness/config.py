@@ -83,6 +83,8 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> SynthConfig:
             data = yaml.safe_load(Path(path).read_text()) or {}
         except OSError as err:
             raise ConfigError(f"{path}: cannot read config ({err.strerror})") from err
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{path}: not UTF-8 text (byte offset {err.start})") from err
         except yaml.YAMLError as err:
             raise ConfigError(f"{path}: not valid YAML ({err})") from err
         if not isinstance(data, dict):
@@ -91,9 +93,9 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> SynthConfig:
         if value is None:
             continue
         if key in SamplingOverrides.model_fields:
-            data.setdefault("sampling", {})[key] = value
+            data["sampling"] = {**(data.get("sampling") or {}), key: value}  # an empty section loads as None
         elif key == "columns":
-            data.setdefault("columns", {}).update(value)
+            data["columns"] = {**(data.get("columns") or {}), **value}
         else:
             data[key] = value
     try:

@@ -56,4 +56,6 @@ class StageProgress:
         if self.total and self.rows:
             eta = f"  ETA {max(self.total - self.rows, 0) * self.elapsed / self.rows:.0f}s"
         of = f"/{self.total}" if self.total is not None else ""
-        self.console.print(f"[{self.label}] {self.rows}{of} rows  {self.rates()}{eta}", highlight=False, markup=False)
+        self.console.print(
+            f"[{self.label}] {self.rows}{of} rows  {self.rates()}{eta}", highlight=False, markup=False, soft_wrap=True
+        )

@@ -77,6 +77,13 @@ def to_table(rows: list[dict[str, object]], schema: pa.Schema) -> pa.Table:
     extra = {k for row in rows for k in row} - set(schema.names)
     if extra:
         raise ValueError(f"rows carry columns not in the schema: {sorted(extra)}")
+    for field in schema:
+        values = [row.get(field.name) for row in rows]
+        if not field.nullable and any(v is None for v in values):
+            raise ValueError(f"column {field.name!r} is declared not-null but a row has no value")
+        if pa.types.is_integer(field.type) and any(v is not None and not isinstance(v, int) for v in values):
+            bad = next(v for v in values if v is not None and not isinstance(v, int))
+            raise ValueError(f"column {field.name!r} does not fit {field.type}: expected an integer, got {bad!r}")
     try:
         return pa.Table.from_pylist(rows, schema=schema)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as err:

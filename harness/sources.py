@@ -137,10 +137,10 @@ def _jsonl(path: Path, required: dict[str, str]) -> Source:
     _check_columns(str(path), list(keys), required)
 
     def read() -> Iterator[dict[str, Any]]:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    yield json.loads(line)
+        with open(path, "rb") as f:  # split on b"\n" exactly as the check did (text mode also splits on \r)
+            for raw in f:
+                if raw.strip():
+                    yield json.loads(raw.decode("utf-8"))
 
     return Source(str(path), list(keys), count, {"files": {str(path): digest.hexdigest()}}, read)
 
@@ -152,13 +152,17 @@ def _csv(path: Path, required: dict[str, str]) -> Source:
         for line_no, raw in enumerate(f, start=1):
             digest.update(raw)
             _decode(path, raw, line_no)
-    with open(path, encoding="utf-8", newline="") as f:
+    # utf-8-sig: spreadsheets write a byte-order mark that would otherwise stick to the first column name.
+    with open(path, encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f, delimiter=delimiter)
         header = next(reader, None)
         if not header:
             raise InputError(f"{path}: file is empty; expected a header row")
         count = 0
-        for count, record in enumerate(reader, start=1):  # noqa: B007 - count is used after the loop
+        for record in reader:
+            if not record:
+                continue  # blank lines are skipped by the reader below too
+            count += 1
             if len(record) != len(header):
                 raise InputError(
                     f"{path}: row {count - 1} (line {reader.line_num}) has {len(record)} fields, the header has {len(header)}"
@@ -166,7 +170,7 @@ def _csv(path: Path, required: dict[str, str]) -> Source:
     _check_columns(str(path), header, required)
 
     def read() -> Iterator[dict[str, Any]]:
-        with open(path, encoding="utf-8", newline="") as f:
+        with open(path, encoding="utf-8-sig", newline="") as f:
             yield from csv.DictReader(f, delimiter=delimiter)
 
     return Source(str(path), header, count, {"files": {str(path): digest.hexdigest()}}, read)
@@ -214,7 +218,8 @@ def _check_columns(label: str, present: list[str], required: dict[str, str]) -> 
     for logical, column in required.items():
         if column in present:
             continue
-        close = difflib.get_close_matches(column, present, n=1)
+        taken = set(required.values())
+        close = difflib.get_close_matches(column, [p for p in present if p not in taken], n=1)
         hint = f"; did you mean {close[0]!r} (--{logical.replace('_', '-')}-col {close[0]})?" if close else ""
         raise InputError(
             f"{label}: column {column!r} (the {logical}) not found; columns are {', '.join(map(repr, present))}{hint}"

@@ -113,11 +113,19 @@ def _solution_verdict(solution: str, tail: str) -> Verdict:
         return Verdict("solution_preserved", True, "not repeated after the trace; the given solution is kept")
     block = SOLUTION_BLOCK.search(tail)
     repeated = block.group("body") if block else tail
+    if block and (outside := _normalize(tail[: block.start()] + " " + tail[block.end() :])):
+        return Verdict("solution_preserved", False, f"text besides the solution after the trace: {_shorten(outside)!r}")
     if _normalize(repeated) == _normalize(solution):
         return Verdict("solution_preserved", True, "repeated unchanged after the trace")
-    shown = _normalize(repeated)
-    shown = shown if len(shown) <= 80 else shown[:77] + "..."
-    return Verdict("solution_preserved", False, f"the model rewrote the solution after the trace: {shown!r}")
+    return Verdict(
+        "solution_preserved",
+        False,
+        f"the model rewrote the solution after the trace: {_shorten(_normalize(repeated))!r}",
+    )
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _normalize(text: str) -> str:

@@ -29,11 +29,11 @@ class SamplingParams:
 
     def __post_init__(self) -> None:
         problems = []
-        if self.temperature < 0:
+        if not self.temperature >= 0:  # also catches NaN
             problems.append(f"temperature must be >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
             problems.append(f"top_p must be in (0, 1], got {self.top_p}")
-        if not 0 <= self.min_p < 1:
+        if not 0 <= self.min_p < 1:  # NaN fails every comparison, so it lands here too
             problems.append(f"min_p must be in [0, 1), got {self.min_p}")
         if self.max_tokens < 1:
             problems.append(f"max_tokens must be >= 1, got {self.max_tokens}")

