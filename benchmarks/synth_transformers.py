@@ -25,6 +25,7 @@ import torch
 import transformers
 from rich.console import Console
 from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers.utils import logging as hf_logging
 
 import harness.stages.synth as synth
 from harness.config import SamplingOverrides, SynthConfig
@@ -68,6 +69,7 @@ def run_harness(rows: int, batch_size: int, max_tokens: int, threads: int) -> di
 
 
 def load_raw(path: str, threads: int) -> tuple[Any, Any]:
+    hf_logging.disable_progress_bar()
     torch.set_num_threads(threads)
     tokenizer = AutoTokenizer.from_pretrained(path)
     tokenizer.padding_side = "left"
@@ -141,6 +143,7 @@ def main() -> None:
         for name in results:
             r = results[name][-1]
             r["tok_s"], r["rows_s"] = r["tokens"] / r["seconds"], r["rows"] / r["seconds"]
+            r["loadavg_1m"] = os.getloadavg()[0]  # well above --threads: something else shared the cores
         print(
             f"rep {rep + 1}/{args.repeats}: " + "  ".join(f"{n} {results[n][-1]['tok_s']:.1f} tok/s" for n in results)
         )
@@ -159,7 +162,6 @@ def main() -> None:
     print(f"ratio harness/raw tok/s: {ratio:.3f} (target >= 0.95)")
     if args.json:
         meta = {"torch": torch.__version__, "transformers": transformers.__version__, "cpu": cpu_name()}
-        meta["loadavg_1m_at_end"] = os.getloadavg()[0]  # > threads means something else shared the cores
         report = {"args": {k: str(v) for k, v in vars(args).items()}, **meta, "runs": results, "median": medians}
         args.json.write_text(json.dumps({**report, "ratio_tok_s": ratio}, indent=2))
 

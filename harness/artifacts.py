@@ -139,6 +139,10 @@ class ArtifactWriter:
     def rows_written(self) -> int:
         return sum(pq.ParquetFile(s).metadata.num_rows for s in self.shards())
 
+    def valid_rows(self) -> int:
+        """Rows whose `valid` column is true, over every shard; reads only that column."""
+        return sum(pq.read_table(s, columns=["valid"]).column("valid").to_pylist().count(True) for s in self.shards())
+
     # -- writing ----------------------------------------------------------------------------------------
     def commit(self, table: pa.Table, provenance: dict[str, Any]) -> Path:
         """Write one shard atomically; returns its final path."""

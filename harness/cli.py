@@ -119,7 +119,8 @@ def _print_synth_summary(summary) -> None:
         f"{summary.generated_tokens} tokens in {summary.seconds:.1f}s "
         f"({summary.tokens_per_second:.1f} tok/s); {summary.cache_hits} rows from cache",
     )
-    table.add_row("artifact", f"{summary.output}/*.parquet")
+    share = summary.artifact_valid / summary.artifact_rows if summary.artifact_rows else 0.0
+    table.add_row("artifact", f"{summary.output}/*.parquet: {summary.artifact_rows} rows, {share:.0%} valid")
     console.print(table)
     typer.echo(summary.output)  # stdout carries only the artifact path, for scripts
 

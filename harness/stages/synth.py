@@ -17,7 +17,6 @@ from rich.console import Console
 
 from harness.artifacts import ArtifactWriter, base_provenance
 from harness.backends import ENGINES, make_backend
-from harness.backends.base import Backend
 from harness.cache import GenerationCache, cached_generate
 from harness.config import ConfigError, SynthConfig
 from harness.models import resolve_model
@@ -42,6 +41,8 @@ class SynthSummary:
     generated_tokens: int = 0
     seconds: float = 0.0
     rejection_reasons: dict[str, int] = field(default_factory=dict)
+    artifact_rows: int = 0  # the whole artifact, earlier runs included
+    artifact_valid: int = 0
 
     @property
     def share_valid(self) -> float:
@@ -93,33 +94,34 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
         done = writer.done_record_ids()
         pending = _pending(source.rows(), cfg.limit, shard, done, summary)
         total = _expected_rows(source.count, cfg.limit, shard, len(done))
+        batches = _batched(pending, cfg.batch_size)
+        first = next(batches, None)
+        if first is None:  # nothing left to do: a finished run resumes without loading the model
+            summary.artifact_rows, summary.artifact_valid = writer.rows_written(), writer.valid_rows()
+            return summary
         cache = GenerationCache.default() if cfg.cache else None
-        backend: Backend | None = None
-        provenance: dict[str, Any] = {}
+        backend = make_backend(cfg.engine, model.path, **_engine_options(cfg))
+        provenance = {
+            **base_provenance(),
+            **identity,
+            "model": model.to_dict(),
+            "engine": backend.describe(),
+            "input": {"label": source.label, **source.fingerprint},
+            "config": cfg.model_dump(),
+        }
         try:
             with StageProgress(f"synth {task.name}", total, console) as progress:
-                for batch in _batched(pending, cfg.batch_size):
-                    if backend is None:  # loaded only when there is work: a finished run resumes instantly
-                        backend = make_backend(cfg.engine, model.path, **_engine_options(cfg))
-                        provenance = {
-                            **base_provenance(),
-                            **identity,
-                            "template_hash": task.template_hash(),
-                            "model": model.to_dict(),
-                            "engine": backend.describe(),
-                            "input": {"label": source.label, **source.fingerprint},
-                            "config": cfg.model_dump(),
-                        }
+                for batch in itertools.chain([first], batches):
                     rows, tokens, hits = _run_batch(task, backend, cache, batch, required, params, model.fingerprint)
                     writer.commit(to_table(rows, schema), provenance)
                     _tally(summary, rows, len(batch), tokens, hits)
                     progress.advance(len(batch), tokens)
             summary.seconds = progress.elapsed
+            summary.artifact_rows, summary.artifact_valid = writer.rows_written(), writer.valid_rows()
         finally:
             if cache is not None:
                 cache.close()
-            if backend is not None:
-                backend.close()
+            backend.close()
     return summary
 
 
