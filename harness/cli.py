@@ -98,7 +98,7 @@ def synth(
                 "shard": shard,
                 "split": split,
                 "threads": threads,
-                "system_prompt": system_prompt,
+                "task_options": {"system_prompt": system_prompt} if system_prompt is not None else None,
                 "cache": False if no_cache else None,
             },
         )

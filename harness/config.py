@@ -55,7 +55,7 @@ class SynthConfig(BaseModel):
     shard: str | None = None  # "I/N": this process handles the rows whose record_id hash is I mod N
     split: str = "train"
     threads: int | None = Field(default=None, ge=1)
-    system_prompt: str | None = None  # replaces the task's system prompt (text, or @FILE)
+    task_options: dict[str, Any] = Field(default_factory=dict)  # the task's own knobs, e.g. system_prompt
     cache: bool = True
 
     @field_validator("shard")
@@ -94,8 +94,8 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> SynthConfig:
             continue
         if key in SamplingOverrides.model_fields:
             data["sampling"] = {**(data.get("sampling") or {}), key: value}  # an empty section loads as None
-        elif key == "columns":
-            data["columns"] = {**(data.get("columns") or {}), **value}
+        elif key in ("columns", "task_options"):
+            data[key] = {**(data.get(key) or {}), **value}
         else:
             data[key] = value
     try:

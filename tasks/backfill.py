@@ -71,12 +71,14 @@ class BackfillTask(Task):
                 verdicts.append(Verdict(f"input_{column}", True, "ok"))
         return verdicts
 
-    def render(self, values: dict[str, Any]) -> Request:
+    def render(self, values: dict[str, Any], variant: str = "") -> Request:
         user = USER_TEMPLATE.format(instruction=values["instruction"], solution=values["solution"])
         messages = ({"role": "system", "content": self.system_prompt}, {"role": "user", "content": user})
         return Request(messages=messages, assistant_prefix=PRIMER)
 
-    def parse(self, values: dict[str, Any], completion: Completion) -> tuple[dict[str, Any], list[Verdict]]:
+    def parse(
+        self, values: dict[str, Any], completion: Completion, variant: str = "", first: Completion | None = None
+    ) -> tuple[dict[str, Any], list[Verdict]]:
         fields: dict[str, Any] = {
             "instruction": values["instruction"],
             "solution": values["solution"],

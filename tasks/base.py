@@ -22,6 +22,7 @@ class Task(ABC):
     columns: dict[str, str]  # logical column -> the input column it is read from by default
     defaults: SamplingParams  # the recipe's sampling defaults; CLI flags override them
     fields: list[pa.Field]  # the task's own output columns
+    two_step: bool = False  # True: each first completion is sent back (`follow_up`) for a second generation
 
     @abstractmethod
     def template(self) -> str:
@@ -34,13 +35,28 @@ class Task(ABC):
     def check(self, values: dict[str, Any]) -> list[Verdict]:
         """Verdicts on the input row itself; a failed one means the row is rejected without generating."""
 
-    @abstractmethod
-    def render(self, values: dict[str, Any]) -> Request:
-        """The request for one row (values are the logical columns)."""
+    def variants(self, values: dict[str, Any]) -> list[str]:
+        """The branches one row fans out into (e.g. 62 forced thought prefixes); one, unnamed, by default."""
+        return [""]
 
     @abstractmethod
-    def parse(self, values: dict[str, Any], completion: Completion) -> tuple[dict[str, Any], list[Verdict]]:
-        """The task's output fields and its verdicts for one completion. Never raises on model output."""
+    def render(self, values: dict[str, Any], variant: str = "") -> Request:
+        """The (first) request for one row and variant (values are the logical columns)."""
+
+    def follow_up(self, values: dict[str, Any], variant: str, first: Completion) -> Request:
+        """Two-step tasks: the second request, built from the first completion."""
+        raise NotImplementedError(f"task {self.name} has a single step")
+
+    def follow_up_params(self, params: SamplingParams) -> SamplingParams:
+        """Two-step tasks: sampling for the second step (always one sample per first completion)."""
+        raise NotImplementedError(f"task {self.name} has a single step")
+
+    @abstractmethod
+    def parse(
+        self, values: dict[str, Any], completion: Completion, variant: str = "", first: Completion | None = None
+    ) -> tuple[dict[str, Any], list[Verdict]]:
+        """The task's output fields and verdicts for one (final) completion; `first` is a two-step task's first
+        completion. Never raises on model output."""
 
     def rejected(self, values: dict[str, Any]) -> dict[str, Any]:
         """Output fields for a row rejected before generation: the inputs as given, the rest empty."""

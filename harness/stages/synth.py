@@ -17,6 +17,7 @@ from rich.console import Console
 
 from harness.artifacts import ArtifactWriter, base_provenance
 from harness.backends import ENGINES, make_backend
+from harness.backends.base import Completion
 from harness.cache import GenerationCache, cached_generate
 from harness.config import ConfigError, SynthConfig
 from harness.models import resolve_model
@@ -87,6 +88,7 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
         "engine": cfg.engine,
         "sampling": params.to_dict(),
         "shard": cfg.shard,
+        "task_options": cfg.task_options,
     }
     label = f"s{shard[0]}of{shard[1]}" if shard else None
     summary = SynthSummary(output=str(Path(cfg.output)))
@@ -126,38 +128,52 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
 
 
 def _run_batch(task: Task, backend, cache, batch: list[SourceRow], required, params, model_fp):
-    """Rows for one batch in input order: rejected inputs first get their verdicts, the rest are generated."""
+    """Rows for one batch in input order. Rejected inputs get their verdicts; the rest fan out into the task's
+    variants (one engine call for all of them, so the engine can share their common prompt prefix), and
+    two-step tasks send each first completion back for its second step in one more call."""
     out: list[dict[str, Any]] = []
-    accepted: list[tuple[SourceRow, dict[str, Any]]] = []
+    branches: list[tuple[SourceRow, dict[str, Any], str]] = []
     for row in batch:
         values = {logical: row.values.get(column) for logical, column in required.items()}
         checks = task.check(values)
         if all(v.passed for v in checks):
-            accepted.append((row, values))
+            branches.extend((row, values, variant) for variant in task.variants(values))
         else:
             out.append({**_identity(task, row, 0), **task.rejected(values), **verdict_fields(checks)})
-    requests = [task.render(values) for _, values in accepted]
-    completions, hits = cached_generate(backend, cache, requests, params, model_fp)
-    for (row, values), samples in zip(accepted, completions, strict=True):
-        for completion in samples:
-            fields, verdicts = task.parse(values, completion)
+    requests = [task.render(values, variant) for _, values, variant in branches]
+    firsts, hits = cached_generate(backend, cache, requests, params, model_fp)
+    tokens = _fresh_tokens(firsts, hits)
+    finals = firsts
+    if task.two_step:
+        flat = [(b, c) for b, samples in enumerate(firsts) for c in samples]
+        follow_ups = [task.follow_up(branches[b][1], branches[b][2], c) for b, c in flat]
+        seconds, hits_2 = cached_generate(backend, cache, follow_ups, task.follow_up_params(params), model_fp)
+        tokens += _fresh_tokens(seconds, hits_2)
+        finals = [[] for _ in firsts]
+        for (b, _), [second] in zip(flat, seconds, strict=True):
+            finals[b].append(second)
+    for (row, values, variant), first_samples, final_samples in zip(branches, firsts, finals, strict=True):
+        for first, final in zip(first_samples, final_samples, strict=True):
+            fields, verdicts = task.parse(values, final, variant=variant, first=first if task.two_step else None)
             out.append(
                 {
-                    **_identity(task, row, completion.sample_idx),
+                    **_identity(task, row, first.sample_idx),
                     **fields,
-                    "completion": completion.text,
-                    "finish_reason": completion.finish_reason,
-                    "prompt_tokens": completion.prompt_tokens,
-                    "completion_tokens": completion.completion_tokens,
+                    "completion": final.text,
+                    "finish_reason": final.finish_reason,
+                    "prompt_tokens": final.prompt_tokens,
+                    # A second step's prompt already holds the first step's text; its tokens are counted once.
+                    "completion_tokens": final.completion_tokens + (first.completion_tokens if task.two_step else 0),
                     **verdict_fields(verdicts),
                 }
             )
-    # Throughput counts only what the engine generated now, not what the cache replayed.
-    tokens = sum(
-        c.completion_tokens for samples, hit in zip(completions, hits, strict=True) if not hit for c in samples
-    )
-    out.sort(key=lambda r: (r["source_index"], r["sample_idx"]))
+    out.sort(key=lambda r: r["source_index"])  # stable: variants and samples keep their order
     return out, tokens, sum(hits)
+
+
+def _fresh_tokens(completions: list[list[Completion]], hits: list[bool]) -> int:
+    """Throughput counts only what the engine generated now, not what the cache replayed."""
+    return sum(c.completion_tokens for samples, hit in zip(completions, hits, strict=True) if not hit for c in samples)
 
 
 def _identity(task: Task, row: SourceRow, sample_idx: int) -> dict[str, Any]:
@@ -214,15 +230,15 @@ def _tally(summary: SynthSummary, rows: list[dict[str, Any]], rows_in: int, toke
 
 
 def _task_options(cfg: SynthConfig) -> dict[str, Any]:
-    if cfg.system_prompt is None:
-        return {}
-    text = cfg.system_prompt
-    if text.startswith("@"):
-        try:
-            text = Path(text[1:]).read_text(encoding="utf-8")
-        except OSError as err:
-            raise ConfigError(f"system_prompt: cannot read {text[1:]} ({err.strerror})") from err
-    return {"system_prompt": text}
+    """The task's options, with `@FILE` values read from the file (long prompts live in files)."""
+    options = dict(cfg.task_options)
+    for key, value in options.items():
+        if isinstance(value, str) and value.startswith("@"):
+            try:
+                options[key] = Path(value[1:]).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as err:
+                raise ConfigError(f"task_options.{key}: cannot read {value[1:]} ({err})") from err
+    return options
 
 
 def _engine_options(cfg: SynthConfig) -> dict[str, Any]:
