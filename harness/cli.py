@@ -125,6 +125,105 @@ def _print_synth_summary(summary) -> None:
     typer.echo(summary.output)  # stdout carries only the artifact path, for scripts
 
 
+eval_app = typer.Typer(
+    help="Evaluate a model on a benchmark through lm-eval, offline; one row per question as Parquet.",
+    no_args_is_help=True,
+)
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("mmlu")
+def eval_mmlu(
+    model: Annotated[
+        str, typer.Option(help="`default` (SmolLM2-135M-Instruct, bundled), a local folder or a hub id.")
+    ] = None,
+    subsets: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated subjects (college_mathematics, ...), lm-eval groups "
+            "(stem, humanities, social_sciences, other) or `all`."
+        ),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(help="Questions per subject, drawn at random with --seed (default: every question).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the draw (and of sampling in generative mode).")] = None,
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="loglikelihood (letters A-D, acc), cloze (answer texts, acc_norm) or generative (--task, parsed answer)."
+        ),
+    ] = None,
+    task: Annotated[str, typer.Option(help="Generative mode: prompt and answer format, `structured`.")] = None,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="Artifact folder (created; a rerun resumes it).")
+    ] = "runs/eval-mmlu",
+    dataset: Annotated[
+        str,
+        typer.Option(
+            help="`bundled` (MMLU test split shipped with the harness), a local file/folder or a hub id "
+            "(cais/mmlu) in the cais/mmlu schema: question, subject, choices, answer."
+        ),
+    ] = None,
+    dataset_config: Annotated[str, typer.Option(help="Hub dataset config name (cais/mmlu: all).")] = None,
+    split: Annotated[str, typer.Option(help="Dataset split.")] = None,
+    engine: Annotated[str, typer.Option(help="Inference engine: transformers (vllm, openai: see README).")] = None,
+    base_url: Annotated[str, typer.Option(help="Engine openai: the OpenAI-compatible server's base URL.")] = None,
+    config: Annotated[Path, typer.Option(help="YAML config; flags given on the command line override it.")] = None,
+    batch_size: Annotated[int, typer.Option(help="lm-eval batch size.")] = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda when available).")] = None,
+    threads: Annotated[int, typer.Option(help="CPU threads (default: OMP_NUM_THREADS or all cores).")] = None,
+    temperature: Annotated[float, typer.Option(help="Generative mode: sampling temperature (0 = greedy).")] = None,
+    top_p: Annotated[float, typer.Option(help="Generative mode: nucleus sampling mass.")] = None,
+    max_tokens: Annotated[int, typer.Option(help="Generative mode: token budget per answer.")] = None,
+    system_prompt: Annotated[
+        str, typer.Option(help="Generative mode: replace the task's system prompt: text, or @FILE.")
+    ] = None,
+) -> None:
+    """Evaluate a model on MMLU through lm-eval, offline, and print the seed card's table.
+
+    Example: harness eval mmlu --subsets college_mathematics,high_school_psychology --limit 100 --seed 0 -o runs/mmlu
+    """
+    from harness.config import EvalConfig, load_config
+    from harness.stages.eval_mmlu import run_eval_mmlu
+
+    with _clean_errors():
+        cfg = load_config(
+            config,
+            {
+                "model": model,
+                "subsets": subsets,
+                "limit": limit,
+                "seed": seed,
+                "mode": mode,
+                "task": task,
+                "output": output,
+                "dataset": dataset,
+                "dataset_config": dataset_config,
+                "split": split,
+                "engine": engine,
+                "base_url": base_url,
+                "batch_size": batch_size,
+                "device": device,
+                "threads": threads,
+                "temperature": temperature,
+                "top_p": top_p,
+                "max_tokens": max_tokens,
+                "system_prompt": system_prompt,
+            },
+            EvalConfig,
+        )
+        run = run_eval_mmlu(cfg, console)
+    from reports.mmlu import rich_table
+
+    console.print(rich_table(run.summary, run.title))
+    done = f"{run.asked} questions asked in {run.seconds:.1f}s"
+    if run.skipped:
+        done += f"; {run.skipped} were already in the artifact"
+    console.print(f"{done}. Table: {run.report}; summary: {run.summary_file}", highlight=False, soft_wrap=True)
+    typer.echo(run.output)  # stdout carries only the artifact path, for scripts
+
+
 class _clean_errors:
     """Known error types become one red line and exit code 2, not a traceback."""
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.backends.base import SamplingParams
 
@@ -75,7 +75,49 @@ class SynthConfig(BaseModel):
         return int(index), int(total)
 
 
-def load_config(path: Path | None, overrides: dict[str, Any]) -> SynthConfig:
+class EvalConfig(BaseModel):
+    """`harness eval mmlu`: which questions, which model and engine, which prompt mode."""
+
+    model_config = ConfigDict(extra="forbid")
+    output: str
+    model: str = "default"
+    engine: str = "transformers"
+    base_url: str | None = None  # engine openai: the server's base URL
+    dataset: str = "bundled"  # bundled MMLU, a local file/folder or a hub id in the cais/mmlu schema
+    dataset_config: str | None = None  # hub config name (cais/mmlu: `all`)
+    split: str = "test"
+    subsets: list[str] = Field(default_factory=lambda: ["all"])  # subjects, groups, `all`
+    limit: int | None = Field(default=None, ge=1)  # questions drawn per subject
+    seed: int = 0  # the draw, and generation in generative mode
+    mode: Literal["loglikelihood", "cloze", "generative"] = "loglikelihood"
+    task: str | None = None  # generative mode: the prompt/parser family (structured)
+    sampling: SamplingOverrides = Field(default_factory=SamplingOverrides)  # generative mode only
+    system_prompt: str | None = None  # generative mode: replaces the task's system prompt (text, or @FILE)
+    batch_size: int = Field(default=8, ge=1)
+    device: str | None = None  # cpu, cuda, cuda:1 ... (default: cuda when available)
+    threads: int | None = Field(default=None, ge=1)
+
+    @field_validator("subsets", mode="before")
+    @classmethod
+    def _split_subsets(cls, value: Any) -> Any:
+        return [part for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _generative_only(self) -> EvalConfig:
+        if self.mode == "generative":
+            self.task = self.task or "structured"
+            return self
+        if self.task is not None or self.system_prompt is not None:
+            raise ValueError(f"--task and --system-prompt apply to --mode generative, not {self.mode}")
+        if any(v is not None for v in self.sampling.model_dump().values()):
+            raise ValueError(f"sampling settings apply to --mode generative, not {self.mode}")
+        return self
+
+
+Config = TypeVar("Config", SynthConfig, EvalConfig)
+
+
+def load_config(path: Path | None, overrides: dict[str, Any], kind: type[Config] = SynthConfig) -> Config:
     """YAML file (optional) first, then every flag the user actually gave (None means not given)."""
     data: dict[str, Any] = {}
     if path is not None:
@@ -92,14 +134,14 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> SynthConfig:
     for key, value in overrides.items():
         if value is None:
             continue
-        if key in SamplingOverrides.model_fields:
+        if key in SamplingOverrides.model_fields and key not in kind.model_fields:  # eval's seed is its own
             data["sampling"] = {**(data.get("sampling") or {}), key: value}  # an empty section loads as None
         elif key in ("columns", "task_options"):
             data[key] = {**(data.get(key) or {}), **value}
         else:
             data[key] = value
     try:
-        return SynthConfig(**data)
+        return kind(**data)
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
         raise ConfigError(f"{path or 'flags'}: {problems}") from err

@@ -12,8 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 
 class StageProgress:
-    def __init__(self, label: str, total: int | None, console: Console) -> None:
+    def __init__(self, label: str, total: int | None, console: Console, tokens: bool = True) -> None:
         self.label, self.total, self.console = label, total, console
+        self.show_tokens = tokens  # False for stages that score text rather than generate it
         self.rows = 0
         self.tokens = 0
         self.started = time.perf_counter()
@@ -44,7 +45,8 @@ class StageProgress:
         return max(time.perf_counter() - self.started, 1e-9)
 
     def rates(self) -> str:
-        return f"{self.rows / self.elapsed:.2f} rows/s  {self.tokens / self.elapsed:.1f} tok/s"
+        rows = f"{self.rows / self.elapsed:.2f} rows/s"
+        return f"{rows}  {self.tokens / self.elapsed:.1f} tok/s" if self.show_tokens else rows
 
     def advance(self, rows: int, tokens: int) -> None:
         self.rows += rows

