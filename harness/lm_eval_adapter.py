@@ -155,7 +155,8 @@ def _task_config(spec: TaskSpec, subject: str, name: str, data: Path) -> dict[st
         "task": name,
         "task_alias": subject,
         "dataset_path": "parquet",
-        "dataset_kwargs": {"data_files": {"test": str(data.resolve())}},
+        # The arrow cache `datasets` builds from the file stays in the run's folder, not in ~/.cache.
+        "dataset_kwargs": {"data_files": {"test": str(data.resolve())}, "cache_dir": str(data.parent.resolve() / "hf")},
         "test_split": "test",
         "fewshot_split": None,
         "num_fewshot": 0,
