@@ -100,7 +100,7 @@ class EvalConfig(BaseModel):
     @field_validator("subsets", mode="before")
     @classmethod
     def _split_subsets(cls, value: Any) -> Any:
-        return [part for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _generative_only(self) -> EvalConfig:

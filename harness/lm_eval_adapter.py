@@ -9,7 +9,7 @@ the benchmark and `lm_eval_command` reproduce a run outside the harness.
 Modes:
 - `loglikelihood`: lm-eval's standard MMLU prompt (lm_eval/tasks/mmlu/default), letters A-D scored, `acc`.
 - `cloze`: lm-eval's MMLU continuation prompt (lm_eval/tasks/mmlu/continuation), answer texts scored, `acc_norm`.
-- `generative`: a chat prompt from a generative task module (`tasks/structured_mc.py`), sampled text parsed
+- `generative`: a chat prompt from a prompt module (e.g. `tasks/structured_mc.py`), sampled text parsed
   by that module; lm-eval computes `acc` and `format_valid` with the same parser (`process_results`).
 """
 
@@ -49,9 +49,6 @@ ENGINE_INSTALL = {
     "openai": f"pip install 'lm-eval[api]=={LM_EVAL_PIN}'",
 }
 
-# The task modules that `--mode generative --task NAME` can use: a prompt builder and an answer parser.
-GENERATIVE_TASKS = {"structured": "tasks.structured_mc"}
-
 MC_TEXT = "{{question.strip()}}\nA. {{choices[0]}}\nB. {{choices[1]}}\nC. {{choices[2]}}\nD. {{choices[3]}}\nAnswer:"
 CLOZE_TEXT = "Question: {{question.strip()}}\nAnswer:"
 METRICS_MODULE = "harness_metrics"
@@ -59,12 +56,6 @@ METRICS_MODULE = "harness_metrics"
 
 class EngineUnavailable(RuntimeError):
     """The engine's packages are not installed; the message says what to install."""
-
-
-def generative_task(name: str) -> ModuleType:
-    if name not in GENERATIVE_TASKS:
-        raise ValueError(f"unknown generative task {name!r}; tasks are: {', '.join(sorted(GENERATIVE_TASKS))}")
-    return importlib.import_module(GENERATIVE_TASKS[name])
 
 
 def lm_eval_model(engine: str, mode: str) -> str:
@@ -103,19 +94,22 @@ def generation_kwargs(params: SamplingParams) -> dict[str, Any]:
 # -- task configs ------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TaskSpec:
+    """What lm-eval is asked to do. Generative mode needs `prompts`: a module with NAME, user_prompt(question,
+    choices) and parse_answer(text, n_choices) (e.g. tasks/structured_mc.py), and the generation kwargs."""
+
     mode: str
-    generative: str | None = None  # generative task name (mode generative)
+    prompts: ModuleType | None = None
     gen_kwargs: dict[str, Any] | None = None
 
     def task_name(self, subject: str) -> str:
-        suffix = {"loglikelihood": "", "cloze": "_cloze", "generative": f"_{self.generative}"}[self.mode]
-        return f"harness_mmlu{suffix}_{subject}"
+        variant = self.prompts.NAME if self.prompts is not None else self.mode  # loglikelihood is plain MMLU
+        return f"harness_mmlu_{subject}" if variant == "loglikelihood" else f"harness_mmlu_{variant}_{subject}"
 
 
 def write_tasks(folder: Path, spec: TaskSpec, questions: dict[str, list[Question]]) -> dict[str, str]:
     """One data file and one task config per subject in `folder`; returns subject -> lm-eval task name."""
     folder.mkdir(parents=True, exist_ok=True)
-    prompts = generative_task(spec.generative) if spec.mode == "generative" else None
+    prompts = spec.prompts
     names = {}
     for subject, items in questions.items():
         rows = [q.to_row() for q in items]
@@ -126,15 +120,15 @@ def write_tasks(folder: Path, spec: TaskSpec, questions: dict[str, list[Question
         pq.write_table(pa.Table.from_pylist(rows), data)
         name = spec.task_name(subject)
         text = yaml.dump(_task_config(spec, subject, name, data), Dumper=_Dumper, sort_keys=False, allow_unicode=True)
-        if spec.mode == "generative":  # a YAML tag lm-eval resolves to a function in this folder
+        if prompts is not None:  # a YAML tag lm-eval resolves to a function in this folder
             text += f"process_results: !function {METRICS_MODULE}.process_results\n"
         (folder / f"{name}.yaml").write_text(text)
         names[subject] = name
-    if spec.mode == "generative":
+    if prompts is not None:
         (folder / f"{METRICS_MODULE}.py").write_text(
             "# Written by reasoning-harness: lm-eval scores answers with the harness's own parser.\n"
             "from harness.lm_eval_adapter import generative_metrics\n\n"
-            f"process_results = generative_metrics({spec.generative!r})\n"
+            f"process_results = generative_metrics({prompts.__name__!r})\n"
         )
     return names
 
@@ -195,9 +189,9 @@ def _metric(name: str) -> dict[str, Any]:
     return {"metric": name, "aggregation": "mean", "higher_is_better": True}
 
 
-def generative_metrics(task: str):
+def generative_metrics(module_name: str):
     """lm-eval `process_results` for a generative task: the harness parser decides `acc` and `format_valid`."""
-    module = generative_task(task)
+    module = importlib.import_module(module_name)
 
     def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
         parsed = module.parse_answer(results[0], len(doc["choices"]))
@@ -284,7 +278,7 @@ def question_rows(
     results: dict[str, Any], spec: TaskSpec, names: dict[str, str], count_tokens: Callable[[str], int] | None = None
 ) -> list[dict[str, Any]]:
     """One dict per question from lm-eval's samples: the prompt it built, its scores and its verdict."""
-    prompts = generative_task(spec.generative) if spec.mode == "generative" else None
+    prompts = spec.prompts
     rows = []
     for subject, name in names.items():
         for sample in sorted(results["samples"][name], key=lambda s: s["doc_id"]):

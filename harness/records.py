@@ -74,7 +74,7 @@ def traces_schema(task_fields: list[pa.Field]) -> pa.Schema:
 
 # One row per evaluated question (`harness eval mmlu`): what was asked, what lm-eval scored, the verdicts.
 EVAL_FIELDS = [
-    pa.field("record_id", pa.string(), nullable=False),  # stable hash of the question's content
+    pa.field("record_id", pa.string(), nullable=False),  # stable hash of the question and its place in its subject
     pa.field("id", pa.string(), nullable=False),  # subject/NNNN in the dataset
     pa.field("subject", pa.string(), nullable=False),
     pa.field("group", pa.string(), nullable=False),  # lm-eval's group: stem, humanities, social_sciences, other

@@ -10,6 +10,7 @@ smaller draw is a subset of a larger one) asks lm-eval only the new questions.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,6 +31,9 @@ from harness.records import eval_schema, to_table, verdict_fields
 from reports.mmlu import MMLUSummary, markdown, summarize
 
 CHUNK_QUESTIONS = 100
+# `--mode generative --task NAME`: modules with a prompt builder and an answer parser (see tasks/structured_mc.py).
+# When tasks/structured.py (issue #4) lands, structured_mc delegates to it and this line stays.
+GENERATIVE_TASKS = {"structured": "tasks.structured_mc"}
 REPORT = "README.md"  # the Markdown table; `datasets` reads a folder's README.md as its card, not as data
 SUMMARY = "summary.json"
 
@@ -117,7 +121,7 @@ def run_eval_mmlu(cfg: EvalConfig, console: Console | None = None) -> EvalRun:
 def _plan(cfg: EvalConfig) -> tuple[lm.TaskSpec, str, str | None]:
     """Mode, generative task, engine and sampling, checked before anything is loaded."""
     try:
-        generative = lm.generative_task(cfg.task) if cfg.mode == "generative" else None
+        generative = _generative_task(cfg.task) if cfg.mode == "generative" else None
         lm_type = lm.lm_eval_model(cfg.engine, cfg.mode)
     except (ValueError, lm.EngineUnavailable) as err:
         raise ConfigError(str(err)) from err
@@ -130,7 +134,13 @@ def _plan(cfg: EvalConfig) -> tuple[lm.TaskSpec, str, str | None]:
         gen_kwargs = lm.generation_kwargs(params)
     except ValueError as err:
         raise ConfigError(f"sampling: {err}") from err
-    return lm.TaskSpec(cfg.mode, cfg.task, gen_kwargs), lm_type, _system_prompt(cfg, generative)
+    return lm.TaskSpec(cfg.mode, generative, gen_kwargs), lm_type, _system_prompt(cfg, generative)
+
+
+def _generative_task(name: str) -> ModuleType:
+    if name not in GENERATIVE_TASKS:
+        raise ValueError(f"unknown generative task {name!r}; tasks are: {', '.join(sorted(GENERATIVE_TASKS))}")
+    return importlib.import_module(GENERATIVE_TASKS[name])
 
 
 def _system_prompt(cfg: EvalConfig, generative: ModuleType) -> str:
@@ -148,9 +158,9 @@ def _system_prompt(cfg: EvalConfig, generative: ModuleType) -> str:
 def _template_hash(spec: lm.TaskSpec, system_prompt: str | None) -> str:
     """Identifies every piece of prompt text a mode uses (not the questions)."""
     pieces: list[Any] = [spec.mode, lm.MC_TEXT, lm.CLOZE_TEXT, list(lm.LETTERS)]
-    if spec.generative:
-        generative = lm.generative_task(spec.generative)
-        pieces += [generative.NAME, generative.VERSION, system_prompt, generative.user_prompt("{q}", ["{c}"])]
+    if spec.prompts is not None:
+        prompts = spec.prompts
+        pieces += [prompts.NAME, prompts.VERSION, system_prompt, prompts.user_prompt("{q}", ["{c}"])]
     return hashlib.sha256(json.dumps(pieces).encode()).hexdigest()[:16]
 
 

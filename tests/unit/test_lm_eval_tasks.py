@@ -12,6 +12,7 @@ from lm_eval.tasks import TaskManager
 from harness import lm_eval_adapter as lm
 from harness.backends.base import SamplingParams
 from harness.mmlu import draw, load_mmlu
+from tasks import structured_mc
 
 LM_EVAL_MMLU = Path(lm_eval.__file__).parent / "tasks" / "mmlu"
 
@@ -65,7 +66,7 @@ def test_cloze_configs_use_lm_evals_continuation_prompt(tmp_path, drawn):
 def test_generative_configs_carry_the_prompt_sampling_and_parser(tmp_path, drawn):
     kwargs = lm.generation_kwargs(SamplingParams(temperature=0.8, top_p=0.95, max_tokens=64))
     assert kwargs == {"max_gen_toks": 64, "do_sample": True, "temperature": 0.8, "top_p": 0.95, "until": []}
-    names = lm.write_tasks(tmp_path, lm.TaskSpec("generative", "structured", kwargs), drawn)
+    names = lm.write_tasks(tmp_path, lm.TaskSpec("generative", structured_mc, kwargs), drawn)
     task = load(tmp_path, names)[names["college_mathematics"]]
     doc = next(iter(task.test_docs()))
     question = drawn["college_mathematics"][0]
