@@ -50,66 +50,42 @@ class EvalRun:
     title: str
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What lm-eval is asked, settled before anything loads."""
+
+    spec: lm.TaskSpec
+    lm_type: str  # lm-eval's model type (hf, vllm, local-completions, ...)
+    system_prompt: str | None  # generative mode
+
+
 def run_eval_mmlu(cfg: EvalConfig, console: Console | None = None) -> EvalRun:
     console = console or Console(stderr=True)
-    spec, lm_type, system_prompt = _plan(cfg)
+    plan = _plan(cfg)
     data = load_mmlu(cfg.dataset, cfg.split, cfg.dataset_config)
     subjects = resolve_subsets(cfg.subsets, data.subjects)
     drawn = {s: draw(data.by_subject[s], cfg.limit, cfg.seed) for s in subjects}
     model = _resolve_model(cfg)
-    args = lm.model_args(cfg.engine, model.path, cfg.base_url)
     identity = {
         "benchmark": "mmlu",
         "dataset": {"label": data.label, **data.fingerprint},
         "mode": cfg.mode,
         "metric": lm.METRIC[cfg.mode],
         "task": cfg.task,
-        "template_hash": _template_hash(spec, system_prompt),
+        "template_hash": _template_hash(plan.spec, plan.system_prompt),
         "model": model.fingerprint,
         "engine": cfg.engine,
-        "lm_eval_model": lm_type,
-        "generation_kwargs": spec.gen_kwargs,
+        "lm_eval_model": plan.lm_type,
+        "generation_kwargs": plan.spec.gen_kwargs,
         "seed": cfg.seed,
         "lm_eval_version": _lm_eval_version(),
     }
     out = Path(cfg.output)
-    tasks_dir = out / META_DIR / "lm_eval"
-    asked, seconds = 0, 0.0
     with ArtifactWriter(out, eval_schema(), identity).open(cfg.model_dump()) as writer:
         done = writer.done_record_ids()
         pending = {s: [q for q in qs if q.record_id not in done] for s, qs in drawn.items()}
         pending = {s: qs for s, qs in pending.items() if qs}
-        if pending:
-            device = _device(cfg)
-            model_lm = lm.load_lm(lm_type, args, cfg.batch_size, device)
-            provenance = {
-                **base_provenance(),
-                **identity,
-                "model": model.to_dict(),
-                "lm_eval": {"model": lm_type, "model_args": args, "batch_size": cfg.batch_size, "device": device},
-                "system_prompt": system_prompt,
-                "config": cfg.model_dump(),
-            }
-            total = sum(len(qs) for qs in pending.values())
-            generative = cfg.mode == "generative"
-            count_tokens = _token_counter(model_lm) if generative else None
-            with StageProgress(f"eval mmlu ({cfg.mode})", total, console, tokens=generative) as progress:
-                for chunk in _chunks(pending):
-                    names = lm.write_tasks(tasks_dir, spec, chunk)
-                    results = lm.evaluate(model_lm, tasks_dir, list(names.values()), cfg.seed, system_prompt)
-                    rows = _rows(lm.question_rows(results, spec, names, count_tokens), chunk, cfg.mode, names)
-                    command = lm.lm_eval_command(
-                        lm_type, args, tasks_dir, list(names.values()), cfg.batch_size, device, cfg.seed, system_prompt
-                    )
-                    chunk_provenance = {
-                        **provenance,
-                        "drawn_ids": {s: [q.id for q in qs] for s, qs in chunk.items()},
-                        "lm_eval": {**provenance["lm_eval"], "results": results["results"], "command": command},
-                    }
-                    writer.commit(to_table(rows, eval_schema()), chunk_provenance)
-                    progress.advance(len(rows), sum(r["completion_tokens"] or 0 for r in rows))
-                    asked += len(rows)
-            seconds = progress.elapsed
+        asked, seconds = _ask(writer, pending, cfg, plan, model, identity, console) if pending else (0, 0.0)
         scored = _read_drawn(writer, drawn)
         summary = summarize(scored, lm.METRIC[cfg.mode], with_format=cfg.mode == "generative")
         title = f"MMLU ({cfg.mode}{', ' + cfg.task if cfg.task else ''}): {model.requested}"
@@ -118,7 +94,45 @@ def run_eval_mmlu(cfg: EvalConfig, console: Console | None = None) -> EvalRun:
     return EvalRun(str(out), asked, skipped, seconds, summary, report, summary_file, title)
 
 
-def _plan(cfg: EvalConfig) -> tuple[lm.TaskSpec, str, str | None]:
+def _ask(writer: ArtifactWriter, pending, cfg: EvalConfig, plan: _Plan, model, identity, console) -> tuple[int, float]:
+    """Load the model once, then one lm-eval run and one committed shard per chunk of subjects."""
+    tasks_dir = writer.meta / "lm_eval"
+    args = lm.model_args(cfg.engine, model.path, cfg.base_url)
+    device = _device(cfg)
+    model_lm = lm.load_lm(plan.lm_type, args, cfg.batch_size, device)
+    lm_eval_facts = {"model": plan.lm_type, "model_args": args, "batch_size": cfg.batch_size, "device": device}
+    provenance = {
+        **base_provenance(),
+        **identity,
+        "model": model.to_dict(),
+        "system_prompt": plan.system_prompt,
+        "config": cfg.model_dump(),
+    }
+    generative = cfg.mode == "generative"
+    count_tokens = _token_counter(model_lm) if generative else None
+    total = sum(len(qs) for qs in pending.values())
+    asked = 0
+    with StageProgress(f"eval mmlu ({cfg.mode})", total, console, tokens=generative) as progress:
+        for chunk in _chunks(pending):
+            names = lm.write_tasks(tasks_dir, plan.spec, chunk)
+            tasks = list(names.values())
+            results = lm.evaluate(model_lm, tasks_dir, tasks, cfg.seed, plan.system_prompt)
+            rows = _rows(lm.question_rows(results, plan.spec, names, count_tokens), chunk, cfg.mode, names)
+            command = lm.lm_eval_command(
+                plan.lm_type, args, tasks_dir, tasks, cfg.batch_size, device, cfg.seed, plan.system_prompt
+            )
+            chunk_provenance = {
+                **provenance,
+                "drawn_ids": {s: [q.id for q in qs] for s, qs in chunk.items()},
+                "lm_eval": {**lm_eval_facts, "results": results["results"], "command": command},
+            }
+            writer.commit(to_table(rows, eval_schema()), chunk_provenance)
+            progress.advance(len(rows), sum(r["completion_tokens"] or 0 for r in rows))
+            asked += len(rows)
+    return asked, progress.elapsed
+
+
+def _plan(cfg: EvalConfig) -> _Plan:
     """Mode, generative task, engine and sampling, checked before anything is loaded."""
     try:
         generative = _generative_task(cfg.task) if cfg.mode == "generative" else None
@@ -128,13 +142,13 @@ def _plan(cfg: EvalConfig) -> tuple[lm.TaskSpec, str, str | None]:
     if cfg.engine == "openai" and not cfg.base_url:
         raise ConfigError("engine openai needs --base-url (the OpenAI-compatible server)")
     if generative is None:
-        return lm.TaskSpec(cfg.mode), lm_type, None
+        return _Plan(lm.TaskSpec(cfg.mode), lm_type, None)
     params = cfg.sampling.apply(generative.DEFAULTS)
     try:
         gen_kwargs = lm.generation_kwargs(params)
     except ValueError as err:
         raise ConfigError(f"sampling: {err}") from err
-    return lm.TaskSpec(cfg.mode, generative, gen_kwargs), lm_type, _system_prompt(cfg, generative)
+    return _Plan(lm.TaskSpec(cfg.mode, generative, gen_kwargs), lm_type, _system_prompt(cfg, generative))
 
 
 def _generative_task(name: str) -> ModuleType:
