@@ -18,6 +18,7 @@ import platform
 import statistics
 import tempfile
 import time
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 import harness.stages.synth as synth
+from harness.artifacts import git_revision
 from harness.config import SamplingOverrides, SynthConfig
 from harness.models import resolve_model
 from tasks.backfill import PRIMER, SYSTEM_PROMPT, USER_TEMPLATE, BackfillTask
@@ -130,7 +132,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
 
-    sample = synth.bundled_sample("backfill").read_text(encoding="utf-8").splitlines()
+    sample = (files("harness") / "data" / "backfill_sample.jsonl").read_text(encoding="utf-8").splitlines()
     rows = [{k: json.loads(line)[k] for k in ("instruction", "solution")} for line in sample[: args.rows]]
     tokenizer, model = load_raw(resolve_model("default").path, args.threads)
     run_harness(args.batch_size, args.batch_size, 8, args.threads)  # warm-ups: first-call costs, untimed
@@ -162,6 +164,7 @@ def main() -> None:
     print(f"ratio harness/raw tok/s: {ratio:.3f} (target >= 0.95)")
     if args.json:
         meta = {"torch": torch.__version__, "transformers": transformers.__version__, "cpu": cpu_name()}
+        meta["git_revision"] = git_revision()
         report = {"args": {k: str(v) for k, v in vars(args).items()}, **meta, "runs": results, "median": medians}
         args.json.write_text(json.dumps({**report, "ratio_tok_s": ratio}, indent=2))
 

@@ -29,7 +29,9 @@ def main() -> None:
 
 @app.command()
 def synth(
-    task: Annotated[str, typer.Option(help="Task family: backfill.")] = "backfill",
+    task: Annotated[
+        str, typer.Option(help="Task family: backfill, thought-variants, reasoning-token, star, structured.")
+    ] = "backfill",
     input: Annotated[
         str,
         typer.Option(
@@ -53,6 +55,8 @@ def synth(
     ] = None,
     instruction_col: Annotated[str, typer.Option(help="Input column holding the instruction.")] = None,
     solution_col: Annotated[str, typer.Option(help="Input column holding the solution.")] = None,
+    question_col: Annotated[str, typer.Option(help="Input column holding the question.")] = None,
+    answer_col: Annotated[str, typer.Option(help="Input column holding the reference answer.")] = None,
     n: Annotated[int, typer.Option(help="Samples per row.")] = None,
     temperature: Annotated[float, typer.Option(help="Sampling temperature (0 = greedy).")] = None,
     top_p: Annotated[float, typer.Option(help="Nucleus sampling mass.")] = None,
@@ -66,6 +70,14 @@ def synth(
         int, typer.Option(help="CPU threads for the engine (default: OMP_NUM_THREADS or all cores).")
     ] = None,
     system_prompt: Annotated[str, typer.Option(help="Replace the task's system prompt: text, or @FILE.")] = None,
+    variants: Annotated[
+        str, typer.Option(help="thought-variants: the forced thought characters (default a-zA-Z0-9).")
+    ] = None,
+    max_thought_tokens: Annotated[int, typer.Option(help="thought-variants: thought budget (128).")] = None,
+    max_answer_tokens: Annotated[
+        int, typer.Option(help="thought-variants, reasoning-token: budget of the answer step.")
+    ] = None,
+    pairs_output: Annotated[str, typer.Option(help="star: the pairs artifact folder (<output>-pairs).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the generation cache.")] = False,
 ) -> None:
     """Generate reasoning traces for every input row and write them as Parquet shards.
@@ -75,7 +87,15 @@ def synth(
     from harness.config import load_config
     from harness.stages.synth import run_synth
 
-    columns = {k: v for k, v in {"instruction": instruction_col, "solution": solution_col}.items() if v is not None}
+    columns = {"instruction": instruction_col, "solution": solution_col, "question": question_col, "answer": answer_col}
+    columns = {k: v for k, v in columns.items() if v is not None}
+    task_options = {
+        "system_prompt": system_prompt,
+        "variants": variants,
+        "max_thought_tokens": max_thought_tokens,
+        "max_answer_tokens": max_answer_tokens,
+    }
+    task_options = {k: v for k, v in task_options.items() if v is not None}
     with _clean_errors():
         cfg = load_config(
             config,
@@ -98,7 +118,8 @@ def synth(
                 "shard": shard,
                 "split": split,
                 "threads": threads,
-                "task_options": {"system_prompt": system_prompt} if system_prompt is not None else None,
+                "task_options": task_options or None,
+                "pairs_output": pairs_output,
                 "cache": False if no_cache else None,
             },
         )
@@ -121,6 +142,8 @@ def _print_synth_summary(summary) -> None:
     )
     share = summary.artifact_valid / summary.artifact_rows if summary.artifact_rows else 0.0
     table.add_row("artifact", f"{summary.output}/*.parquet: {summary.artifact_rows} rows, {share:.0%} valid")
+    if summary.pairs_output:
+        table.add_row("pairs", f"{summary.pairs_output}/*.parquet: {summary.pairs} (correct, incorrect) pairs")
     console.print(table)
     typer.echo(summary.output)  # stdout carries only the artifact path, for scripts
 

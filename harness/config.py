@@ -57,6 +57,7 @@ class SynthConfig(BaseModel):
     threads: int | None = Field(default=None, ge=1)
     task_options: dict[str, Any] = Field(default_factory=dict)  # the task's own knobs, e.g. system_prompt
     cache: bool = True
+    pairs_output: str | None = None  # tasks that write pairs (star): default <output>-pairs
 
     @field_validator("shard")
     @classmethod

@@ -8,6 +8,9 @@ from tasks.base import Task
 
 TASKS = {
     "backfill": "tasks.backfill:BackfillTask",
+    "thought-variants": "tasks.thought_variants:ThoughtVariantsTask",
+    "reasoning-token": "tasks.reasoning_token:ReasoningTokenTask",
+    "star": "tasks.star:StarTask",
 }
 
 

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from harness.backends.base import Completion, Request, SamplingParams
 from harness.records import MESSAGES, Verdict
-from tasks.base import Task
+from tasks.base import Task, check_text
 
 # The card's prompt opens with "Your role as an assistant"; the rest of its text could not be retrieved
 # on a machine without a hub (see README, "backfill prompt"). This is our reconstruction of it: it asks for
@@ -57,18 +57,11 @@ class BackfillTask(Task):
         return "\n\0".join([self.system_prompt, USER_TEMPLATE, PRIMER])
 
     def check(self, values: dict[str, Any]) -> list[Verdict]:
-        verdicts = []
-        for column in ("instruction", "solution"):
-            value = values.get(column)
-            if not isinstance(value, str):
-                reason = "missing from this row" if value is None else f"expected text, got {type(value).__name__}"
-                verdicts.append(Verdict(f"input_{column}", False, reason))
-            elif not value.strip():
-                verdicts.append(Verdict(f"input_{column}", False, "empty"))
-            elif marker := MARKERS.search(value):
-                verdicts.append(Verdict(f"input_{column}", False, f"contains the prompt marker {marker.group()!r}"))
-            else:
-                verdicts.append(Verdict(f"input_{column}", True, "ok"))
+        verdicts = [check_text(values, column) for column in ("instruction", "solution")]
+        for i, verdict in enumerate(verdicts):
+            # A marker inside the text would break the prompt's structure and the parse.
+            if verdict.passed and (marker := MARKERS.search(values[verdict.name.removeprefix("input_")])):
+                verdicts[i] = Verdict(verdict.name, False, f"contains the prompt marker {marker.group()!r}")
         return verdicts
 
     def render(self, values: dict[str, Any], variant: str = "") -> Request:

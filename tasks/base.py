@@ -16,6 +16,17 @@ from harness.backends.base import Completion, Request, SamplingParams
 from harness.records import Verdict
 
 
+def check_text(values: dict[str, Any], column: str) -> Verdict:
+    """The common input check: the column holds non-empty text."""
+    value = values.get(column)
+    if not isinstance(value, str):
+        reason = "missing from this row" if value is None else f"expected text, got {type(value).__name__}"
+        return Verdict(f"input_{column}", False, reason)
+    if not value.strip():
+        return Verdict(f"input_{column}", False, "empty")
+    return Verdict(f"input_{column}", True, "ok")
+
+
 class Task(ABC):
     name: str
     version: str
@@ -23,6 +34,7 @@ class Task(ABC):
     defaults: SamplingParams  # the recipe's sampling defaults; CLI flags override them
     fields: list[pa.Field]  # the task's own output columns
     two_step: bool = False  # True: each first completion is sent back (`follow_up`) for a second generation
+    pair_fields: list[pa.Field] | None = None  # set by tasks that also write a (chosen, rejected) pairs artifact
 
     @abstractmethod
     def template(self) -> str:
@@ -57,6 +69,10 @@ class Task(ABC):
     ) -> tuple[dict[str, Any], list[Verdict]]:
         """The task's output fields and verdicts for one (final) completion; `first` is a two-step task's first
         completion. Never raises on model output."""
+
+    def pairs(self, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Tasks with `pair_fields`: the pairs rows for one record, from all its output rows."""
+        raise NotImplementedError(f"task {self.name} writes no pairs")
 
     def rejected(self, values: dict[str, Any]) -> dict[str, Any]:
         """Output fields for a row rejected before generation: the inputs as given, the rest empty."""

@@ -6,13 +6,17 @@ flight; a rerun with the same output folder skips every row already written.
 
 from __future__ import annotations
 
+import functools
 import itertools
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from rich.console import Console
 
 from harness.artifacts import ArtifactWriter, base_provenance
@@ -27,7 +31,10 @@ from harness.sources import SourceRow, open_source
 from tasks import get_task
 from tasks.base import Task
 
-BUNDLED_SAMPLES = {"backfill": "backfill_sample.jsonl"}
+# One bundled sample (reasoning-gym pairs) serves every task: question-answer tasks read its columns under
+# other names. `--input sample` uses it; explicit column flags still win.
+BUNDLED_SAMPLE = "backfill_sample.jsonl"
+SAMPLE_COLUMNS = {"question": "instruction", "answer": "solution"}
 
 
 @dataclass
@@ -42,6 +49,8 @@ class SynthSummary:
     generated_tokens: int = 0
     seconds: float = 0.0
     rejection_reasons: dict[str, int] = field(default_factory=dict)
+    pairs_output: str | None = None
+    pairs: int = 0
     artifact_rows: int = 0  # the whole artifact, earlier runs included
     artifact_valid: int = 0
 
@@ -54,10 +63,8 @@ class SynthSummary:
         return self.generated_tokens / self.seconds if self.seconds else 0.0
 
 
-def bundled_sample(task: str) -> Path:
-    if task not in BUNDLED_SAMPLES:
-        raise ConfigError(f"task {task!r} has no bundled sample; pass --input FILE")
-    return Path(str(files("harness") / "data" / BUNDLED_SAMPLES[task]))
+def bundled_sample() -> Path:
+    return Path(str(files("harness") / "data" / BUNDLED_SAMPLE))
 
 
 def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
@@ -72,8 +79,9 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
     unknown = set(cfg.columns) - set(task.columns)
     if unknown:
         raise ConfigError(f"task {task.name} has no column(s) {sorted(unknown)}; it reads {sorted(task.columns)}")
-    required = {logical: cfg.columns.get(logical, default) for logical, default in task.columns.items()}
-    input_spec = str(bundled_sample(cfg.task)) if cfg.input == "sample" else cfg.input
+    defaults = {**task.columns, **(SAMPLE_COLUMNS if cfg.input == "sample" else {})}
+    required = {logical: cfg.columns.get(logical, defaults[logical]) for logical in task.columns}
+    input_spec = str(bundled_sample()) if cfg.input == "sample" else cfg.input
     source = open_source(input_spec, required, cfg.split)  # whole-input checks, before any model loads
     model = resolve_model(cfg.model)
     shard = cfg.shard_parts()
@@ -95,36 +103,65 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
     with ArtifactWriter(Path(cfg.output), schema, identity, label).open(cfg.model_dump()) as writer:
         done = writer.done_record_ids()
         pending = _pending(source.rows(), cfg.limit, shard, done, summary)
-        total = _expected_rows(source.count, cfg.limit, shard, len(done))
         batches = _batched(pending, cfg.batch_size)
         first = next(batches, None)
-        if first is None:  # nothing left to do: a finished run resumes without loading the model
-            summary.artifact_rows, summary.artifact_valid = writer.rows_written(), writer.valid_rows()
-            return summary
-        cache = GenerationCache.default() if cfg.cache else None
-        backend = make_backend(cfg.engine, model.path, **_engine_options(cfg))
-        provenance = {
-            **base_provenance(),
-            **identity,
-            "model": model.to_dict(),
-            "engine": backend.describe(),
-            "input": {"label": source.label, **source.fingerprint},
-            "config": cfg.model_dump(),
-        }
-        try:
-            with StageProgress(f"synth {task.name}", total, console) as progress:
-                for batch in itertools.chain([first], batches):
-                    rows, tokens, hits = _run_batch(task, backend, cache, batch, required, params, model.fingerprint)
-                    writer.commit(to_table(rows, schema), provenance)
-                    _tally(summary, rows, len(batch), tokens, hits)
-                    progress.advance(len(batch), tokens)
-            summary.seconds = progress.elapsed
-            summary.artifact_rows, summary.artifact_valid = writer.rows_written(), writer.valid_rows()
-        finally:
-            if cache is not None:
-                cache.close()
-            backend.close()
+        if first is not None:  # a finished run resumes without loading the model
+            provenance = {
+                **base_provenance(),
+                **identity,
+                "model": model.to_dict(),
+                "input": {"label": source.label, **source.fingerprint},
+                "config": cfg.model_dump(),
+            }
+            total = _expected_rows(source.count, cfg.limit, shard, len(done))
+            run = functools.partial(_run_batch, task, params=params, required=required, model_fp=model.fingerprint)
+            _generate(
+                itertools.chain([first], batches), run, writer, cfg, model.path, provenance, total, summary, console
+            )
+        summary.artifact_rows, summary.artifact_valid = writer.rows_written(), writer.valid_rows()
+        if task.pair_fields is not None:
+            summary.pairs_output = cfg.pairs_output or f"{cfg.output}-pairs"
+            summary.pairs = write_pairs(task, writer.shards(), Path(summary.pairs_output), identity)
     return summary
+
+
+def _generate(batches, run_batch, writer, cfg, model_path, provenance, total, summary, console) -> None:
+    """The engine loop: each batch is generated, parsed and committed as one shard before the next starts."""
+    cache = GenerationCache.default() if cfg.cache else None
+    backend = make_backend(cfg.engine, model_path, **_engine_options(cfg))
+    provenance = {**provenance, "engine": backend.describe()}
+    try:
+        with StageProgress(f"synth {cfg.task}", total, console) as progress:
+            for batch in batches:
+                rows, tokens, hits = run_batch(backend=backend, cache=cache, batch=batch)
+                writer.commit(to_table(rows, writer.schema), provenance)
+                _tally(summary, rows, len(batch), tokens, hits)
+                progress.advance(len(batch), tokens)
+        summary.seconds = progress.elapsed
+    finally:
+        if cache is not None:
+            cache.close()
+        backend.close()
+
+
+def write_pairs(task: Task, shards: list[Path], target: Path, identity: dict[str, Any]) -> int:
+    """Rebuild the pairs artifact from the samples, shard by shard (a record's samples share one shard).
+
+    The pairs are derived data, so they are rebuilt whole after every run rather than resumed.
+    """
+    schema = pa.schema(task.pair_fields)
+    shutil.rmtree(target, ignore_errors=True)
+    total = 0
+    with ArtifactWriter(target, schema, {**identity, "derived": "pairs"}).open({"pairs_of": identity}) as writer:
+        for shard in shards:
+            rows = pq.read_table(shard).to_pylist()
+            pairs = [
+                p for _, group in itertools.groupby(rows, key=lambda r: r["record_id"]) for p in task.pairs(list(group))
+            ]
+            if pairs:
+                writer.commit(to_table(pairs, schema), {**base_provenance(), **identity, "derived_from": str(shard)})
+                total += len(pairs)
+    return total
 
 
 def _run_batch(task: Task, backend, cache, batch: list[SourceRow], required, params, model_fp):

@@ -1,0 +1,97 @@
+"""`thought-variants`: 62 forced thought prefixes per question (Thought-Ranked Llama 3.2 3B card).
+
+For each character c in [a-zA-Z0-9] the assistant turn is forced to start with `<thought>c`; the thought is
+continued greedily up to 128 tokens and closed with `</thought>`, then the answer is generated greedily up to
+2048 tokens. All variants of a batch go to the engine in one call, so their shared prompt prefix can be reused
+(prefix caching on vLLM). A judge later ranks the answers blind to the thoughts.
+"""
+
+from __future__ import annotations
+
+import string
+from typing import Any
+
+import pyarrow as pa
+
+from harness.backends.base import Completion, Request, SamplingParams
+from harness.records import MESSAGES, Verdict
+from tasks.base import Task, check_text
+
+ALL_VARIANTS = string.ascii_lowercase + string.ascii_uppercase + string.digits  # the card's [a-zA-Z0-9]: 62
+THOUGHT_OPEN, THOUGHT_CLOSE = "<thought>", "</thought>"
+
+
+class ThoughtVariantsTask(Task):
+    name = "thought-variants"
+    version = "1"
+    columns = {"question": "question"}
+    two_step = True
+    fields = [
+        pa.field("question", pa.string()),
+        pa.field("variant", pa.string()),  # the forced first character of the thought
+        pa.field("thought", pa.string()),  # the whole thought, the forced character included
+        pa.field("thought_tokens", pa.int32()),
+        pa.field("thought_finish_reason", pa.string()),  # "length": closed by us at the thought budget
+        pa.field("answer", pa.string()),
+        pa.field("messages", MESSAGES),  # user, assistant = <thought>...</thought>answer; null unless valid
+    ]
+
+    def __init__(self, variants: str = ALL_VARIANTS, max_thought_tokens: int = 128, max_answer_tokens: int = 2048):
+        if not variants or len(set(variants)) != len(variants):
+            raise ValueError(f"variants must be distinct characters, got {variants!r}")
+        self.chosen = variants
+        self.max_answer_tokens = max_answer_tokens
+        # Greedy, as the card: the variety comes from the forced characters, not from sampling.
+        self.defaults = SamplingParams(temperature=0, max_tokens=max_thought_tokens, stop=(THOUGHT_CLOSE,))
+
+    def template(self) -> str:
+        return f"{THOUGHT_OPEN}{{c}}...{THOUGHT_CLOSE}{{answer}}"
+
+    def check(self, values: dict[str, Any]) -> list[Verdict]:
+        return [check_text(values, "question")]
+
+    def variants(self, values: dict[str, Any]) -> list[str]:
+        return list(self.chosen)
+
+    def render(self, values: dict[str, Any], variant: str = "") -> Request:
+        return Request(messages=_user(values), assistant_prefix=f"{THOUGHT_OPEN}{variant}")
+
+    def follow_up(self, values: dict[str, Any], variant: str, first: Completion) -> Request:
+        thought = variant + first.text
+        return Request(messages=_user(values), assistant_prefix=f"{THOUGHT_OPEN}{thought}{THOUGHT_CLOSE}")
+
+    def follow_up_params(self, params: SamplingParams) -> SamplingParams:
+        return SamplingParams(
+            temperature=0, max_tokens=self.max_answer_tokens, seed=params.seed, logprobs=params.logprobs
+        )
+
+    def parse(
+        self, values: dict[str, Any], completion: Completion, variant: str = "", first: Completion | None = None
+    ) -> tuple[dict[str, Any], list[Verdict]]:
+        assert first is not None, "thought-variants is a two-step task"
+        thought, answer = variant + first.text, completion.text.strip()
+        verdicts = [
+            Verdict("answer_nonempty", bool(answer), "ok" if answer else "the answer is empty"),
+            Verdict(
+                "answer_finished",
+                completion.finish_reason == "stop",
+                "ok"
+                if completion.finish_reason == "stop"
+                else f"the answer hit its {self.max_answer_tokens}-token budget",
+            ),
+        ]
+        valid = all(v.passed for v in verdicts)
+        assistant = f"{THOUGHT_OPEN}{thought}{THOUGHT_CLOSE}{completion.text}"
+        return {
+            "question": values["question"],
+            "variant": variant,
+            "thought": thought,
+            "thought_tokens": first.completion_tokens,
+            "thought_finish_reason": first.finish_reason,
+            "answer": answer,
+            "messages": [*map(dict, _user(values)), {"role": "assistant", "content": assistant}] if valid else None,
+        }, verdicts
+
+
+def _user(values: dict[str, Any]) -> tuple[dict[str, str], ...]:
+    return ({"role": "user", "content": values["question"]},)
