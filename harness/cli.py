@@ -29,7 +29,7 @@ def main() -> None:
 
 @app.command()
 def synth(
-    task: Annotated[str, typer.Option(help="Task family: backfill.")] = "backfill",
+    task: Annotated[str, typer.Option(help="Task family: backfill, structured.")] = "backfill",
     input: Annotated[
         str,
         typer.Option(
@@ -51,8 +51,17 @@ def synth(
     batch_size: Annotated[
         int, typer.Option(help="Rows per engine call; each batch is committed before the next.")
     ] = None,
-    instruction_col: Annotated[str, typer.Option(help="Input column holding the instruction.")] = None,
-    solution_col: Annotated[str, typer.Option(help="Input column holding the solution.")] = None,
+    col: Annotated[
+        list[str],
+        typer.Option(
+            "--col",
+            metavar="LOGICAL=COLUMN",
+            help="Read the task's LOGICAL column from the input's COLUMN (repeatable), e.g. "
+            "--col question=prompt --col choices=options --col answer=label.",
+        ),
+    ] = None,
+    instruction_col: Annotated[str, typer.Option(help="Same as --col instruction=COLUMN.")] = None,
+    solution_col: Annotated[str, typer.Option(help="Same as --col solution=COLUMN.")] = None,
     n: Annotated[int, typer.Option(help="Samples per row.")] = None,
     temperature: Annotated[float, typer.Option(help="Sampling temperature (0 = greedy).")] = None,
     top_p: Annotated[float, typer.Option(help="Nucleus sampling mass.")] = None,
@@ -72,11 +81,14 @@ def synth(
 
     Example: harness synth --task backfill --input sample --limit 16 --output runs/demo
     """
-    from harness.config import load_config
+    from harness.config import load_config, parse_column_flags
     from harness.stages.synth import run_synth
 
-    columns = {k: v for k, v in {"instruction": instruction_col, "solution": solution_col}.items() if v is not None}
     with _clean_errors():
+        columns = parse_column_flags(col or [])
+        columns.update(
+            {k: v for k, v in {"instruction": instruction_col, "solution": solution_col}.items() if v is not None}
+        )
         cfg = load_config(
             config,
             {

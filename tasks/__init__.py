@@ -8,6 +8,7 @@ from tasks.base import Task
 
 TASKS = {
     "backfill": "tasks.backfill:BackfillTask",
+    "structured": "tasks.structured:StructuredTask",
 }
 
 

@@ -74,7 +74,7 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
         raise ConfigError(f"task {task.name} has no column(s) {sorted(unknown)}; it reads {sorted(task.columns)}")
     required = {logical: cfg.columns.get(logical, default) for logical, default in task.columns.items()}
     input_spec = str(bundled_sample(cfg.task)) if cfg.input == "sample" else cfg.input
-    source = open_source(input_spec, required, cfg.split)  # whole-input checks, before any model loads
+    source = open_source(input_spec, required, cfg.split, task.text_columns)  # whole-input checks, before any model
     model = resolve_model(cfg.model)
     shard = cfg.shard_parts()
     schema = traces_schema(task.fields)
