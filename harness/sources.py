@@ -107,7 +107,9 @@ def _parquet_files(label: str, files: list[Path], required: dict[str, str], text
 
     def read() -> Iterator[dict[str, Any]]:
         for f in files:
-            for batch in pq.ParquetFile(f).iter_batches(batch_size=READ_BATCH):
+            # pre_buffer (pyarrow's default) keeps every row group it has read until the file is closed:
+            # memory would grow with the input. Without it, one batch at a time is held.
+            for batch in pq.ParquetFile(f, pre_buffer=False).iter_batches(batch_size=READ_BATCH):
                 yield from batch.to_pylist()
 
     return Source(label, schemas[0].names, count, {"files": {str(f): _file_sha256(f) for f in files}}, read)

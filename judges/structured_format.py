@@ -269,7 +269,7 @@ def forbidden_phrases(trace: Trace, row: Mapping[str, Any], settings: Settings) 
     """No generic filler phrase from the (configurable) list in the reasoning."""
     lowered = trace.reasoning.lower()
     for phrase in settings.forbidden_phrases:
-        if _mentions(lowered, phrase):
+        if phrase in lowered and _mentions(lowered, phrase):  # `in` first: most phrases are absent
             return Verdict("forbidden_phrases", False, f"uses the generic phrase {phrase!r}")
     return Verdict("forbidden_phrases", True, "no generic phrase")
 
@@ -287,7 +287,7 @@ def references_problem(trace: Trace, row: Mapping[str, Any], settings: Settings)
     lowered = trace.reasoning.lower()
     found = []
     for value in numbers + terms:
-        if _mentions(lowered, value):
+        if value in lowered and _mentions(lowered, value):
             found.append(value)
             if len(found) >= settings.min_references:
                 return Verdict("references_problem", True, f"mentions {', '.join(map(repr, found))}")

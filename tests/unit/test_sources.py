@@ -208,6 +208,24 @@ def test_parquet_non_text_columns_pass_when_the_task_says_so(tmp_path):
         open_source(str(bad), required, text_columns=("question",))
 
 
+def test_parquet_streaming_does_not_hold_what_it_has_read(tmp_path):
+    """Arrow memory stays at about one row group however much of the file was read (pre_buffer kept it all)."""
+    import random
+
+    rng = random.Random(0)
+    path = tmp_path / "big.parquet"
+    schema = pa.schema([("instruction", pa.string()), ("solution", pa.string())])
+    with pq.ParquetWriter(path, schema, compression="none") as writer:
+        for _ in range(40):  # 40 row groups of 1 MB of incompressible text each
+            column = [rng.randbytes(500).hex() for _ in range(1000)]
+            writer.write_table(pa.table({"instruction": column, "solution": ["a"] * 1000}, schema=schema))
+    before = pa.total_allocated_bytes()
+    held = 0
+    for _ in open_source(str(path), REQUIRED).rows():
+        held = max(held, pa.total_allocated_bytes() - before)
+    assert held < 10_000_000, f"{held / 1e6:.0f} MB of Arrow memory held while streaming 40 MB"
+
+
 def test_parquet_folder_names_the_file_with_the_bad_column(tmp_path):
     folder = tmp_path / "shards"
     folder.mkdir()
