@@ -228,10 +228,17 @@ def _reasoning(text: str) -> str:
 
 
 # -- the rules -------------------------------------------------------------------------------------------
+# Passing verdicts with a fixed reason are built once (a Verdict is immutable; most rows pass most rules).
+STRUCTURE_OK = Verdict("structure", True, "think(planning, monitoring, evaluation) then output")
+MIN_TOKENS_OK = Verdict("min_tokens", True, "every section meets its minimum")
+NO_FORBIDDEN_OK = Verdict("forbidden_phrases", True, "no generic phrase")
+NO_PLACEHOLDERS_OK = Verdict("no_placeholders", True, "no empty section or placeholder")
+
+
 def structure(trace: Trace, row: Mapping[str, Any], settings: Settings) -> Verdict:
     """Card rule 1: <think> holds exactly <planning>, <monitoring>, <evaluation> in order, then <output>."""
     if trace.problem is None:
-        return Verdict("structure", True, "think(planning, monitoring, evaluation) then output")
+        return STRUCTURE_OK
     return Verdict("structure", False, trace.problem)
 
 
@@ -248,7 +255,7 @@ def min_tokens(trace: Trace, row: Mapping[str, Any], settings: Settings) -> Verd
             short.append(f"<{name}> has {count} tokens, needs {need}")
     if short:
         return Verdict("min_tokens", False, "; ".join(short))
-    return Verdict("min_tokens", True, "every section meets its minimum")
+    return MIN_TOKENS_OK
 
 
 def explicit_steps(trace: Trace, row: Mapping[str, Any], settings: Settings) -> Verdict:
@@ -271,7 +278,7 @@ def forbidden_phrases(trace: Trace, row: Mapping[str, Any], settings: Settings) 
     for phrase in settings.forbidden_phrases:
         if phrase in lowered and _mentions(lowered, phrase):  # `in` first: most phrases are absent
             return Verdict("forbidden_phrases", False, f"uses the generic phrase {phrase!r}")
-    return Verdict("forbidden_phrases", True, "no generic phrase")
+    return NO_FORBIDDEN_OK
 
 
 def references_problem(trace: Trace, row: Mapping[str, Any], settings: Settings) -> Verdict | None:
@@ -311,7 +318,7 @@ def no_placeholders(trace: Trace, row: Mapping[str, Any], settings: Settings) ->
         )
         if line:
             return Verdict("no_placeholders", False, f"<{name}> has the placeholder {line!r}")
-    return Verdict("no_placeholders", True, "no empty section or placeholder")
+    return NO_PLACEHOLDERS_OK
 
 
 def output_only(trace: Trace, row: Mapping[str, Any], settings: Settings) -> Verdict:
