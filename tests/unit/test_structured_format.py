@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from structured_samples import EVALUATION, GOOD, MONITORING, PLANNING, ROW, SETTINGS, completion, word_count
 
 from judges.structured_format import (
     DEFAULT_FORBIDDEN_PHRASES,
@@ -26,6 +25,7 @@ from judges.structured_format import (
     validate,
 )
 from judges.token_count import TokenCounter, has_words
+from tests.unit.structured_samples import EVALUATION, GOOD, MONITORING, PLANNING, ROW, SETTINGS, completion, word_count
 
 
 def verdicts(text, row=ROW, settings=SETTINGS):

@@ -6,11 +6,11 @@ import inspect
 import pickle
 
 import pytest
-from structured_samples import GOOD, ROW, SETTINGS, completion
 
 from judges.structured_format import RULES, Settings, validate
 from judges.token_count import TokenCounter
 from judges.verdict_rewards import VerdictReward, completion_text, structured_rewards
+from tests.unit.structured_samples import GOOD, ROW, SETTINGS, completion
 
 BATCH = [
     GOOD,

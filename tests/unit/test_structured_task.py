@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from structured_samples import GOOD, MONITORING, PLANNING, ROW, completion, word_count
 
 from harness.backends.base import Completion, Request
 from harness.records import traces_schema, verdict_fields
@@ -15,6 +14,7 @@ from tasks.structured import (
     StructuredTask,
     build_system_prompt,
 )
+from tests.unit.structured_samples import GOOD, MONITORING, PLANNING, ROW, completion, word_count
 
 
 def task(**options) -> StructuredTask:
