@@ -148,13 +148,14 @@ def parse_trace(text: Any) -> Trace:
         reasoning, planning, monitoring, evaluation, output = match.groups()
         return Trace(planning.strip(), monitoring.strip(), evaluation.strip(), output.strip(), reasoning, None)
     positions = _tag_positions(text)
-    if positions is not None:
-        problem = _gap_problem(text, positions)
-        planning = text[positions[1] + 10 : positions[2]].strip()
-        monitoring = text[positions[3] + 12 : positions[4]].strip()
-        evaluation = text[positions[5] + 12 : positions[6]].strip()
-        output = text[positions[8] + 8 : positions[9]].strip()
-        return Trace(planning, monitoring, evaluation, output, text[positions[0] + 7 : positions[7]], problem)
+    if positions is not None:  # every tag once and in order, but "<" inside a section or text between tags
+
+        def inside(i: int) -> str:  # the text between tag i and tag i + 1
+            return text[positions[i] + len(TAGS[i]) : positions[i + 1]]
+
+        sections = (inside(1).strip(), inside(3).strip(), inside(5).strip(), inside(8).strip())
+        reasoning = text[positions[0] + len(TAGS[0]) : positions[7]]
+        return Trace(*sections, reasoning, _gap_problem(text, positions))
     return Trace(
         _block(text, "planning"),
         _block(text, "monitoring"),
@@ -310,12 +311,10 @@ def no_placeholders(trace: Trace, row: Mapping[str, Any], settings: Settings) ->
             continue  # a missing section is the structure rule's finding
         if not section:
             return Verdict("no_placeholders", False, f"<{name}> is empty")
-        # <output> is one short answer ("2." is fine there); sections are checked line by line.
-        line = (
-            (section if section.lower() in PLACEHOLDER_WORDS else None)
-            if name == "output"
-            else _placeholder_line(section)
-        )
+        if name == "output":  # one short answer: only a placeholder word counts ("2." is a fine answer)
+            line = section if section.lower() in PLACEHOLDER_WORDS else None
+        else:
+            line = _placeholder_line(section)
         if line:
             return Verdict("no_placeholders", False, f"<{name}> has the placeholder {line!r}")
     return NO_PLACEHOLDERS_OK

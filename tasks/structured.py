@@ -112,9 +112,9 @@ class StructuredTask(Task):
         tokenizer: str | Callable[[str], int] = DEFAULT_TOKENIZER,
         forbidden_phrases: list[str] | str | None = None,
     ) -> None:
-        """`tokenizer`: the tokenizer that counts section tokens: a model folder or hub id ("default": the
-        default model's), loaded on first need, or a function text -> token count. `forbidden_phrases`: a list, or text with one phrase a line
-        (`@FILE`); the default system prompt lists the same phrases."""
+        """`tokenizer`: what counts section tokens: a model folder or hub id ("default": the default model's),
+        loaded on first need, or a function text -> token count. `forbidden_phrases`: a list, or text with one
+        phrase a line (`@FILE`); the default system prompt lists the same phrases."""
         if isinstance(forbidden_phrases, str):
             forbidden_phrases = [line.strip() for line in forbidden_phrases.splitlines() if line.strip()]
         phrases = tuple(forbidden_phrases) if forbidden_phrases is not None else DEFAULT_FORBIDDEN_PHRASES
@@ -125,32 +125,12 @@ class StructuredTask(Task):
         return "\n\0".join([self.system_prompt, USER_INSTRUCTION, USER_TEMPLATE])
 
     def check(self, values: dict[str, Any]) -> list[Verdict]:
-        question, choices, answer = values.get("question"), values.get("choices"), values.get("answer")
-        verdicts = [_text_verdict("input_question", question)]
-        if not isinstance(choices, list | tuple):
-            why = (
-                "missing from this row"
-                if choices is None
-                else f"expected a list of options, got {type(choices).__name__}"
-            )
-            verdicts.append(Verdict("input_choices", False, why))
-        elif len(choices) < 2:
-            verdicts.append(Verdict("input_choices", False, f"expected at least 2 options, got {len(choices)}"))
-        elif (
-            bad := next((i for i, c in enumerate(choices) if not isinstance(c, str) or not c.strip()), None)
-        ) is not None:
-            verdicts.append(Verdict("input_choices", False, f"option {bad + 1} is empty or not text"))
-        else:
-            verdicts.append(Verdict("input_choices", True, f"{len(choices)} options"))
-        n = len(choices) if isinstance(choices, list | tuple) else None
-        if normalize_answer(answer, n) is None:
-            why = "missing from this row" if answer is None else f"{answer!r} is not an option of 1..{n}"
-            verdicts.append(
-                Verdict("input_answer", False, f"{why} (0-based index as an integer, a letter, or 1-based as text)")
-            )
-        else:
-            verdicts.append(Verdict("input_answer", True, f"option {normalize_answer(answer, n)}"))
-        return verdicts
+        choices = values.get("choices")
+        return [
+            _text_verdict("input_question", values.get("question")),
+            _choices_verdict(choices),
+            _answer_verdict(values.get("answer"), len(choices) if isinstance(choices, list | tuple) else None),
+        ]
 
     def render(self, values: dict[str, Any], variant: str = "") -> Request:
         user = USER_TEMPLATE.format(
@@ -196,6 +176,36 @@ class StructuredTask(Task):
             "question": question if isinstance(question, str) else None,
             "choices": list(choices) if keep else None,
         }
+
+
+def _choices_verdict(choices: Any) -> Verdict:
+    if choices is None:
+        return Verdict("input_choices", False, "missing from this row")
+    if not isinstance(choices, list | tuple):
+        return Verdict("input_choices", False, f"expected a list of options, got {type(choices).__name__}")
+    if len(choices) < 2:
+        return Verdict("input_choices", False, f"expected at least 2 options, got {len(choices)}")
+    for number, choice in enumerate(choices, start=1):
+        if not isinstance(choice, str) or not choice.strip():
+            return Verdict("input_choices", False, f"option {number} is empty or not text")
+    return Verdict("input_choices", True, f"{len(choices)} options")
+
+
+def _answer_verdict(answer: Any, n_choices: int | None) -> Verdict:
+    option = normalize_answer(answer, n_choices)
+    if option is not None:
+        return Verdict("input_answer", True, f"option {option}")
+    if answer is None:
+        why = "missing from this row"
+    elif n_choices is None:
+        why = f"{answer!r} cannot be checked without a list of options"
+    else:
+        why = f"{answer!r} is not an option of 1..{n_choices}"
+    return Verdict(
+        "input_answer",
+        False,
+        f"{why} (an integer is a 0-based index, a letter counts from A, a digit string is the 1-based option number)",
+    )
 
 
 def _text_verdict(name: str, value: Any) -> Verdict:

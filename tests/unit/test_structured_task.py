@@ -115,6 +115,7 @@ def test_a_good_row_passes_its_checks():
         ({"answer": None}, "input_answer", "missing from this row"),
         ({"answer": 4}, "input_answer", "4 is not an option of 1..4"),
         ({"answer": "E"}, "input_answer", "'E' is not an option of 1..4"),
+        ({"choices": None, "answer": "B"}, "input_answer", "'B' cannot be checked without a list of options"),
     ],
 )
 def test_bad_rows_are_rejected_with_a_reason(change, name, reason):
