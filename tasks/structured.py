@@ -192,20 +192,16 @@ def _choices_verdict(choices: Any) -> Verdict:
 
 
 def _answer_verdict(answer: Any, n_choices: int | None) -> Verdict:
-    option = normalize_answer(answer, n_choices)
-    if option is not None:
-        return Verdict("input_answer", True, f"option {option}")
     if answer is None:
         why = "missing from this row"
     elif n_choices is None:
         why = f"{answer!r} cannot be checked without a list of options"
+    elif (option := normalize_answer(answer, n_choices)) is not None:
+        return Verdict("input_answer", True, f"option {option}")
     else:
         why = f"{answer!r} is not an option of 1..{n_choices}"
-    return Verdict(
-        "input_answer",
-        False,
-        f"{why} (an integer is a 0-based index, a letter counts from A, a digit string is the 1-based option number)",
-    )
+    forms = "an integer is a 0-based index, a letter counts from A, a digit string is the 1-based option number"
+    return Verdict("input_answer", False, f"{why} ({forms})")
 
 
 def _text_verdict(name: str, value: Any) -> Verdict:
