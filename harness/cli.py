@@ -53,10 +53,19 @@ def synth(
     batch_size: Annotated[
         int, typer.Option(help="Rows per engine call; each batch is committed before the next.")
     ] = None,
-    instruction_col: Annotated[str, typer.Option(help="Input column holding the instruction.")] = None,
-    solution_col: Annotated[str, typer.Option(help="Input column holding the solution.")] = None,
-    question_col: Annotated[str, typer.Option(help="Input column holding the question.")] = None,
-    answer_col: Annotated[str, typer.Option(help="Input column holding the reference answer.")] = None,
+    col: Annotated[
+        list[str],
+        typer.Option(
+            "--col",
+            metavar="LOGICAL=COLUMN",
+            help="Read the task's LOGICAL column from the input's COLUMN (repeatable), e.g. "
+            "--col question=prompt --col choices=options --col answer=label.",
+        ),
+    ] = None,
+    instruction_col: Annotated[str, typer.Option(help="Same as --col instruction=COLUMN.")] = None,
+    solution_col: Annotated[str, typer.Option(help="Same as --col solution=COLUMN.")] = None,
+    question_col: Annotated[str, typer.Option(help="Same as --col question=COLUMN.")] = None,
+    answer_col: Annotated[str, typer.Option(help="Same as --col answer=COLUMN.")] = None,
     n: Annotated[int, typer.Option(help="Samples per row.")] = None,
     temperature: Annotated[float, typer.Option(help="Sampling temperature (0 = greedy).")] = None,
     top_p: Annotated[float, typer.Option(help="Nucleus sampling mass.")] = None,
@@ -84,11 +93,15 @@ def synth(
 
     Example: harness synth --task backfill --input sample --limit 16 --output runs/demo
     """
-    from harness.config import load_config
+    from harness.config import load_config, parse_column_flags
     from harness.stages.synth import run_synth
 
-    columns = {"instruction": instruction_col, "solution": solution_col, "question": question_col, "answer": answer_col}
-    columns = {k: v for k, v in columns.items() if v is not None}
+    shorthand = {
+        "instruction": instruction_col,
+        "solution": solution_col,
+        "question": question_col,
+        "answer": answer_col,
+    }
     task_options = {
         "system_prompt": system_prompt,
         "variants": variants,
@@ -97,6 +110,8 @@ def synth(
     }
     task_options = {k: v for k, v in task_options.items() if v is not None}
     with _clean_errors():
+        columns = parse_column_flags(col or [])
+        columns.update({k: v for k, v in shorthand.items() if v is not None})
         cfg = load_config(
             config,
             {

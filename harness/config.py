@@ -118,6 +118,19 @@ class EvalConfig(BaseModel):
 Config = TypeVar("Config", SynthConfig, EvalConfig)
 
 
+def parse_column_flags(flags: list[str]) -> dict[str, str]:
+    """`--col LOGICAL=COLUMN` flags as a mapping; a malformed or repeated one is a ConfigError."""
+    columns: dict[str, str] = {}
+    for flag in flags:
+        logical, sep, column = (part.strip() for part in flag.partition("="))
+        if not sep or not logical or not column:
+            raise ConfigError(f"--col {flag!r}: expected LOGICAL=COLUMN, e.g. --col question=prompt")
+        if logical in columns and columns[logical] != column:
+            raise ConfigError(f"--col: {logical!r} is mapped twice ({columns[logical]!r} and {column!r})")
+        columns[logical] = column
+    return columns
+
+
 def load_config(path: Path | None, overrides: dict[str, Any], kind: type[Config] = SynthConfig) -> Config:
     """YAML file (optional) first, then every flag the user actually gave (None means not given)."""
     data: dict[str, Any] = {}

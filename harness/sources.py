@@ -62,17 +62,21 @@ class Source:
             yield SourceRow(index, record_id, parent, row)
 
 
-def open_source(spec: str, required: dict[str, str], split: str = "train") -> Source:
-    """`required` maps each logical column to the input column that holds it (`{"instruction": "question"}`)."""
+def open_source(
+    spec: str, required: dict[str, str], split: str = "train", text_columns: tuple[str, ...] | None = None
+) -> Source:
+    """`required` maps each logical column to the input column that holds it (`{"instruction": "question"}`).
+    `text_columns`: the logical columns a typed input (Parquet, datasets) must declare as text; None: all."""
     path = Path(spec).expanduser()
+    texts = required if text_columns is None else {k: v for k, v in required.items() if k in text_columns}
     if path.is_dir():
         if (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists():
-            return _saved_dataset(path, required, split)
-        return _parquet_files(str(path), sorted(path.glob("*.parquet")), required)
+            return _saved_dataset(path, required, split, texts)
+        return _parquet_files(str(path), sorted(path.glob("*.parquet")), required, texts)
     if path.exists():
         suffix = path.suffix.lower()
         if suffix in PARQUET_SUFFIXES:
-            return _parquet_files(str(path), [path], required)
+            return _parquet_files(str(path), [path], required, texts)
         if suffix in JSONL_SUFFIXES:
             return _jsonl(path, required)
         if suffix in CSV_SUFFIXES:
@@ -83,11 +87,11 @@ def open_source(spec: str, required: dict[str, str], split: str = "train") -> So
         )
     if spec.startswith((".", "/", "~")) or spec.count("/") > 1 or Path(spec).suffix:
         raise InputError(f"{spec}: no such file or folder")
-    return _hub_dataset(spec, required, split)
+    return _hub_dataset(spec, required, split, texts)
 
 
 # -- formats ---------------------------------------------------------------------------------------------
-def _parquet_files(label: str, files: list[Path], required: dict[str, str]) -> Source:
+def _parquet_files(label: str, files: list[Path], required: dict[str, str], texts: dict[str, str]) -> Source:
     if not files:
         raise InputError(f"{label}: folder has no *.parquet files")
     schemas = []
@@ -98,12 +102,14 @@ def _parquet_files(label: str, files: list[Path], required: dict[str, str]) -> S
             raise InputError(f"{f}: not a readable Parquet file ({err})") from err
     for f, schema in zip(files, schemas, strict=True):
         _check_columns(str(f), schema.names, required)
-        _check_text_types(str(f), {n: schema.field(n).type for n in schema.names}, required)
+        _check_text_types(str(f), {n: schema.field(n).type for n in schema.names}, texts)
     count = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
 
     def read() -> Iterator[dict[str, Any]]:
         for f in files:
-            for batch in pq.ParquetFile(f).iter_batches(batch_size=READ_BATCH):
+            # pre_buffer (pyarrow's default) keeps every row group it has read until the file is closed:
+            # memory would grow with the input. Without it, one batch at a time is held.
+            for batch in pq.ParquetFile(f, pre_buffer=False).iter_batches(batch_size=READ_BATCH):
                 yield from batch.to_pylist()
 
     return Source(label, schemas[0].names, count, {"files": {str(f): _file_sha256(f) for f in files}}, read)
@@ -176,7 +182,7 @@ def _csv(path: Path, required: dict[str, str]) -> Source:
     return Source(str(path), header, count, {"files": {str(path): digest.hexdigest()}}, read)
 
 
-def _saved_dataset(path: Path, required: dict[str, str], split: str) -> Source:
+def _saved_dataset(path: Path, required: dict[str, str], split: str, texts: dict[str, str]) -> Source:
     import datasets
 
     loaded = datasets.load_from_disk(str(path))
@@ -184,10 +190,11 @@ def _saved_dataset(path: Path, required: dict[str, str], split: str) -> Source:
         if split not in loaded:
             raise InputError(f"{path}: no split {split!r}; it has {', '.join(loaded)} (use --split)")
         loaded = loaded[split]
-    return _dataset_source(str(path), loaded, required, {"fingerprint": loaded._fingerprint, "split": split})
+    fingerprint = {"fingerprint": loaded._fingerprint, "split": split}
+    return _dataset_source(str(path), loaded, required, texts, fingerprint)
 
 
-def _hub_dataset(repo_id: str, required: dict[str, str], split: str) -> Source:
+def _hub_dataset(repo_id: str, required: dict[str, str], split: str, texts: dict[str, str]) -> Source:
     """A hub dataset, streamed; without a network this fails here, before any model runs."""
     import datasets
 
@@ -195,16 +202,18 @@ def _hub_dataset(repo_id: str, required: dict[str, str], split: str) -> Source:
         loaded = datasets.load_dataset(repo_id, split=split, streaming=True)
     except Exception as err:  # datasets raises many types for offline/missing; all mean "cannot read it"
         raise InputError(f"{repo_id}: cannot load this hub dataset ({type(err).__name__}: {err})") from err
-    return _dataset_source(repo_id, loaded, required, {"hub_id": repo_id, "split": split})
+    return _dataset_source(repo_id, loaded, required, texts, {"hub_id": repo_id, "split": split})
 
 
-def _dataset_source(label: str, dataset, required: dict[str, str], fingerprint: dict[str, Any]) -> Source:
+def _dataset_source(
+    label: str, dataset, required: dict[str, str], texts: dict[str, str], fingerprint: dict[str, Any]
+) -> Source:
     features = dataset.features
     if features is None:
         raise InputError(f"{label}: dataset does not declare its features; save it with features first")
     _check_columns(label, list(features), required)
     types = {name: getattr(feature, "pa_type", None) for name, feature in features.items()}
-    _check_text_types(label, types, required)
+    _check_text_types(label, types, texts)
     count = len(dataset) if hasattr(dataset, "__len__") else None
 
     def read() -> Iterator[dict[str, Any]]:
@@ -220,7 +229,7 @@ def _check_columns(label: str, present: list[str], required: dict[str, str]) -> 
             continue
         taken = set(required.values())
         close = difflib.get_close_matches(column, [p for p in present if p not in taken], n=1)
-        hint = f"; did you mean {close[0]!r} (--{logical.replace('_', '-')}-col {close[0]})?" if close else ""
+        hint = f"; did you mean {close[0]!r} (--col {logical}={close[0]})?" if close else ""
         raise InputError(
             f"{label}: column {column!r} (the {logical}) not found; columns are {', '.join(map(repr, present))}{hint}"
         )

@@ -8,18 +8,25 @@ Completions may be strings or conversational message lists (the last message's c
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
 _NUMBER = re.compile(r"^[-+]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$|^[-+]?\d+/\d+$")
 
 
-def completion_text(completion: str | list[dict[str, Any]]) -> str:
-    """The text to judge: a plain string, or the content of a conversation's last message."""
+def completion_text(completion: Any) -> str:
+    """The text of one completion: a string, or the last assistant message of a conversation."""
     if isinstance(completion, str):
         return completion
-    if completion and isinstance(completion[-1], dict):
-        return str(completion[-1].get("content") or "")
+    if isinstance(completion, Mapping):
+        content = completion.get("content")
+        return content if isinstance(content, str) else ""
+    if isinstance(completion, Sequence):
+        for message in reversed(completion):
+            if isinstance(message, Mapping) and message.get("role", "assistant") == "assistant":
+                content = message.get("content")
+                return content if isinstance(content, str) else ""
     return ""
 
 

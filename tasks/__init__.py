@@ -11,6 +11,7 @@ TASKS = {
     "thought-variants": "tasks.thought_variants:ThoughtVariantsTask",
     "reasoning-token": "tasks.reasoning_token:ReasoningTokenTask",
     "star": "tasks.star:StarTask",
+    "structured": "tasks.structured:StructuredTask",
 }
 
 

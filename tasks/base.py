@@ -31,6 +31,8 @@ class Task(ABC):
     name: str
     version: str
     columns: dict[str, str]  # logical column -> the input column it is read from by default
+    # The logical columns that typed inputs (Parquet, datasets) must declare as text; None: all of them.
+    text_columns: tuple[str, ...] | None = None
     defaults: SamplingParams  # the recipe's sampling defaults; CLI flags override them
     fields: list[pa.Field]  # the task's own output columns
     two_step: bool = False  # True: each first completion is sent back (`follow_up`) for a second generation

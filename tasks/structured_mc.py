@@ -7,15 +7,10 @@ This module is the whole interface `harness eval mmlu --mode generative --task s
     user_prompt(question, choices) -> str   the user turn: the card's instruction, the question, numbered options
     parse_answer(text, n_choices)           -> ParsedAnswer: the option number from `<output>`, format verdicts
 
-The `structured` task family itself (every card rule as a validator, synthesis) is issue #4, being built in
-`tasks/structured.py`. When it lands, these names should delegate to it (its system prompt, user prompt and
-validators); the eval stage only ever calls them, so nothing else changes.
-
-The card (alibidaran/Qwen_COG_Thinker_Merged, Apache-2.0) could only be read in part on a machine without
-a hub; SYSTEM_PROMPT is our reconstruction: the card's response skeleton and the rules it describes (three
-sections in order, their minimum lengths, explicit steps, no generic filler, only the answer in `<output>`).
-Pass the card's exact text with `--system-prompt @card_prompt.txt`; the prompt hash in the artifact's
-provenance records which one produced each run.
+The system prompt, user prompt and sampling come from the `structured` task (tasks/structured.py), whose
+system prompt is the card's verbatim text completed by our reconstruction of its missing rules. The answer
+parser here checks only what scoring needs (the sections, the `<output>` block, the option number); the
+task's validators check every card rule.
 """
 
 from __future__ import annotations
@@ -23,42 +18,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from harness.backends.base import SamplingParams
 from harness.records import Verdict
+from tasks.structured import USER_INSTRUCTION, USER_TEMPLATE, StructuredTask, build_system_prompt, render_options
 
 NAME = "structured"
 VERSION = "1"
 
-SYSTEM_PROMPT = """You are an AI assistant that always reasons in a fixed structure before answering.
-Your response must follow exactly this format:
-<think>
-<planning>
-...
-</planning>
-<monitoring>
-...
-</monitoring>
-<evaluation>
-...
-</evaluation>
-</think>
-<output>
-...
-</output>
-Rules:
-1. <think> holds exactly three sections, in this order: <planning>, <monitoring>, <evaluation>.
-2. Write every section as detailed reasoning in full sentences.
-3. Length: <planning> at least 40 tokens, <monitoring> at least 80 tokens, <evaluation> at least 40 tokens.
-4. <monitoring> shows the explicit steps: the numbers, equations or logical connections used.
-5. Use the specific values and facts of the problem; no generic filler phrases, no empty sections, no placeholder bullets.
-6. <evaluation> checks the result before it is given.
-7. <output> holds only the final answer, nothing else."""
+# The prompt and sampling are the structured task's own, so eval and synthesis ask the same question.
+SYSTEM_PROMPT = build_system_prompt()
+DEFAULTS = StructuredTask.defaults
 
-USER_INSTRUCTION = (
-    "Examine the following question and select the right answer from given options. "
-    "The output must be only the number of the option."
-)
-DEFAULTS = SamplingParams(temperature=0.8, top_p=0.95, max_tokens=1024)
 
 THINK = re.compile(
     r"^\s*<think>\s*<planning>(?P<planning>.*?)</planning>\s*<monitoring>(?P<monitoring>.*?)</monitoring>"
@@ -71,8 +40,9 @@ NUMBER = re.compile(r"\d+")
 
 def user_prompt(question: str, choices: list[str] | tuple[str, ...]) -> str:
     """Options are numbered from 1, as the card's "number of the option" reads."""
-    options = "\n".join(f"{number}. {choice}" for number, choice in enumerate(choices, start=1))
-    return f"{USER_INSTRUCTION}\n\nQuestion: {question.strip()}\n\nOptions:\n{options}"
+    return USER_TEMPLATE.format(
+        instruction=USER_INSTRUCTION, question=question.strip(), options=render_options(list(choices))
+    )
 
 
 @dataclass(frozen=True)

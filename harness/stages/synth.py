@@ -82,7 +82,8 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
     defaults = {**task.columns, **(SAMPLE_COLUMNS if cfg.input == "sample" else {})}
     required = {logical: cfg.columns.get(logical, defaults[logical]) for logical in task.columns}
     input_spec = str(bundled_sample()) if cfg.input == "sample" else cfg.input
-    source = open_source(input_spec, required, cfg.split)  # whole-input checks, before any model loads
+    # Whole-input checks, before any model loads.
+    source = open_source(input_spec, required, cfg.split, task.text_columns)
     model = resolve_model(cfg.model)
     shard = cfg.shard_parts()
     schema = traces_schema(task.fields)

@@ -162,7 +162,7 @@ def test_misspelled_column_suggests_the_close_match(tmp_path, fmt):
         open_source(str(path), REQUIRED)
     assert str(err.value) == (
         f"{path}: column 'instruction' (the instruction) not found; columns are 'instrucion', 'solution'; "
-        "did you mean 'instrucion' (--instruction-col instrucion)?"
+        "did you mean 'instrucion' (--col instruction=instrucion)?"
     )
 
 
@@ -172,7 +172,7 @@ def test_misspelled_mapped_column_names_the_logical_column(tmp_path):
         open_source(str(path), {"instruction": "question", "solution": "final_answr"})
     assert str(err.value).endswith(
         "column 'final_answr' (the solution) not found; columns are 'question', 'final_answer'; "
-        "did you mean 'final_answer' (--solution-col final_answer)?"
+        "did you mean 'final_answer' (--col solution=final_answer)?"
     )
 
 
@@ -193,6 +193,37 @@ def test_parquet_large_string_is_text(tmp_path):
     schema = pa.schema([("instruction", pa.large_string()), ("solution", pa.string())])
     path = write_parquet(tmp_path / "d.parquet", ROWS, schema)
     assert values(open_source(str(path), REQUIRED)) == ROWS
+
+
+def test_parquet_non_text_columns_pass_when_the_task_says_so(tmp_path):
+    """A task with list or integer columns (structured: choices, answer) names only its text columns."""
+    rows = [{"question": "q", "choices": ["a", "b"], "answer": 1}]
+    path = write_parquet(tmp_path / "d.parquet", rows)
+    required = {"question": "question", "choices": "choices", "answer": "answer"}
+    assert values(open_source(str(path), required, text_columns=("question",))) == rows
+    with pytest.raises(InputError, match="column 'choices' \\(the choices\\) has type list<element: string>"):
+        open_source(str(path), required)  # by default every column must be text
+    bad = write_parquet(tmp_path / "bad.parquet", [{**rows[0], "question": 3}])
+    with pytest.raises(InputError, match="column 'question' \\(the question\\) has type int64"):
+        open_source(str(bad), required, text_columns=("question",))
+
+
+def test_parquet_streaming_does_not_hold_what_it_has_read(tmp_path):
+    """Arrow memory stays at about one row group however much of the file was read (pre_buffer kept it all)."""
+    import random
+
+    rng = random.Random(0)
+    path = tmp_path / "big.parquet"
+    schema = pa.schema([("instruction", pa.string()), ("solution", pa.string())])
+    with pq.ParquetWriter(path, schema, compression="none") as writer:
+        for _ in range(40):  # 40 row groups of 1 MB of incompressible text each
+            column = [rng.randbytes(500).hex() for _ in range(1000)]
+            writer.write_table(pa.table({"instruction": column, "solution": ["a"] * 1000}, schema=schema))
+    before = pa.total_allocated_bytes()
+    held = 0
+    for _ in open_source(str(path), REQUIRED).rows():
+        held = max(held, pa.total_allocated_bytes() - before)
+    assert held < 10_000_000, f"{held / 1e6:.0f} MB of Arrow memory held while streaming 40 MB"
 
 
 def test_parquet_folder_names_the_file_with_the_bad_column(tmp_path):
@@ -451,7 +482,7 @@ def test_saved_dataset_with_a_misspelled_column(tmp_path):
         open_source(str(folder), REQUIRED)
     assert str(err.value) == (
         f"{folder}: column 'solution' (the solution) not found; columns are 'instruction', 'soluton'; "
-        "did you mean 'soluton' (--solution-col soluton)?"
+        "did you mean 'soluton' (--col solution=soluton)?"
     )
 
 

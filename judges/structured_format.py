@@ -1,0 +1,454 @@
+"""Format validators for the `structured` task (Qwen2.5 GRPO structured-reasoning card), one per card rule.
+
+A completion must look like
+
+    <think>
+    <planning> ... </planning>
+    <monitoring> ... </monitoring>
+    <evaluation> ... </evaluation>
+    </think>
+    <output> ... </output>
+
+`parse_trace` reads a completion once (never raises, whatever the text); every rule is then a function
+`rule(trace, row, settings) -> Verdict | None` (None: the rule cannot apply, e.g. no question was given). The
+task's verdicts (`validate`) and the TRL rewards (`judges.structured_rewards`) call these same functions, so one
+check serves filtering, eval and RL.
+
+Rules 1-3 are the card's verbatim rules; what each later rule checks is our reading of the card (its text
+for rules 4-7 could not be retrieved offline; see tasks/structured.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+from harness.records import Verdict
+from judges.token_count import DEFAULT_TOKENIZER, TokenCounter
+
+SECTIONS = ("planning", "monitoring", "evaluation")
+# Every tag, in the one order the card allows.
+TAGS = (
+    "<think>",
+    "<planning>",
+    "</planning>",
+    "<monitoring>",
+    "</monitoring>",
+    "<evaluation>",
+    "</evaluation>",
+    "</think>",
+    "<output>",
+    "</output>",
+)
+# A well-formed trace whose sections hold no "<": one C-speed match answers structure and sections at once.
+WELL_FORMED = re.compile(
+    r"\s*<think>(\s*<planning>([^<]*)</planning>\s*<monitoring>([^<]*)</monitoring>"
+    r"\s*<evaluation>([^<]*)</evaluation>\s*)</think>\s*<output>([^<]*)</output>\s*"
+)
+MIN_TOKENS = {"planning": 40, "monitoring": 80, "evaluation": 40}  # card rule 3, verbatim
+
+# Reconstructed (the card's own list could not be retrieved offline): generic phrases that fit any problem and
+# so carry no reasoning. Matched case-insensitively on word boundaries inside <think>. Configurable.
+DEFAULT_FORBIDDEN_PHRASES = (
+    "as an ai",
+    "let me think",
+    "let's think step by step",
+    "i need to think carefully",
+    "i will analyze the question",
+    "i will carefully consider",
+    "this is a complex question",
+    "this is a simple question",
+    "based on my knowledge",
+    "based on general knowledge",
+    "the answer is obvious",
+    "it is obvious that",
+    "without further analysis",
+    "i am confident",
+)
+# Explicit steps in <monitoring>: a number, an equation or arithmetic sign, or a logical connective.
+STEP_SIGNS = re.compile(r"[0-9=+×÷≈<>≤≥→⇒∴]")
+CONNECTIVES = (
+    "therefore",
+    "because",
+    "since",
+    "thus",
+    "hence",
+    "so",
+    "then",
+    "implies",
+    "consequently",
+    "which means",
+    "it follows",
+    "if",
+)
+# A line that is only a bullet, an ellipsis or a to-do word is a placeholder, not reasoning.
+BULLET = re.compile(r"(?:[-*•+]|\d{1,2}[.)])\s*")
+PLACEHOLDER_WORDS = frozenset({"", "...", "…", "tbd", "tba", "todo", "n/a", "etc", "etc.", "[...]", "(...)", "xxx"})
+# "2", "2.", "(2)", "[2]", "Option 2", "option (2)." : the whole <output>.
+OPTION_ONLY = re.compile(r"(?:option\s*)?[(\[]?\s*(\d{1,3})\s*[)\]]?\s*\.?", re.IGNORECASE)
+OPTION_WORD = re.compile(r"\boption\s*[(\[]?\s*(\d{1,3})\b", re.IGNORECASE)
+LEADING_NUMBER = re.compile(r"\s*[(\[]?(\d{1,3})[)\].:](?!\d)")
+INTEGER = re.compile(r"(?<![\d.])\d{1,3}(?![\d.]|\.\d)")
+NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+WORD = re.compile(r"[^\W\d_]{5,}")  # key terms: words of 5+ letters
+# Words too common to count as a problem's key terms.
+STOPWORD_TEXT = (
+    "about above after again against always among answer based because before being below between choose "
+    "correct could doing during every following given might never often option options other question "
+    "questions right select should shown since statement statements still their there these thing things "
+    "those through under until using what where which while whose within without would"
+)
+STOPWORDS = frozenset(STOPWORD_TEXT.split())
+MAX_REFERENCE_CANDIDATES = 24  # bounds the work per row on long questions
+
+
+class Trace(NamedTuple):
+    """What a completion holds. Sections are stripped text, or None when the tags are not there."""
+
+    planning: str | None
+    monitoring: str | None
+    evaluation: str | None
+    output: str | None
+    reasoning: str  # inside <think> ... </think> (or all text before <output>, or everything, when broken)
+    problem: str | None  # why the structure is wrong; None when it follows the card exactly
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The knobs of the rules. Picklable and hashable (TRL may ship rewards to other processes)."""
+
+    min_tokens: Mapping[str, int] = field(default_factory=lambda: dict(MIN_TOKENS))
+    forbidden_phrases: tuple[str, ...] = DEFAULT_FORBIDDEN_PHRASES
+    tokens: TokenCounter = field(default_factory=lambda: TokenCounter(DEFAULT_TOKENIZER))
+    min_references: int = 1  # values (numbers or key terms) from the problem the reasoning must mention
+
+    def __post_init__(self) -> None:
+        phrases = tuple(dict.fromkeys(" ".join(p.lower().split()) for p in self.forbidden_phrases))
+        object.__setattr__(self, "forbidden_phrases", tuple(p for p in phrases if p))
+        unknown = set(self.min_tokens) - set(SECTIONS)
+        if unknown:
+            raise ValueError(f"min_tokens: unknown section(s) {sorted(unknown)}; sections are {list(SECTIONS)}")
+
+    def __hash__(self) -> int:
+        return hash((tuple(sorted(self.min_tokens.items())), self.forbidden_phrases, self.tokens, self.min_references))
+
+
+Rule = Callable[[Trace, Mapping[str, Any], Settings], Verdict | None]
+
+
+# -- parsing ---------------------------------------------------------------------------------------------
+def parse_trace(text: Any) -> Trace:
+    """Read a completion. A well-formed trace costs one regex match; others a few substring searches."""
+    if not isinstance(text, str):
+        text = ""
+    if match := WELL_FORMED.fullmatch(text):
+        reasoning, planning, monitoring, evaluation, output = match.groups()
+        return Trace(planning.strip(), monitoring.strip(), evaluation.strip(), output.strip(), reasoning, None)
+    positions = _tag_positions(text)
+    if positions is not None:  # every tag once and in order, but "<" inside a section or text between tags
+
+        def inside(i: int) -> str:  # the text between tag i and tag i + 1
+            return text[positions[i] + len(TAGS[i]) : positions[i + 1]]
+
+        sections = (inside(1).strip(), inside(3).strip(), inside(5).strip(), inside(8).strip())
+        reasoning = text[positions[0] + len(TAGS[0]) : positions[7]]
+        return Trace(*sections, reasoning, _gap_problem(text, positions))
+    return Trace(
+        _block(text, "planning"),
+        _block(text, "monitoring"),
+        _block(text, "evaluation"),
+        _block(text, "output"),
+        _reasoning(text),
+        _order_problem(text),
+    )
+
+
+def _tag_positions(text: str) -> list[int] | None:
+    """Where each tag starts, when every tag occurs exactly once and in order; else None."""
+    positions = []
+    start = 0
+    for tag in TAGS:
+        at = text.find(tag, start)
+        if at < 0:
+            return None
+        positions.append(at)
+        start = at + len(tag)
+    # Ten tags found in order. Duplicates are impossible when the text has no other "<" (the usual case).
+    if text.count("<") != len(TAGS) and any(text.count(tag) != 1 for tag in TAGS):
+        return None
+    return positions
+
+
+def _gap_problem(text: str, positions: list[int]) -> str | None:
+    """Between the tags (and around the whole trace) only whitespace is allowed."""
+    ends = [p + len(t) for p, t in zip(positions, TAGS, strict=True)]
+    gaps = ((0, positions[0], "before <think>"),)
+    for i in (0, 2, 4, 6, 7):  # after <think>, </planning>, </monitoring>, </evaluation>, </think>
+        gaps += ((ends[i], positions[i + 1], f"between {TAGS[i]} and {TAGS[i + 1]}"),)
+    gaps += ((ends[9], len(text), "after </output>"),)
+    for start, end, where in gaps:
+        if end > start and not text[start:end].isspace():
+            return f"text {where}: {_shorten(text[start:end].strip())!r}"
+    return None
+
+
+def _order_problem(text: str) -> str:
+    """The first thing wrong with a trace that is not well formed (the fast path already failed)."""
+    for tag in TAGS:
+        count = text.count(tag)
+        if count == 0:
+            return f"missing {tag}"
+        if count > 1:
+            return f"{tag} appears {count} times"
+    positions = [text.find(tag) for tag in TAGS]
+    for i in range(1, len(TAGS)):
+        if positions[i] < positions[i - 1]:
+            return f"{TAGS[i]} comes before {TAGS[i - 1]}"
+    return "tags out of order"  # unreachable: unique tags in order take the fast path
+
+
+def _block(text: str, name: str) -> str | None:
+    start = text.find(f"<{name}>")
+    if start < 0:
+        return None
+    start += len(name) + 2
+    end = text.find(f"</{name}>", start)
+    return None if end < 0 else text[start:end].strip()
+
+
+def _reasoning(text: str) -> str:
+    start = text.find("<think>")
+    end = text.find("</think>", start + 1) if start >= 0 else -1
+    if start >= 0 and end >= 0:
+        return text[start + 7 : end]
+    output = text.find("<output>")
+    return text[:output] if output >= 0 else text
+
+
+# -- the rules -------------------------------------------------------------------------------------------
+# Passing verdicts with a fixed reason are built once (a Verdict is immutable; most rows pass most rules).
+STRUCTURE_OK = Verdict("structure", True, "think(planning, monitoring, evaluation) then output")
+MIN_TOKENS_OK = Verdict("min_tokens", True, "every section meets its minimum")
+NO_FORBIDDEN_OK = Verdict("forbidden_phrases", True, "no generic phrase")
+NO_PLACEHOLDERS_OK = Verdict("no_placeholders", True, "no empty section or placeholder")
+
+
+def structure(trace: Trace, row: Mapping[str, Any], settings: Settings) -> Verdict:
+    """Card rule 1: <think> holds exactly <planning>, <monitoring>, <evaluation> in order, then <output>."""
+    if trace.problem is None:
+        return STRUCTURE_OK
+    return Verdict("structure", False, trace.problem)
+
+
+def min_tokens(trace: Trace, row: Mapping[str, Any], settings: Settings) -> Verdict:
+    """Card rule 3: at least 40/80/40 tokens in planning/monitoring/evaluation (the model's tokenizer)."""
+    short = []
+    for name, need in settings.min_tokens.items():
+        section = getattr(trace, name)
+        if section is None:
+            short.append(f"<{name}> missing")
+            continue
+        enough, count = settings.tokens.at_least(section, need)
+        if not enough:
+            short.append(f"<{name}> has {count} tokens, needs {need}")
+    if short:
+        return Verdict("min_tokens", False, "; ".join(short))
+    return MIN_TOKENS_OK
+
+
+def explicit_steps(trace: Trace, row: Mapping[str, Any], settings: Settings) -> Verdict:
+    """<monitoring> shows explicit steps: numbers, equations or logical connectives."""
+    monitoring = trace.monitoring
+    if not monitoring:
+        return Verdict("explicit_steps", False, "no <monitoring> section")
+    if sign := STEP_SIGNS.search(monitoring):
+        return Verdict("explicit_steps", True, f"shows {sign.group()!r}")
+    lowered = monitoring.lower()
+    for word in CONNECTIVES:
+        if _mentions(lowered, word):
+            return Verdict("explicit_steps", True, f"shows {word!r}")
+    return Verdict("explicit_steps", False, "<monitoring> has no number, equation or logical connective")
+
+
+def forbidden_phrases(trace: Trace, row: Mapping[str, Any], settings: Settings) -> Verdict:
+    """No generic filler phrase from the (configurable) list in the reasoning."""
+    lowered = trace.reasoning.lower()
+    for phrase in settings.forbidden_phrases:
+        if phrase in lowered and _mentions(lowered, phrase):  # `in` first: most phrases are absent
+            return Verdict("forbidden_phrases", False, f"uses the generic phrase {phrase!r}")
+    return NO_FORBIDDEN_OK
+
+
+def references_problem(trace: Trace, row: Mapping[str, Any], settings: Settings) -> Verdict | None:
+    """The reasoning mentions values from the problem: its numbers, else its key terms (question and options)."""
+    question = row.get("question")
+    if not isinstance(question, str):
+        return None
+    choices = row.get("choices")
+    options = tuple(c for c in choices if isinstance(c, str)) if _is_list(choices) else ()
+    numbers, terms = _problem_values(question, options)
+    if not numbers and not terms:
+        return Verdict("references_problem", True, "the problem has no numbers or key terms to reference")
+    lowered = trace.reasoning.lower()
+    found = []
+    for value in numbers + terms:
+        if value in lowered and _mentions(lowered, value):
+            found.append(value)
+            if len(found) >= settings.min_references:
+                return Verdict("references_problem", True, f"mentions {', '.join(map(repr, found))}")
+    shown = ", ".join(map(repr, (numbers + terms)[:5]))
+    return Verdict("references_problem", False, f"mentions none of the problem's values ({shown}, ...)")
+
+
+def no_placeholders(trace: Trace, row: Mapping[str, Any], settings: Settings) -> Verdict:
+    """No empty section, and no line that is only a bullet, an ellipsis or "TBD"."""
+    for name in (*SECTIONS, "output"):
+        section = getattr(trace, name)
+        if section is None:
+            continue  # a missing section is the structure rule's finding
+        if not section:
+            return Verdict("no_placeholders", False, f"<{name}> is empty")
+        if name == "output":  # one short answer: only a placeholder word counts ("2." is a fine answer)
+            line = section if section.lower() in PLACEHOLDER_WORDS else None
+        else:
+            line = _placeholder_line(section)
+        if line:
+            return Verdict("no_placeholders", False, f"<{name}> has the placeholder {line!r}")
+    return NO_PLACEHOLDERS_OK
+
+
+def output_only(trace: Trace, row: Mapping[str, Any], settings: Settings) -> Verdict:
+    """<output> holds only the final answer: one option number (within the options, when they are known)."""
+    output = trace.output
+    if output is None:
+        return Verdict("output_only", False, "no <output> block")
+    match = OPTION_ONLY.fullmatch(output)
+    if match is None:
+        return Verdict("output_only", False, f"<output> must hold only an option number, got {_shorten(output)!r}")
+    option = int(match.group(1))
+    choices = row.get("choices")
+    if _is_list(choices) and not 1 <= option <= len(choices):
+        return Verdict("output_only", False, f"option {option} is not one of 1..{len(choices)}")
+    return Verdict("output_only", True, f"option {option}")
+
+
+def correct(trace: Trace, row: Mapping[str, Any], settings: Settings) -> Verdict | None:
+    """The option in <output> is the gold answer (`answer`: 0-based index, letter or 1-based option number)."""
+    choices = row.get("choices")
+    gold = normalize_answer(row.get("answer"), len(choices) if _is_list(choices) else None)
+    if gold is None:
+        return None
+    predicted = parse_option(trace.output)
+    if predicted is None:
+        return Verdict("correct", False, "no option number in <output>")
+    if predicted != gold:
+        return Verdict("correct", False, f"answered option {predicted}, the answer is option {gold}")
+    return Verdict("correct", True, f"option {gold}")
+
+
+FORMAT_RULES: tuple[Rule, ...] = (
+    structure,
+    min_tokens,
+    explicit_steps,
+    forbidden_phrases,
+    references_problem,
+    no_placeholders,
+    output_only,
+)
+RULES: tuple[Rule, ...] = (*FORMAT_RULES, correct)
+
+
+def validate(text: Any, row: Mapping[str, Any], settings: Settings, rules: Iterable[Rule] = RULES) -> list[Verdict]:
+    """Every rule's verdict on one completion (rules that cannot apply to this row are left out)."""
+    return validate_trace(parse_trace(text), row, settings, rules)
+
+
+def validate_trace(
+    trace: Trace, row: Mapping[str, Any], settings: Settings, rules: Iterable[Rule] = RULES
+) -> list[Verdict]:
+    """`validate` for a completion already parsed."""
+    return [v for rule in rules if (v := rule(trace, row, settings)) is not None]
+
+
+# -- answers ---------------------------------------------------------------------------------------------
+def parse_option(output: str | None) -> int | None:
+    """The option number in <output>: "2", "2.", "(2)", "Option 2", also "2. Paris" or "the answer is 2"."""
+    if not output:
+        return None
+    match = OPTION_ONLY.fullmatch(output) or OPTION_WORD.search(output) or LEADING_NUMBER.match(output)
+    if match:
+        return int(match.group(1))
+    numbers = INTEGER.findall(output[:1000])  # a lone number in a sentence; two or more: ambiguous
+    return int(numbers[0]) if len(numbers) == 1 else None
+
+
+def normalize_answer(value: Any, n_choices: int | None = None) -> int | None:
+    """A gold answer as a 1-based option number, or None when it is not one.
+
+    An integer is a 0-based index (as in MMLU's `answer` column); a letter is A=1, B=2, ...; a string of
+    digits ("2", "Option 2", "(2)") is already a 1-based option number. Out of range for `n_choices`: None.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        option = value + 1
+    elif isinstance(value, str):
+        text = value.strip().strip("().[]").strip()
+        if len(text) == 1 and text.isascii() and text.isalpha():
+            option = ord(text.upper()) - ord("A") + 1
+        else:
+            match = OPTION_ONLY.fullmatch(value.strip())
+            if match is None:
+                return None
+            option = int(match.group(1))
+    else:
+        return None
+    if option < 1 or (n_choices is not None and option > n_choices):
+        return None
+    return option
+
+
+# -- helpers ---------------------------------------------------------------------------------------------
+def _mentions(lowered: str, needle: str) -> bool:
+    """`needle` occurs in `lowered` as a whole word or number (not inside a longer one)."""
+    at = lowered.find(needle)
+    while at >= 0:
+        end = at + len(needle)
+        before = lowered[at - 1] if at else " "
+        after = lowered[end] if end < len(lowered) else " "
+        if not (before.isalnum() or before == "_") and not (after.isalnum() or after == "_"):
+            return True
+        at = lowered.find(needle, at + 1)
+    return False
+
+
+@lru_cache(maxsize=4096)  # the same problem comes back for every sample (n, GRPO's generations)
+def _problem_values(question: str, choices: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    text = question + "\n" + "\n".join(choices)
+    numbers = list(dict.fromkeys(NUMBER.findall(text)))
+    terms = [t for t in dict.fromkeys(w.lower() for w in WORD.findall(question)) if t not in STOPWORDS]
+    if not terms:  # a question like "Which is correct?" names its values in the options
+        terms = [t for t in dict.fromkeys(w.lower() for w in WORD.findall(text)) if t not in STOPWORDS]
+    return numbers[:MAX_REFERENCE_CANDIDATES], terms[:MAX_REFERENCE_CANDIDATES]
+
+
+def _placeholder_line(section: str) -> str | None:
+    for line in section.splitlines():
+        stripped = line.strip()
+        if not stripped or len(stripped) > 12:  # every placeholder is short; most lines skip the checks below
+            continue
+        body = stripped[bullet.end() :] if (bullet := BULLET.match(stripped)) else stripped
+        if body.lower() in PLACEHOLDER_WORDS:
+            return stripped
+    return None
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, list | tuple)
+
+
+def _shorten(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."

@@ -1,0 +1,214 @@
+"""`structured`: multiple-choice answers with structured reasoning (Qwen2.5 GRPO structured-reasoning card,
+model `alibidaran/Qwen_COG_Thinker_Merged`).
+
+The model answers a multiple-choice question in the card's format, `<think>` holding `<planning>`,
+`<monitoring>` and `<evaluation>`, then `<output>` with only the option number. Every card rule is one
+validator in `judges/structured_format.py`, each giving its own verdict; the same validators are the GRPO
+rewards (`judges.structured_rewards.structured_rewards`).
+
+Input: `question` (text), `choices` (a list of option texts), `answer` (the gold option: a 0-based index as an
+integer, a letter "A".., or a 1-based option number as text "2"). Map other column names with
+`--col question=...` etc.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pyarrow as pa
+
+from harness.backends.base import Completion, Request, SamplingParams
+from harness.records import MESSAGES, Verdict
+from judges.structured_format import (
+    DEFAULT_FORBIDDEN_PHRASES,
+    Settings,
+    normalize_answer,
+    parse_option,
+    parse_trace,
+    validate_trace,
+)
+from judges.token_count import DEFAULT_TOKENIZER, TokenCounter
+from tasks.base import Task
+
+# The card's SYSTEM_PROMPT is VERBATIM up to "4. The <monitoring> section MUST show ex" (the card writes it as a
+# Python triple-quoted string that opens with a newline, kept here). The rest, SYSTEM_PROMPT_RECONSTRUCTED
+# (the end of rule 4, rules 5-7 and the list of forbidden phrases), could not be retrieved offline: it is our
+# reconstruction from the card's description of its rules. Pass the card's exact text with
+# `--system-prompt @FILE` (task option `system_prompt`); `template_hash` records which prompt made each row.
+SYSTEM_PROMPT_VERBATIM = """
+You are an AI assistant that MUST produce structured reasoning.
+Your response MUST EXACTLY follow this format:
+<think>
+<planning>
+...
+</planning>
+<monitoring>
+...
+</monitoring>
+<evaluation>
+...
+</evaluation>
+</think>
+<output>
+...
+</output>
+FORMAT RULES:
+1. The <think> block must contain exactly three sections in this order:
+<planning>, <monitoring>, <evaluation>
+2. Each section must contain detailed reasoning in full sentences.
+3. Minimum reasoning length:
+- <planning>: at least 40 tokens
+- <monitoring>: at least 80 tokens
+- <evaluation>: at least 40 tokens
+4. The <monitoring> section MUST show ex"""
+SYSTEM_PROMPT_RECONSTRUCTED = """plicit steps: numbers, equations or logical connectives (because, therefore, so, if ... then).
+5. Do NOT use generic phrases that fit any question, such as:
+{phrases}
+6. The reasoning MUST reference the specific values, numbers and key terms given in the question.
+7. No section may be empty or hold placeholders such as "...", "-", "*" or "TBD".
+The <output> block must contain ONLY the final answer.
+"""
+# The user prompt's first two sentences are the card's, VERBATIM; the layout after them is RECONSTRUCTED.
+USER_INSTRUCTION = (
+    "Examine the following question and select the right answer from given options. "
+    "The output must be only the number of the option."
+)
+USER_TEMPLATE = "{instruction}\n\nQuestion: {question}\n\nOptions:\n{options}"
+
+
+def build_system_prompt(forbidden_phrases: Iterable[str] = DEFAULT_FORBIDDEN_PHRASES) -> str:
+    """The default system prompt, listing the phrases the forbidden-phrase validator rejects."""
+    phrases = "\n".join(f'- "{p}"' for p in forbidden_phrases)
+    return SYSTEM_PROMPT_VERBATIM + SYSTEM_PROMPT_RECONSTRUCTED.format(phrases=phrases)
+
+
+def render_options(choices: list[str]) -> str:
+    return "\n".join(f"{number}. {choice}" for number, choice in enumerate(choices, start=1))
+
+
+class StructuredTask(Task):
+    name = "structured"
+    version = "1"
+    columns = {"question": "question", "choices": "choices", "answer": "answer"}
+    text_columns = ("question",)  # choices is a list, answer an integer or text
+    defaults = SamplingParams(temperature=0.8, top_p=0.95, max_tokens=1024)  # the card's
+    fields = [
+        pa.field("question", pa.string()),
+        pa.field("choices", pa.list_(pa.string())),
+        pa.field("gold_option", pa.int32()),  # the answer as a 1-based option number
+        pa.field("planning", pa.string()),
+        pa.field("monitoring", pa.string()),
+        pa.field("evaluation", pa.string()),
+        pa.field("output", pa.string()),
+        pa.field("predicted_option", pa.int32()),  # the option number read from <output>
+        pa.field("correct", pa.bool_()),
+        pa.field("messages", MESSAGES),  # system, user, assistant = the completion; null unless valid
+    ]
+
+    def __init__(
+        self,
+        system_prompt: str | None = None,
+        tokenizer: str | Callable[[str], int] = DEFAULT_TOKENIZER,
+        forbidden_phrases: list[str] | str | None = None,
+    ) -> None:
+        """`tokenizer`: what counts section tokens: a model folder or hub id ("default": the default model's),
+        loaded on first need, or a function text -> token count. `forbidden_phrases`: a list, or text with one
+        phrase a line (`@FILE`); the default system prompt lists the same phrases."""
+        if isinstance(forbidden_phrases, str):
+            forbidden_phrases = [line.strip() for line in forbidden_phrases.splitlines() if line.strip()]
+        phrases = tuple(forbidden_phrases) if forbidden_phrases is not None else DEFAULT_FORBIDDEN_PHRASES
+        self.settings = Settings(forbidden_phrases=phrases, tokens=TokenCounter(tokenizer))
+        self.system_prompt = system_prompt if system_prompt is not None else build_system_prompt(phrases)
+
+    def template(self) -> str:
+        return "\n\0".join([self.system_prompt, USER_INSTRUCTION, USER_TEMPLATE])
+
+    def check(self, values: dict[str, Any]) -> list[Verdict]:
+        choices = values.get("choices")
+        return [
+            _text_verdict("input_question", values.get("question")),
+            _choices_verdict(choices),
+            _answer_verdict(values.get("answer"), len(choices) if isinstance(choices, list | tuple) else None),
+        ]
+
+    def render(self, values: dict[str, Any], variant: str = "") -> Request:
+        user = USER_TEMPLATE.format(
+            instruction=USER_INSTRUCTION, question=values["question"], options=render_options(values["choices"])
+        )
+        return Request(messages=({"role": "system", "content": self.system_prompt}, {"role": "user", "content": user}))
+
+    def parse(
+        self, values: dict[str, Any], completion: Completion, variant: str = "", first: Completion | None = None
+    ) -> tuple[dict[str, Any], list[Verdict]]:
+        trace = parse_trace(completion.text)
+        verdicts = validate_trace(trace, values, self.settings)
+        if completion.finish_reason == "length" and not verdicts[0].passed:
+            verdicts[0] = Verdict(verdicts[0].name, False, f"{verdicts[0].reason} (the token budget ran out)")
+        gold = normalize_answer(values["answer"], len(values["choices"]))
+        predicted = parse_option(trace.output)
+        fields = {
+            "question": values["question"],
+            "choices": list(values["choices"]),
+            "gold_option": gold,
+            "planning": trace.planning,
+            "monitoring": trace.monitoring,
+            "evaluation": trace.evaluation,
+            "output": trace.output,
+            "predicted_option": predicted,
+            "correct": predicted == gold,
+            "messages": None,
+        }
+        if all(v.passed for v in verdicts):
+            request = self.render(values)
+            fields["messages"] = [
+                *map(dict, request.messages),
+                {"role": "assistant", "content": completion.text.strip()},
+            ]
+        return fields, verdicts
+
+    def rejected(self, values: dict[str, Any]) -> dict[str, Any]:
+        choices = values.get("choices")
+        keep = isinstance(choices, list | tuple) and all(isinstance(c, str) for c in choices)
+        question = values.get("question")
+        return {
+            **{f.name: None for f in self.fields},
+            "question": question if isinstance(question, str) else None,
+            "choices": list(choices) if keep else None,
+        }
+
+
+def _choices_verdict(choices: Any) -> Verdict:
+    if choices is None:
+        return Verdict("input_choices", False, "missing from this row")
+    if not isinstance(choices, list | tuple):
+        return Verdict("input_choices", False, f"expected a list of options, got {type(choices).__name__}")
+    if len(choices) < 2:
+        return Verdict("input_choices", False, f"expected at least 2 options, got {len(choices)}")
+    for number, choice in enumerate(choices, start=1):
+        if not isinstance(choice, str) or not choice.strip():
+            return Verdict("input_choices", False, f"option {number} is empty or not text")
+    return Verdict("input_choices", True, f"{len(choices)} options")
+
+
+def _answer_verdict(answer: Any, n_choices: int | None) -> Verdict:
+    if answer is None:
+        why = "missing from this row"
+    elif n_choices is None:
+        why = f"{answer!r} cannot be checked without a list of options"
+    elif (option := normalize_answer(answer, n_choices)) is not None:
+        return Verdict("input_answer", True, f"option {option}")
+    else:
+        why = f"{answer!r} is not an option of 1..{n_choices}"
+    forms = "an integer is a 0-based index, a letter counts from A, a digit string is the 1-based option number"
+    return Verdict("input_answer", False, f"{why} ({forms})")
+
+
+def _text_verdict(name: str, value: Any) -> Verdict:
+    if not isinstance(value, str):
+        return Verdict(
+            name, False, "missing from this row" if value is None else f"expected text, got {type(value).__name__}"
+        )
+    if not value.strip():
+        return Verdict(name, False, "empty")
+    return Verdict(name, True, "ok")
