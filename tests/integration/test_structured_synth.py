@@ -17,6 +17,8 @@ import pytest
 
 from harness.artifacts import read_provenance
 from judges.structured_format import RULES
+from tests.integration.test_synth_cli import read
+from tests.integration.test_synth_cli import synth as run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -27,15 +29,7 @@ RULE_NAMES = [rule.__name__ for rule in RULES]
 
 
 def synth(*args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [*HARNESS, "synth", "--task", "structured", *args], capture_output=True, text=True, timeout=600
-    )
-    assert result.returncode == 0, result.stderr
-    return result
-
-
-def read(folder: Path) -> pl.DataFrame:
-    return pl.scan_parquet(folder / "*.parquet").collect().sort("source_index", "sample_idx")
+    return run_cli("--task", "structured", *args)
 
 
 def test_structured_end_to_end(tmp_path, default_model):
