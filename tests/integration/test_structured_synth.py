@@ -7,7 +7,6 @@ The default model is far too small to follow the card's format in 24 tokens: the
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
@@ -22,7 +21,6 @@ from tests.integration.test_synth_cli import synth as run_cli
 
 pytestmark = pytest.mark.slow
 
-HARNESS = [sys.executable, "-m", "harness.cli"]
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "structured_mc.jsonl"
 FAST = ["--max-tokens", "24", "--batch-size", "8", "--threads", "1"]
 RULE_NAMES = [rule.__name__ for rule in RULES]
