@@ -29,7 +29,7 @@ from judges.structured_format import (
     validate_trace,
 )
 from judges.token_count import DEFAULT_TOKENIZER, TokenCounter
-from tasks.base import Task
+from tasks.base import Task, check_text
 
 # The card's SYSTEM_PROMPT is VERBATIM up to "4. The <monitoring> section MUST show ex" (the card writes it as a
 # Python triple-quoted string that opens with a newline, kept here). The rest, SYSTEM_PROMPT_RECONSTRUCTED
@@ -127,7 +127,7 @@ class StructuredTask(Task):
     def check(self, values: dict[str, Any]) -> list[Verdict]:
         choices = values.get("choices")
         return [
-            _text_verdict("input_question", values.get("question")),
+            check_text(values, "question"),
             _choices_verdict(choices),
             _answer_verdict(values.get("answer"), len(choices) if isinstance(choices, list | tuple) else None),
         ]
@@ -202,13 +202,3 @@ def _answer_verdict(answer: Any, n_choices: int | None) -> Verdict:
         why = f"{answer!r} is not an option of 1..{n_choices}"
     forms = "an integer is a 0-based index, a letter counts from A, a digit string is the 1-based option number"
     return Verdict("input_answer", False, f"{why} ({forms})")
-
-
-def _text_verdict(name: str, value: Any) -> Verdict:
-    if not isinstance(value, str):
-        return Verdict(
-            name, False, "missing from this row" if value is None else f"expected text, got {type(value).__name__}"
-        )
-    if not value.strip():
-        return Verdict(name, False, "empty")
-    return Verdict(name, True, "ok")
