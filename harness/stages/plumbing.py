@@ -1,0 +1,86 @@
+"""What every generating stage shares: bounded batches, and an engine session behind the generation cache."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
+
+from harness.backends import make_backend
+from harness.backends.base import Completion, Request, SamplingParams
+from harness.cache import GenerationCache, cached_generate
+
+T = TypeVar("T")
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Lists of `size` items (the last may be shorter), taken lazily: memory holds one batch."""
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+def fresh_tokens(completions: list[list[Completion]], hits: list[bool]) -> int:
+    """Throughput counts only what the engine generated now, not what the cache replayed."""
+    return sum(c.completion_tokens for samples, hit in zip(completions, hits, strict=True) if not hit for c in samples)
+
+
+class EngineSession:
+    """An engine (loaded on the first request, so a run with nothing to generate loads no model) and the
+    generation cache, closed together. Counts cache hits and freshly generated tokens."""
+
+    def __init__(self, engine: str, model: str, cache: bool = True, threads: int | None = None) -> None:
+        self.engine, self.model_spec, self.use_cache = engine, model, cache
+        self.options: dict[str, Any] = {"threads": threads} if threads else {}
+        self.backend = None
+        self.cache: GenerationCache | None = None
+        self.model = None
+        self.cache_hits = 0
+        self.generated_tokens = 0
+        self._reported_tokens = 0
+
+    @property
+    def started(self) -> bool:
+        return self.backend is not None
+
+    def start(self) -> None:
+        if self.backend is not None:
+            return
+        from harness.models import resolve_model
+
+        self.model = resolve_model(self.model_spec)
+        self.cache = GenerationCache.default() if self.use_cache else None
+        self.backend = make_backend(self.engine, self.model.path, **self.options)
+
+    def generate(self, requests: list[Request], params: SamplingParams) -> list[list[Completion]]:
+        self.start()
+        completions, hits = cached_generate(self.backend, self.cache, requests, params, self.model.fingerprint)
+        self.cache_hits += sum(hits)
+        self.generated_tokens += fresh_tokens(completions, hits)
+        return completions
+
+    def texts(self, requests: list[Request], params: SamplingParams) -> list[str]:
+        """One text per request (params.n must be 1)."""
+        return [samples[0].text for samples in self.generate(requests, params)]
+
+    def new_tokens(self) -> int:
+        """Tokens generated since the last call (for progress)."""
+        new, self._reported_tokens = self.generated_tokens - self._reported_tokens, self.generated_tokens
+        return new
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.backend.describe(), "model": self.model.to_dict()} if self.backend else {}
+
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
+            self.cache = None
+        if self.backend is not None:
+            self.backend.close()
+            self.backend = None
+
+    def __enter__(self) -> EngineSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
