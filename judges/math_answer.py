@@ -19,7 +19,7 @@ def check_math(prediction: Any, gold: Any) -> Checked:
 
     if gold is None or not str(gold).strip():
         return Checked(None, "no gold answer")
-    gold_parsed = _parse(parse, _as_math(str(gold)))
+    gold_parsed = _parse(parse, str(gold), extraction_mode="first_match")  # as open-r1 parses its solutions
     if not gold_parsed:
         return Checked(None, f"math-verify cannot parse the gold answer {_shorten(str(gold))!r}")
     text = completion_text(prediction)[-MAX_CHARS:]
@@ -38,15 +38,9 @@ def check_math(prediction: Any, gold: Any) -> Checked:
 math_answer = reward_from_check(check_math, "math_answer", ("answer",))
 
 
-def _as_math(gold: str) -> str:
-    """A plain gold ("-77", "3/4") is not LaTeX; math-verify reads it best inside $...$, as open-r1 does."""
-    stripped = gold.strip()
-    return stripped if "$" in stripped or "\\" in stripped else f"${stripped}$"
-
-
-def _parse(parse, text: str) -> list:
+def _parse(parse, text: str, **options) -> list:
     try:
-        return parse(text, parsing_timeout=5)
+        return parse(text, parsing_timeout=5, **options)
     except Exception:  # parse errors are "nothing parsed"
         return []
 
