@@ -12,10 +12,13 @@ from judges.verifiers import Checked
 from tasks.base import Task
 
 
-def check_format(task: Task, values: dict[str, Any], text: str, verdict: str | None = None) -> Checked:
-    """1.0 when every verdict (or the named one) passed, 0.0 when one failed, None when none was reached."""
-    # TRL and the judge give only the text: a completion that reached them ended its turn.
-    _, verdicts = task.parse(values, Completion(text, "stop", 0, 0))
+def check_format(
+    task: Task, values: dict[str, Any], text: str, verdict: str | None = None, finish_reason: str | None = None
+) -> Checked:
+    """1.0 when every verdict (or the named one) passed, 0.0 when one failed, None when none was reached.
+
+    TRL gives only the text: without a finish reason, the completion is taken to have ended its turn."""
+    _, verdicts = task.parse(values, Completion(text, finish_reason or "stop", 0, 0))
     found = [v for v in verdicts if verdict is None or v.name == verdict]
     if not found:
         return Checked(None, f"verdict {verdict!r} not reached" if verdict else "no verdicts")

@@ -231,15 +231,22 @@ class _Ranking(GroupJudging):
         self.chunks: list[list[int]] = []
 
     def requests(self) -> list[Request]:
-        self.chunks = self.tournament.next_chunks()
-        self.tally.requests += len(self.chunks)
-        question = self.group[self.chunks[0][0]].question if self.chunks else None
-        return [prompts.rank_request(question, [self.fenced[i] for i in chunk]) for chunk in self.chunks]
+        # A chunk of one (an odd answer out) goes on without a request.
+        while (chunks := self.tournament.next_chunks()) and all(len(c) == 1 for c in chunks):
+            self.tournament.record([[0]] * len(chunks), ["alone in its chunk"] * len(chunks))
+        self.chunks = chunks
+        asked = [c for c in chunks if len(c) > 1]
+        self.tally.requests += len(asked)
+        question = self.group[chunks[0][0]].question if chunks else None
+        return [prompts.rank_request(question, [self.fenced[i] for i in chunk]) for chunk in asked]
 
     def receive(self, replies: list[str]) -> None:
+        answered = iter(replies)
         parsed = [
-            parsing.parse_ranking(reply, [self.fenced[i] for i in chunk], len(chunk))
-            for chunk, reply in zip(self.chunks, replies, strict=True)
+            parsing.parse_ranking(next(answered), [self.fenced[i] for i in chunk], len(chunk))
+            if len(chunk) > 1
+            else parsing.Parsed([0], "alone in its chunk")
+            for chunk in self.chunks
         ]
         self.tally.unparsable += sum(p.value is None for p in parsed)
         self.tournament.record([p.value for p in parsed], [p.reason for p in parsed])

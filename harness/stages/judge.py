@@ -220,7 +220,7 @@ def _check_task_format(row: dict[str, Any]) -> Checked:
     if task.two_step:
         failed = row.get("rejection_reason")
         return Checked(0.0 if failed else 1.0, f"synth verdict: {failed}" if failed else "synth verdicts passed")
-    return check_format(task, task.values_from_output(row), row["completion"])
+    return check_format(task, task.values_from_output(row), row["completion"], finish_reason=row.get("finish_reason"))
 
 
 def _run_llm_judges(batch, rows, values, llm, session, params, tallies, summary) -> None:

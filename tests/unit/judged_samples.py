@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from harness.artifacts import ArtifactWriter, base_provenance
+from harness.backends.base import Completion
 from harness.records import to_table, traces_schema, verdict_fields
 from harness.sources import open_source
 from harness.stages.synth import bundled_sample
@@ -19,19 +20,17 @@ SAMPLES = {
 }
 
 
-def star_artifact(folder: Path) -> Path:
+def star_artifact(folder: Path, samples: dict[int, list[str]] = SAMPLES) -> Path:
     """Write the artifact; return the folder. Its provenance names the bundled sample as its input."""
     task = StarTask()
     sample = bundled_sample()
     source = open_source(str(sample), {"question": "instruction", "answer": "solution"})
-    by_index = {row.index: row for row in source.rows() if row.index in SAMPLES}
+    by_index = {row.index: row for row in source.rows() if row.index in samples}
     rows = []
-    for index, completions in SAMPLES.items():
+    for index, completions in samples.items():
         row = by_index[index]
         values = {"question": row.values["instruction"], "answer": row.values["solution"]}
         for sample_idx, text in enumerate(completions):
-            from harness.backends.base import Completion
-
             fields, verdicts = task.parse(values, Completion(text, "stop", 10, 5, sample_idx))
             rows.append(
                 {

@@ -106,3 +106,12 @@ def _tally(judging, results) -> JudgeTally:
     for r in results:
         tally.add_score(r.score)
     return tally
+
+
+def test_an_answer_alone_in_its_chunk_costs_no_request():
+    replies = iter(["Ranking: 1 > 2", "Ranking: 2 > 1"])
+    judging = RankJudge(chunk_size=2).start(answers(3))
+    results = drive(judging, lambda r: next(replies))
+    # Round 1: [0, 1] ranked (0 wins), [2] alone goes on. Round 2: [0, 2], 2 wins.
+    assert judging.tally.requests == 2
+    assert [r.extra["rank"] for r in results] == [2, 3, 1]
