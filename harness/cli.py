@@ -296,7 +296,9 @@ def judge(
     rank_chunk: Annotated[int, typer.Option(help="rank: answers per ranking request (8).")] = None,
     score_low: Annotated[int, typer.Option(help="score: the rubric's lowest score (1).")] = None,
     score_high: Annotated[int, typer.Option(help="score: the rubric's highest score (10).")] = None,
-    batch_size: Annotated[int, typer.Option(help="Questions per committed shard (4).")] = None,
+    batch_size: Annotated[
+        int, typer.Option(help="Questions per committed shard (4 with LLM judges, else 256).")
+    ] = None,
     limit: Annotated[int, typer.Option(help="Only the first N questions.")] = None,
     threads: Annotated[int, typer.Option(help="CPU threads for the engine.")] = None,
     config: Annotated[Path, typer.Option(help="YAML config; flags given on the command line override it.")] = None,

@@ -131,7 +131,7 @@ class JudgeConfig(BaseModel):
     score_low: int = 1
     score_high: int = 10
     rank_chunk: int = Field(default=8, ge=2)  # answers per ranking request
-    batch_size: int = Field(default=4, ge=1)  # questions (groups of rows) per committed shard
+    batch_size: int | None = Field(default=None, ge=1)  # questions per shard: 4 with LLM judges, else 256
     limit: int | None = Field(default=None, ge=1)  # only the first N questions
     threads: int | None = Field(default=None, ge=1)
     cache: bool = True

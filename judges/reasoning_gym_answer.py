@@ -26,8 +26,7 @@ def check_reasoning_gym(prediction: Any, generator: Any, seed: Any, index: Any, 
     if options is None:
         return Checked(None, f"config must be a mapping of create_dataset keywords (or its JSON), got {config!r}")
     try:
-        dataset = _dataset(generator, seed, json.dumps(options, sort_keys=True), _size_for(index))
-        entry = dataset[index]
+        dataset, entry = _entry(generator, seed, json.dumps(options, sort_keys=True), index)
     except Exception as err:  # an unknown name or a bad config: the row cannot be judged
         return Checked(None, f"cannot rebuild {generator}[{index}] (seed {seed}): {type(err).__name__}: {err}")
     answer = completion_text(prediction).strip()[:MAX_ANSWER_CHARS]
@@ -44,6 +43,12 @@ def check_reasoning_gym(prediction: Any, generator: Any, seed: Any, index: Any, 
 reasoning_gym_answer = reward_from_check(
     check_reasoning_gym, "reasoning_gym_answer", ("generator", "seed", "index"), optional=("config",)
 )
+
+
+@lru_cache(maxsize=4096)  # a question's samples share one entry
+def _entry(name: str, seed: int, options: str, index: int) -> tuple[Any, dict[str, Any]]:
+    dataset = _dataset(name, seed, options, _size_for(index))
+    return dataset, dataset[index]
 
 
 @lru_cache(maxsize=256)

@@ -40,6 +40,9 @@ from judges.verifiers import Checked
 from tasks import get_task
 
 SUMMARY_FILE = "judge_summary.json"
+# Questions per committed shard: LLM judges take seconds per question (a kill loses little); verifiers take
+# microseconds, and small shards would spend their time in fsync.
+LLM_BATCH, VERIFIER_BATCH = 4, 256
 SOURCE_PREFIX = "source:"
 # Where each logical column is looked for by default, in order: first in the artifact, then in its source.
 DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -106,7 +109,7 @@ def run_judge(cfg: JudgeConfig, console: Console | None = None) -> JudgeSummary:
     with ArtifactWriter(Path(cfg.output), schema, identity).open(cfg.model_dump()) as writer:
         done = writer.done_record_ids()
         groups = _pending(question_groups(shards), cfg.limit, done, summary)
-        batches = batched(groups, cfg.batch_size)
+        batches = batched(groups, cfg.batch_size or (LLM_BATCH if llm else VERIFIER_BATCH))
         first = next(batches, None)
         if first is not None:
             provenance = {

@@ -21,13 +21,13 @@ from rich.console import Console
 
 from harness.artifacts import ArtifactWriter, base_provenance
 from harness.backends import ENGINES, make_backend
-from harness.backends.base import Completion
 from harness.cache import GenerationCache, cached_generate
 from harness.config import ConfigError, SynthConfig
 from harness.models import resolve_model
 from harness.progress import StageProgress
 from harness.records import to_table, traces_schema, verdict_fields
 from harness.sources import SourceRow, open_source
+from harness.stages.plumbing import batched, fresh_tokens
 from tasks import get_task
 from tasks.base import Task
 
@@ -104,7 +104,7 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
     with ArtifactWriter(Path(cfg.output), schema, identity, label).open(cfg.model_dump()) as writer:
         done = writer.done_record_ids()
         pending = _pending(source.rows(), cfg.limit, shard, done, summary)
-        batches = _batched(pending, cfg.batch_size)
+        batches = batched(pending, cfg.batch_size)
         first = next(batches, None)
         if first is not None:  # a finished run resumes without loading the model
             provenance = {
@@ -180,13 +180,13 @@ def _run_batch(task: Task, backend, cache, batch: list[SourceRow], required, par
             out.append({**_identity(task, row, 0), **task.rejected(values), **verdict_fields(checks)})
     requests = [task.render(values, variant) for _, values, variant in branches]
     firsts, hits = cached_generate(backend, cache, requests, params, model_fp)
-    tokens = _fresh_tokens(firsts, hits)
+    tokens = fresh_tokens(firsts, hits)
     finals = firsts
     if task.two_step:
         flat = [(b, c) for b, samples in enumerate(firsts) for c in samples]
         follow_ups = [task.follow_up(branches[b][1], branches[b][2], c) for b, c in flat]
         seconds, hits_2 = cached_generate(backend, cache, follow_ups, task.follow_up_params(params), model_fp)
-        tokens += _fresh_tokens(seconds, hits_2)
+        tokens += fresh_tokens(seconds, hits_2)
         finals = [[] for _ in firsts]
         for (b, _), [second] in zip(flat, seconds, strict=True):
             finals[b].append(second)
@@ -207,11 +207,6 @@ def _run_batch(task: Task, backend, cache, batch: list[SourceRow], required, par
             )
     out.sort(key=lambda r: r["source_index"])  # stable: variants and samples keep their order
     return out, tokens, sum(hits)
-
-
-def _fresh_tokens(completions: list[list[Completion]], hits: list[bool]) -> int:
-    """Throughput counts only what the engine generated now, not what the cache replayed."""
-    return sum(c.completion_tokens for samples, hit in zip(completions, hits, strict=True) if not hit for c in samples)
 
 
 def _identity(task: Task, row: SourceRow, sample_idx: int) -> dict[str, Any]:
@@ -245,11 +240,6 @@ def _expected_rows(count: int | None, limit: int | None, shard, done: int) -> in
     if shard is not None:
         rows = round(rows / shard[1])  # the hash split is even in expectation; the bar shows an estimate
     return max(rows - done, 0)
-
-
-def _batched(rows: Iterator[SourceRow], size: int) -> Iterator[list[SourceRow]]:
-    while batch := list(itertools.islice(rows, size)):
-        yield batch
 
 
 def _tally(summary: SynthSummary, rows: list[dict[str, Any]], rows_in: int, tokens: int, hits: int) -> None:
