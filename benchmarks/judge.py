@@ -27,24 +27,23 @@ from typing import Any
 from rich.console import Console
 
 import harness.stages.plumbing as plumbing
-from harness.artifacts import ArtifactWriter, base_provenance, git_revision
+from harness.artifacts import git_revision
 from harness.backends.base import Completion, SamplingParams
 from harness.config import JudgeConfig
 from harness.models import resolve_model
-from harness.records import to_table, traces_schema, verdict_fields
 from harness.sources import open_source
 from harness.stages.judge import run_judge
 from harness.stages.synth import bundled_sample
 from judges.judge_prompts import fence, score_request
 from judges.verifiers import answers_match
 from tasks.star import StarTask
+from tests.unit.judged_samples import star_row, write_star_artifact
 
 SAMPLES_PER_QUESTION = 8
 
 
 def build_artifact(folder: Path, rows: int) -> list[dict[str, Any]]:
     """A star artifact of `rows` rows; returns the rows (with the source columns, for the baselines)."""
-    task = StarTask()
     source = open_source(str(bundled_sample()), {})
     sample = list(source.rows())
     out = []
@@ -52,32 +51,9 @@ def build_artifact(folder: Path, rows: int) -> list[dict[str, Any]]:
         q, s = divmod(n, SAMPLES_PER_QUESTION)
         src = sample[q % len(sample)]
         gold = src.values["solution"]
-        answer = gold if s % 2 == 0 else gold + "1"
-        text = f"Work it out step by step.\n### Answer: {answer}"
-        values = {"question": src.values["instruction"], "answer": gold}
-        fields, verdicts = task.parse(values, Completion(text, "stop", 10, 10, s))
-        out.append(
-            {
-                "record_id": f"q{q:07d}",
-                "parent_id": None,
-                "source_index": src.index,
-                "sample_idx": s,
-                "task": task.name,
-                "task_version": task.version,
-                "template_hash": task.template_hash(),
-                **fields,
-                "completion": text,
-                "finish_reason": "stop",
-                "prompt_tokens": 10,
-                "completion_tokens": 10,
-                **verdict_fields(verdicts),
-            }
-        )
-    schema = traces_schema(task.fields)
-    provenance = {**base_provenance(), "input": {"label": source.label, **source.fingerprint}}
-    with ArtifactWriter(folder, schema, {"task": "star"}).open({}) as writer:
-        for start in range(0, rows, 4096):
-            writer.commit(to_table(out[start : start + 4096], schema), provenance)
+        answer = gold if s % 2 == 0 else gold + "1"  # half of the samples right
+        out.append(star_row(f"q{q:07d}", src.index, src.values, s, f"Work it out step by step.\n### Answer: {answer}"))
+    write_star_artifact(folder, out, source)
     for row in out:
         row["_source"] = sample[row["source_index"]].values
     return out
