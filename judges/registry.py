@@ -20,18 +20,32 @@ class VerifierSpec:
     check: Check
     columns: tuple[str, ...]  # logical columns after the prediction, in the check's argument order
     optional: tuple[str, ...] = ()  # logical columns passed as None when the input has none
+    package: tuple[str, str] | None = None  # (module, distribution) it needs beyond the core install
 
 
 VERIFIERS: dict[str, VerifierSpec] = {
     "mc": VerifierSpec(check_choice, ("gold",), ("choices",)),
-    "math": VerifierSpec(check_math, ("gold",)),
+    "math": VerifierSpec(check_math, ("gold",), package=("math_verify", "math-verify")),
     "exact": VerifierSpec(check_exact, ("gold",)),
     "regex": VerifierSpec(check_regex, ("gold", "pattern")),
-    "reasoning-gym": VerifierSpec(check_reasoning_gym, ("generator", "seed", "index"), ("config",)),
+    "reasoning-gym": VerifierSpec(
+        check_reasoning_gym, ("generator", "seed", "index"), ("config",), package=("reasoning_gym", "reasoning-gym")
+    ),
 }
 FORMAT = "format"
 LLM_JUDGES = ("score", "pairwise", "rank")
 ALL_JUDGES = (*VERIFIERS, FORMAT, *LLM_JUDGES)
+
+
+def missing_package(judge: str) -> str | None:
+    """The distribution a verifier needs and cannot import here (None: nothing missing)."""
+    import importlib.util
+
+    spec = VERIFIERS.get(judge)
+    if spec is None or spec.package is None:
+        return None
+    module, distribution = spec.package
+    return None if importlib.util.find_spec(module) is not None else distribution
 
 
 def column_name(judge: str) -> str:

@@ -35,7 +35,7 @@ from harness.stages.plumbing import EngineSession, batched
 from judges.calibration import JudgeTally
 from judges.format_check import check_format
 from judges.llm_judges import Candidate, LLMJudge, PairwiseJudge, RankJudge, ScoreJudge
-from judges.registry import ALL_JUDGES, FORMAT, LLM_JUDGES, VERIFIERS, column_name
+from judges.registry import ALL_JUDGES, FORMAT, LLM_JUDGES, VERIFIERS, column_name, missing_package
 from judges.verifiers import Checked
 from tasks import get_task
 
@@ -151,6 +151,9 @@ def _check_judges(cfg: JudgeConfig) -> list[str]:
         raise ConfigError(f"unknown judge(s) {unknown}; judges are: {', '.join(ALL_JUDGES)}")
     if len(set(cfg.judges)) != len(cfg.judges):
         raise ConfigError(f"--judge names a judge twice: {cfg.judges}")
+    for name in cfg.judges:
+        if missing := missing_package(name):
+            raise ConfigError(f"the {name} judge needs {missing}: pip install 'reasoning-harness[judge]'")
     if any(j in LLM_JUDGES for j in cfg.judges) and cfg.engine not in ENGINES:
         raise ConfigError(f"unknown engine {cfg.engine!r}; engines are: {', '.join(sorted(ENGINES))}")
     return list(cfg.judges)

@@ -132,3 +132,13 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path):
     assert result.exit_code == 2
     assert "error:" in result.output and "not an artifact folder" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_missing_verifier_library_is_named_before_any_work(tmp_path, monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "math_verify" else find_spec(name))
+    star_artifact(tmp_path / "star")
+    with pytest.raises(ConfigError, match=r"needs math-verify: pip install 'reasoning-harness\[judge\]'"):
+        run_judge(JudgeConfig(input=str(tmp_path / "star"), output=str(tmp_path / "o"), judges=["math"]))
