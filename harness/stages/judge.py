@@ -303,7 +303,7 @@ def _resolve_columns(cfg: JudgeConfig, judges: list[str], present: list[str], so
         found = _locate(logical, cfg.columns.get(logical), present, source)
         if found is None and logical in required:
             looked = cfg.columns.get(logical) or " or ".join(DEFAULT_COLUMNS.get(logical, (logical,)))
-            where = f" or in its source {source.label}" if source.label else ""
+            where = f" or in its source {source.label}{source.unreadable}" if source.label else ""
             raise ConfigError(
                 f"{cfg.input}: no column for the {logical} (looked for {looked} in the artifact{where}); "
                 f"name one with --col {logical}=COLUMN (or --col {logical}={SOURCE_PREFIX}COLUMN)"
@@ -360,18 +360,30 @@ class _SourceColumns:
         self.label: str | None = given or (upstream.get("label") if isinstance(upstream, dict) else None)
         self.files = upstream.get("files") if isinstance(upstream, dict) and not given else None
         self._source = None
+        self._error: InputError | None = None  # raised only when a column must come from the source
 
     def _open(self):
-        if self._source is None and self.label is not None:
+        if self._source is None and self._error is None and self.label is not None:
             try:
                 self._source = open_source(self.label, {})
             except InputError as err:
-                raise InputError(f"the artifact's source cannot be read ({err}); pass --source FILE") from err
+                self._error = InputError(f"the artifact's source cannot be read ({err}); pass --source FILE")
+        if self._source is None and self._error is not None:
+            raise self._error
         return self._source
 
     def columns(self) -> list[str]:
-        source = self._open()
+        """The source's columns; none when there is no source or it cannot be read (an optional column then
+        stays empty; a required one is reported with `unreadable`)."""
+        try:
+            source = self._open()
+        except InputError:
+            return []
         return list(source.columns) if source is not None else []
+
+    @property
+    def unreadable(self) -> str:
+        return f" ({self._error})" if self._error is not None else ""
 
     def provenance(self) -> dict[str, Any] | None:
         return {"label": self.label, "files": self.files} if self.label else None

@@ -142,3 +142,13 @@ def test_a_missing_verifier_library_is_named_before_any_work(tmp_path, monkeypat
     star_artifact(tmp_path / "star")
     with pytest.raises(ConfigError, match=r"needs math-verify: pip install 'reasoning-harness\[judge\]'"):
         run_judge(JudgeConfig(input=str(tmp_path / "star"), output=str(tmp_path / "o"), judges=["math"]))
+
+
+def test_a_moved_source_matters_only_when_a_column_must_come_from_it(tmp_path):
+    star_artifact(tmp_path / "star")
+    gone = tmp_path / "gone.jsonl"
+    # exact reads only artifact columns: no source needed.
+    run_judge(JudgeConfig(input=str(tmp_path / "star"), output=str(tmp_path / "a"), judges=["exact"], source=str(gone)))
+    with pytest.raises(ConfigError, match="no column for the generator .*cannot be read"):
+        cfg = JudgeConfig(input=str(tmp_path / "star"), output=str(tmp_path / "b"), judges=["reasoning-gym"])
+        run_judge(cfg.model_copy(update={"source": str(gone)}))
