@@ -6,8 +6,10 @@ on the same values already in memory, in a bare loop: `answers_match` (exact), m
 (math), the generator's `score_answer` on prebuilt entries (reasoning-gym), `StarTask.parse` (format). The
 stage's extra work is reading and writing Parquet, the source lookup, reasons, and the calibration tally.
 
-LLM judge overhead: the `score` judge through `run_judge` (transformers engine, cache off; model load excluded
-by timing `make_backend`) against the same requests sent straight to the same engine, batch for batch.
+LLM judge overhead: the `score` judge through `run_judge` (transformers engine, cache off) against the same
+requests sent straight to the same engine, batch for batch. Both sides use one engine object, loaded and warmed
+up once before the clocks start (run_judge borrows it), so the difference is the stage's own work: reading the
+artifact, building and fencing prompts, parsing replies, writing shards and the summary.
 Runs alternate sides; medians are reported.
 
     python benchmarks/judge.py --rows 4000 --math-rows 800 --llm-rows 16 --max-tokens 16 --repeats 3
@@ -59,29 +61,35 @@ def build_artifact(folder: Path, rows: int) -> list[dict[str, Any]]:
     return out
 
 
-def stage_seconds(artifact: Path, judge: str, rows: int, **settings: Any) -> float:
+def stage_seconds(artifact: Path, judge: str, rows: int, backend: Any = None, **settings: Any) -> float:
+    """run_judge's wall time. With `backend`, the stage gets that already loaded engine (warm, as the raw
+    side's), so the difference is the stage's own work, not a model load or a cold first batch."""
     with tempfile.TemporaryDirectory() as tmp:
         cfg = JudgeConfig(input=str(artifact), output=str(Path(tmp) / "j"), judges=[judge], **settings)
-        load = _patch_load()
-        start = time.perf_counter()
-        summary = run_judge(cfg, Console(quiet=True))
-        seconds = time.perf_counter() - start - load["seconds"]
-        plumbing.make_backend = load["original"]
+        original = plumbing.make_backend
+        if backend is not None:
+            plumbing.make_backend = lambda *args, **kwargs: _Borrowed(backend)
+        try:
+            start = time.perf_counter()
+            summary = run_judge(cfg, Console(quiet=True))
+            seconds = time.perf_counter() - start
+        finally:
+            plumbing.make_backend = original
     assert summary.rows == rows, (summary.rows, rows)
     return seconds
 
 
-def _patch_load() -> dict[str, Any]:
-    state: dict[str, Any] = {"seconds": 0.0, "original": plumbing.make_backend}
+class _Borrowed:
+    """The shared engine, lent to one run_judge: everything passes through but `close`."""
 
-    def timed(*args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        backend = state["original"](*args, **kwargs)
-        state["seconds"] += time.perf_counter() - start
-        return backend
+    def __init__(self, backend: Any) -> None:
+        self._backend = backend
 
-    plumbing.make_backend = timed
-    return state
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    def close(self) -> None:
+        pass
 
 
 def raw_seconds(judge: str, rows: list[dict[str, Any]]) -> float:
@@ -168,12 +176,12 @@ def main() -> None:
         params = SamplingParams(temperature=0, max_tokens=args.max_tokens)
         per_call = 4 * SAMPLES_PER_QUESTION  # run_judge sends a batch of 4 questions' requests in one call
         settings = {"max_tokens": args.max_tokens, "cache": False, "threads": threads}
-        _llm_stage(Path(tmp) / "llm", len(llm_rows), settings)  # warm-ups
+        _llm_stage(Path(tmp) / "llm", len(llm_rows), backend, settings)  # warm-ups
         llm_raw_seconds(backend, llm_rows, per_call, params)
         runs = {"harness": [], "raw": []}
         for rep in range(args.repeats):
             sides = [
-                ("harness", lambda: _llm_stage(Path(tmp) / "llm", len(llm_rows), settings)),
+                ("harness", lambda: _llm_stage(Path(tmp) / "llm", len(llm_rows), backend, settings)),
                 ("raw", lambda: llm_raw_seconds(backend, llm_rows, per_call, params)),
             ]
             for name, run in sides if rep % 2 == 0 else sides[::-1]:
@@ -190,8 +198,8 @@ def main() -> None:
         args.json.write_text(json.dumps(report, indent=2))
 
 
-def _llm_stage(artifact: Path, rows: int, settings: dict[str, Any]) -> float:
-    return stage_seconds(artifact, "score", rows, **settings)
+def _llm_stage(artifact: Path, rows: int, backend: Any, settings: dict[str, Any]) -> float:
+    return stage_seconds(artifact, "score", rows, backend=backend, **settings)
 
 
 if __name__ == "__main__":
