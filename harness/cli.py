@@ -20,6 +20,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True)
+OPENAI = "Engine openai"
+VLLM = "Engine vllm"
 
 
 @app.callback()
@@ -45,7 +47,9 @@ def synth(
     model: Annotated[
         str, typer.Option(help="`default` (SmolLM2-135M-Instruct, bundled), a local folder or a hub id.")
     ] = None,
-    engine: Annotated[str, typer.Option(help="Inference engine: transformers.")] = None,
+    engine: Annotated[
+        str, typer.Option(help="Inference engine: transformers, vllm, or openai (any OpenAI-compatible server).")
+    ] = None,
     config: Annotated[Path, typer.Option(help="YAML config; flags given on the command line override it.")] = None,
     limit: Annotated[int, typer.Option(help="Only the first N input rows.")] = None,
     batch_size: Annotated[
@@ -67,6 +71,63 @@ def synth(
     ] = None,
     system_prompt: Annotated[str, typer.Option(help="Replace the task's system prompt: text, or @FILE.")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the generation cache.")] = False,
+    base_url: Annotated[
+        str, typer.Option(help="openai: the server's base URL, e.g. http://127.0.0.1:8000/v1.", rich_help_panel=OPENAI)
+    ] = None,
+    api_key_env: Annotated[
+        str,
+        typer.Option(
+            help="openai: the environment variable holding the API key (default OPENAI_API_KEY).",
+            rich_help_panel=OPENAI,
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            help="openai: requests in flight at once (default 16); use --batch-size of a few times this.",
+            rich_help_panel=OPENAI,
+        ),
+    ] = None,
+    timeout: Annotated[
+        float,
+        typer.Option(help="openai: seconds per attempt before it is retried (default 120).", rich_help_panel=OPENAI),
+    ] = None,
+    max_retries: Annotated[
+        int,
+        typer.Option(
+            help="openai: retries of a failed request (429, 5xx, timeouts) (default 6).", rich_help_panel=OPENAI
+        ),
+    ] = None,
+    rpm: Annotated[
+        int, typer.Option(help="openai: at most this many requests per minute.", rich_help_panel=OPENAI)
+    ] = None,
+    tpm: Annotated[
+        int, typer.Option(help="openai: at most this many tokens per minute.", rich_help_panel=OPENAI)
+    ] = None,
+    tensor_parallel_size: Annotated[
+        int, typer.Option(help="vllm: GPUs per model replica.", rich_help_panel=VLLM)
+    ] = None,
+    pipeline_parallel_size: Annotated[
+        int, typer.Option(help="vllm: pipeline stages (e.g. one per node with Ray).", rich_help_panel=VLLM)
+    ] = None,
+    data_parallel_size: Annotated[
+        int, typer.Option(help="vllm: replicas (offline vLLM: one process each, see README).", rich_help_panel=VLLM)
+    ] = None,
+    distributed_executor_backend: Annotated[
+        str, typer.Option(help="vllm: `ray` for a multi-node run, or `mp`.", rich_help_panel=VLLM)
+    ] = None,
+    gpu_memory_utilization: Annotated[
+        float, typer.Option(help="vllm: share of GPU memory vLLM may take.", rich_help_panel=VLLM)
+    ] = None,
+    max_model_len: Annotated[
+        int, typer.Option(help="vllm: context length (prompt + completion) (CPU default 2048).", rich_help_panel=VLLM)
+    ] = None,
+    quantization: Annotated[
+        str, typer.Option(help="vllm: quantization method (awq, gptq, fp8, ...).", rich_help_panel=VLLM)
+    ] = None,
+    kv_cache_memory: Annotated[
+        str, typer.Option(help="vllm: KV cache size, e.g. 256MiB or 4GiB (CPU default 256MiB).", rich_help_panel=VLLM)
+    ] = None,
 ) -> None:
     """Generate reasoning traces for every input row and write them as Parquet shards.
 
@@ -100,6 +161,21 @@ def synth(
                 "threads": threads,
                 "system_prompt": system_prompt,
                 "cache": False if no_cache else None,
+                "base_url": base_url,
+                "api_key_env": api_key_env,
+                "concurrency": concurrency,
+                "timeout": timeout,
+                "max_retries": max_retries,
+                "rpm": rpm,
+                "tpm": tpm,
+                "tensor_parallel_size": tensor_parallel_size,
+                "pipeline_parallel_size": pipeline_parallel_size,
+                "data_parallel_size": data_parallel_size,
+                "distributed_executor_backend": distributed_executor_backend,
+                "gpu_memory_utilization": gpu_memory_utilization,
+                "max_model_len": max_model_len,
+                "quantization": quantization,
+                "kv_cache_memory_bytes": kv_cache_memory,
             },
         )
         summary = run_synth(cfg, console)
@@ -114,6 +190,19 @@ def _print_synth_summary(summary) -> None:
     table.add_row("valid", f"{summary.valid}/{summary.rows_out} ({summary.share_valid:.0%})")
     for reason, count in sorted(summary.rejection_reasons.items(), key=lambda kv: -kv[1]):
         table.add_row(f"  rejected: {reason}", str(count))
+    if summary.retried_rows:
+        table.add_row("retried", f"{summary.retried_rows} rows of earlier failed requests")
+    if summary.engine_errors:
+        table.add_row(
+            "engine errors", f"{summary.engine_errors} rows failed after every retry; run again to retry them"
+        )
+    if usage := summary.engine_usage:
+        cost = f", cost {usage['cost']:.4f}" if usage.get("cost") is not None else ""
+        table.add_row(
+            "requests",
+            f"{usage['requests']} answered, {usage['retries']} retries, {usage['failed']} failed; "
+            f"{usage['prompt_tokens']} prompt + {usage['completion_tokens']} completion tokens{cost}",
+        )
     table.add_row(
         "generated",
         f"{summary.generated_tokens} tokens in {summary.seconds:.1f}s "
@@ -133,11 +222,14 @@ class _clean_errors:
 
     def __exit__(self, kind, err, tb) -> bool:
         from harness.artifacts import ArtifactError
+        from harness.backends.base import EngineError, UnsupportedParameter
         from harness.config import ConfigError
         from harness.models import ModelNotFound
         from harness.sources import InputError
 
-        if err is not None and isinstance(err, InputError | ConfigError | ArtifactError | ModelNotFound):
+        if err is not None and isinstance(
+            err, InputError | ConfigError | ArtifactError | ModelNotFound | EngineError | UnsupportedParameter
+        ):
             console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2)
         return False

@@ -1,7 +1,9 @@
 """`harness synth`: input rows -> render -> cache -> engine -> parse -> Parquet shards, in bounded batches.
 
 Each batch is committed (one atomic shard) before the next starts, so a kill loses at most the batch in
-flight; a rerun with the same output folder skips every row already written.
+flight; a rerun with the same output folder skips every row already written. A request the engine failed
+for good (a remote server that kept erroring) becomes rows with an `engine_error` verdict; a rerun
+generates those records again and puts their new rows in place of the failed ones.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from harness.artifacts import ArtifactWriter, base_provenance
 from harness.backends import ENGINES, make_backend
 from harness.cache import GenerationCache, cached_generate
 from harness.config import ConfigError, SynthConfig
-from harness.models import resolve_model
+from harness.models import ResolvedModel, resolve_model
 from harness.progress import StageProgress
-from harness.records import to_table, traces_schema, verdict_fields
+from harness.records import Verdict, to_table, traces_schema, verdict_fields
 from harness.sources import SourceRow, open_source
 from tasks import get_task
 from tasks.base import Task
@@ -37,12 +39,15 @@ class SynthSummary:
     rows_out: int = 0  # output rows written by this run (rows_in x n)
     valid: int = 0
     rejected_inputs: int = 0
+    engine_errors: int = 0  # rows whose request failed for good; a rerun retries them
+    retried_rows: int = 0  # rows of earlier failed requests handled again by this run
     cache_hits: int = 0
     generated_tokens: int = 0
     seconds: float = 0.0
     rejection_reasons: dict[str, int] = field(default_factory=dict)
     artifact_rows: int = 0  # the whole artifact, earlier runs included
     artifact_valid: int = 0
+    engine_usage: dict[str, Any] = field(default_factory=dict)  # remote engines: requests, retries, tokens, cost
 
     @property
     def share_valid(self) -> float:
@@ -74,7 +79,7 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
     required = {logical: cfg.columns.get(logical, default) for logical, default in task.columns.items()}
     input_spec = str(bundled_sample(cfg.task)) if cfg.input == "sample" else cfg.input
     source = open_source(input_spec, required, cfg.split)  # whole-input checks, before any model loads
-    model = resolve_model(cfg.model)
+    model = _resolve_model(cfg)
     shard = cfg.shard_parts()
     schema = traces_schema(task.fields)
     identity = {
@@ -92,6 +97,7 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
     summary = SynthSummary(output=str(Path(cfg.output)))
     with ArtifactWriter(Path(cfg.output), schema, identity, label).open(cfg.model_dump()) as writer:
         done = writer.done_record_ids()
+        failed = writer.failed_records()  # record_id -> the shard whose failed rows its new rows replace
         pending = _pending(source.rows(), cfg.limit, shard, done, summary)
         total = _expected_rows(source.count, cfg.limit, shard, len(done))
         batches = _batched(pending, cfg.batch_size)
@@ -112,11 +118,16 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
         try:
             with StageProgress(f"synth {task.name}", total, console) as progress:
                 for batch in itertools.chain([first], batches):
+                    before = backend.usage_totals()
                     rows, tokens, hits = _run_batch(task, backend, cache, batch, required, params, model.fingerprint)
-                    writer.commit(to_table(rows, schema), provenance)
-                    _tally(summary, rows, len(batch), tokens, hits)
+                    usage = _usage_delta(before, backend.usage_totals())
+                    _write_batch(
+                        writer, schema, rows, failed, {**provenance, **({"engine_usage": usage} if usage else {})}
+                    )
+                    _tally(summary, rows, len(batch), tokens, hits, failed)
                     progress.advance(len(batch), tokens)
             summary.seconds = progress.elapsed
+            summary.engine_usage = backend.usage_totals()
             summary.artifact_rows, summary.artifact_valid = writer.rows_written(), writer.valid_rows()
         finally:
             if cache is not None:
@@ -140,12 +151,15 @@ def _run_batch(task: Task, backend, cache, batch: list[SourceRow], required, par
     completions, hits = cached_generate(backend, cache, requests, params, model_fp)
     for (row, values), samples in zip(accepted, completions, strict=True):
         for completion in samples:
-            fields, verdicts = task.parse(values, completion)
+            if completion.is_error:  # nothing to parse: the inputs as given and the reason
+                fields, verdicts = task.rejected(values), [Verdict("engine_error", False, completion.error or "")]
+            else:
+                fields, verdicts = task.parse(values, completion)
             out.append(
                 {
                     **_identity(task, row, completion.sample_idx),
                     **fields,
-                    "completion": completion.text,
+                    "completion": None if completion.is_error else completion.text,
                     "finish_reason": completion.finish_reason,
                     "prompt_tokens": completion.prompt_tokens,
                     "completion_tokens": completion.completion_tokens,
@@ -158,6 +172,25 @@ def _run_batch(task: Task, backend, cache, batch: list[SourceRow], required, par
     )
     out.sort(key=lambda r: (r["source_index"], r["sample_idx"]))
     return out, tokens, sum(hits)
+
+
+def _write_batch(writer, schema, rows: list[dict[str, Any]], failed: dict[str, str], provenance) -> None:
+    """New records go to a new shard; retried records go back into the shard that held their failed rows."""
+    retried: dict[str, list[dict[str, Any]]] = {}
+    fresh = []
+    for row in rows:
+        if row["record_id"] in failed:
+            retried.setdefault(failed[row["record_id"]], []).append(row)
+        else:
+            fresh.append(row)
+    if fresh:
+        writer.commit(to_table(fresh, schema), provenance)
+    for shard, replacement in retried.items():
+        writer.replace_records(shard, to_table(replacement, schema), provenance)
+
+
+def _usage_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    return {k: v - (before.get(k) or 0) for k, v in after.items() if isinstance(v, int | float)}
 
 
 def _identity(task: Task, row: SourceRow, sample_idx: int) -> dict[str, Any]:
@@ -198,17 +231,20 @@ def _batched(rows: Iterator[SourceRow], size: int) -> Iterator[list[SourceRow]]:
         yield batch
 
 
-def _tally(summary: SynthSummary, rows: list[dict[str, Any]], rows_in: int, tokens: int, hits: int) -> None:
+def _tally(summary: SynthSummary, rows, rows_in: int, tokens: int, hits: int, failed: dict[str, str]) -> None:
     summary.rows_in += rows_in
     summary.rows_out += len(rows)
     summary.cache_hits += hits
     summary.generated_tokens += tokens
     for row in rows:
+        summary.retried_rows += row["record_id"] in failed
         if row["valid"]:
             summary.valid += 1
         else:
-            if row.get("completion") is None:
+            if row["finish_reason"] is None:  # rejected before any generation
                 summary.rejected_inputs += 1
+            elif row["finish_reason"] == "error":
+                summary.engine_errors += 1
             reason = row["rejection_reason"].split(":")[0]
             summary.rejection_reasons[reason] = summary.rejection_reasons.get(reason, 0) + 1
 
@@ -225,5 +261,22 @@ def _task_options(cfg: SynthConfig) -> dict[str, Any]:
     return {"system_prompt": text}
 
 
+def _resolve_model(cfg: SynthConfig) -> ResolvedModel:
+    """Local engines load a model; the `openai` engine names one the server serves (`default`: the bundled
+    model's folder, the name a vLLM server started on that folder serves it under)."""
+    if cfg.engine != "openai":
+        return resolve_model(cfg.model)
+    if cfg.openai.base_url is None:
+        raise ConfigError("--engine openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+    if cfg.model == "default":
+        return resolve_model("default")
+    return ResolvedModel(cfg.model, cfg.model, f"openai:{cfg.model}", "remote")
+
+
 def _engine_options(cfg: SynthConfig) -> dict[str, Any]:
-    return {"threads": cfg.threads} if cfg.threads else {}
+    threads = {"threads": cfg.threads} if cfg.threads else {}
+    if cfg.engine == "vllm":
+        return {**threads, **cfg.vllm.model_dump()}
+    if cfg.engine == "openai":
+        return cfg.openai.model_dump()
+    return threads
