@@ -80,6 +80,7 @@ class VLLMBackend(Backend):
         self.engine_args = {k: v for k, v in args.items() if v is not None}
         self.llm = vllm.LLM(**self.engine_args)
         self.tokenizer = self.llm.get_tokenizer()
+        self.max_model_len = self.llm.llm_engine.model_config.max_model_len
         self.model_path = model_path
 
     def _cpu_defaults(self, args: dict[str, Any], threads: int | None, enforce_eager: bool | None) -> None:
@@ -128,15 +129,18 @@ class VLLMBackend(Backend):
             return []
         from vllm.inputs import TokensPrompt
 
-        # Chat templates carry their own special tokens; raw prompts get the tokenizer's (as vLLM's own server does).
-        prompts = [
-            TokensPrompt(
-                prompt_token_ids=self.tokenizer(self.render(r), add_special_tokens=r.prompt is not None)["input_ids"]
-            )
-            for r in requests
+        # Chat templates carry their own special tokens; raw prompts get the tokenizer's (as vLLM's server does).
+        ids = [self.tokenizer(self.render(r), add_special_tokens=r.prompt is not None)["input_ids"] for r in requests]
+        # vLLM rejects a whole batch for one prompt that does not fit; here that prompt alone fails, as data.
+        fits = [i for i, p in enumerate(ids) if len(p) < self.max_model_len]
+        prompts = [TokensPrompt(prompt_token_ids=ids[i]) for i in fits]
+        outputs = self.llm.generate(prompts, self.sampling_params(params), use_tqdm=False) if prompts else []
+        results = {i: self._completions(out, params) for i, out in zip(fits, outputs, strict=True)}  # prompt order
+        too_long = "prompt is {} tokens, max_model_len is {}: raise --max-model-len or shorten the input"
+        return [
+            results[i] if i in results else Completion.failed(too_long.format(len(p), self.max_model_len), params.n)
+            for i, p in enumerate(ids)
         ]
-        outputs = self.llm.generate(prompts, self.sampling_params(params), use_tqdm=False)
-        return [self._completions(out, params) for out in outputs]  # vLLM returns outputs in prompt order
 
     def sampling_params(self, params: SamplingParams):
         """Our params as vLLM's. Greedy n>1 is sampled once and copied: vLLM refuses n>1 without sampling."""
