@@ -87,6 +87,8 @@ class OpenAIOptions(BaseModel):
     concurrency: int = Field(default=16, ge=1)
     timeout: float = Field(default=120.0, gt=0)  # seconds per attempt
     max_retries: int = Field(default=6, ge=0)
+    backoff_base: float = Field(default=0.5, gt=0)  # seconds: retry k waits up to base * 2**(k-1), jittered
+    backoff_cap: float = Field(default=30.0, gt=0)
     rpm: int | None = Field(default=None, ge=1)  # requests per minute
     tpm: int | None = Field(default=None, ge=1)  # tokens per minute (prompt estimate + max_tokens x n)
     price: dict[str, float] | None = None  # per million tokens, e.g. {input: 0.15, output: 0.6}

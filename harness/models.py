@@ -34,7 +34,7 @@ class ResolvedModel:
     requested: str  # what the user asked for: "default", a path or a hub id
     path: str  # what engines load: a local folder or a hub id
     fingerprint: str  # sha256 of the weights (or the source GGUF), or hub id@revision
-    source: str  # "default", "local" or "hub"
+    source: str  # "default", "local", "hub", or "remote" (a name a server serves: the openai engine)
 
     def to_dict(self) -> dict[str, str]:
         return {

@@ -92,7 +92,11 @@ class OpenAIBackend(Backend):
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="harness-openai", daemon=True)
         self._thread.start()
-        self._call(self._setup())
+        try:
+            self._call(self._setup())
+        except BaseException:
+            self.close()  # a refused start must not leave the loop's thread behind
+            raise
 
     async def _setup(self) -> None:
         import httpx
@@ -108,6 +112,28 @@ class OpenAIBackend(Backend):
         now = time.monotonic()
         self._rpm = TokenBucket(self.rpm, now) if self.rpm else None
         self._tpm = TokenBucket(self.tpm, now) if self.tpm else None
+        await self._check_server()
+
+    async def _check_server(self) -> None:
+        """Fail before any row when the server cannot be reached, refuses the key, or lacks the model.
+
+        Unreachable is retried first (a server may still be starting); a server without a model list passes.
+        """
+        for attempt in range(1, self.policy.max_retries + 2):
+            try:
+                served = [m.id async for m in self._client.models.list()]
+                break
+            except self._openai.APIConnectionError as err:
+                if not self.policy.should_retry(attempt):
+                    raise EngineError(f"cannot reach {_public_url(self.base_url)}: {type(err).__name__}") from None
+                await asyncio.sleep(self.policy.delay(attempt, rng=self._rng))
+            except self._openai.APIStatusError as err:
+                if err.status_code in (401, 403):
+                    raise EngineError(self._describe_fatal(err)) from None
+                return
+        if served and self.model not in served:
+            names = ", ".join(served[:10]) + (" ..." if len(served) > 10 else "")
+            raise EngineError(f"{_public_url(self.base_url)} does not serve {self.model!r}; it serves: {names}")
 
     def _call(self, coro):
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
@@ -134,8 +160,11 @@ class OpenAIBackend(Backend):
 
     async def _generate(self, requests: list[Request], params: SamplingParams) -> list[list[Completion]]:
         # A TaskGroup cancels the other requests when one raises EngineError (a bad key fails them all).
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(self._request(r, params)) for r in requests]
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(self._request(r, params)) for r in requests]
+        except BaseExceptionGroup as errors:
+            raise errors.exceptions[0] from None  # the first cause, as the caller would see it without a group
         return [t.result() for t in tasks]
 
     async def _request(self, request: Request, params: SamplingParams) -> list[Completion]:
@@ -250,7 +279,8 @@ class OpenAIBackend(Backend):
         if self._loop.is_closed():
             return
         try:
-            self._call(self._client.close())
+            if hasattr(self, "_client"):
+                self._call(self._client.close())
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)

@@ -262,14 +262,13 @@ def _task_options(cfg: SynthConfig) -> dict[str, Any]:
 
 
 def _resolve_model(cfg: SynthConfig) -> ResolvedModel:
-    """Local engines load a model; the `openai` engine names one the server serves (`default`: the bundled
-    model's folder, the name a vLLM server started on that folder serves it under)."""
+    """Local engines load a model; the `openai` engine sends a name the server serves, as given."""
     if cfg.engine != "openai":
         return resolve_model(cfg.model)
     if cfg.openai.base_url is None:
-        raise ConfigError("--engine openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+        raise ConfigError("--engine openai needs --base-url, e.g. http://127.0.0.1:8000/v1")
     if cfg.model == "default":
-        return resolve_model("default")
+        raise ConfigError("--engine openai needs --model NAME: the model name the server serves (GET /v1/models)")
     return ResolvedModel(cfg.model, cfg.model, f"openai:{cfg.model}", "remote")
 
 

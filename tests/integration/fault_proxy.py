@@ -33,6 +33,7 @@ class ProxyStats:
     last_429: dict[str, float] = field(default_factory=dict)
     gaps_after_429: list[float] = field(default_factory=list)  # how long clients waited after a 429
     keys: dict[str, str] = field(default_factory=dict)  # request key -> the text it was made from
+    authorization: set[str] = field(default_factory=set)  # Authorization headers seen (the secret test)
 
 
 class FaultProxy:
@@ -109,6 +110,7 @@ class FaultProxy:
             if not lines[0].startswith("POST"):  # GET /models and the like pass untouched
                 await self._forward(lines, headers, body, writer)
                 return
+            self.stats.authorization.add(headers.get("authorization", ""))
             key, text = self._key(body)
             self.stats.keys[key] = text
             now = time.monotonic()
