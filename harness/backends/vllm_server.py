@@ -37,7 +37,15 @@ def free_port() -> int:
 class VLLMServer:
     """A server process on 127.0.0.1; `url` is its OpenAI base URL. Use as a context manager."""
 
-    def __init__(self, model_path: str, log: Path, *, threads: int = 1, startup_timeout: float = 300.0) -> None:
+    def __init__(
+        self,
+        model_path: str,
+        log: Path,
+        *,
+        threads: int = 1,
+        startup_timeout: float = 300.0,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.model_path = model_path
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
@@ -48,6 +56,7 @@ class VLLMServer:
             **os.environ,
             "OMP_NUM_THREADS": str(threads),
             "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+            **(env or {}),
         }
         self.proc: subprocess.Popen | None = None
 
