@@ -279,12 +279,20 @@ class OpenAIBackend(Backend):
         if self._loop.is_closed():
             return
         try:
-            if hasattr(self, "_client"):
-                self._call(self._client.close())
+            self._call(self._shutdown())
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
             self._loop.close()
+
+    async def _shutdown(self) -> None:
+        # Requests still in flight (the caller was interrupted) are cancelled, not left to finish unseen.
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if hasattr(self, "_client"):
+            await self._client.close()
 
 
 def _text(choice) -> str:

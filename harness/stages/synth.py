@@ -241,7 +241,7 @@ def _tally(summary: SynthSummary, rows, rows_in: int, tokens: int, hits: int, fa
         if row["valid"]:
             summary.valid += 1
         else:
-            if row["finish_reason"] is None:  # rejected before any generation
+            if row.get("finish_reason") is None:  # rejected before any generation
                 summary.rejected_inputs += 1
             elif row["finish_reason"] == "error":
                 summary.engine_errors += 1

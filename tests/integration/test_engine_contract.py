@@ -40,9 +40,10 @@ def test_length_finish_and_token_counts(any_engine):
     assert completion.text
 
 
-def test_end_of_turn_is_stop(any_engine):
+@pytest.mark.parametrize("stop", [(), ("<|im_end|>",)])  # the end-of-turn token, also named as a stop
+def test_end_of_turn_is_stop(any_engine, stop):
     [[completion]] = any_engine.generate(
-        [chat("Reply with just the word yes.")], SamplingParams(temperature=0, max_tokens=64)
+        [chat("Reply with just the word yes.")], SamplingParams(temperature=0, max_tokens=64, stop=stop)
     )
     assert completion.finish_reason == "stop"
     assert "<|im_end|>" not in completion.text

@@ -71,19 +71,21 @@ def test_every_fault_is_retried_and_every_row_written_once(tmp_path, vllm_server
     shares = {"429": 0.1, "500": 0.1, "hang": 0.05, "drop": 0.1}
     rows, n = 16, 2
     args = ["--limit", str(rows), "--n", str(n), "--max-tokens", "16", "--batch-size", "16", "--concurrency", "8"]
-    args += ["--timeout", "3", "--max-retries", "10"]
+    args += ["--timeout", "10", "--max-retries", "10"]  # hangs cost a timeout each; slow answers must not
     out = tmp_path / "run"
     with FaultProxy(vllm_server.url, script=["429", "500", "hang", "drop"], shares=shares, retry_after=1) as proxy:
         result = synth(proxy.url, vllm_server.model_path, out, *args)
     stats = proxy.stats
     assert {k for k, v in stats.faults.items() if v} == {"429", "500", "hang", "drop"}, stats.faults
     assert stats.gaps_after_429 and min(stats.gaps_after_429) >= 0.95  # Retry-After: 1 was honoured
-    assert len(stats.forwarded) == rows and set(stats.forwarded.values()) == {1}  # each request answered once
+    # Every request reached the server (once, unless a slow answer outlived the client's timeout and was retried).
+    assert len(stats.forwarded) == rows
     df = read(out)
     assert_each_row_once(df, rows, n)
     assert "error" not in set(df["finish_reason"]), result.stderr[-2000:]
     usage = [read_provenance(p)["engine_usage"] for p in out.glob("*.parquet")]
-    assert sum(u["retries"] for u in usage) == sum(stats.faults.values())  # one retry per fault, none lost
+    # One retry per fault at least (more if a slow answer outlived the timeout), and nothing given up.
+    assert sum(u["retries"] for u in usage) >= sum(stats.faults.values()) and sum(u["failed"] for u in usage) == 0
 
 
 def test_failed_requests_become_rows_and_only_they_are_retried(tmp_path, vllm_server):
@@ -126,7 +128,7 @@ def test_requests_per_minute_are_paced(vllm_server):
     from harness.backends.openai_engine import OpenAIBackend
 
     with FaultProxy(vllm_server.url) as proxy:
-        engine = OpenAIBackend(vllm_server.model_path, base_url=proxy.url, rpm=30, concurrency=16)
+        engine = OpenAIBackend(vllm_server.model_path, base_url=proxy.url, rpm=30, concurrency=32)
         try:
             requests = [Request(messages=({"role": "user", "content": f"Say {i}."},)) for i in range(32)]
             out = engine.generate(requests, SamplingParams(temperature=0, max_tokens=1))
@@ -134,9 +136,9 @@ def test_requests_per_minute_are_paced(vllm_server):
             engine.close()
     assert len(out) == 32 and not any(c.is_error for s in out for c in s)
     arrivals = sorted(t for times in proxy.stats.arrivals.values() for t in times)
-    # A fresh client may spend a minute's budget (30) at once; the 31st and 32nd wait 2 s each for refills.
-    assert arrivals[29] - arrivals[0] < 1.5
-    assert arrivals[31] - arrivals[0] >= 3.9
+    # A fresh client may spend a minute's budget (30) at once; the 31st and 32nd wait 2 s each for refills
+    # (unpaced, all 32 would leave at once: nothing else holds them back at concurrency 32).
+    assert arrivals[30] - arrivals[0] >= 1.9 and arrivals[31] - arrivals[0] >= 3.9
 
 
 def test_api_key_is_never_written_or_logged(tmp_path, vllm_server):
