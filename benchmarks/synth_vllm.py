@@ -3,8 +3,8 @@
 Both sides use one engine instance (built once, untimed), so only what the harness adds is measured: reading
 the input, rendering and tokenizing, the stage's batching, parsing, and the Parquet writes. The raw side
 renders the same chat-template prompts, calls `llm.generate` on the same batches and counts tokens. The
-prefix cache is emptied before every timed run, so neither side reuses the other's prompt KV. Runs
-alternate (harness, raw, ...) after one untimed warm-up of each; medians are reported.
+prefix cache is emptied before every timed run, so neither side reuses the other's prompt KV. Which side
+goes first alternates from one repeat to the next, after one untimed warm-up of each; medians are reported.
 
     python benchmarks/synth_vllm.py --rows 32 --batch-size 32 --max-tokens 128 --repeats 3
 """
@@ -107,8 +107,12 @@ def main() -> None:
 
     results: dict[str, list[dict]] = {"harness": [], "raw": []}
     for rep in range(args.repeats):
-        results["harness"].append(run_harness(backend, args.rows, args.batch_size, args.max_tokens))
-        results["raw"].append(run_raw(backend.llm, rows, args.batch_size, args.max_tokens))
+        sides = {
+            "harness": lambda: run_harness(backend, args.rows, args.batch_size, args.max_tokens),
+            "raw": lambda: run_raw(backend.llm, rows, args.batch_size, args.max_tokens),
+        }
+        for name in sorted(sides, reverse=rep % 2 == 1):  # who goes first alternates
+            results[name].append(sides[name]())
         for r in (results["harness"][-1], results["raw"][-1]):
             r["tok_s"], r["loadavg_1m"] = r["tokens"] / r["seconds"], os.getloadavg()[0]
         print(
