@@ -16,10 +16,10 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from fault_proxy import FaultProxy  # tests/integration is on sys.path (pytest's rootdir-relative import)
 
 from harness.artifacts import read_provenance
 from harness.backends.base import Request, SamplingParams
+from tests.integration.fault_proxy import FaultProxy
 
 pytestmark = pytest.mark.slow
 
