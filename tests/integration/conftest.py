@@ -70,11 +70,12 @@ def vllm_engine(_session_model_path):
 def vllm_server(_session_model_path, tmp_path_factory):
     """A real vLLM OpenAI-compatible server on 127.0.0.1, serving the default model under its folder's path."""
     _require_vllm()
-    from harness.backends.transformers_engine import default_threads
     from harness.backends.vllm_server import VLLMServer
 
     log = tmp_path_factory.mktemp("vllm-server") / "server.log"
-    with VLLMServer(_session_model_path, log, threads=default_threads()) as server:
+    # One thread: the server shares the cores with the tests and the harness processes they start, and vLLM's
+    # OpenMP threads, oversubscribed, slowed it 100-fold here (requests then time out and retry).
+    with VLLMServer(_session_model_path, log, threads=1) as server:
         yield server
 
 
