@@ -74,7 +74,7 @@ def vllm_server(_session_model_path, tmp_path_factory):
 
     log = tmp_path_factory.mktemp("vllm-server") / "server.log"
     # One thread: the server shares the cores with the tests and the harness processes they start, and vLLM's
-    # OpenMP threads, oversubscribed, slowed it 100-fold here (requests then time out and retry).
+    # OpenMP threads, oversubscribed, fell under 1 tok/s here (requests then time out and retry).
     with VLLMServer(_session_model_path, log, threads=1) as server:
         yield server
 
