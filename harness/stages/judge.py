@@ -66,6 +66,7 @@ class JudgeSummary:
     questions: int = 0
     rows_skipped: int = 0  # already judged by an earlier run
     requests: int = 0  # LLM judge requests sent by this run (cache hits included)
+    failed_questions: int = 0  # left out after a judge request failed for good; a rerun judges them again
     cache_hits: int = 0
     generated_tokens: int = 0
     seconds: float = 0.0
@@ -94,6 +95,9 @@ def run_judge(cfg: JudgeConfig, console: Console | None = None) -> JudgeSummary:
     source = _SourceColumns(cfg.source, read_provenance(shards[0]))
     columns = _resolve_columns(cfg, judges, in_schema.names, source)
     llm = _llm_judges(cfg, judges)
+    session = EngineSession(cfg) if llm else None
+    if session is not None:
+        session.check()
     schema = _output_schema(in_schema, judges, llm)
     identity = {
         "input": str(input_dir),
@@ -121,7 +125,6 @@ def run_judge(cfg: JudgeConfig, console: Console | None = None) -> JudgeSummary:
             }
             needs = {c.name for c in columns.values() if c.where == "source"}
             lookup = source.values(needs)
-            session = EngineSession(cfg.engine, cfg.model, cfg.cache, cfg.threads) if llm else None
             total = None if cfg.limit else count_rows(shards) - writer.rows_written()
             label = f"judge {','.join(judges)}"
             with contextlib.ExitStack() as stack, StageProgress(label, total, console, tokens=bool(llm)) as progress:
@@ -129,7 +132,9 @@ def run_judge(cfg: JudgeConfig, console: Console | None = None) -> JudgeSummary:
                     stack.enter_context(session)
                 for batch in itertools.chain([first], batches):
                     rows, tallies = _judge_batch(batch, judges, columns, lookup, llm, session, params, summary)
-                    extra = {"engine": session.describe()} if session and session.started else {}
+                    if not rows:  # every question of the batch failed: nothing to commit
+                        continue
+                    extra = {"engine": session.describe(), "engine_usage": session.usage()} if session else {}
                     tally_meta = {name: t.to_dict() for name, t in tallies.items()}
                     writer.commit(to_table(rows, schema), {**provenance, **extra, "judge_tally": tally_meta})
                     progress.advance(len(rows), session.new_tokens() if session else 0)
@@ -186,22 +191,28 @@ def _output_schema(in_schema: pa.Schema, judges: list[str], llm: dict[str, LLMJu
 
 
 def _judge_batch(batch, judges, columns, lookup, llm, session, params, summary):
-    """The judged rows of one batch of questions, and per judge the tally of this batch."""
+    """The judged rows of one batch of questions, and per judge the tally of those rows.
+
+    A question whose judge request failed for good (a remote engine that kept erroring) is left out: it is not
+    committed, so a rerun judges it again."""
+    groups = [[{**row, "candidate_idx": i} for i, row in enumerate(group)] for group in batch]
+    values = [[_row_values(row, columns, lookup) for row in group] for group in groups]
     tallies = {column_name(n): JudgeTally("verifier" if n not in llm else llm[n].kind) for n in judges}
-    rows = [{**row, "candidate_idx": i} for group in batch for i, row in enumerate(group)]
-    values = [_row_values(row, columns, lookup) for row in rows]
+    failed = _run_llm_judges(groups, values, llm, session, params, tallies, summary) if llm else set()
+    kept = [g for g in range(len(groups)) if g not in failed]
+    summary.failed_questions += len(failed)
     for name in judges:
         if name in llm:
             continue
         tally = tallies[column_name(name)]
-        for row, row_values in zip(rows, values, strict=True):
-            checked = _verify(name, row, row_values)
-            tally.add_score(checked.score)
-            tally.unparsable += checked.unparsable
-            _put(row, name, checked.score, checked.reason)
-    if llm:
-        _run_llm_judges(batch, rows, values, llm, session, params, tallies, summary)
-    summary.questions += len(batch)
+        for g in kept:
+            for row, row_values in zip(groups[g], values[g], strict=True):
+                checked = _verify(name, row, row_values)
+                tally.add_score(checked.score)
+                tally.unparsable += checked.unparsable
+                _put(row, name, checked.score, checked.reason)
+    rows = [row for g in kept for row in groups[g]]
+    summary.questions += len(kept)
     summary.rows += len(rows)
     return rows, tallies
 
@@ -229,28 +240,36 @@ def _check_task_format(row: dict[str, Any]) -> Checked:
     return check_format(task, task.values_from_output(row), row["completion"], finish_reason=row.get("finish_reason"))
 
 
-def _run_llm_judges(batch, rows, values, llm, session, params, tallies, summary) -> None:
-    """Every LLM judge's every question, round by round; each round is one engine call for the whole batch."""
-    starts = list(itertools.accumulate([0, *map(len, batch)]))
-    groups = [[_candidate(rows[k], values[k]) for k in range(starts[g], starts[g + 1])] for g in range(len(batch))]
-    states = [(name, g, judge.start(groups[g])) for name, judge in llm.items() for g in range(len(batch))]
+def _run_llm_judges(groups, values, llm, session, params, tallies, summary) -> set[int]:
+    """Every LLM judge on every question, round by round; each round is one engine call for the whole batch.
+    Returns the questions with a failed request (their rows get no results and their tallies are dropped)."""
+    candidates = [
+        [_candidate(row, v) for row, v in zip(group, vs, strict=True)] for group, vs in zip(groups, values, strict=True)
+    ]
+    states = [(name, g, judge.start(candidates[g])) for name, judge in llm.items() for g in range(len(groups))]
+    failed: set[int] = set()
     while True:
-        asked = [(state, state.requests()) for _, _, state in states]
-        requests = [r for _, rs in asked for r in rs]
+        asked = [(g, state, state.requests()) for _, g, state in states]
+        requests = [r for _, _, rs in asked for r in rs]
         if not requests:
             break
         summary.requests += len(requests)
-        replies = iter(session.texts(requests, params))
-        for state, rs in asked:
+        replies = iter(session.first_samples(requests, params))
+        for g, state, rs in asked:
             if rs:
-                state.receive([next(replies) for _ in rs])
+                answers = [next(replies) for _ in rs]
+                failed.update(g for c in answers if c.is_error)
+                state.receive([c.text for c in answers])
     for name, g, state in states:
+        if g in failed:
+            continue
         tally = tallies[column_name(name)]
         results = state.results()  # reading the last replies counts the unparsable ones: before the merge
         tally.merge(state.tally)
-        for k, result in zip(range(starts[g], starts[g + 1]), results, strict=True):
+        for row, result in zip(groups[g], results, strict=True):
             tally.add_score(result.score)
-            _put(rows[k], name, result.score, result.reason, result.extra)
+            _put(row, name, result.score, result.reason, result.extra)
+    return failed
 
 
 def _candidate(row: dict[str, Any], values: dict[str, Any]) -> Candidate:

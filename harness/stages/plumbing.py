@@ -25,19 +25,39 @@ def fresh_tokens(completions: list[list[Completion]], hits: list[bool]) -> int:
     return sum(c.completion_tokens for samples, hit in zip(completions, hits, strict=True) if not hit for c in samples)
 
 
+def engine_options(cfg: Any) -> dict[str, Any]:
+    """The engine's constructor options from a stage config (threads, and its `vllm`/`openai` section)."""
+    threads = {"threads": cfg.threads} if cfg.threads else {}
+    if cfg.engine == "vllm":
+        return {**threads, **cfg.vllm.model_dump()}
+    if cfg.engine == "openai":
+        return cfg.openai.model_dump()
+    return threads
+
+
 class EngineSession:
     """An engine (loaded on the first request, so a run with nothing to generate loads no model) and the
-    generation cache, closed together. Counts cache hits and freshly generated tokens."""
+    generation cache, closed together. Counts cache hits and freshly generated tokens. `cfg` is a stage
+    config with `engine`, `model`, `cache`, `threads`, `vllm` and `openai`."""
 
-    def __init__(self, engine: str, model: str, cache: bool = True, threads: int | None = None) -> None:
-        self.engine, self.model_spec, self.use_cache = engine, model, cache
-        self.options: dict[str, Any] = {"threads": threads} if threads else {}
+    def __init__(self, cfg: Any) -> None:
+        self.engine, self.model_spec, self.use_cache = cfg.engine, cfg.model, cfg.cache
+        self.base_url = cfg.openai.base_url
+        self.options = engine_options(cfg)
         self.backend = None
         self.cache: GenerationCache | None = None
         self.model = None
         self.cache_hits = 0
         self.generated_tokens = 0
         self._reported_tokens = 0
+
+    def check(self) -> None:
+        """Settings errors a remote engine would hit only at its first request (no base URL, no model name),
+        raised before any work. Local models are resolved (and the default one converted) on first use."""
+        if self.engine == "openai":
+            from harness.models import resolve_engine_model
+
+            resolve_engine_model(self.model_spec, self.engine, self.base_url)
 
     @property
     def started(self) -> bool:
@@ -46,9 +66,9 @@ class EngineSession:
     def start(self) -> None:
         if self.backend is not None:
             return
-        from harness.models import resolve_model
+        from harness.models import resolve_engine_model
 
-        self.model = resolve_model(self.model_spec)
+        self.model = resolve_engine_model(self.model_spec, self.engine, self.base_url)
         self.cache = GenerationCache.default() if self.use_cache else None
         self.backend = make_backend(self.engine, self.model.path, **self.options)
 
@@ -59,9 +79,13 @@ class EngineSession:
         self.generated_tokens += fresh_tokens(completions, hits)
         return completions
 
-    def texts(self, requests: list[Request], params: SamplingParams) -> list[str]:
-        """One text per request (params.n must be 1)."""
-        return [samples[0].text for samples in self.generate(requests, params)]
+    def first_samples(self, requests: list[Request], params: SamplingParams) -> list[Completion]:
+        """One completion per request (params.n must be 1); a failed one has `is_error` and its reason."""
+        return [samples[0] for samples in self.generate(requests, params)]
+
+    def usage(self) -> dict[str, Any]:
+        """Remote engines' request, retry and token counts (empty for local engines)."""
+        return self.backend.usage_totals() if self.backend is not None else {}
 
     def new_tokens(self) -> int:
         """Tokens generated since the last call (for progress)."""
