@@ -31,7 +31,7 @@ from harness.config import ConfigError, JudgeConfig
 from harness.progress import StageProgress
 from harness.records import to_table
 from harness.sources import InputError, open_source
-from harness.stages.plumbing import EngineSession, batched
+from harness.stages.plumbing import EngineSession, batched, usage_delta
 from judges.calibration import JudgeTally
 from judges.format_check import check_format
 from judges.llm_judges import Candidate, LLMJudge, PairwiseJudge, RankJudge, ScoreJudge
@@ -131,10 +131,14 @@ def run_judge(cfg: JudgeConfig, console: Console | None = None) -> JudgeSummary:
                 if session is not None:
                     stack.enter_context(session)
                 for batch in itertools.chain([first], batches):
+                    before = session.usage() if session else {}
                     rows, tallies = _judge_batch(batch, judges, columns, lookup, llm, session, params, summary)
                     if not rows:  # every question of the batch failed: nothing to commit
                         continue
-                    extra = {"engine": session.describe(), "engine_usage": session.usage()} if session else {}
+                    extra = {}
+                    if session is not None:
+                        usage = usage_delta(before, session.usage())  # this shard's requests, as synth records
+                        extra = {"engine": session.describe(), **({"engine_usage": usage} if usage else {})}
                     tally_meta = {name: t.to_dict() for name, t in tallies.items()}
                     writer.commit(to_table(rows, schema), {**provenance, **extra, "judge_tally": tally_meta})
                     progress.advance(len(rows), session.new_tokens() if session else 0)

@@ -25,6 +25,11 @@ def fresh_tokens(completions: list[list[Completion]], hits: list[bool]) -> int:
     return sum(c.completion_tokens for samples, hit in zip(completions, hits, strict=True) if not hit for c in samples)
 
 
+def usage_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """What a remote engine's usage counters grew by (one shard's requests, retries, tokens, cost)."""
+    return {k: v - (before.get(k) or 0) for k, v in after.items() if isinstance(v, int | float)}
+
+
 def engine_options(cfg: Any) -> dict[str, Any]:
     """The engine's constructor options from a stage config (threads, and its `vllm`/`openai` section)."""
     threads = {"threads": cfg.threads} if cfg.threads else {}

@@ -29,7 +29,7 @@ from harness.models import ResolvedModel, resolve_engine_model
 from harness.progress import StageProgress
 from harness.records import Verdict, to_table, traces_schema, verdict_fields
 from harness.sources import SourceRow, open_source
-from harness.stages.plumbing import batched, engine_options, fresh_tokens
+from harness.stages.plumbing import batched, engine_options, fresh_tokens, usage_delta
 from tasks import get_task
 from tasks.base import Task
 
@@ -143,7 +143,7 @@ def _generate(batches, run_batch, write_batch, cfg, model_path, provenance, tota
             for batch in batches:
                 before = backend.usage_totals()
                 rows, tokens, hits = run_batch(backend=backend, cache=cache, batch=batch)
-                usage = _usage_delta(before, backend.usage_totals())
+                usage = usage_delta(before, backend.usage_totals())
                 summary.retried_rows += write_batch(
                     rows, provenance={**provenance, **({"engine_usage": usage} if usage else {})}
                 )
@@ -241,10 +241,6 @@ def _write_batch(writer, rows: list[dict[str, Any]], failed: dict[str, str], pro
     for shard, replacement in retried.items():
         writer.replace_records(shard, to_table(replacement, writer.schema), provenance)
     return len(rows) - len(fresh)
-
-
-def _usage_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-    return {k: v - (before.get(k) or 0) for k, v in after.items() if isinstance(v, int | float)}
 
 
 def _identity(task: Task, row: SourceRow, sample_idx: int) -> dict[str, Any]:
