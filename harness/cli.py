@@ -262,6 +262,27 @@ def eval_mmlu(
     typer.echo(run.output)  # stdout carries only the artifact path, for scripts
 
 
+@app.command()
+def report(
+    dirs: Annotated[list[Path], typer.Argument(help="Artifact folders (synth, eval, judge, pairs), any mix.")],
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="Report folder: report.md, report.html, plots/.")
+    ] = "runs/report",
+) -> None:
+    """Write a Markdown report and a self-contained HTML page with plots from any set of artifacts.
+
+    Example: harness report runs/demo runs/mmlu --output runs/report
+    """
+    from harness.stages.report import run_report
+
+    with _clean_errors():
+        run = run_report([str(d) for d in dirs], output, console)
+    absent = f"; no data for: {', '.join(run.absent)}" if run.absent else ""
+    console.print(f"{run.rows} rows read in {run.seconds:.1f}s. Sections: {', '.join(run.shown)}{absent}.")
+    console.print(f"Markdown: {run.markdown}; HTML: {run.html}", highlight=False, soft_wrap=True)
+    typer.echo(run.output)  # stdout carries only the report folder's path, for scripts
+
+
 class _clean_errors:
     """Known error types become one red line and exit code 2, not a traceback."""
 
