@@ -283,6 +283,46 @@ def report(
     typer.echo(run.output)  # stdout carries only the report folder's path, for scripts
 
 
+@app.command()
+def push(
+    dir: Annotated[Path, typer.Argument(help="The artifact folder to push.")],
+    repo_id: Annotated[str, typer.Option("--repo-id", help="The Hub dataset repo, OWNER/NAME (created if missing).")],
+    private: Annotated[
+        bool, typer.Option("--private", help="Create the repo private (an existing public repo is made private).")
+    ] = False,
+    revision: Annotated[str, typer.Option(help="Branch to commit to (created if missing; default main).")] = None,
+    to_dir: Annotated[
+        str, typer.Option("--to-dir", help="Write exactly what would be pushed into this folder; upload nothing.")
+    ] = None,
+    message: Annotated[str, typer.Option(help="Commit message (default: rows, kind and name of the artifact).")] = None,
+    license: Annotated[str, typer.Option(help="License id for the card's metadata, e.g. apache-2.0.")] = "unknown",
+) -> None:
+    """Push an artifact to the Hugging Face Hub as a dataset: Parquet in the Hub's layout and a dataset card.
+
+    The token comes from HF_TOKEN or `hf auth login` and is never written anywhere.
+    Example: harness push runs/demo --repo-id me/backfill-demo --private
+    """
+    from harness.stages.push import run_push
+
+    with _clean_errors():
+        run = run_push(
+            str(dir), repo_id, to_dir=to_dir, private=private, revision=revision, message=message, license=license,
+            console=console,
+        )  # fmt: skip
+    files = f"{run.files.rows} rows in {len(run.files.names)} data file(s) + README.md"
+    if run.pushed is None:
+        console.print(f"{files} written to {run.folder} (nothing uploaded).", highlight=False, soft_wrap=True)
+        typer.echo(run.folder)
+        return
+    pushed = run.pushed
+    stale = f"; {len(pushed.deleted)} stale data file(s) removed" if pushed.deleted else ""
+    created = " (repo created)" if pushed.created else ""
+    console.print(
+        f"{files} pushed to {pushed.repo_url}{created}, {pushed.revision}{stale}.", highlight=False, soft_wrap=True
+    )
+    typer.echo(pushed.commit_url)  # stdout carries only the commit's URL, for scripts
+
+
 class _clean_errors:
     """Known error types become one red line and exit code 2, not a traceback."""
 
@@ -292,10 +332,11 @@ class _clean_errors:
     def __exit__(self, kind, err, tb) -> bool:
         from harness.artifacts import ArtifactError
         from harness.config import ConfigError
+        from harness.hub import HubError
         from harness.models import ModelNotFound
         from harness.sources import InputError
 
-        if err is not None and isinstance(err, InputError | ConfigError | ArtifactError | ModelNotFound):
+        if err is not None and isinstance(err, InputError | ConfigError | ArtifactError | ModelNotFound | HubError):
             console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2)
         return False

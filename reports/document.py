@@ -70,12 +70,16 @@ def _markdown_block(block: Block) -> list[str]:
     if isinstance(block, Image):
         return [f"![{block.alt}]({PLOTS_DIR}/{block.name})"]
     if isinstance(block, Table):
-        lines = ["| " + " | ".join(map(_md_cell, block.header)) + " |", "|" + "---|" * len(block.header)]
-        for i, row in enumerate(block.rows):
-            cells = [f"**{_md_cell(c)}**" if i in block.bold and c else _md_cell(c) for c in row]
-            lines.append("| " + " | ".join(cells) + " |")
-        return lines
+        return markdown_table(block)
     return [block]
+
+
+def markdown_table(table: Table) -> list[str]:
+    lines = ["| " + " | ".join(map(_md_cell, table.header)) + " |", "|" + "---|" * len(table.header)]
+    for i, row in enumerate(table.rows):
+        cells = [f"**{_md_cell(c)}**" if i in table.bold and c else _md_cell(c) for c in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def _md_cell(text: str) -> str:

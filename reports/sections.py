@@ -12,7 +12,7 @@ from harness.artifact_reader import Artifact
 from reports import plots
 from reports.collect import Collected, answer_column, trace_columns
 from reports.document import Image, Section, Table
-from reports.mmlu import card_rows, group_rows, summarize
+from reports.mmlu import MMLUSummary, card_rows, group_rows, summarize
 
 NONE = "—"
 
@@ -52,21 +52,32 @@ def mmlu_section(inputs: list[Input]) -> Section:
     if not evals:
         section.absent = "No eval artifact among the inputs: run `harness eval mmlu` for the per-subject table."
     for item in evals:
-        identity = item.artifact.run_identity
-        metric, mode = identity.get("metric", "acc"), identity.get("mode", "")
-        summary = summarize(item.data.mmlu, metric, with_format=mode == "generative")
-        model = _model(item.artifact.provenance)
-        section.blocks.append(f"{item.label}: `{model}`, mode {mode or NONE}, metric {metric}.")
+        summary = mmlu_summary(item)
+        section.blocks.append(mmlu_caption(item, summary))
         header, rows = card_rows(summary)
         section.blocks.append(Table(header, [cells for cells, _ in rows], {i for i, (_, t) in enumerate(rows) if t}))
         section.blocks.append(Table(*group_rows(summary)))
-        subjects = [s for cells, total in rows if not total for s in cells[:1]]
+        subjects = [cells[0] for cells, total in rows if not total]
         scores = [summary.subjects[s] for s in subjects]
         png = plots.subject_accuracy(
-            subjects, [s.accuracy for s in scores], [s.stderr or 0.0 for s in scores], f"{item.label}: {model}"
+            subjects,
+            [s.accuracy for s in scores],
+            [s.stderr or 0.0 for s in scores],
+            f"{item.label}: {_model(item.artifact.provenance)}",
         )
         section.blocks.append(Image(f"{item.slug}-mmlu.png", png, f"MMLU accuracy per subject, {item.label}"))
     return section
+
+
+def mmlu_summary(item: Input) -> MMLUSummary:
+    identity = item.artifact.run_identity
+    mode = identity.get("mode")
+    return summarize(item.data.mmlu, identity.get("metric", "acc"), with_format=mode == "generative")
+
+
+def mmlu_caption(item: Input, summary: MMLUSummary) -> str:
+    mode = item.artifact.run_identity.get("mode") or NONE
+    return f"{item.label}: `{_model(item.artifact.provenance)}`, mode {mode}, metric {summary.metric}."
 
 
 # -- validators ----------------------------------------------------------------------------------------------
@@ -76,24 +87,31 @@ def validator_section(inputs: list[Input]) -> Section:
     if not checked:
         section.absent = "No artifact among the inputs has verdicts (synth and generative eval artifacts do)."
         return section
-    rows: list[list[str]] = []
-    totals: set[int] = set()
-    for item in checked:
-        for rule, (n, passed) in item.data.rules.items():
-            rows.append([item.label, rule, str(n), str(passed), _percent(passed, n)])
-        if item.data.valid is not None:
-            totals.add(len(rows))
-            rows.append([item.label, "valid (every rule)", str(item.data.rows), str(item.data.valid), _percent(item.data.valid, item.data.rows)])  # fmt: skip
-    section.blocks.append(
-        "A rule counts the rows it checked: a row rejected by an earlier rule (or a rejected input) may not reach it."
-    )
-    section.blocks.append(Table(["artifact", "rule", "checked", "passed", "pass rate"], rows, totals))
+    section.blocks += [RULES_NOTE, validator_table(checked)]
     for item in checked:
         rules = list(item.data.rules)
         rates = [p / n if n else 0.0 for n, p in item.data.rules.values()]
         png = plots.pass_rates(rules, rates, f"{item.label}: validator pass rates")
         section.blocks.append(Image(f"{item.slug}-validators.png", png, f"validator pass rates, {item.label}"))
     return section
+
+
+RULES_NOTE = (
+    "A rule counts the rows it checked: a row rejected by an earlier rule (or a rejected input) may not reach it."
+)
+
+
+def validator_table(inputs: list[Input]) -> Table:
+    """Per artifact and rule: rows checked, passed, pass rate; then the share of rows valid under every rule."""
+    rows: list[list[str]] = []
+    totals: set[int] = set()
+    for item in inputs:
+        for rule, (n, passed) in item.data.rules.items():
+            rows.append([item.label, rule, str(n), str(passed), _percent(passed, n)])
+        if item.data.valid is not None:
+            totals.add(len(rows))
+            rows.append([item.label, "valid (every rule)", str(item.data.rows), str(item.data.valid), _percent(item.data.valid, item.data.rows)])  # fmt: skip
+    return Table(["artifact", "rule", "checked", "passed", "pass rate"], rows, totals)
 
 
 # -- lengths -------------------------------------------------------------------------------------------------
@@ -137,41 +155,50 @@ def judge_section(inputs: list[Input]) -> Section:
     if not judged:
         section.absent = "No judge artifact among the inputs (no `judge_<NAME>_score` columns): run `harness judge`."
         return section
+    section.blocks += [
+        f"{item.label}: no `judge_summary.json`, so kind, ties and agreement are unknown."
+        for item in judged
+        if item.artifact.judge_summary is None
+    ]
+    section.blocks += [JUDGE_NOTE, judge_table(judged)]
+    for item in judged:
+        for name, histogram in item.data.judge_scores.items():
+            png = plots.score_bars(histogram, item.data.judge_undecided[name], f"{item.label}: judge {name}")
+            section.blocks.append(Image(f"{item.slug}-judge-{name}.png", png, f"judge {name} scores, {item.label}"))
+    return section
+
+
+JUDGE_NOTE = (
+    "Scores are counted from the `judge_<NAME>_score` columns; kind, unparsable replies, ties, position-swap "
+    "agreement (the share of pairs judged the same with the two answers swapped) and requests come from "
+    "`judge_summary.json`."
+)
+
+
+def judge_table(inputs: list[Input]) -> Table:
     header = ["artifact", "judge", "kind", "rows", "scored", "undecided", "unparsable", "ties", "position-swap agreement", "requests"]  # fmt: skip
     rows = []
-    for item in judged:
+    for item in inputs:
         summaries = (item.artifact.judge_summary or {}).get("judges", {})
         for name, histogram in item.data.judge_scores.items():
             facts = summaries.get(name, {})
-            scored = sum(histogram.values())
+            scored, undecided = sum(histogram.values()), item.data.judge_undecided[name]
             agreement = facts.get("position_swap_agreement")
             rows.append(
                 [
                     item.label,
                     name,
                     str(facts.get("kind", NONE)),
-                    str(scored + item.data.judge_undecided[name]),
+                    str(scored + undecided),
                     str(scored),
-                    str(item.data.judge_undecided[name]),
+                    str(undecided),
                     _or_none(facts.get("unparsable")),
                     _or_none(facts.get("ties")),
                     f"{100 * agreement:.1f}%" if isinstance(agreement, int | float) else NONE,
                     _or_none(facts.get("requests")),
                 ]
             )
-        if item.artifact.judge_summary is None:
-            section.blocks.append(f"{item.label}: no `judge_summary.json`, so kind, ties and agreement are unknown.")
-    section.blocks.append(
-        "Scores are counted from the `judge_<NAME>_score` columns; kind, unparsable replies, ties, position-swap "
-        "agreement (the share of pairs judged the same with the two answers swapped) and requests come from "
-        "`judge_summary.json`."
-    )
-    section.blocks.append(Table(header, rows))
-    for item in judged:
-        for name, histogram in item.data.judge_scores.items():
-            png = plots.score_bars(histogram, item.data.judge_undecided[name], f"{item.label}: judge {name}")
-            section.blocks.append(Image(f"{item.slug}-judge-{name}.png", png, f"judge {name} scores, {item.label}"))
-    return section
+    return Table(header, rows)
 
 
 # -- token usage and throughput ------------------------------------------------------------------------------
