@@ -71,7 +71,18 @@ def _ensure_repo(api, repo_id: str, private: bool) -> bool:
         if private:
             api.update_repo_settings(repo_id, private=True, repo_type=REPO_TYPE)
         return False
-    api.create_repo(repo_id, repo_type=REPO_TYPE, private=private or None)
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        api.create_repo(repo_id, repo_type=REPO_TYPE, private=private or None)
+    except HfHubHTTPError as err:
+        if err.response is None or err.response.status_code not in (401, 403):
+            raise
+        namespace = repo_id.split("/")[0]
+        raise HubError(
+            f"dataset repo {repo_id} does not exist at {api.endpoint}, and this token may not create it in "
+            f"{namespace!r} (HTTP {err.response.status_code}); check the name, or use a token with write access there"
+        ) from None
     return True
 
 
@@ -96,7 +107,7 @@ def _hub_error(err: Exception, endpoint: str, repo_id: str, revision: str | None
     elif isinstance(err, (*transport, OSError)):
         text = f"cannot reach the Hub at {endpoint} ({type(err).__name__}: {err}); check the network or HF_ENDPOINT"
     else:
-        return err
+        return err  # our own HubError, or a bug: raised as it is
     return HubError(text.replace(token, "***"))
 
 

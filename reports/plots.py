@@ -47,12 +47,16 @@ def pass_rates(labels: list[str], rates: list[float], title: str) -> bytes:
 def histograms(series: dict[str, Counter[int]], xlabels: dict[str, str], title: str) -> bytes:
     """One histogram per series, side by side; each counter maps a length to its number of rows."""
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     fig, axes = plt.subplots(1, len(series), figsize=(4 * len(series), 3.2), squeeze=False)
     for ax, (name, counts) in zip(axes[0], series.items(), strict=True):
         values, weights = zip(*sorted(counts.items()), strict=True)
         low, high = min(values), max(values)
-        bins = max(min(MAX_BINS, high - low + 1), 1)
-        ax.hist(values, bins=bins, range=(low, high + 1), weights=weights, color="#55a868", edgecolor="white")
+        bins = min(MAX_BINS, high - low + 1)  # one bin per length while they fit, centred on it
+        ax.hist(values, bins=bins, range=(low - 0.5, high + 0.5), weights=weights, color="#55a868", edgecolor="white")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(xlabels[name])
         ax.set_ylabel("rows")
         ax.set_title(f"{name} (n={sum(weights)}, median {_median(counts)})", fontsize=10)
