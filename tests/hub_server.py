@@ -101,6 +101,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    @property
+    def _base(self) -> str:
+        return f"http://{self.headers['Host']}"
+
     def _missing(self, repo: str) -> None:
         self._reply(404, {"error": "Repository not found"}, {"X-Error-Code": "RepoNotFound"})
 
@@ -119,7 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(409, {"error": "You already created this dataset repo"})
         private = request.get("visibility") == "private"
         self.state.repos[repo] = {"private": private, "files": {"main": {}}}
-        self._reply(200, {"url": f"http://hub/datasets/{repo}"})
+        self._reply(200, {"url": f"{self._base}/datasets/{repo}"})
 
     def settings(self, body: bytes, repo: str) -> None:
         if repo not in self.state.repos:
@@ -162,7 +166,7 @@ class _Handler(BaseHTTPRequestHandler):
             elif item["key"] == "deletedFile":
                 files.pop(item["value"]["path"], None)
         oid = "1" * 40
-        self._reply(200, {"commitUrl": f"http://hub/datasets/{repo}/commit/{oid}", "commitOid": oid, "pullRequestUrl": None})  # fmt: skip
+        self._reply(200, {"commitUrl": f"{self._base}/datasets/{repo}/commit/{oid}", "commitOid": oid, "pullRequestUrl": None})  # fmt: skip
 
 
 ROUTES = [

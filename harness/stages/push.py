@@ -29,10 +29,16 @@ from reports.dataset_card import SPLIT, PushedFiles, card_markdown
 from reports.sections import Input
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
-MAX_FILE_BYTES = 500 * 2**20  # in-memory Arrow bytes per data file, as `datasets`' push_to_hub shards
-ROW_GROUP_BYTES = 64 * 2**20
-ROW_GROUP_ROWS = 10_000
 CARD = "README.md"
+
+
+@dataclass(frozen=True)
+class FileLimits:
+    """How rows are cut into data files and row groups (memory holds one row group)."""
+
+    file_bytes: int = 500 * 2**20  # in-memory Arrow bytes per data file, as `datasets`' push_to_hub shards
+    group_rows: int = 10_000
+    group_bytes: int = 64 * 2**20
 
 
 @dataclass
@@ -54,20 +60,21 @@ def run_push(
     message: str | None = None,
     license: str = "unknown",
     console: Console | None = None,
-    max_file_bytes: int = MAX_FILE_BYTES,
+    limits: FileLimits | None = None,
 ) -> PushRun:
     console = console or Console(stderr=True)
+    limits = limits or FileLimits()
     if not REPO_ID.match(repo_id):
         raise ConfigError(f"--repo-id {repo_id!r}: expected OWNER/NAME, e.g. my-user/backfill-traces")
     artifact = open_artifact(source)
     if to_dir is not None:
         folder = _empty_folder(Path(to_dir))
-        files, seconds = _stage(artifact, folder, repo_id, license, console, max_file_bytes)
+        files, seconds = _stage(artifact, folder, repo_id, license, console, limits)
         return PushRun(artifact.path, folder, files, None, seconds)
     hub_token()  # fail before reading any rows when there is no token
     commit = message or f"harness push: {artifact.rows} rows from the {artifact.kind} artifact {artifact.path.name}"
     with tempfile.TemporaryDirectory(prefix="harness-push-") as tmp:
-        files, seconds = _stage(artifact, Path(tmp), repo_id, license, console, max_file_bytes)
+        files, seconds = _stage(artifact, Path(tmp), repo_id, license, console, limits)
         console.print(f"uploading {len(files.names) + 1} files ({files.download_size} bytes of data) ...")
         pushed = upload_folder(Path(tmp), repo_id, private, revision, commit)
     return PushRun(artifact.path, None, files, pushed, seconds)
@@ -80,18 +87,18 @@ def _empty_folder(folder: Path) -> Path:
     return folder
 
 
-def _stage(artifact: Artifact, folder: Path, repo_id: str, license: str, console: Console, max_file_bytes: int):
+def _stage(artifact: Artifact, folder: Path, repo_id: str, license: str, console: Console, limits: FileLimits):
     """Write data/ and README.md into `folder`; returns (the files, seconds)."""
     data = collect(artifact, None)  # the card's numbers: light columns only, words for lengths (not shown)
     with StageProgress("push", artifact.rows, console, tokens=False) as progress:
-        files = _write_data(artifact, folder, progress, max_file_bytes)
+        files = _write_data(artifact, folder, progress, limits)
     card = card_markdown(repo_id, Input(1, artifact, data), files, license)
     (folder / CARD).write_text(card, encoding="utf-8")
     return files, progress.elapsed
 
 
-def _write_data(artifact: Artifact, folder: Path, progress: StageProgress, max_file_bytes: int) -> PushedFiles:
-    """Stream every row into data/ files of at most `max_file_bytes` (Arrow bytes), then name them
+def _write_data(artifact: Artifact, folder: Path, progress: StageProgress, limits: FileLimits) -> PushedFiles:
+    """Stream every row into data/ files of about `limits.file_bytes` (Arrow bytes) each, then name them
     train-IIIII-of-NNNNN.parquet once their number is known."""
     data = folder / "data"
     data.mkdir()
@@ -106,7 +113,7 @@ def _write_data(artifact: Artifact, folder: Path, progress: StageProgress, max_f
         nonlocal writer, file_bytes, buffered_rows, buffered_bytes, arrow_bytes
         if not buffer:
             return
-        if writer is None or file_bytes >= max_file_bytes:
+        if writer is None or file_bytes >= limits.file_bytes:
             if writer is not None:
                 writer.close()
             parts.append(data / f"part-{len(parts):05d}.tmp")
@@ -120,10 +127,15 @@ def _write_data(artifact: Artifact, folder: Path, progress: StageProgress, max_f
         buffered_rows = buffered_bytes = 0
 
     for batch in artifact.batches(artifact.schema.names):
-        buffer.append(batch)
-        buffered_rows, buffered_bytes = buffered_rows + batch.num_rows, buffered_bytes + batch.nbytes
-        if buffered_rows >= ROW_GROUP_ROWS or buffered_bytes >= ROW_GROUP_BYTES:
-            flush()
+        while batch.num_rows:  # row groups of exactly limits.group_rows rows, or fewer when bytes run out
+            part, batch = (
+                batch.slice(0, limits.group_rows - buffered_rows),
+                batch.slice(limits.group_rows - buffered_rows),
+            )
+            buffer.append(part)
+            buffered_rows, buffered_bytes = buffered_rows + part.num_rows, buffered_bytes + part.nbytes
+            if buffered_rows >= limits.group_rows or buffered_bytes >= limits.group_bytes:
+                flush()
     flush()
     if writer is not None:
         writer.close()
