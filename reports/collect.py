@@ -7,11 +7,13 @@ histograms count exact integer lengths (a Counter), which needs no bin edges bef
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -58,7 +60,6 @@ def collect(artifact: Artifact, count: TokenCount | None, on_batch: Callable[[in
     """Read the columns the report needs, batch by batch. `count` counts tokens of trace and answer texts
     (None: whitespace-separated words); `on_batch(rows)` reports progress."""
     out = Collected(length_unit="tokens" if count is not None else "words")
-    count = count or _words
     trace, answer, judges = trace_columns(artifact), answer_column(artifact), judge_names(artifact)
     columns = ["valid", "verdicts", "prompt_tokens", "completion_tokens", *trace]
     columns += [answer] if answer else []
@@ -114,12 +115,28 @@ def _tokens(out: Collected, batch: pa.RecordBatch) -> None:
             lengths.update({c["values"]: c["counts"] for c in counts})
 
 
-def _count_lengths(counter: Counter[int], columns: list[pa.Array], count: TokenCount) -> None:
-    """One length per row: the texts of `columns` counted and summed; a row whose texts are all null is skipped."""
+def _count_lengths(counter: Counter[int], columns: list[pa.Array], count: TokenCount | None) -> None:
+    """One length per row: the texts of `columns` counted and summed; a row whose texts are all null is skipped.
+    Without a tokenizer, words are counted by Arrow in bulk (as `str.split()` would count them)."""
+    if count is None:
+        lengths = [_word_counts(c) for c in columns]
+        present = functools.reduce(pc.or_, [pc.is_valid(c) for c in columns])
+        totals = pc.filter(functools.reduce(pc.add, lengths), present)
+        counter.update({c["values"]: c["counts"] for c in pc.value_counts(totals).to_pylist()})
+        return
     for texts in zip(*(c.to_pylist() for c in columns), strict=True):
         present = [t for t in texts if t is not None]
         if present:
             counter[sum(count(t) for t in present)] += 1
+
+
+def _word_counts(texts: pa.Array) -> pa.Array:
+    """Whitespace-separated words per text (0 for null): Arrow's split leaves empty pieces at the edges and
+    between runs of spaces, which are not words."""
+    parts = pc.utf8_split_whitespace(texts)
+    pieces = pc.list_flatten(parts)
+    owners = pc.filter(pc.list_parent_indices(parts), pc.greater(pc.utf8_length(pieces), 0))
+    return pa.array(np.bincount(owners.to_numpy(), minlength=len(texts)), pa.int64())
 
 
 def _judge(out: Collected, name: str, scores: pa.Array) -> None:
@@ -134,7 +151,3 @@ def _judge(out: Collected, name: str, scores: pa.Array) -> None:
 def _score_key(value: float) -> str:
     """1.0 -> "1", 0.5 -> "0.5": the form judge_summary.json's histogram keys take."""
     return f"{value:g}"
-
-
-def _words(text: str) -> int:
-    return len(text.split())

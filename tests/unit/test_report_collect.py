@@ -124,3 +124,14 @@ def test_rendering_escapes_what_rows_hold():
     assert 'src="data:image/png;base64,iVBORw==' in page and 'id="a-b"' in page
     md = to_markdown(doc)
     assert "| **<script>alert(1)</script> \\| pipe** |" in md and "![alt](plots/x.png)" in md
+
+
+def test_bulk_word_counts_match_str_split():
+    from reports.collect import _count_lengths
+
+    texts = pa.array(["  a b ", "x\u00a0y\tz\n", "", None, "one", "p  q   r", "\u3000wide\u2003space"])
+    second = pa.array(["x", None, None, None, "y z", None, ""])
+    bulk, one_by_one = Counter(), Counter()
+    _count_lengths(bulk, [texts, second], None)
+    _count_lengths(one_by_one, [texts, second], lambda text: len(text.split()))
+    assert bulk == one_by_one == Counter({3: 4, 0: 1, 2: 1})
