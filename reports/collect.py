@@ -25,7 +25,7 @@ ANSWER_COLUMNS = ("answer", "output", "solution")
 JUDGE_SCORE = re.compile(r"^judge_(?P<name>.+)_score$")
 SCORE_DECIMALS = 3  # score keys are rounded so a judge with continuous scores still has few distinct keys
 
-TokenCount = Callable[[str], int]
+TokenCount = Callable[[list[str]], list[int]]  # a batch of texts -> their token counts
 
 
 @dataclass
@@ -124,10 +124,13 @@ def _count_lengths(counter: Counter[int], columns: list[pa.Array], count: TokenC
         totals = pc.filter(functools.reduce(pc.add, lengths), present)
         counter.update({c["values"]: c["counts"] for c in pc.value_counts(totals).to_pylist()})
         return
-    for texts in zip(*(c.to_pylist() for c in columns), strict=True):
-        present = [t for t in texts if t is not None]
-        if present:
-            counter[sum(count(t) for t in present)] += 1
+    totals: list[int | None] = [None] * len(columns[0])
+    for column in columns:  # one tokenizer call per column and batch: the tokenizer batches in Rust
+        texts = column.to_pylist()
+        present = [i for i, t in enumerate(texts) if t is not None]
+        for i, n in zip(present, count([texts[i] for i in present]), strict=True):
+            totals[i] = (totals[i] or 0) + n
+    counter.update(t for t in totals if t is not None)
 
 
 def _word_counts(texts: pa.Array) -> pa.Array:

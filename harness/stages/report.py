@@ -90,11 +90,15 @@ def _token_counter(artifact: Artifact) -> TokenCount | None:
     path = Path(model.get("path", "")) if isinstance(model, dict) else None
     if path is None or not (path / "tokenizer_config.json").is_file():
         return None
-    from judges.token_count import TokenCounter
+    from transformers import AutoTokenizer
 
-    counter = TokenCounter(str(path))
     try:
-        counter.count("probe")  # loads it now, so a broken folder falls back to words instead of failing late
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
     except (OSError, ValueError):
-        return None
-    return counter.count
+        return None  # a broken folder: count words rather than fail
+
+    def count(texts: list[str]) -> list[int]:
+        # as judges/token_count.py counts a section: the text's own tokens, no special tokens added
+        return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+    return count

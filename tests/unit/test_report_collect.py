@@ -65,7 +65,7 @@ def test_counts_over_shards_and_batches(tmp_path):
     artifact = open_artifact(write(tmp_path / "a", [ROWS[:3], ROWS[3:]]))
     assert artifact.kind == "judge" and artifact.rows == 4 and len(artifact.shards) == 2
     seen: list[int] = []
-    data = collect(artifact, count=len, on_batch=seen.append)  # "tokens" = characters, to tell them from words
+    data = collect(artifact, count=lambda texts: [len(t) for t in texts], on_batch=seen.append)  # "tokens" = characters
     assert seen == [3, 1] and data.rows == 4 and data.valid == 2
     assert data.rules == {"markers": [4, 3], "trace_nonempty": [3, 3], "solution_preserved": [3, 2]}
     assert data.lengths["trace"] == Counter({13: 1, 3: 1, 5: 1})  # the null trace is not a length of 0
@@ -133,5 +133,5 @@ def test_bulk_word_counts_match_str_split():
     second = pa.array(["x", None, None, None, "y z", None, ""])
     bulk, one_by_one = Counter(), Counter()
     _count_lengths(bulk, [texts, second], None)
-    _count_lengths(one_by_one, [texts, second], lambda text: len(text.split()))
+    _count_lengths(one_by_one, [texts, second], lambda batch: [len(text.split()) for text in batch])
     assert bulk == one_by_one == Counter({3: 4, 0: 1, 2: 1})
