@@ -7,6 +7,8 @@ Then each mode runs in its own fresh process, one thread, alternating which goes
 - report:  `run_report` on the artifact: reading, every count, every plot, Markdown and HTML written
 - polars:  `pl.scan_parquet(DIR/*.parquet).select(columns).collect()`: the columns the report reads, in memory
 - pyarrow: `pq.read_table(shards, columns=columns)`: the same, with pyarrow
+- tokenizer (with --tokenizer): the trace and solution texts streamed through the same tokenizer, batched, as
+  the report counts them: the floor of a report that counts tokens
 
 Seconds count the work only (imports excluded). Memory is the peak resident size sampled during the work
 minus the size when the work started, so it is what the work itself added. A streaming report adds about the same memory at both sizes;
@@ -35,6 +37,7 @@ from pathlib import Path
 import pyarrow as pa
 
 MODES = ("report", "polars", "pyarrow")
+TOKENIZER_MODES = (*MODES, "tokenizer")
 COLUMNS = ["valid", "verdicts", "prompt_tokens", "completion_tokens", "trace", "solution", "judge_score_score"]
 VOCAB = ["first", "then", "because", "so", "compare", "check", "total", "value", "step", "answer", "result", "given"]
 
@@ -95,6 +98,18 @@ def child(mode: str, folder: Path) -> dict:
         with tempfile.TemporaryDirectory() as out:
             run = run_report([str(folder)], out, Console(stderr=True, quiet=True))
             rows = run.rows
+    elif mode == "tokenizer":  # the raw floor of --tokenizer: the same texts through the same tokenizer
+        from transformers import AutoTokenizer
+
+        from harness.models import resolve_model
+
+        tokenizer = AutoTokenizer.from_pretrained(resolve_model("default").path)
+        rows = 0
+        for shard in sorted(folder.glob("*.parquet")):
+            for batch in pq.ParquetFile(shard).iter_batches(batch_size=8192, columns=["trace", "solution"]):
+                for column in batch.columns:
+                    tokenizer(column.to_pylist(), add_special_tokens=False)
+                rows += batch.num_rows
     elif mode == "polars":
         rows = pl.scan_parquet(str(folder / "*.parquet")).select(COLUMNS).collect().height
     else:
@@ -142,7 +157,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--tokenizer", action="store_true", help="count lengths with the default model's tokenizer")
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=TOKENIZER_MODES, help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -162,32 +177,32 @@ def main() -> None:
             started = time.perf_counter()
             write_artifact(folders[name], rows, args.shard_rows, model_path)
             print(f"wrote {rows} rows in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+        modes = TOKENIZER_MODES if args.tokenizer else MODES
         results = []
         for repeat in range(args.repeats):
-            order = MODES if repeat % 2 == 0 else tuple(reversed(MODES))
+            order = modes if repeat % 2 == 0 else tuple(reversed(modes))
             for mode in order:
                 results.append({**run_child(mode, folders["large"]), "size": "large", "repeat": repeat})
                 print(results[-1], file=sys.stderr)
-        for mode in MODES:  # memory at a quarter of the rows: does the work's memory grow with them?
+        for mode in modes:  # memory at a quarter of the rows: does the work's memory grow with them?
             results.append({**run_child(mode, folders["small"]), "size": "small", "repeat": 0})
             print(results[-1], file=sys.stderr)
-    summary = _summarize(results, sizes)
+    summary = _summarize(results, sizes, modes)
     print(json.dumps(summary, indent=2))
     if args.json:
         args.json.write_text(json.dumps({"summary": summary, "runs": results}, indent=2))
 
 
-def _summarize(results: list[dict], sizes: dict[str, int]) -> dict:
-    large = {m: [r for r in results if r["mode"] == m and r["size"] == "large"] for m in MODES}
-    small = {m: next(r for r in results if r["mode"] == m and r["size"] == "small") for m in MODES}
+def _summarize(results: list[dict], sizes: dict[str, int], modes: tuple[str, ...]) -> dict:
+    large = {m: [r for r in results if r["mode"] == m and r["size"] == "large"] for m in modes}
+    small = {m: next(r for r in results if r["mode"] == m and r["size"] == "small") for m in modes}
     median = {m: statistics.median(r["seconds"] for r in runs) for m, runs in large.items()}
     return {
         "rows": sizes,
         "median_seconds": median,
-        "ratio_report_over_polars": median["report"] / median["polars"],
-        "ratio_report_over_pyarrow": median["report"] / median["pyarrow"],
+        **{f"ratio_report_over_{m}": median["report"] / median[m] for m in modes if m != "report"},
         "added_mb_large": {m: max(r["added_mb"] for r in runs) for m, runs in large.items()},
-        "added_mb_small": {m: small[m]["added_mb"] for m in MODES},
+        "added_mb_small": {m: small[m]["added_mb"] for m in modes},
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}",
     }
 
