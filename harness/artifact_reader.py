@@ -115,6 +115,18 @@ def open_artifact(path: Path | str) -> Artifact:
     )
 
 
+def refuse_inside(folder: Path, artifacts: list[Artifact], flag: str) -> None:
+    """Outputs never go into an artifact folder: `datasets` would read what they hold as the artifact's data."""
+    target = folder.resolve()
+    for artifact in artifacts:
+        if target == artifact.path.resolve() or target.is_relative_to(artifact.path.resolve()):
+            raise ArtifactError(
+                f"{flag} {folder}: is inside the artifact folder {artifact.path}; give it a folder of its own"
+            )
+    if (folder / META_DIR).exists():
+        raise ArtifactError(f"{flag} {folder}: is an artifact folder; give it a folder of its own")
+
+
 def _read_shards(path: Path, shards: list[Path]) -> tuple[pa.Schema, int, list[Run]]:
     """The shared schema, the row count and the runs, from the shards' footers only."""
     schema: pa.Schema | None = None

@@ -4,6 +4,7 @@ inputs have and says in one line what is absent otherwise, so any set of artifac
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,12 +46,24 @@ def build_sections(inputs: list[Input]) -> list[Section]:
     ]
 
 
+# What each optional section says when no input has its data.
+ABSENT = {
+    "MMLU": "No eval artifact among the inputs: run `harness eval mmlu` for the per-subject table.",
+    "Validator pass rates": "No artifact among the inputs has verdicts (synth and generative eval artifacts do).",
+    "Trace and answer lengths": "No artifact among the inputs has completions, traces or answers to measure.",
+    "Judge scores": "No judge artifact among the inputs (no `judge_<NAME>_score` columns): run `harness judge`.",
+}
+
+
+def _start(title: str, inputs: list[Input], has: Callable[[Input], bool]) -> tuple[Section, list[Input]]:
+    """A section and the inputs that have its data; with none, the section says what is absent."""
+    present = [i for i in inputs if has(i)]
+    return Section(title, absent=None if present else ABSENT[title]), present
+
+
 # -- MMLU ----------------------------------------------------------------------------------------------------
 def mmlu_section(inputs: list[Input]) -> Section:
-    section = Section("MMLU")
-    evals = [i for i in inputs if i.data.mmlu]
-    if not evals:
-        section.absent = "No eval artifact among the inputs: run `harness eval mmlu` for the per-subject table."
+    section, evals = _start("MMLU", inputs, lambda i: bool(i.data.mmlu))
     for item in evals:
         summary = mmlu_summary(item)
         section.blocks.append(mmlu_caption(item, summary))
@@ -82,10 +95,8 @@ def mmlu_caption(item: Input, summary: MMLUSummary) -> str:
 
 # -- validators ----------------------------------------------------------------------------------------------
 def validator_section(inputs: list[Input]) -> Section:
-    section = Section("Validator pass rates")
-    checked = [i for i in inputs if i.data.rules]
+    section, checked = _start("Validator pass rates", inputs, lambda i: bool(i.data.rules))
     if not checked:
-        section.absent = "No artifact among the inputs has verdicts (synth and generative eval artifacts do)."
         return section
     section.blocks += [RULES_NOTE, validator_table(checked)]
     for item in checked:
@@ -116,10 +127,8 @@ def validator_table(inputs: list[Input]) -> Table:
 
 # -- lengths -------------------------------------------------------------------------------------------------
 def length_section(inputs: list[Input]) -> Section:
-    section = Section("Trace and answer lengths")
-    measured = [i for i in inputs if i.data.lengths]
+    section, measured = _start("Trace and answer lengths", inputs, lambda i: bool(i.data.lengths))
     if not measured:
-        section.absent = "No artifact among the inputs has completions, traces or answers to measure."
         return section
     section.blocks.append(
         "`completion`: the whole generated text, in the engine's own token count (`completion_tokens`). "
@@ -150,10 +159,8 @@ def _length_labels(item: Input) -> dict[str, str]:
 
 # -- judges --------------------------------------------------------------------------------------------------
 def judge_section(inputs: list[Input]) -> Section:
-    section = Section("Judge scores")
-    judged = [i for i in inputs if i.data.judge_scores]
+    section, judged = _start("Judge scores", inputs, lambda i: bool(i.data.judge_scores))
     if not judged:
-        section.absent = "No judge artifact among the inputs (no `judge_<NAME>_score` columns): run `harness judge`."
         return section
     section.blocks += [
         f"{item.label}: no `judge_summary.json`, so kind, ties and agreement are unknown."

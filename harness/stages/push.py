@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.console import Console
 
-from harness.artifact_reader import Artifact, open_artifact
+from harness.artifact_reader import Artifact, open_artifact, refuse_inside
 from harness.artifacts import PROVENANCE_KEY, ArtifactError
 from harness.cache import canonical_json
 from harness.config import ConfigError
@@ -68,6 +68,7 @@ def run_push(
         raise ConfigError(f"--repo-id {repo_id!r}: expected OWNER/NAME, e.g. my-user/backfill-traces")
     artifact = open_artifact(source)
     if to_dir is not None:
+        refuse_inside(Path(to_dir), [artifact], "--to-dir")
         folder = _empty_folder(Path(to_dir))
         files, seconds = _stage(artifact, folder, repo_id, license, console, limits)
         return PushRun(artifact.path, folder, files, None, seconds)

@@ -14,8 +14,8 @@ from pathlib import Path
 from rich.console import Console
 
 from harness import __version__
-from harness.artifact_reader import Artifact, open_artifact
-from harness.artifacts import META_DIR, ArtifactError
+from harness.artifact_reader import Artifact, open_artifact, refuse_inside
+from harness.artifacts import ArtifactError
 from harness.progress import StageProgress
 from reports.collect import TokenCount, answer_column, collect, trace_columns
 from reports.document import PLOTS_DIR, Document, to_html, to_markdown
@@ -71,9 +71,7 @@ def run_report(dirs: list[str], output: str, console: Console | None = None) -> 
 
 
 def _prepare_output(out: Path, artifacts: list[Artifact]) -> Path:
-    """A report folder never lands in an artifact: `datasets` would read its files as data."""
-    if (out / META_DIR).exists() or any(out.resolve() == a.path.resolve() for a in artifacts):
-        raise ArtifactError(f"{out}: is an artifact folder; give the report its own --output folder")
+    refuse_inside(out, artifacts, "--output")
     if out.exists() and not out.is_dir():
         raise ArtifactError(f"{out}: exists and is not a folder")
     shutil.rmtree(out / PLOTS_DIR, ignore_errors=True)  # plots of an earlier report must not linger

@@ -137,6 +137,15 @@ def test_a_second_push_replaces_stale_data_files(real_artifacts: RealArtifacts, 
         assert ("GET", "/api/datasets/me/mmlu/tree/main") in [(c.method, c.path) for c in hub.calls]
 
 
+def test_bad_requests_fail_before_anything_is_written(real_artifacts: RealArtifacts, tmp_path):
+    push = ["push", str(real_artifacts.synth)]
+    inside = run_harness(*push, "--repo-id", "me/x", "--to-dir", str(real_artifacts.synth / "hub"), env=real_artifacts.env, check=False)  # fmt: skip
+    assert inside.returncode == 2 and "is inside the artifact folder" in inside.stderr
+    assert not (real_artifacts.synth / "hub").exists()
+    bad_id = run_harness(*push, "--repo-id", "not a repo", "--to-dir", str(tmp_path / "out"), env=real_artifacts.env, check=False)  # fmt: skip
+    assert bad_id.returncode == 2 and "expected OWNER/NAME" in bad_id.stderr and not (tmp_path / "out").exists()
+
+
 def test_errors_are_one_line_and_never_show_the_token(real_artifacts: RealArtifacts, tmp_path):
     push = ["push", str(real_artifacts.synth)]
     with RecordingHub(TOKEN, forbidden={"someone-else"}) as hub:

@@ -154,5 +154,5 @@ def test_bad_inputs_are_one_clear_line(real_artifacts, tmp_path):
     result = run_harness("report", str(plain), "--output", str(tmp_path / "r"), env=real_artifacts.env, check=False)
     assert result.returncode == 2 and "not a harness artifact" in result.stderr and str(plain) in result.stderr
     inside = run_harness("report", str(real_artifacts.synth), "-o", str(real_artifacts.synth), env=real_artifacts.env, check=False)  # fmt: skip
-    assert inside.returncode == 2 and "is an artifact folder" in inside.stderr
+    assert inside.returncode == 2 and "is inside the artifact folder" in inside.stderr
     assert "Traceback" not in result.stderr + inside.stderr
