@@ -262,6 +262,88 @@ def eval_mmlu(
     typer.echo(run.output)  # stdout carries only the artifact path, for scripts
 
 
+train_app = typer.Typer(
+    help="Fine-tune a model on an artifact (TRL): sft, grpo, rank, dpo. Writes a model folder that synth and eval load.",
+    no_args_is_help=True,
+)
+app.add_typer(train_app, name="train")
+
+TRAIN_DOCS = {
+    "sft": "Supervised fine-tuning on `messages` (or prompt/completion, or text) rows.",
+    "grpo": "GRPO with our validators and verifiers as rewards (recipe: `rewards: {name: weight}`).",
+    "rank": "The Memphis card's ranking loss on (prompt, chosen, rejected) pairs, plus cross-entropy on the chosen.",
+    "dpo": "DPO on (prompt, chosen, rejected) pairs, e.g. a star `-pairs` artifact.",
+}
+
+
+def _train_command(method: str):
+    def command(
+        input: Annotated[str, typer.Option("--input", "-i", help="Artifact folder or Parquet/JSONL file.")],
+        output: Annotated[str, typer.Option("--output", "-o", help="Model folder to write (atomic; a rerun is a no-op).")],
+        model: Annotated[
+            str, typer.Option(help="`default` (SmolLM2-135M-Instruct, bundled), a local folder or a hub id.")
+        ] = None,
+        recipe: Annotated[
+            str, typer.Option(help="YAML recipe file or a bundled recipe name; flags override it.")
+        ] = None,
+        max_steps: Annotated[int, typer.Option(help="Optimizer steps (overrides the epochs).")] = None,
+        learning_rate: Annotated[float, typer.Option(help="Peak learning rate.")] = None,
+        batch_size: Annotated[int, typer.Option(help="Rows per device per step.")] = None,
+        max_length: Annotated[int, typer.Option(help="Tokens per sequence.")] = None,
+        limit: Annotated[int, typer.Option(help="Only the first N usable rows.")] = None,
+        seed: Annotated[int, typer.Option(help="Random seed.")] = None,
+        special_token: Annotated[
+            list[str], typer.Option(help="Add a special token (repeatable), e.g. '<|reasoning|>'.")
+        ] = None,
+        save_steps: Annotated[int, typer.Option(help="Checkpoint every N steps, so a killed run resumes.")] = None,
+        threads: Annotated[int, typer.Option(help="CPU threads (default: OMP_NUM_THREADS or all cores).")] = None,
+    ) -> None:
+        from harness.stages.train import load_train_config, run_train
+
+        with _clean_errors():
+            cfg = load_train_config(
+                method,
+                recipe,
+                {
+                    "input": input,
+                    "output": output,
+                    "model": model,
+                    "max_steps": max_steps,
+                    "learning_rate": learning_rate,
+                    "batch_size": batch_size,
+                    "max_length": max_length,
+                    "limit": limit,
+                    "seed": seed,
+                    "special_tokens": special_token or None,
+                    "save_steps": save_steps,
+                    "threads": threads,
+                },
+            )
+            summary = run_train(cfg, console, recipe)
+        _print_train_summary(summary)
+
+    command.__doc__ = f"{TRAIN_DOCS[method]}\n\nExample: harness train {method} --input runs/x --output runs/model --recipe FILE"
+    return command
+
+
+for _method in TRAIN_DOCS:
+    train_app.command(_method)(_train_command(_method))
+
+
+def _print_train_summary(summary) -> None:
+    table = Table(title=f"train {summary.method} summary", show_header=False)
+    if summary.already_done:
+        table.add_row("already trained", "this output holds the same run; nothing to do")
+    skipped = summary.skipped_invalid + summary.skipped_by_task
+    table.add_row("rows", f"{summary.rows} used" + (f", {skipped} skipped (invalid)" if skipped else ""))
+    loss = "n/a" if summary.first_loss is None else f"{summary.first_loss:.4f} -> {summary.last_loss:.4f}"
+    table.add_row("steps", f"{summary.steps} in {summary.seconds:.1f}s ({summary.seconds_per_step:.2f} s/step)")
+    table.add_row("loss (first -> last logged)", loss)
+    table.add_row("model", f"{summary.output} (harness-train.json, training_log.jsonl)")
+    console.print(table)
+    typer.echo(summary.output)  # stdout carries only the model folder, for scripts
+
+
 class _clean_errors:
     """Known error types become one red line and exit code 2, not a traceback."""
 
