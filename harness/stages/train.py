@@ -93,14 +93,19 @@ def run_train(cfg: TrainConfig, console: Console | None = None, recipe: str | No
 
 
 def _train(cfg: TrainConfig, model_path: str, data, folder: Path, console: Console) -> TrainSummary:
+    import datasets
     import torch
+    from transformers import PrinterCallback
     from transformers.trainer_utils import get_last_checkpoint
+    from transformers.utils import logging as hf_logging
 
     from trainers import get_builder
     from trainers.common import load_model_and_tokenizer
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    hf_logging.disable_progress_bar()  # our log callback reports progress, one line per logged step
+    datasets.disable_progress_bars()
     dataset = to_dataset(data)
     model, tokenizer = load_model_and_tokenizer(model_path, cfg)
     rows_per_step = cfg.batch_size * cfg.gradient_accumulation_steps
@@ -111,6 +116,7 @@ def _train(cfg: TrainConfig, model_path: str, data, folder: Path, console: Conso
         trainer = get_builder(cfg.method)(model, tokenizer, dataset, cfg, checkpoints, [log], **extra)
     except ValueError as err:  # TRL and our adapters check the settings against the data
         raise ConfigError(f"train {cfg.method}: {err}") from err
+    trainer.remove_callback(PrinterCallback)  # it would print every log dict a second time
     resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
     if resume:
         console.print(f"resuming from {resume}", highlight=False)
