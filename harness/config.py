@@ -184,7 +184,25 @@ class TrainConfig(BaseModel):
         return self
 
 
-Config = TypeVar("Config", SynthConfig, EvalConfig, TrainConfig)
+class LoopConfig(BaseModel):
+    """`harness loop star`: rounds of synth (star) -> verify -> pairs -> train (rank or dpo), each on the last model."""
+
+    model_config = ConfigDict(extra="forbid")
+    input: str  # questions with answers (synth star's input)
+    output: str  # DIR/round-K/{samples, pairs, model} and DIR/loop.json
+    rounds: int = Field(default=4, ge=1)
+    model: str = "default"
+    method: Literal["rank", "dpo"] = "rank"
+    recipe: str | None = None  # the training recipe; default memphis-rank (rank) or star-dpo (dpo)
+    columns: dict[str, str] = Field(default_factory=dict)  # synth's --col mapping
+    limit: int | None = Field(default=None, ge=1)  # questions per round
+    sampling: SamplingOverrides = Field(default_factory=SamplingOverrides)  # the star recipe's unless given
+    synth_batch_size: int | None = Field(default=None, ge=1)
+    train: dict[str, Any] = Field(default_factory=dict)  # TrainConfig settings over the recipe (max_steps, ...)
+    threads: int | None = Field(default=None, ge=1)
+
+
+Config = TypeVar("Config", SynthConfig, EvalConfig, TrainConfig, LoopConfig)
 
 
 def parse_column_flags(flags: list[str]) -> dict[str, str]:
@@ -219,7 +237,7 @@ def load_config(path: Path | None, overrides: dict[str, Any], kind: type[Config]
             continue
         if key in SamplingOverrides.model_fields and key not in kind.model_fields:  # eval's seed is its own
             data["sampling"] = {**(data.get("sampling") or {}), key: value}  # an empty section loads as None
-        elif key in ("columns", "task_options"):
+        elif key in ("columns", "task_options", "train"):
             data[key] = {**(data.get(key) or {}), **value}
         else:
             data[key] = value

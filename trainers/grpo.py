@@ -18,9 +18,7 @@ def use_vllm(cfg: TrainConfig) -> bool:
     return cfg.generation_engine == "auto" and on_gpu and importlib.util.find_spec("vllm") is not None
 
 
-def build_grpo(
-    model, tokenizer, dataset, cfg: TrainConfig, output_dir: Path, callbacks: list, rewards: list[Callable]
-):
+def build_grpo(model, tokenizer, dataset, cfg: TrainConfig, output_dir: Path, callbacks: list, rewards: list[Callable]):
     from trl import GRPOConfig, GRPOTrainer
 
     vllm = {"use_vllm": True, "vllm_mode": "colocate"} if use_vllm(cfg) else {}

@@ -30,9 +30,7 @@ def build_sft(model, tokenizer, dataset, cfg: TrainConfig, output_dir: Path, cal
         neftune_noise_alpha=cfg.neftune_noise_alpha,
     )
     trainer_class = _mixce_trainer(SFTTrainer, cfg.mixce_ratio) if cfg.mixce_ratio is not None else SFTTrainer
-    return trainer_class(
-        model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks
-    )
+    return trainer_class(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks)
 
 
 def _mixce_trainer(base, ratio: float):

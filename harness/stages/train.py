@@ -73,8 +73,11 @@ def run_train(cfg: TrainConfig, console: Console | None = None, recipe: str | No
                 "model": model.to_dict(),
                 "input": {"label": data.label, **data.fingerprint},
                 "recipe": recipe,
-                "rows": {"used": summary.rows, "skipped_invalid": data.skipped_invalid,
-                         "skipped_by_task": data.skipped_by_task},
+                "rows": {
+                    "used": summary.rows,
+                    "skipped_invalid": data.skipped_invalid,
+                    "skipped_by_task": data.skipped_by_task,
+                },
                 "versions": _versions(),
                 "result": {k: v for k, v in asdict(summary).items() if k not in ("output", "already_done")},
                 "finished_at": base_provenance()["started_at"],

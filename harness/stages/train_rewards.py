@@ -32,8 +32,11 @@ def resolve_rewards(names: list[str], task: Any = None) -> list[Callable]:
         elif name == "exact_answer":
             rewards.append(exact_answer)
         elif task_name in TASKS:
-            rewards.append(verdict_reward(task if getattr(task, "name", None) == task_name else get_task(task_name),
-                                          verdict or None))
+            rewards.append(
+                verdict_reward(
+                    task if getattr(task, "name", None) == task_name else get_task(task_name), verdict or None
+                )
+            )
         else:
             raise ConfigError(f"rewards: unknown reward {name!r}; rewards are: {', '.join(known)}")
     return rewards
