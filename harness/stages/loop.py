@@ -63,7 +63,9 @@ def run_star_loop(cfg: LoopConfig, console: Console | None = None) -> LoopSummar
         step = LoopRound(**earlier[k]) if finished and k in earlier else LoopRound(k, model, *_paths(folder))
         summary.rounds.append(step)
         console.rule(f"loop star: round {k}/{cfg.rounds} (model {model})")
-        if not finished:  # a finished round is not sampled again: its pairs would be rebuilt, its input changed
+        if finished:  # not sampled again: its pairs would be rebuilt, so its model's input would change
+            console.print(f"round {k} is already done: {folder / 'model'}", highlight=False)
+        else:
             synth = run_synth(_synth_config(cfg, model, step), console)
             step.rows, step.valid, step.pairs_count = synth.artifact_rows, synth.artifact_valid, synth.pairs
             if synth.pairs == 0:
@@ -77,7 +79,7 @@ def run_star_loop(cfg: LoopConfig, console: Console | None = None) -> LoopSummar
         )
         trained = run_train(train_cfg, console, recipe)
         step.model_out = trained.output
-        step.train = {k: v for k, v in asdict(trained).items() if k not in ("output", "method")}
+        step.train = {key: v for key, v in asdict(trained).items() if key not in ("output", "method")}
         model = trained.output
         _write_links(root, cfg, summary)
     return summary
