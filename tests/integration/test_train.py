@@ -273,3 +273,38 @@ def test_cli_names_the_missing_columns(tmp_path):
     )
     assert result.returncode == 2
     assert "needs the column(s) prompt+chosen+rejected" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path, default_model, monkeypatch):
+    import harness.stages.train as stage
+
+    real_callback = stage.make_log_callback
+
+    def dies_after_the_first_checkpoint(*args, **kwargs):
+        callback = real_callback(*args, **kwargs)
+
+        def on_save(args_, state, control, **_):
+            raise KeyboardInterrupt  # as if killed right after checkpoint-1 was written
+
+        callback.on_save = on_save
+        return callback
+
+    cfg = TrainConfig(
+        method="rank",
+        input=write_jsonl(tmp_path / "p.jsonl", pairs()),
+        output=str(tmp_path / "m"),
+        max_steps=2,
+        save_steps=1,
+        **{**FAST, "batch_size": 2},
+    )
+    monkeypatch.setattr(stage, "make_log_callback", dies_after_the_first_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        run_train(cfg)
+    partial = tmp_path / ".m.partial"
+    assert (partial / "checkpoints" / "checkpoint-1").is_dir() and not (tmp_path / "m").exists()
+
+    monkeypatch.setattr(stage, "make_log_callback", real_callback)
+    summary = run_train(cfg)
+    assert summary.steps == 2 and not partial.exists()
+    steps = [e["step"] for e in map(json.loads, (tmp_path / "m" / LOG_FILE).read_text().splitlines()) if "loss" in e]
+    assert steps == [1, 2]  # step 1 from the killed run, step 2 after the resume: none repeated
