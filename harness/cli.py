@@ -20,6 +20,60 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True)
+OPENAI = "Engine openai"
+VLLM = "Engine vllm"
+
+
+# Engine options, declared once: every command that runs a model takes the same flags.
+BaseUrlOpt = Annotated[
+    str, typer.Option(help="openai: the server's base URL, e.g. http://127.0.0.1:8000/v1.", rich_help_panel=OPENAI)
+]
+ApiKeyEnvOpt = Annotated[
+    str,
+    typer.Option(
+        help="openai: the environment variable holding the API key (default OPENAI_API_KEY).",
+        rich_help_panel=OPENAI,
+    ),
+]
+ConcurrencyOpt = Annotated[
+    int,
+    typer.Option(
+        help="openai: requests in flight at once (default 16); use --batch-size of a few times this.",
+        rich_help_panel=OPENAI,
+    ),
+]
+TimeoutOpt = Annotated[
+    float,
+    typer.Option(help="openai: seconds per attempt before it is retried (default 120).", rich_help_panel=OPENAI),
+]
+MaxRetriesOpt = Annotated[
+    int,
+    typer.Option(help="openai: retries of a failed request (429, 5xx, timeouts) (default 6).", rich_help_panel=OPENAI),
+]
+RpmOpt = Annotated[int, typer.Option(help="openai: at most this many requests per minute.", rich_help_panel=OPENAI)]
+TpmOpt = Annotated[int, typer.Option(help="openai: at most this many tokens per minute.", rich_help_panel=OPENAI)]
+TensorParallelSizeOpt = Annotated[int, typer.Option(help="vllm: GPUs per model replica.", rich_help_panel=VLLM)]
+PipelineParallelSizeOpt = Annotated[
+    int, typer.Option(help="vllm: pipeline stages (e.g. one per node with Ray).", rich_help_panel=VLLM)
+]
+DataParallelSizeOpt = Annotated[
+    int, typer.Option(help="vllm: replicas (offline vLLM: one process each, see README).", rich_help_panel=VLLM)
+]
+DistributedExecutorBackendOpt = Annotated[
+    str, typer.Option(help="vllm: `ray` for a multi-node run, or `mp`.", rich_help_panel=VLLM)
+]
+GpuMemoryUtilizationOpt = Annotated[
+    float, typer.Option(help="vllm: share of GPU memory vLLM may take.", rich_help_panel=VLLM)
+]
+MaxModelLenOpt = Annotated[
+    int, typer.Option(help="vllm: context length (prompt + completion) (CPU default 2048).", rich_help_panel=VLLM)
+]
+QuantizationOpt = Annotated[
+    str, typer.Option(help="vllm: quantization method (awq, gptq, fp8, ...).", rich_help_panel=VLLM)
+]
+KvCacheMemoryOpt = Annotated[
+    str, typer.Option(help="vllm: KV cache size, e.g. 256MiB or 4GiB (CPU default 256MiB).", rich_help_panel=VLLM)
+]
 
 
 @app.callback()
@@ -47,7 +101,9 @@ def synth(
     model: Annotated[
         str, typer.Option(help="`default` (SmolLM2-135M-Instruct, bundled), a local folder or a hub id.")
     ] = None,
-    engine: Annotated[str, typer.Option(help="Inference engine: transformers.")] = None,
+    engine: Annotated[
+        str, typer.Option(help="Inference engine: transformers, vllm, or openai (any OpenAI-compatible server).")
+    ] = None,
     config: Annotated[Path, typer.Option(help="YAML config; flags given on the command line override it.")] = None,
     limit: Annotated[int, typer.Option(help="Only the first N input rows.")] = None,
     batch_size: Annotated[
@@ -88,6 +144,21 @@ def synth(
     ] = None,
     pairs_output: Annotated[str, typer.Option(help="star: the pairs artifact folder (<output>-pairs).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the generation cache.")] = False,
+    base_url: BaseUrlOpt = None,
+    api_key_env: ApiKeyEnvOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    timeout: TimeoutOpt = None,
+    max_retries: MaxRetriesOpt = None,
+    rpm: RpmOpt = None,
+    tpm: TpmOpt = None,
+    tensor_parallel_size: TensorParallelSizeOpt = None,
+    pipeline_parallel_size: PipelineParallelSizeOpt = None,
+    data_parallel_size: DataParallelSizeOpt = None,
+    distributed_executor_backend: DistributedExecutorBackendOpt = None,
+    gpu_memory_utilization: GpuMemoryUtilizationOpt = None,
+    max_model_len: MaxModelLenOpt = None,
+    quantization: QuantizationOpt = None,
+    kv_cache_memory: KvCacheMemoryOpt = None,
 ) -> None:
     """Generate reasoning traces for every input row and write them as Parquet shards.
 
@@ -136,6 +207,21 @@ def synth(
                 "task_options": task_options or None,
                 "pairs_output": pairs_output,
                 "cache": False if no_cache else None,
+                "base_url": base_url,
+                "api_key_env": api_key_env,
+                "concurrency": concurrency,
+                "timeout": timeout,
+                "max_retries": max_retries,
+                "rpm": rpm,
+                "tpm": tpm,
+                "tensor_parallel_size": tensor_parallel_size,
+                "pipeline_parallel_size": pipeline_parallel_size,
+                "data_parallel_size": data_parallel_size,
+                "distributed_executor_backend": distributed_executor_backend,
+                "gpu_memory_utilization": gpu_memory_utilization,
+                "max_model_len": max_model_len,
+                "quantization": quantization,
+                "kv_cache_memory_bytes": kv_cache_memory,
             },
         )
         summary = run_synth(cfg, console)
@@ -150,6 +236,19 @@ def _print_synth_summary(summary) -> None:
     table.add_row("valid", f"{summary.valid}/{summary.rows_out} ({summary.share_valid:.0%})")
     for reason, count in sorted(summary.rejection_reasons.items(), key=lambda kv: -kv[1]):
         table.add_row(f"  rejected: {reason}", str(count))
+    if summary.retried_rows:
+        table.add_row("retried", f"{summary.retried_rows} rows of earlier failed requests")
+    if summary.engine_errors:
+        table.add_row(
+            "engine errors", f"{summary.engine_errors} rows failed after every retry; run again to retry them"
+        )
+    if usage := summary.engine_usage:
+        cost = f", cost {usage['cost']:.4f}" if usage.get("cost") is not None else ""
+        table.add_row(
+            "requests",
+            f"{usage['requests']} answered, {usage['retries']} retries, {usage['failed']} failed; "
+            f"{usage['prompt_tokens']} prompt + {usage['completion_tokens']} completion tokens{cost}",
+        )
     table.add_row(
         "generated",
         f"{summary.generated_tokens} tokens in {summary.seconds:.1f}s "
@@ -205,8 +304,13 @@ def eval_mmlu(
     ] = None,
     dataset_config: Annotated[str, typer.Option(help="Hub dataset config name (cais/mmlu: all).")] = None,
     split: Annotated[str, typer.Option(help="Dataset split.")] = None,
-    engine: Annotated[str, typer.Option(help="Inference engine: transformers (vllm, openai: see README).")] = None,
-    base_url: Annotated[str, typer.Option(help="Engine openai: the OpenAI-compatible server's base URL.")] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="transformers (lm-eval hf), vllm (lm-eval vllm), or openai (a server: lm-eval local-completions "
+            "to score, local-chat-completions to generate)."
+        ),
+    ] = None,
     config: Annotated[Path, typer.Option(help="YAML config; flags given on the command line override it.")] = None,
     batch_size: Annotated[int, typer.Option(help="lm-eval batch size.")] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda when available).")] = None,
@@ -217,6 +321,16 @@ def eval_mmlu(
     system_prompt: Annotated[
         str, typer.Option(help="Generative mode: replace the task's system prompt: text, or @FILE.")
     ] = None,
+    base_url: BaseUrlOpt = None,
+    api_key_env: ApiKeyEnvOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    timeout: TimeoutOpt = None,
+    max_retries: MaxRetriesOpt = None,
+    tensor_parallel_size: TensorParallelSizeOpt = None,
+    gpu_memory_utilization: GpuMemoryUtilizationOpt = None,
+    max_model_len: MaxModelLenOpt = None,
+    quantization: QuantizationOpt = None,
+    kv_cache_memory: KvCacheMemoryOpt = None,
 ) -> None:
     """Evaluate a model on MMLU through lm-eval, offline, and print the seed card's table.
 
@@ -240,7 +354,6 @@ def eval_mmlu(
                 "dataset_config": dataset_config,
                 "split": split,
                 "engine": engine,
-                "base_url": base_url,
                 "batch_size": batch_size,
                 "device": device,
                 "threads": threads,
@@ -248,6 +361,16 @@ def eval_mmlu(
                 "top_p": top_p,
                 "max_tokens": max_tokens,
                 "system_prompt": system_prompt,
+                "base_url": base_url,
+                "api_key_env": api_key_env,
+                "concurrency": concurrency,
+                "timeout": timeout,
+                "max_retries": max_retries,
+                "tensor_parallel_size": tensor_parallel_size,
+                "gpu_memory_utilization": gpu_memory_utilization,
+                "max_model_len": max_model_len,
+                "quantization": quantization,
+                "kv_cache_memory_bytes": kv_cache_memory,
             },
             EvalConfig,
         )
@@ -441,11 +564,14 @@ class _clean_errors:
 
     def __exit__(self, kind, err, tb) -> bool:
         from harness.artifacts import ArtifactError
+        from harness.backends.base import EngineError, UnsupportedParameter
         from harness.config import ConfigError
         from harness.models import ModelNotFound
         from harness.sources import InputError
 
-        if err is not None and isinstance(err, InputError | ConfigError | ArtifactError | ModelNotFound):
+        if err is not None and isinstance(
+            err, InputError | ConfigError | ArtifactError | ModelNotFound | EngineError | UnsupportedParameter
+        ):
             console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2)
         return False

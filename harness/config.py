@@ -41,6 +41,69 @@ class SamplingOverrides(BaseModel):
             raise ConfigError(f"sampling: {err}") from err
 
 
+SIZE = re.compile(r"(?i)^\s*(\d+(?:\.\d+)?)\s*(b|kib|mib|gib|tib|kb|mb|gb|tb)?\s*$")
+UNITS = {"b": 1, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
+UNITS.update(kb=10**3, mb=10**6, gb=10**9, tb=10**12)
+
+
+def parse_size(value: int | str) -> int:
+    """Bytes from an int or a size such as `256MiB` or `1.5GB`."""
+    if isinstance(value, int):
+        return value
+    match = SIZE.match(str(value))
+    if not match:
+        raise ValueError(f"expected a size such as 256MiB or 2GiB, got {value!r}")
+    return int(float(match[1]) * UNITS[(match[2] or "b").lower()])
+
+
+class VLLMOptions(BaseModel):
+    """Settings passed to `vllm.LLM`. Unset ones keep vLLM's defaults, or on CPU the harness's (README)."""
+
+    model_config = ConfigDict(extra="forbid")
+    dtype: str = "auto"
+    max_model_len: int | None = Field(default=None, ge=1)
+    kv_cache_memory_bytes: int | None = Field(default=None, ge=1)  # YAML/flags also take 256MiB, 2GiB
+    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
+    tensor_parallel_size: int = Field(default=1, ge=1)
+    pipeline_parallel_size: int = Field(default=1, ge=1)
+    data_parallel_size: int = Field(default=1, ge=1)
+    distributed_executor_backend: str | None = None  # "ray" for a multi-node run
+    quantization: str | None = None
+    enforce_eager: bool | None = None
+    engine_args: dict[str, Any] = Field(default_factory=dict)  # any other vllm.LLM keyword, as is
+
+    @field_validator("kv_cache_memory_bytes", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> Any:
+        return None if value is None else parse_size(value)
+
+
+class OpenAIOptions(BaseModel):
+    """Settings of the `openai` engine. The key itself is never configured: only the variable holding it."""
+
+    model_config = ConfigDict(extra="forbid")
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = Field(default=16, ge=1)
+    timeout: float = Field(default=120.0, gt=0)  # seconds per attempt
+    max_retries: int = Field(default=6, ge=0)
+    backoff_base: float = Field(default=0.5, gt=0)  # seconds: retry k waits up to base * 2**(k-1), jittered
+    backoff_cap: float = Field(default=30.0, gt=0)
+    rpm: int | None = Field(default=None, ge=1)  # requests per minute
+    tpm: int | None = Field(default=None, ge=1)  # tokens per minute (prompt estimate + max_tokens x n)
+    price: dict[str, float] | None = None  # per million tokens, e.g. {input: 0.15, output: 0.6}
+
+    @field_validator("price")
+    @classmethod
+    def _price_keys(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        if value is not None and (unknown := set(value) - {"input", "output"}):
+            raise ValueError(f"price takes input and output (per million tokens), not {sorted(unknown)}")
+        return value
+
+
+ENGINE_SECTIONS = {"vllm": VLLMOptions, "openai": OpenAIOptions}
+
+
 class SynthConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     task: str
@@ -58,6 +121,8 @@ class SynthConfig(BaseModel):
     task_options: dict[str, Any] = Field(default_factory=dict)  # the task's own knobs, e.g. system_prompt
     cache: bool = True
     pairs_output: str | None = None  # tasks that write pairs (star): default <output>-pairs
+    vllm: VLLMOptions = Field(default_factory=VLLMOptions)  # used by --engine vllm
+    openai: OpenAIOptions = Field(default_factory=OpenAIOptions)  # used by --engine openai
 
     @field_validator("shard")
     @classmethod
@@ -83,7 +148,6 @@ class EvalConfig(BaseModel):
     output: str
     model: str = "default"
     engine: str = "transformers"
-    base_url: str | None = None  # engine openai: the server's base URL
     dataset: str = "bundled"  # bundled MMLU, a local file/folder or a hub id in the cais/mmlu schema
     dataset_config: str | None = None  # hub config name (cais/mmlu: `all`)
     split: str = "test"
@@ -97,6 +161,8 @@ class EvalConfig(BaseModel):
     batch_size: int = Field(default=8, ge=1)
     device: str | None = None  # cpu, cuda, cuda:1 ... (default: cuda when available)
     threads: int | None = Field(default=None, ge=1)
+    vllm: VLLMOptions = Field(default_factory=VLLMOptions)  # used by --engine vllm (lm-eval's vllm model)
+    openai: OpenAIOptions = Field(default_factory=OpenAIOptions)  # used by --engine openai (lm-eval's local-*)
 
     @field_validator("subsets", mode="before")
     @classmethod
@@ -235,8 +301,13 @@ def load_config(path: Path | None, overrides: dict[str, Any], kind: type[Config]
     for key, value in overrides.items():
         if value is None:
             continue
-        if key in SamplingOverrides.model_fields and key not in kind.model_fields:  # eval's seed is its own
+        section = next((name for name, model in ENGINE_SECTIONS.items() if key in model.model_fields), None)
+        if key in kind.model_fields and key not in ("columns", "task_options", "train"):  # eval's seed is its own
+            data[key] = value
+        elif key in SamplingOverrides.model_fields:
             data["sampling"] = {**(data.get("sampling") or {}), key: value}  # an empty section loads as None
+        elif section is not None:
+            data[section] = {**(data.get(section) or {}), key: value}
         elif key in ("columns", "task_options", "train"):
             data[key] = {**(data.get(key) or {}), **value}
         else:
