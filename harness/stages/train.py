@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,8 @@ class TrainSummary:
 def run_train(cfg: TrainConfig, console: Console | None = None, recipe: str | None = None) -> TrainSummary:
     console = console or Console(stderr=True)
     output = Path(cfg.output)
+    _check_chat_template(cfg)
+    rewards = _rewards(cfg) if cfg.method == "grpo" else None
     data = training_rows(cfg)  # whole-input checks before any model loads
     model = resolve_model(cfg.model)
     identity = {
@@ -65,7 +68,7 @@ def run_train(cfg: TrainConfig, console: Console | None = None, recipe: str | No
         with file_lock(partial.with_name(partial.name + ".lock"), blocking=False):
             _check_partial(partial, identity)
             started = base_provenance()
-            summary = _train(cfg, model.path, data, partial, console)
+            summary = _train(cfg, model.path, data, partial, console, rewards)
             provenance = {
                 **started,
                 "identity": identity,  # what a rerun must match to count as the same run
@@ -80,14 +83,9 @@ def run_train(cfg: TrainConfig, console: Console | None = None, recipe: str | No
                 },
                 "versions": _versions(),
                 "result": {k: v for k, v in asdict(summary).items() if k not in ("output", "already_done")},
-                "finished_at": base_provenance()["started_at"],
+                "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
             }
-            _write_atomic(partial / PROVENANCE_FILE, json.dumps(provenance, indent=2, default=str))
-            (partial / "run.json").unlink()
-            shutil.rmtree(partial / "checkpoints", ignore_errors=True)
-            if output.exists():
-                output.rmdir()  # empty (checked above)
-            os.replace(partial, output)
+            _publish(partial, output, provenance)
     except LockedError as err:
         raise ArtifactError(f"another harness process is training into {output}; wait for it or stop it") from err
     partial.with_name(partial.name + ".lock").unlink(missing_ok=True)
@@ -95,7 +93,17 @@ def run_train(cfg: TrainConfig, console: Console | None = None, recipe: str | No
     return summary
 
 
-def _train(cfg: TrainConfig, model_path: str, data, folder: Path, console: Console) -> TrainSummary:
+def _publish(partial: Path, output: Path, provenance: dict[str, Any]) -> None:
+    """Provenance last, then the work folder becomes the output in one rename: a reader never sees half a model."""
+    _write_atomic(partial / PROVENANCE_FILE, json.dumps(provenance, indent=2, default=str))
+    (partial / "run.json").unlink()
+    shutil.rmtree(partial / "checkpoints", ignore_errors=True)
+    if output.exists():
+        output.rmdir()  # empty: run_train refuses a folder with anything in it
+    os.replace(partial, output)
+
+
+def _train(cfg: TrainConfig, model_path: str, data, folder: Path, console: Console, rewards) -> TrainSummary:
     import datasets
     import torch
     from transformers import PrinterCallback
@@ -114,7 +122,7 @@ def _train(cfg: TrainConfig, model_path: str, data, folder: Path, console: Conso
     rows_per_step = cfg.batch_size * cfg.gradient_accumulation_steps
     log = make_log_callback(folder / LOG_FILE, f"train {cfg.method}", rows_per_step, console)
     checkpoints = folder / "checkpoints"
-    extra = {"rewards": _rewards(cfg)} if cfg.method == "grpo" else {}
+    extra = {"rewards": rewards} if rewards is not None else {}
     try:
         trainer = get_builder(cfg.method)(model, tokenizer, dataset, cfg, checkpoints, [log], **extra)
     except ValueError as err:  # TRL and our adapters check the settings against the data
@@ -142,11 +150,24 @@ def _train(cfg: TrainConfig, model_path: str, data, folder: Path, console: Conso
     )
 
 
+def _check_chat_template(cfg: TrainConfig) -> None:
+    from trainers.chat_template import load_chat_template
+
+    if cfg.chat_template is not None:
+        try:
+            load_chat_template(cfg.chat_template)
+        except (ValueError, OSError, UnicodeDecodeError) as err:
+            raise ConfigError(str(err)) from err
+
+
 def _rewards(cfg: TrainConfig) -> list:
     from harness.stages.train_rewards import resolve_rewards
     from tasks import get_task
 
-    task = get_task(cfg.task, **cfg.task_options) if cfg.task else None
+    try:
+        task = get_task(cfg.task, **cfg.task_options) if cfg.task else None
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
     return resolve_rewards(list(cfg.rewards), task)
 
 

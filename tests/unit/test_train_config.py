@@ -116,3 +116,11 @@ def test_a_column_mixing_types_is_named(tmp_path):
     data = training_rows(TrainConfig(method="grpo", input=path, output="o", rewards={"exact_answer": 1}))
     with pytest.raises(InputError, match="column 'answer' mixes types"):
         to_dataset(data)
+
+
+def test_an_unknown_chat_template_fails_before_any_model_loads(tmp_path):
+    from harness.stages.train import run_train
+
+    cfg = TrainConfig(method="sft", input=str(tmp_path / "none.jsonl"), output="o", chat_template="chatmll")
+    with pytest.raises(ConfigError, match="chat_template 'chatmll': not one of chatml, reasoning"):
+        run_train(cfg)
