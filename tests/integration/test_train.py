@@ -121,9 +121,19 @@ def test_sft_mixce_with_frozen_embeddings_on_prompt_completion(tmp_path, default
     assert not changed["model.embed_tokens.weight"]  # frozen (and tied to the LM head)
 
 
-def test_dpo_on_pairs(tmp_path, default_model):
-    _, summary = train(tmp_path, "dpo", pairs(), max_steps=2, learning_rate=1e-5)
-    assert_learned(Path(summary.output), default_model.path)
+def test_dpo_through_the_cli_with_a_bundled_recipe_and_flags(tmp_path, default_model):
+    data, out = write_jsonl(tmp_path / "pairs.jsonl", pairs()), tmp_path / "dpo"
+    flags = ["--max-steps", "2", "--batch-size", "4", "--max-length", "96", "--learning-rate", "1e-5", "--threads", "1"]
+    command = [sys.executable, "-m", "harness.cli", "train", "dpo", "-i", data, "-o", str(out), "--recipe", "star-dpo"]
+    result = subprocess.run([*command, *flags], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(out)  # stdout carries only the model folder
+    assert (
+        "[train dpo] step 2/2" in result.stderr and "s/step" in result.stderr and "train dpo summary" in result.stderr
+    )
+    assert_learned(out, default_model.path)
+    config = json.loads((out / PROVENANCE_FILE).read_text())["identity"]["config"]
+    assert (config["beta"], config["learning_rate"], config["max_steps"]) == (0.1, 1e-5, 2)  # recipe, then flags
 
 
 def test_rank_on_pairs_with_the_memphis_settings(tmp_path, default_model):
