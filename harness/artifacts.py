@@ -14,6 +14,11 @@ the shards. A shard is committed in three steps: written and fsynced under tmp/,
 written (the commit point), then it is renamed into DIR. Recovery rolls a committed shard forward and
 deletes anything uncommitted, so a kill at any point loses at most the batch in flight and never
 duplicates rows.
+
+Rows whose engine request failed for good (`finish_reason == "error"`) are written like any other row, but
+their records do not count as done: a rerun generates them again and `replace_records` rewrites the shard
+that holds them, through the same three steps under the same name. A record therefore lives in exactly one
+shard, and the artifact has each row once whatever was retried.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
@@ -89,11 +95,9 @@ class ArtifactWriter:
         markers = {m["file"]: m for m in _read_markers(self.meta / "done")}
         for name, marker in markers.items():
             final, tmp = self.path / name, self.meta / "tmp" / name
-            if final.exists():
-                continue
             if tmp.exists() and _sha256(tmp) == marker["sha256"]:
-                os.replace(tmp, final)  # committed before the kill: roll forward
-            else:
+                os.replace(tmp, final)  # committed before the kill (a new shard or a rewrite): roll forward
+            elif not final.exists():
                 (self.meta / "done" / f"{name}.json").unlink()
         for leftover in (self.meta / "tmp").iterdir():
             leftover.unlink()  # never committed: the rows are regenerated (cheaply, from the cache)
@@ -131,10 +135,23 @@ class ArtifactWriter:
         return sorted(p for p in self.path.glob("*.parquet") if PART_RE.match(p.name))
 
     def done_record_ids(self) -> set[str]:
+        """Records that are finished: written, and without a row whose engine request failed."""
         done: set[str] = set()
         for shard in self.shards():
             done.update(pq.read_table(shard, columns=["record_id"]).column("record_id").to_pylist())
-        return done
+        return done - set(self.failed_records())
+
+    def failed_records(self) -> dict[str, str]:
+        """record_id -> the shard holding it, for every record with a row whose engine request failed."""
+        if "finish_reason" not in self.schema.names:
+            return {}
+        failed: dict[str, str] = {}
+        for shard in self.shards():
+            table = pq.read_table(shard, columns=["record_id", "finish_reason"])
+            for record_id, finish in zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True):
+                if finish == "error":
+                    failed[record_id] = shard.name
+        return failed
 
     def rows_written(self) -> int:
         return sum(pq.ParquetFile(s).metadata.num_rows for s in self.shards())
@@ -145,10 +162,23 @@ class ArtifactWriter:
 
     # -- writing ----------------------------------------------------------------------------------------
     def commit(self, table: pa.Table, provenance: dict[str, Any]) -> Path:
-        """Write one shard atomically; returns its final path."""
+        """Write one new shard atomically; returns its final path."""
+        return self._write(self._next_name(), table, provenance)
+
+    def replace_records(self, name: str, table: pa.Table, provenance: dict[str, Any]) -> Path:
+        """Rewrite shard `name` atomically with the rows of `table` in place of its rows of the same records.
+
+        Used for retried records: their new rows take the place of the failed ones, in input order.
+        """
+        old = pq.read_table(self.path / name).replace_schema_metadata(None)
+        ids = pa.array(sorted(set(table.column("record_id").to_pylist())), pa.string())
+        kept = old.filter(pc.invert(pc.is_in(old.column("record_id"), value_set=ids)))
+        merged = pa.concat_tables([kept, table]).sort_by([("source_index", "ascending"), ("sample_idx", "ascending")])
+        return self._write(name, merged, {**provenance, "replaced_records": len(ids)})
+
+    def _write(self, name: str, table: pa.Table, provenance: dict[str, Any]) -> Path:
         if not table.schema.equals(self.schema):
             raise ArtifactError(f"internal: shard schema {table.schema} differs from the declared {self.schema}")
-        name = self._next_name()
         stamped = {**provenance, "part": name, "rows": table.num_rows, "written_at": _now()}
         table = table.replace_schema_metadata({PROVENANCE_KEY: canonical_json(stamped).encode()})
         sink = pa.BufferOutputStream()

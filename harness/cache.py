@@ -103,6 +103,7 @@ def cached_generate(
     if missing:
         fresh = backend.generate([requests[i] for i in missing], params)
         new = {keys[i]: completions for i, completions in zip(missing, fresh, strict=True)}
-        cache.put_many(new)
+        # A failed request is not an answer: caching it would replay the failure instead of retrying.
+        cache.put_many({k: v for k, v in new.items() if not any(c.is_error for c in v)})
         found.update(new)
     return [found[k] for k in keys], hits

@@ -20,6 +20,60 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True)
+OPENAI = "Engine openai"
+VLLM = "Engine vllm"
+
+
+# Engine options, declared once: every command that runs a model takes the same flags.
+BaseUrlOpt = Annotated[
+    str, typer.Option(help="openai: the server's base URL, e.g. http://127.0.0.1:8000/v1.", rich_help_panel=OPENAI)
+]
+ApiKeyEnvOpt = Annotated[
+    str,
+    typer.Option(
+        help="openai: the environment variable holding the API key (default OPENAI_API_KEY).",
+        rich_help_panel=OPENAI,
+    ),
+]
+ConcurrencyOpt = Annotated[
+    int,
+    typer.Option(
+        help="openai: requests in flight at once (default 16); use --batch-size of a few times this.",
+        rich_help_panel=OPENAI,
+    ),
+]
+TimeoutOpt = Annotated[
+    float,
+    typer.Option(help="openai: seconds per attempt before it is retried (default 120).", rich_help_panel=OPENAI),
+]
+MaxRetriesOpt = Annotated[
+    int,
+    typer.Option(help="openai: retries of a failed request (429, 5xx, timeouts) (default 6).", rich_help_panel=OPENAI),
+]
+RpmOpt = Annotated[int, typer.Option(help="openai: at most this many requests per minute.", rich_help_panel=OPENAI)]
+TpmOpt = Annotated[int, typer.Option(help="openai: at most this many tokens per minute.", rich_help_panel=OPENAI)]
+TensorParallelSizeOpt = Annotated[int, typer.Option(help="vllm: GPUs per model replica.", rich_help_panel=VLLM)]
+PipelineParallelSizeOpt = Annotated[
+    int, typer.Option(help="vllm: pipeline stages (e.g. one per node with Ray).", rich_help_panel=VLLM)
+]
+DataParallelSizeOpt = Annotated[
+    int, typer.Option(help="vllm: replicas (offline vLLM: one process each, see README).", rich_help_panel=VLLM)
+]
+DistributedExecutorBackendOpt = Annotated[
+    str, typer.Option(help="vllm: `ray` for a multi-node run, or `mp`.", rich_help_panel=VLLM)
+]
+GpuMemoryUtilizationOpt = Annotated[
+    float, typer.Option(help="vllm: share of GPU memory vLLM may take.", rich_help_panel=VLLM)
+]
+MaxModelLenOpt = Annotated[
+    int, typer.Option(help="vllm: context length (prompt + completion) (CPU default 2048).", rich_help_panel=VLLM)
+]
+QuantizationOpt = Annotated[
+    str, typer.Option(help="vllm: quantization method (awq, gptq, fp8, ...).", rich_help_panel=VLLM)
+]
+KvCacheMemoryOpt = Annotated[
+    str, typer.Option(help="vllm: KV cache size, e.g. 256MiB or 4GiB (CPU default 256MiB).", rich_help_panel=VLLM)
+]
 
 
 @app.callback()
@@ -47,7 +101,9 @@ def synth(
     model: Annotated[
         str, typer.Option(help="`default` (SmolLM2-135M-Instruct, bundled), a local folder or a hub id.")
     ] = None,
-    engine: Annotated[str, typer.Option(help="Inference engine: transformers.")] = None,
+    engine: Annotated[
+        str, typer.Option(help="Inference engine: transformers, vllm, or openai (any OpenAI-compatible server).")
+    ] = None,
     config: Annotated[Path, typer.Option(help="YAML config; flags given on the command line override it.")] = None,
     limit: Annotated[int, typer.Option(help="Only the first N input rows.")] = None,
     batch_size: Annotated[
@@ -88,6 +144,21 @@ def synth(
     ] = None,
     pairs_output: Annotated[str, typer.Option(help="star: the pairs artifact folder (<output>-pairs).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the generation cache.")] = False,
+    base_url: BaseUrlOpt = None,
+    api_key_env: ApiKeyEnvOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    timeout: TimeoutOpt = None,
+    max_retries: MaxRetriesOpt = None,
+    rpm: RpmOpt = None,
+    tpm: TpmOpt = None,
+    tensor_parallel_size: TensorParallelSizeOpt = None,
+    pipeline_parallel_size: PipelineParallelSizeOpt = None,
+    data_parallel_size: DataParallelSizeOpt = None,
+    distributed_executor_backend: DistributedExecutorBackendOpt = None,
+    gpu_memory_utilization: GpuMemoryUtilizationOpt = None,
+    max_model_len: MaxModelLenOpt = None,
+    quantization: QuantizationOpt = None,
+    kv_cache_memory: KvCacheMemoryOpt = None,
 ) -> None:
     """Generate reasoning traces for every input row and write them as Parquet shards.
 
@@ -136,6 +207,21 @@ def synth(
                 "task_options": task_options or None,
                 "pairs_output": pairs_output,
                 "cache": False if no_cache else None,
+                "base_url": base_url,
+                "api_key_env": api_key_env,
+                "concurrency": concurrency,
+                "timeout": timeout,
+                "max_retries": max_retries,
+                "rpm": rpm,
+                "tpm": tpm,
+                "tensor_parallel_size": tensor_parallel_size,
+                "pipeline_parallel_size": pipeline_parallel_size,
+                "data_parallel_size": data_parallel_size,
+                "distributed_executor_backend": distributed_executor_backend,
+                "gpu_memory_utilization": gpu_memory_utilization,
+                "max_model_len": max_model_len,
+                "quantization": quantization,
+                "kv_cache_memory_bytes": kv_cache_memory,
             },
         )
         summary = run_synth(cfg, console)
@@ -150,6 +236,19 @@ def _print_synth_summary(summary) -> None:
     table.add_row("valid", f"{summary.valid}/{summary.rows_out} ({summary.share_valid:.0%})")
     for reason, count in sorted(summary.rejection_reasons.items(), key=lambda kv: -kv[1]):
         table.add_row(f"  rejected: {reason}", str(count))
+    if summary.retried_rows:
+        table.add_row("retried", f"{summary.retried_rows} rows of earlier failed requests")
+    if summary.engine_errors:
+        table.add_row(
+            "engine errors", f"{summary.engine_errors} rows failed after every retry; run again to retry them"
+        )
+    if usage := summary.engine_usage:
+        cost = f", cost {usage['cost']:.4f}" if usage.get("cost") is not None else ""
+        table.add_row(
+            "requests",
+            f"{usage['requests']} answered, {usage['retries']} retries, {usage['failed']} failed; "
+            f"{usage['prompt_tokens']} prompt + {usage['completion_tokens']} completion tokens{cost}",
+        )
     table.add_row(
         "generated",
         f"{summary.generated_tokens} tokens in {summary.seconds:.1f}s "
@@ -205,8 +304,13 @@ def eval_mmlu(
     ] = None,
     dataset_config: Annotated[str, typer.Option(help="Hub dataset config name (cais/mmlu: all).")] = None,
     split: Annotated[str, typer.Option(help="Dataset split.")] = None,
-    engine: Annotated[str, typer.Option(help="Inference engine: transformers (vllm, openai: see README).")] = None,
-    base_url: Annotated[str, typer.Option(help="Engine openai: the OpenAI-compatible server's base URL.")] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="transformers (lm-eval hf), vllm (lm-eval vllm), or openai (a server: lm-eval local-completions "
+            "to score, local-chat-completions to generate)."
+        ),
+    ] = None,
     config: Annotated[Path, typer.Option(help="YAML config; flags given on the command line override it.")] = None,
     batch_size: Annotated[int, typer.Option(help="lm-eval batch size.")] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda when available).")] = None,
@@ -217,6 +321,16 @@ def eval_mmlu(
     system_prompt: Annotated[
         str, typer.Option(help="Generative mode: replace the task's system prompt: text, or @FILE.")
     ] = None,
+    base_url: BaseUrlOpt = None,
+    api_key_env: ApiKeyEnvOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    timeout: TimeoutOpt = None,
+    max_retries: MaxRetriesOpt = None,
+    tensor_parallel_size: TensorParallelSizeOpt = None,
+    gpu_memory_utilization: GpuMemoryUtilizationOpt = None,
+    max_model_len: MaxModelLenOpt = None,
+    quantization: QuantizationOpt = None,
+    kv_cache_memory: KvCacheMemoryOpt = None,
 ) -> None:
     """Evaluate a model on MMLU through lm-eval, offline, and print the seed card's table.
 
@@ -240,7 +354,6 @@ def eval_mmlu(
                 "dataset_config": dataset_config,
                 "split": split,
                 "engine": engine,
-                "base_url": base_url,
                 "batch_size": batch_size,
                 "device": device,
                 "threads": threads,
@@ -248,6 +361,16 @@ def eval_mmlu(
                 "top_p": top_p,
                 "max_tokens": max_tokens,
                 "system_prompt": system_prompt,
+                "base_url": base_url,
+                "api_key_env": api_key_env,
+                "concurrency": concurrency,
+                "timeout": timeout,
+                "max_retries": max_retries,
+                "tensor_parallel_size": tensor_parallel_size,
+                "gpu_memory_utilization": gpu_memory_utilization,
+                "max_model_len": max_model_len,
+                "quantization": quantization,
+                "kv_cache_memory_bytes": kv_cache_memory,
             },
             EvalConfig,
         )
@@ -260,6 +383,177 @@ def eval_mmlu(
         done += f"; {run.skipped} were already in the artifact"
     console.print(f"{done}. Table: {run.report}; summary: {run.summary_file}", highlight=False, soft_wrap=True)
     typer.echo(run.output)  # stdout carries only the artifact path, for scripts
+
+
+train_app = typer.Typer(
+    help="Fine-tune a model on an artifact (TRL): sft, grpo, rank, dpo. Writes a model folder that synth and eval load.",
+    no_args_is_help=True,
+)
+app.add_typer(train_app, name="train")
+
+TRAIN_DOCS = {
+    "sft": "Supervised fine-tuning on `messages` (or prompt/completion, or text) rows.",
+    "grpo": "GRPO with our validators and verifiers as rewards (recipe: `rewards: {name: weight}`).",
+    "rank": "The Memphis card's ranking loss on (prompt, chosen, rejected) pairs, plus cross-entropy on the chosen.",
+    "dpo": "DPO on (prompt, chosen, rejected) pairs, e.g. a star `-pairs` artifact.",
+}
+
+
+def _train_command(method: str):
+    def command(
+        input: Annotated[str, typer.Option("--input", "-i", help="Artifact folder or Parquet/JSONL file.")],
+        output: Annotated[
+            str, typer.Option("--output", "-o", help="Model folder to write (atomic; a rerun is a no-op).")
+        ],
+        model: Annotated[
+            str, typer.Option(help="`default` (SmolLM2-135M-Instruct, bundled), a local folder or a hub id.")
+        ] = None,
+        recipe: Annotated[
+            str, typer.Option(help="YAML recipe file or a bundled recipe name; flags override it.")
+        ] = None,
+        max_steps: Annotated[int, typer.Option(help="Optimizer steps (overrides the epochs).")] = None,
+        learning_rate: Annotated[float, typer.Option(help="Peak learning rate.")] = None,
+        batch_size: Annotated[int, typer.Option(help="Rows per device per step.")] = None,
+        max_length: Annotated[int, typer.Option(help="Tokens per sequence.")] = None,
+        limit: Annotated[int, typer.Option(help="Only the first N usable rows.")] = None,
+        seed: Annotated[int, typer.Option(help="Random seed.")] = None,
+        special_token: Annotated[
+            list[str], typer.Option(help="Add a special token (repeatable), e.g. '<|reasoning|>'.")
+        ] = None,
+        save_steps: Annotated[int, typer.Option(help="Checkpoint every N steps, so a killed run resumes.")] = None,
+        threads: Annotated[int, typer.Option(help="CPU threads (default: OMP_NUM_THREADS or all cores).")] = None,
+    ) -> None:
+        from harness.stages.train import load_train_config, run_train
+
+        with _clean_errors():
+            cfg = load_train_config(
+                method,
+                recipe,
+                {
+                    "input": input,
+                    "output": output,
+                    "model": model,
+                    "max_steps": max_steps,
+                    "learning_rate": learning_rate,
+                    "batch_size": batch_size,
+                    "max_length": max_length,
+                    "limit": limit,
+                    "seed": seed,
+                    "special_tokens": special_token or None,
+                    "save_steps": save_steps,
+                    "threads": threads,
+                },
+            )
+            summary = run_train(cfg, console, recipe)
+        _print_train_summary(summary)
+
+    command.__doc__ = (
+        f"{TRAIN_DOCS[method]}\n\nExample: harness train {method} --input runs/x --output runs/model --recipe FILE"
+    )
+    return command
+
+
+for _method in TRAIN_DOCS:
+    train_app.command(_method)(_train_command(_method))
+
+
+def _print_train_summary(summary) -> None:
+    table = Table(title=f"train {summary.method} summary", show_header=False)
+    if summary.already_done:
+        table.add_row("already trained", "this output holds the same run; nothing to do")
+    skipped = summary.skipped_invalid + summary.skipped_by_task
+    table.add_row("rows", f"{summary.rows} used" + (f", {skipped} skipped (invalid)" if skipped else ""))
+    loss = "n/a" if summary.first_loss is None else f"{summary.first_loss:.4f} -> {summary.last_loss:.4f}"
+    table.add_row("steps", f"{summary.steps} in {summary.seconds:.1f}s ({summary.seconds_per_step:.2f} s/step)")
+    table.add_row("loss (first -> last logged)", loss)
+    table.add_row("model", f"{summary.output} (harness-train.json, training_log.jsonl)")
+    console.print(table)
+    typer.echo(summary.output)  # stdout carries only the model folder, for scripts
+
+
+loop_app = typer.Typer(
+    help="Self-improvement loops: synth -> verify/judge -> select -> train, for N rounds, every round kept.",
+    no_args_is_help=True,
+)
+app.add_typer(loop_app, name="loop")
+
+
+@loop_app.command("star")
+def loop_star(
+    input: Annotated[
+        str, typer.Option("--input", "-i", help="Questions with answers (as synth --task star), or `sample`.")
+    ],
+    output: Annotated[str, typer.Option("--output", "-o", help="Loop folder: round-K/{samples,pairs,model}.")],
+    rounds: Annotated[int, typer.Option(help="Rounds of synth -> verify -> pairs -> train.")] = 4,
+    model: Annotated[str, typer.Option(help="The starting model: `default`, a local folder or a hub id.")] = None,
+    method: Annotated[str, typer.Option(help="Training on the pairs: rank (Memphis-CoT) or dpo.")] = None,
+    recipe: Annotated[
+        str, typer.Option(help="Training recipe (file or bundled name); default memphis-rank or star-dpo.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Only the first N questions.")] = None,
+    col: Annotated[
+        list[str], typer.Option("--col", metavar="LOGICAL=COLUMN", help="As synth: --col question=prompt.")
+    ] = None,
+    n: Annotated[int, typer.Option(help="Samples per question (card: 8).")] = None,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature (card: 0.5).")] = None,
+    max_tokens: Annotated[int, typer.Option(help="Tokens per rationale (card: 512).")] = None,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = None,
+    max_steps: Annotated[int, typer.Option(help="Training steps per round (overrides the recipe's epochs).")] = None,
+    learning_rate: Annotated[float, typer.Option(help="Training learning rate.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Training rows per step.")] = None,
+    max_length: Annotated[int, typer.Option(help="Training tokens per sequence.")] = None,
+    threads: Annotated[int, typer.Option(help="CPU threads.")] = None,
+    config: Annotated[Path, typer.Option(help="YAML loop config; flags given on the command line override it.")] = None,
+) -> None:
+    """Memphis-CoT rounds: sample and verify rationales, pair correct with incorrect, train, repeat on the new model.
+
+    Example: harness loop star --input sample --limit 20 --rounds 4 --output runs/star-loop
+    """
+    from harness.config import LoopConfig, load_config, parse_column_flags
+    from harness.stages.loop import run_star_loop
+
+    train = {"max_steps": max_steps, "learning_rate": learning_rate, "batch_size": batch_size, "max_length": max_length}
+    with _clean_errors():
+        cfg = load_config(
+            config,
+            {
+                "input": input,
+                "output": output,
+                "rounds": rounds,
+                "model": model,
+                "method": method,
+                "recipe": recipe,
+                "limit": limit,
+                "columns": parse_column_flags(col or []) or None,
+                "n": n,
+                "temperature": temperature,
+                "max_tokens": max_tokens,
+                "seed": seed,
+                "train": {k: v for k, v in train.items() if v is not None} or None,
+                "threads": threads,
+            },
+            LoopConfig,
+        )
+        summary = run_star_loop(cfg, console)
+    table = Table(title="loop star summary")
+    for column in ("round", "samples", "valid", "pairs", "steps", "loss (first -> last)", "model"):
+        table.add_column(column)
+    for r in summary.rounds:
+        loss = r.train.get("first_loss"), r.train.get("last_loss")
+        shown = "-" if loss[0] is None else f"{loss[0]:.3f} -> {loss[1]:.3f}"
+        table.add_row(
+            str(r.round),
+            str(r.rows),
+            str(r.valid),
+            str(r.pairs_count),
+            str(r.train.get("steps", "-")),
+            shown,
+            r.model_out or "-",
+        )
+    console.print(table)
+    if summary.stopped:
+        console.print(f"[yellow]stopped early:[/yellow] {escape(summary.stopped)}", highlight=False)
+    typer.echo(summary.final_model or summary.output)  # stdout: the last trained model, for scripts
 
 
 @app.command()
@@ -331,12 +625,16 @@ class _clean_errors:
 
     def __exit__(self, kind, err, tb) -> bool:
         from harness.artifacts import ArtifactError
+        from harness.backends.base import EngineError, UnsupportedParameter
         from harness.config import ConfigError
         from harness.hub import HubError
         from harness.models import ModelNotFound
         from harness.sources import InputError
 
-        if err is not None and isinstance(err, InputError | ConfigError | ArtifactError | ModelNotFound | HubError):
+        if err is not None and isinstance(
+            err,
+            InputError | ConfigError | ArtifactError | ModelNotFound | EngineError | UnsupportedParameter | HubError,
+        ):
             console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2)
         return False

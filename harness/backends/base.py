@@ -16,6 +16,13 @@ class UnsupportedParameter(ValueError):
     """A sampling parameter this engine cannot honour."""
 
 
+class EngineError(RuntimeError):
+    """The engine cannot run at all as configured (bad key, unknown model, unreachable server).
+
+    Problems with one request are not raised: they come back as `Completion.failed` rows.
+    """
+
+
 @dataclass(frozen=True)
 class SamplingParams:
     temperature: float = 1.0  # 0 means greedy decoding
@@ -80,11 +87,23 @@ class Request:
 @dataclass
 class Completion:
     text: str
-    finish_reason: str  # "stop" (end of turn or a stop string) or "length" (max_tokens reached)
+    # "stop" (end of turn or a stop string), "length" (max_tokens reached), or "error" (the request failed
+    # after every retry: `error` says why, the text is empty, and it is never cached, so a rerun retries it)
+    finish_reason: str
     prompt_tokens: int
     completion_tokens: int
     sample_idx: int = 0
     logprobs: list[dict[str, Any]] | None = field(default=None)
+    error: str | None = None
+
+    @classmethod
+    def failed(cls, error: str, n: int) -> list[Completion]:
+        """The `n` samples of a request that failed: one error row each, so no sample goes missing."""
+        return [cls("", "error", 0, 0, sample_idx=i, error=error) for i in range(n)]
+
+    @property
+    def is_error(self) -> bool:
+        return self.finish_reason == "error"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -106,6 +125,10 @@ class Backend(ABC):
     def describe(self) -> dict[str, Any]:
         """Engine facts for provenance (library versions, dtype, device)."""
         return {"engine": self.name}
+
+    def usage_totals(self) -> dict[str, Any]:
+        """Running totals of what remote calls used (requests, retries, tokens, cost); empty for local engines."""
+        return {}
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Free the engine's resources."""

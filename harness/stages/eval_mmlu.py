@@ -25,7 +25,7 @@ from harness import lm_eval_adapter as lm
 from harness.artifacts import META_DIR, ArtifactWriter, base_provenance
 from harness.config import ConfigError, EvalConfig
 from harness.mmlu import MMLUData, Question, draw, load_mmlu, resolve_subsets, subject_group, subject_section
-from harness.models import ResolvedModel, resolve_model
+from harness.models import resolve_engine_model
 from harness.progress import StageProgress
 from harness.records import eval_schema, to_table, verdict_fields
 from reports.mmlu import MMLUSummary, markdown, summarize
@@ -65,7 +65,7 @@ def run_eval_mmlu(cfg: EvalConfig, console: Console | None = None) -> EvalRun:
     data = load_mmlu(cfg.dataset, cfg.split, cfg.dataset_config)
     subjects = resolve_subsets(cfg.subsets, data.subjects)
     drawn = {s: draw(data.by_subject[s], cfg.limit, cfg.seed) for s in subjects}
-    model = _resolve_model(cfg)
+    model = resolve_engine_model(cfg.model, cfg.engine, cfg.openai.base_url)
     identity = {
         "benchmark": "mmlu",
         "dataset": {"label": data.label, **data.fingerprint},
@@ -85,7 +85,10 @@ def run_eval_mmlu(cfg: EvalConfig, console: Console | None = None) -> EvalRun:
         done = writer.done_record_ids()
         pending = {s: [q for q in qs if q.record_id not in done] for s, qs in drawn.items()}
         pending = {s: qs for s, qs in pending.items() if qs}
-        asked, seconds = _ask(writer, pending, cfg, plan, model, identity, console) if pending else (0, 0.0)
+        asked, seconds = 0, 0.0
+        if pending:
+            with lm.api_key_from(cfg.openai.api_key_env if cfg.engine == "openai" else None):
+                asked, seconds = _ask(writer, pending, cfg, plan, model, identity, console)
         scored = _read_drawn(writer, drawn)
         summary = summarize(scored, lm.METRIC[cfg.mode], with_format=cfg.mode == "generative")
         title = f"MMLU ({cfg.mode}{', ' + cfg.task if cfg.task else ''}): {model.requested}"
@@ -97,7 +100,7 @@ def run_eval_mmlu(cfg: EvalConfig, console: Console | None = None) -> EvalRun:
 def _ask(writer: ArtifactWriter, pending, cfg: EvalConfig, plan: _Plan, model, identity, console) -> tuple[int, float]:
     """Load the model once, then one lm-eval run and one committed shard per chunk of subjects."""
     tasks_dir = writer.meta / "lm_eval"
-    args = lm.model_args(cfg.engine, model.path, cfg.base_url)
+    args = _model_args(cfg, model.path)
     device = _device(cfg)
     model_lm = lm.load_lm(plan.lm_type, args, cfg.batch_size, device)
     lm_eval_facts = {"model": plan.lm_type, "model_args": args, "batch_size": cfg.batch_size, "device": device}
@@ -139,8 +142,6 @@ def _plan(cfg: EvalConfig) -> _Plan:
         lm_type = lm.lm_eval_model(cfg.engine, cfg.mode)
     except (ValueError, lm.EngineUnavailable) as err:
         raise ConfigError(str(err)) from err
-    if cfg.engine == "openai" and not cfg.base_url:
-        raise ConfigError("engine openai needs --base-url (the OpenAI-compatible server)")
     if generative is None:
         return _Plan(lm.TaskSpec(cfg.mode), lm_type, None)
     params = cfg.sampling.apply(generative.DEFAULTS)
@@ -178,14 +179,21 @@ def _template_hash(spec: lm.TaskSpec, system_prompt: str | None) -> str:
     return hashlib.sha256(json.dumps(pieces).encode()).hexdigest()[:16]
 
 
-def _resolve_model(cfg: EvalConfig) -> ResolvedModel:
-    if cfg.engine == "openai":  # a model served elsewhere: its name on that server is all we know
-        return ResolvedModel(cfg.model, cfg.model, f"{cfg.base_url}#{cfg.model}", "server")
-    return resolve_model(cfg.model)
+def _model_args(cfg: EvalConfig, model_path: str) -> dict[str, Any]:
+    """lm-eval's model_args: the vllm engine's own `LLM` keywords (CPU defaults included), or the server."""
+    if cfg.engine == "vllm":
+        from harness.backends.vllm_engine import vllm_engine_args
+
+        return lm.model_args("vllm", vllm_engine_args(model_path, threads=cfg.threads, **cfg.vllm.model_dump()))
+    if cfg.engine == "openai":
+        server = cfg.openai
+        options = {"concurrency": server.concurrency, "max_retries": server.max_retries, "timeout": server.timeout}
+        return lm.model_args("openai", {"model": model_path, "base_url": server.base_url, **options}, cfg.mode)
+    return lm.model_args(cfg.engine, {"model": model_path})
 
 
 def _device(cfg: EvalConfig) -> str | None:
-    if cfg.engine == "openai":
+    if cfg.engine in ("openai", "vllm"):  # a server's device is its own; vLLM picks its platform itself
         return None
     import torch
 

@@ -1,7 +1,9 @@
 """`harness synth`: input rows -> render -> cache -> engine -> parse -> Parquet shards, in bounded batches.
 
 Each batch is committed (one atomic shard) before the next starts, so a kill loses at most the batch in
-flight; a rerun with the same output folder skips every row already written.
+flight; a rerun with the same output folder skips every row already written. A request the engine failed
+for good (a remote server that kept erroring) becomes rows with an `engine_error` verdict; a rerun
+generates those records again and puts their new rows in place of the failed ones.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ from harness.backends import ENGINES, make_backend
 from harness.backends.base import Completion
 from harness.cache import GenerationCache, cached_generate
 from harness.config import ConfigError, SynthConfig
-from harness.models import resolve_model
+from harness.models import ResolvedModel, resolve_engine_model
 from harness.progress import StageProgress
-from harness.records import to_table, traces_schema, verdict_fields
+from harness.records import Verdict, to_table, traces_schema, verdict_fields
 from harness.sources import SourceRow, open_source
 from tasks import get_task
 from tasks.base import Task
@@ -45,6 +47,8 @@ class SynthSummary:
     rows_out: int = 0  # output rows written by this run (rows_in x n)
     valid: int = 0
     rejected_inputs: int = 0
+    engine_errors: int = 0  # rows whose request failed for good; a rerun retries them
+    retried_rows: int = 0  # rows of earlier failed requests handled again by this run
     cache_hits: int = 0
     generated_tokens: int = 0
     seconds: float = 0.0
@@ -53,6 +57,7 @@ class SynthSummary:
     pairs: int = 0
     artifact_rows: int = 0  # the whole artifact, earlier runs included
     artifact_valid: int = 0
+    engine_usage: dict[str, Any] = field(default_factory=dict)  # remote engines: requests, retries, tokens, cost
 
     @property
     def share_valid(self) -> float:
@@ -84,7 +89,7 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
     input_spec = str(bundled_sample()) if cfg.input == "sample" else cfg.input
     # Whole-input checks, before any model loads.
     source = open_source(input_spec, required, cfg.split, task.text_columns)
-    model = resolve_model(cfg.model)
+    model = _resolve_model(cfg)
     shard = cfg.shard_parts()
     schema = traces_schema(task.fields)
     identity = {
@@ -103,6 +108,7 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
     summary = SynthSummary(output=str(Path(cfg.output)))
     with ArtifactWriter(Path(cfg.output), schema, identity, label).open(cfg.model_dump()) as writer:
         done = writer.done_record_ids()
+        failed = writer.failed_records()  # record_id -> the shard whose failed rows its new rows replace
         pending = _pending(source.rows(), cfg.limit, shard, done, summary)
         batches = _batched(pending, cfg.batch_size)
         first = next(batches, None)
@@ -116,8 +122,9 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
             }
             total = _expected_rows(source.count, cfg.limit, shard, len(done))
             run = functools.partial(_run_batch, task, params=params, required=required, model_fp=model.fingerprint)
+            write = functools.partial(_write_batch, writer, failed=failed)
             _generate(
-                itertools.chain([first], batches), run, writer, cfg, model.path, provenance, total, summary, console
+                itertools.chain([first], batches), run, write, cfg, model.path, provenance, total, summary, console
             )
         summary.artifact_rows, summary.artifact_valid = writer.rows_written(), writer.valid_rows()
         if task.pair_fields is not None:
@@ -126,7 +133,7 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
     return summary
 
 
-def _generate(batches, run_batch, writer, cfg, model_path, provenance, total, summary, console) -> None:
+def _generate(batches, run_batch, write_batch, cfg, model_path, provenance, total, summary, console) -> None:
     """The engine loop: each batch is generated, parsed and committed as one shard before the next starts."""
     cache = GenerationCache.default() if cfg.cache else None
     backend = make_backend(cfg.engine, model_path, **_engine_options(cfg))
@@ -134,11 +141,16 @@ def _generate(batches, run_batch, writer, cfg, model_path, provenance, total, su
     try:
         with StageProgress(f"synth {cfg.task}", total, console) as progress:
             for batch in batches:
+                before = backend.usage_totals()
                 rows, tokens, hits = run_batch(backend=backend, cache=cache, batch=batch)
-                writer.commit(to_table(rows, writer.schema), provenance)
+                usage = _usage_delta(before, backend.usage_totals())
+                summary.retried_rows += write_batch(
+                    rows, provenance={**provenance, **({"engine_usage": usage} if usage else {})}
+                )
                 _tally(summary, rows, len(batch), tokens, hits)
                 progress.advance(len(batch), tokens)
         summary.seconds = progress.elapsed
+        summary.engine_usage = backend.usage_totals()
     finally:
         if cache is not None:
             cache.close()
@@ -183,25 +195,30 @@ def _run_batch(task: Task, backend, cache, batch: list[SourceRow], required, par
     tokens = _fresh_tokens(firsts, hits)
     finals = firsts
     if task.two_step:
-        flat = [(b, c) for b, samples in enumerate(firsts) for c in samples]
-        follow_ups = [task.follow_up(branches[b][1], branches[b][2], c) for b, c in flat]
+        # A failed first step has nothing to follow up: it stays the final (error) completion.
+        flat = [(b, k) for b, samples in enumerate(firsts) for k, c in enumerate(samples) if not c.is_error]
+        follow_ups = [task.follow_up(branches[b][1], branches[b][2], firsts[b][k]) for b, k in flat]
         seconds, hits_2 = cached_generate(backend, cache, follow_ups, task.follow_up_params(params), model_fp)
         tokens += _fresh_tokens(seconds, hits_2)
-        finals = [[] for _ in firsts]
-        for (b, _), [second] in zip(flat, seconds, strict=True):
-            finals[b].append(second)
+        finals = [list(samples) for samples in firsts]
+        for (b, k), [second] in zip(flat, seconds, strict=True):
+            finals[b][k] = second
     for (row, values, variant), first_samples, final_samples in zip(branches, firsts, finals, strict=True):
         for first, final in zip(first_samples, final_samples, strict=True):
-            fields, verdicts = task.parse(values, final, variant=variant, first=first if task.two_step else None)
+            if final.is_error:  # nothing to parse: the inputs as given and the reason
+                fields, verdicts = task.rejected(values), [Verdict("engine_error", False, final.error or "")]
+            else:
+                fields, verdicts = task.parse(values, final, variant=variant, first=first if task.two_step else None)
             out.append(
                 {
                     **_identity(task, row, first.sample_idx),
                     **fields,
-                    "completion": final.text,
+                    "completion": None if final.is_error else final.text,
                     "finish_reason": final.finish_reason,
                     "prompt_tokens": final.prompt_tokens,
                     # A second step's prompt already holds the first step's text; its tokens are counted once.
-                    "completion_tokens": final.completion_tokens + (first.completion_tokens if task.two_step else 0),
+                    "completion_tokens": final.completion_tokens
+                    + (first.completion_tokens if task.two_step and final is not first else 0),
                     **verdict_fields(verdicts),
                 }
             )
@@ -212,6 +229,27 @@ def _run_batch(task: Task, backend, cache, batch: list[SourceRow], required, par
 def _fresh_tokens(completions: list[list[Completion]], hits: list[bool]) -> int:
     """Throughput counts only what the engine generated now, not what the cache replayed."""
     return sum(c.completion_tokens for samples, hit in zip(completions, hits, strict=True) if not hit for c in samples)
+
+
+def _write_batch(writer, rows: list[dict[str, Any]], failed: dict[str, str], provenance) -> int:
+    """New records go to a new shard; retried records go back into the shard that held their failed rows.
+    Returns how many rows were retries."""
+    retried: dict[str, list[dict[str, Any]]] = {}
+    fresh = []
+    for row in rows:
+        if row["record_id"] in failed:
+            retried.setdefault(failed[row["record_id"]], []).append(row)
+        else:
+            fresh.append(row)
+    if fresh:
+        writer.commit(to_table(fresh, writer.schema), provenance)
+    for shard, replacement in retried.items():
+        writer.replace_records(shard, to_table(replacement, writer.schema), provenance)
+    return len(rows) - len(fresh)
+
+
+def _usage_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    return {k: v - (before.get(k) or 0) for k, v in after.items() if isinstance(v, int | float)}
 
 
 def _identity(task: Task, row: SourceRow, sample_idx: int) -> dict[str, Any]:
@@ -252,7 +290,7 @@ def _batched(rows: Iterator[SourceRow], size: int) -> Iterator[list[SourceRow]]:
         yield batch
 
 
-def _tally(summary: SynthSummary, rows: list[dict[str, Any]], rows_in: int, tokens: int, hits: int) -> None:
+def _tally(summary: SynthSummary, rows, rows_in: int, tokens: int, hits: int) -> None:
     summary.rows_in += rows_in
     summary.rows_out += len(rows)
     summary.cache_hits += hits
@@ -261,8 +299,10 @@ def _tally(summary: SynthSummary, rows: list[dict[str, Any]], rows_in: int, toke
         if row["valid"]:
             summary.valid += 1
         else:
-            if row.get("completion") is None:
+            if row.get("finish_reason") is None:  # rejected before any generation
                 summary.rejected_inputs += 1
+            elif row["finish_reason"] == "error":
+                summary.engine_errors += 1
             reason = row["rejection_reason"].split(":")[0]
             summary.rejection_reasons[reason] = summary.rejection_reasons.get(reason, 0) + 1
 
@@ -279,5 +319,14 @@ def _task_options(cfg: SynthConfig) -> dict[str, Any]:
     return options
 
 
+def _resolve_model(cfg: SynthConfig) -> ResolvedModel:
+    return resolve_engine_model(cfg.model, cfg.engine, cfg.openai.base_url)
+
+
 def _engine_options(cfg: SynthConfig) -> dict[str, Any]:
-    return {"threads": cfg.threads} if cfg.threads else {}
+    threads = {"threads": cfg.threads} if cfg.threads else {}
+    if cfg.engine == "vllm":
+        return {**threads, **cfg.vllm.model_dump()}
+    if cfg.engine == "openai":
+        return cfg.openai.model_dump()
+    return threads

