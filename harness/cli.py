@@ -556,6 +556,67 @@ def loop_star(
     typer.echo(summary.final_model or summary.output)  # stdout: the last trained model, for scripts
 
 
+@app.command()
+def report(
+    dirs: Annotated[list[Path], typer.Argument(help="Artifact folders (synth, eval, judge, pairs), any mix.")],
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="Report folder: report.md, report.html, plots/.")
+    ] = "runs/report",
+) -> None:
+    """Write a Markdown report and a self-contained HTML page with plots from any set of artifacts.
+
+    Example: harness report runs/demo runs/mmlu --output runs/report
+    """
+    from harness.stages.report import run_report
+
+    with _clean_errors():
+        run = run_report([str(d) for d in dirs], output, console)
+    absent = f"; no data for: {', '.join(run.absent)}" if run.absent else ""
+    console.print(f"{run.rows} rows read in {run.seconds:.1f}s. Sections: {', '.join(run.shown)}{absent}.")
+    console.print(f"Markdown: {run.markdown}; HTML: {run.html}", highlight=False, soft_wrap=True)
+    typer.echo(run.output)  # stdout carries only the report folder's path, for scripts
+
+
+@app.command()
+def push(
+    dir: Annotated[Path, typer.Argument(help="The artifact folder to push.")],
+    repo_id: Annotated[str, typer.Option("--repo-id", help="The Hub dataset repo, OWNER/NAME (created if missing).")],
+    private: Annotated[
+        bool, typer.Option("--private", help="Create the repo private (an existing public repo is made private).")
+    ] = False,
+    revision: Annotated[str, typer.Option(help="Branch to commit to (created if missing; default main).")] = None,
+    to_dir: Annotated[
+        str, typer.Option("--to-dir", help="Write exactly what would be pushed into this folder; upload nothing.")
+    ] = None,
+    message: Annotated[str, typer.Option(help="Commit message (default: rows, kind and name of the artifact).")] = None,
+    license: Annotated[str, typer.Option(help="License id for the card's metadata, e.g. apache-2.0.")] = "unknown",
+) -> None:
+    """Push an artifact to the Hugging Face Hub as a dataset: Parquet in the Hub's layout and a dataset card.
+
+    The token comes from HF_TOKEN or `hf auth login` and is never written anywhere.
+    Example: harness push runs/demo --repo-id me/backfill-demo --private
+    """
+    from harness.stages.push import run_push
+
+    with _clean_errors():
+        run = run_push(
+            str(dir), repo_id, to_dir=to_dir, private=private, revision=revision, message=message, license=license,
+            console=console,
+        )  # fmt: skip
+    files = f"{run.files.rows} rows in {len(run.files.names)} data file(s) + README.md"
+    if run.pushed is None:
+        console.print(f"{files} written to {run.folder} (nothing uploaded).", highlight=False, soft_wrap=True)
+        typer.echo(run.folder)
+        return
+    pushed = run.pushed
+    stale = f"; {len(pushed.deleted)} stale data file(s) removed" if pushed.deleted else ""
+    created = " (repo created)" if pushed.created else ""
+    console.print(
+        f"{files} pushed to {pushed.repo_url}{created}, {pushed.revision}{stale}.", highlight=False, soft_wrap=True
+    )
+    typer.echo(pushed.commit_url)  # stdout carries only the commit's URL, for scripts
+
+
 class _clean_errors:
     """Known error types become one red line and exit code 2, not a traceback."""
 
@@ -566,11 +627,13 @@ class _clean_errors:
         from harness.artifacts import ArtifactError
         from harness.backends.base import EngineError, UnsupportedParameter
         from harness.config import ConfigError
+        from harness.hub import HubError
         from harness.models import ModelNotFound
         from harness.sources import InputError
 
         if err is not None and isinstance(
-            err, InputError | ConfigError | ArtifactError | ModelNotFound | EngineError | UnsupportedParameter
+            err,
+            InputError | ConfigError | ArtifactError | ModelNotFound | EngineError | UnsupportedParameter | HubError,
         ):
             console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2)
