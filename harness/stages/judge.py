@@ -119,6 +119,7 @@ def run_judge(cfg: JudgeConfig, console: Console | None = None) -> JudgeSummary:
             provenance = {
                 **base_provenance(),
                 **identity,
+                "stage": "judge",
                 "input": {"label": str(input_dir), "files": {s.name: _size(s) for s in shards}},
                 "source": source.provenance(),
                 "config": cfg.model_dump(),
@@ -138,7 +139,7 @@ def run_judge(cfg: JudgeConfig, console: Console | None = None) -> JudgeSummary:
                     extra = {}
                     if session is not None:
                         usage = usage_delta(before, session.usage())  # this shard's requests, as synth records
-                        extra = {"engine": session.describe(), **({"engine_usage": usage} if usage else {})}
+                        extra = {**session.provenance(), **({"engine_usage": usage} if usage else {})}
                     tally_meta = {name: t.to_dict() for name, t in tallies.items()}
                     writer.commit(to_table(rows, schema), {**provenance, **extra, "judge_tally": tally_meta})
                     progress.advance(len(rows), session.new_tokens() if session else 0)

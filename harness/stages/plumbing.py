@@ -97,8 +97,9 @@ class EngineSession:
         new, self._reported_tokens = self.generated_tokens - self._reported_tokens, self.generated_tokens
         return new
 
-    def describe(self) -> dict[str, Any]:
-        return {**self.backend.describe(), "model": self.model.to_dict()} if self.backend else {}
+    def provenance(self) -> dict[str, Any]:
+        """The engine's facts and the model, as synth records them (empty until the engine has started)."""
+        return {"engine": self.backend.describe(), "model": self.model.to_dict()} if self.backend else {}
 
     def close(self) -> None:
         if self.cache is not None:

@@ -59,7 +59,7 @@ def run_select(cfg: SelectConfig, console: Console | None = None) -> SelectSumma
     }
     select = _best_of_n if cfg.mode == "best-of-n" else _pairs
     summary = SelectSummary(output=str(Path(cfg.output)), judge=judge)
-    provenance = {**base_provenance(), **identity, "config": cfg.model_dump()}
+    provenance = {**base_provenance(), **identity, "stage": "select", "config": cfg.model_dump()}
     with ArtifactWriter(Path(cfg.output), schema, identity).open(cfg.model_dump()) as writer:
         done = writer.done_record_ids()
         with StageProgress(f"select {cfg.mode}", count_rows(shards), console, tokens=False) as progress:

@@ -49,7 +49,8 @@ def test_judge_through_a_real_local_server(tmp_path, vllm_server):
     shard = sorted((tmp_path / "judged").glob("*.parquet"))[0]
     provenance = read_provenance(shard)
     assert provenance["engine"]["engine"] == "openai"
-    assert provenance["engine"]["model"]["fingerprint"] == f"openai:{vllm_server.model_path}"
+    assert provenance["model"]["fingerprint"] == f"openai:{vllm_server.model_path}"
+    assert provenance["stage"] == "judge"
     assert provenance["engine_usage"]["requests"] >= 1
 
 

@@ -1,0 +1,157 @@
+"""`harness push`: an artifact -> the Hub's dataset layout (data/train-NNNNN-of-NNNNN.parquet + README.md card)
+-> one commit to a dataset repo, or (`--to-dir`) the same files in a local folder and nothing uploaded.
+
+The rows are streamed from the artifact's small shards into a few large Parquet files (the Hub and `datasets`
+prefer hundreds of MB per file to thousands of tiny ones), holding one row group in memory at a time. Each
+file's metadata (key `harness`) carries the provenance of every run that wrote the artifact.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from rich.console import Console
+
+from harness.artifact_reader import Artifact, open_artifact, refuse_inside
+from harness.artifacts import PROVENANCE_KEY, ArtifactError
+from harness.cache import canonical_json
+from harness.config import ConfigError
+from harness.hub import Pushed, hub_token, upload_folder
+from harness.progress import StageProgress
+from reports.collect import collect
+from reports.dataset_card import SPLIT, PushedFiles, card_markdown
+from reports.sections import Input
+
+REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+CARD = "README.md"
+
+
+@dataclass(frozen=True)
+class FileLimits:
+    """How rows are cut into data files and row groups (memory holds one row group)."""
+
+    file_bytes: int = 500 * 2**20  # in-memory Arrow bytes per data file, as `datasets`' push_to_hub shards
+    group_rows: int = 10_000
+    group_bytes: int = 64 * 2**20
+
+
+@dataclass
+class PushRun:
+    source: Path
+    folder: Path | None  # --to-dir: where the files are; None after an upload (a temporary folder)
+    files: PushedFiles
+    pushed: Pushed | None  # None with --to-dir
+    seconds: float
+
+
+def run_push(
+    source: str,
+    repo_id: str,
+    *,
+    to_dir: str | None = None,
+    private: bool = False,
+    revision: str | None = None,
+    message: str | None = None,
+    license: str = "unknown",
+    console: Console | None = None,
+    limits: FileLimits | None = None,
+) -> PushRun:
+    console = console or Console(stderr=True)
+    limits = limits or FileLimits()
+    if not REPO_ID.match(repo_id):
+        raise ConfigError(f"--repo-id {repo_id!r}: expected OWNER/NAME, e.g. my-user/backfill-traces")
+    artifact = open_artifact(source)
+    if to_dir is not None:
+        refuse_inside(Path(to_dir), [artifact], "--to-dir")
+        folder = _empty_folder(Path(to_dir))
+        files, seconds = _stage(artifact, folder, repo_id, license, console, limits)
+        return PushRun(artifact.path, folder, files, None, seconds)
+    hub_token()  # fail before reading any rows when there is no token
+    commit = message or f"harness push: {artifact.rows} rows from the {artifact.kind} artifact {artifact.path.name}"
+    with tempfile.TemporaryDirectory(prefix="harness-push-") as tmp:
+        files, seconds = _stage(artifact, Path(tmp), repo_id, license, console, limits)
+        console.print(f"uploading {len(files.names) + 1} files ({files.download_size} bytes of data) ...")
+        pushed = upload_folder(Path(tmp), repo_id, private, revision, commit)
+    return PushRun(artifact.path, None, files, pushed, seconds)
+
+
+def _empty_folder(folder: Path) -> Path:
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise ArtifactError(f"{folder}: exists and is not an empty folder; --to-dir writes a fresh one")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _stage(artifact: Artifact, folder: Path, repo_id: str, license: str, console: Console, limits: FileLimits):
+    """Write data/ and README.md into `folder`; returns (the files, seconds)."""
+    data = collect(artifact, None)  # the card's numbers: light columns only, words for lengths (not shown)
+    with StageProgress("push", artifact.rows, console, tokens=False) as progress:
+        files = _write_data(artifact, folder, progress, limits)
+    card = card_markdown(repo_id, Input(1, artifact, data), files, license)
+    (folder / CARD).write_text(card, encoding="utf-8")
+    return files, progress.elapsed
+
+
+def _write_data(artifact: Artifact, folder: Path, progress: StageProgress, limits: FileLimits) -> PushedFiles:
+    """Stream every row into data/ files of about `limits.file_bytes` (Arrow bytes) each, then name them
+    train-IIIII-of-NNNNN.parquet once their number is known."""
+    data = folder / "data"
+    data.mkdir()
+    metadata = {PROVENANCE_KEY: canonical_json(_provenance(artifact)).encode()}
+    schema = artifact.schema.with_metadata(metadata)
+    parts: list[Path] = []
+    writer: pq.ParquetWriter | None = None
+    buffer: list[pa.RecordBatch] = []
+    file_bytes = buffered_rows = buffered_bytes = arrow_bytes = 0
+
+    def flush() -> None:
+        nonlocal writer, file_bytes, buffered_rows, buffered_bytes, arrow_bytes
+        if not buffer:
+            return
+        if writer is None or file_bytes >= limits.file_bytes:
+            if writer is not None:
+                writer.close()
+            parts.append(data / f"part-{len(parts):05d}.tmp")
+            writer, file_bytes = pq.ParquetWriter(parts[-1], schema, compression="zstd"), 0
+        table = pa.Table.from_batches(buffer).replace_schema_metadata(metadata)
+        writer.write_table(table)
+        file_bytes += table.nbytes
+        arrow_bytes += table.nbytes
+        progress.advance(table.num_rows, 0)
+        buffer.clear()
+        buffered_rows = buffered_bytes = 0
+
+    for batch in artifact.batches(artifact.schema.names):
+        while batch.num_rows:  # row groups of exactly limits.group_rows rows, or fewer when bytes run out
+            part, batch = (
+                batch.slice(0, limits.group_rows - buffered_rows),
+                batch.slice(limits.group_rows - buffered_rows),
+            )
+            buffer.append(part)
+            buffered_rows, buffered_bytes = buffered_rows + part.num_rows, buffered_bytes + part.nbytes
+            if buffered_rows >= limits.group_rows or buffered_bytes >= limits.group_bytes:
+                flush()
+    flush()
+    if writer is not None:
+        writer.close()
+    names = []
+    for i, part in enumerate(parts):
+        final = data / f"{SPLIT}-{i:05d}-of-{len(parts):05d}.parquet"
+        part.rename(final)
+        names.append(final.relative_to(folder).as_posix())
+    size = sum((folder / n).stat().st_size for n in names)
+    return PushedFiles(names, size, artifact.rows, arrow_bytes)
+
+
+def _provenance(artifact: Artifact) -> dict:
+    return {
+        "pushed_from": str(artifact.path),
+        "rows": artifact.rows,
+        "runs": [json.loads(json.dumps(run.provenance, default=str)) for run in artifact.runs],
+    }

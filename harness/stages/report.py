@@ -1,0 +1,102 @@
+"""`harness report`: artifacts -> one streaming pass each -> a Markdown file and a self-contained HTML page.
+
+Every input is checked (a real artifact folder, one schema) before any row is read; each is then read once,
+batch by batch, with only the columns the report uses, so memory stays bounded on any artifact size.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+
+from harness import __version__
+from harness.artifact_reader import Artifact, open_artifact, refuse_inside
+from harness.artifacts import ArtifactError
+from harness.progress import StageProgress
+from reports.collect import TokenCount, answer_column, collect, trace_columns
+from reports.document import PLOTS_DIR, Document, to_html, to_markdown
+from reports.sections import Input, build_sections
+
+MARKDOWN = "report.md"
+HTML = "report.html"
+
+
+@dataclass
+class ReportRun:
+    output: Path
+    markdown: Path
+    html: Path
+    rows: int
+    seconds: float
+    shown: list[str]  # sections with data
+    absent: list[str]  # sections that say what is missing
+
+
+def run_report(dirs: list[str], output: str, console: Console | None = None) -> ReportRun:
+    console = console or Console(stderr=True)
+    if not dirs:
+        raise ArtifactError("give at least one artifact folder to report on")
+    artifacts = [open_artifact(d) for d in dirs]
+    out = _prepare_output(Path(output), artifacts)
+    total = sum(a.rows for a in artifacts)
+    inputs: list[Input] = []
+    with StageProgress("report", total, console, tokens=False) as progress:
+        for index, artifact in enumerate(artifacts, start=1):
+            data = collect(artifact, _token_counter(artifact), lambda rows: progress.advance(rows, 0))
+            inputs.append(Input(index, artifact, data))
+    sections = build_sections(inputs)
+    made = datetime.now(UTC).isoformat(timespec="seconds")
+    intro = [
+        f"{len(inputs)} artifact(s), {total} rows; made by reasoning-harness {__version__} at {made}.",
+        *(f"{i.label}: `{i.artifact.path}` ({i.artifact.kind})" for i in inputs),
+    ]
+    doc = Document("reasoning-harness report", intro, sections)
+    for image in doc.images():
+        (out / PLOTS_DIR / image.name).write_bytes(image.png)
+    (out / MARKDOWN).write_text(to_markdown(doc), encoding="utf-8")
+    (out / HTML).write_text(to_html(doc), encoding="utf-8")
+    return ReportRun(
+        output=out,
+        markdown=out / MARKDOWN,
+        html=out / HTML,
+        rows=total,
+        seconds=progress.elapsed,
+        shown=[s.title for s in sections if not s.absent],
+        absent=[s.title for s in sections if s.absent],
+    )
+
+
+def _prepare_output(out: Path, artifacts: list[Artifact]) -> Path:
+    refuse_inside(out, artifacts, "--output")
+    if out.exists() and not out.is_dir():
+        raise ArtifactError(f"{out}: exists and is not a folder")
+    shutil.rmtree(out / PLOTS_DIR, ignore_errors=True)  # plots of an earlier report must not linger
+    (out / PLOTS_DIR).mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _token_counter(artifact: Artifact) -> TokenCount | None:
+    """The tokenizer of the model that wrote the artifact, when its folder is on this machine and the
+    artifact has texts to measure; None (count words) otherwise."""
+    if not trace_columns(artifact) and answer_column(artifact) is None:
+        return None
+    model = artifact.provenance.get("model")
+    path = Path(model.get("path", "")) if isinstance(model, dict) else None
+    if path is None or not (path / "tokenizer_config.json").is_file():
+        return None
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+    except (OSError, ValueError):
+        return None  # a broken folder: count words rather than fail
+
+    def count(texts: list[str]) -> list[int]:
+        # as judges/token_count.py counts a section: the text's own tokens, no special tokens added
+        return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+    return count

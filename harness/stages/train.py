@@ -1,0 +1,237 @@
+"""`harness train METHOD`: an artifact in, a model folder out that `harness synth` and `harness eval` load.
+
+The model is trained in a hidden `.NAME.partial` folder beside the output (with checkpoints when `save_steps`
+is set, so a killed run resumes from the last one) and renamed into place only when it is saved whole. The
+output folder holds the model and tokenizer (save_pretrained), `training_log.jsonl` (every logged step) and
+`harness-train.json` (provenance: base model, input hashes, resolved config, library versions, results).
+Running the same command again on a finished output does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from harness.artifacts import ArtifactError, _write_atomic, base_provenance
+from harness.cache import LockedError, file_lock
+from harness.config import ConfigError, TrainConfig
+from harness.models import resolve_model
+from harness.stages.train_data import to_dataset, training_rows
+from harness.stages.train_log import make_log_callback, read_log
+
+PROVENANCE_FILE = "harness-train.json"
+LOG_FILE = "training_log.jsonl"
+
+
+@dataclass
+class TrainSummary:
+    output: str
+    method: str
+    rows: int  # training rows used
+    skipped_invalid: int
+    skipped_by_task: int
+    steps: int
+    first_loss: float | None
+    last_loss: float | None
+    seconds: float
+    seconds_per_step: float
+    already_done: bool = False
+
+
+def run_train(cfg: TrainConfig, console: Console | None = None, recipe: str | None = None) -> TrainSummary:
+    console = console or Console(stderr=True)
+    output = Path(cfg.output)
+    _check_chat_template(cfg)
+    rewards = _rewards(cfg) if cfg.method == "grpo" else None
+    data = training_rows(cfg)  # whole-input checks before any model loads
+    model = resolve_model(cfg.model)
+    identity = {
+        "method": cfg.method,
+        "model": model.fingerprint,
+        "input": data.fingerprint,
+        "config": cfg.model_dump(exclude={"output", "threads"}),
+    }
+    if (output / PROVENANCE_FILE).is_file():
+        return _finished(output, identity)
+    if output.exists() and any(output.iterdir()):
+        raise ArtifactError(f"{output} exists and is not a `harness train` output; use another --output")
+    partial = output.with_name(f".{output.name}.partial")
+    partial.mkdir(parents=True, exist_ok=True)
+    try:
+        with file_lock(partial.with_name(partial.name + ".lock"), blocking=False):
+            _check_partial(partial, identity)
+            started = base_provenance()
+            summary = _train(cfg, model.path, data, partial, console, rewards)
+            provenance = {
+                **started,
+                "identity": identity,  # what a rerun must match to count as the same run
+                "method": cfg.method,
+                "model": model.to_dict(),
+                "input": {"label": data.label, **data.fingerprint},
+                "recipe": recipe,
+                "rows": {
+                    "used": summary.rows,
+                    "skipped_invalid": data.skipped_invalid,
+                    "skipped_by_task": data.skipped_by_task,
+                },
+                "versions": _versions(),
+                "result": {k: v for k, v in asdict(summary).items() if k not in ("output", "already_done")},
+                "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+            _publish(partial, output, provenance)
+    except LockedError as err:
+        raise ArtifactError(f"another harness process is training into {output}; wait for it or stop it") from err
+    partial.with_name(partial.name + ".lock").unlink(missing_ok=True)
+    summary.output = str(output)
+    return summary
+
+
+def _publish(partial: Path, output: Path, provenance: dict[str, Any]) -> None:
+    """Provenance last, then the work folder becomes the output in one rename: a reader never sees half a model."""
+    _write_atomic(partial / PROVENANCE_FILE, json.dumps(provenance, indent=2, default=str))
+    (partial / "run.json").unlink()
+    shutil.rmtree(partial / "checkpoints", ignore_errors=True)
+    if output.exists():
+        output.rmdir()  # empty: run_train refuses a folder with anything in it
+    os.replace(partial, output)
+
+
+def _train(cfg: TrainConfig, model_path: str, data, folder: Path, console: Console, rewards) -> TrainSummary:
+    import datasets
+    import torch
+    from transformers import PrinterCallback
+    from transformers.trainer_utils import get_last_checkpoint
+    from transformers.utils import logging as hf_logging
+
+    from trainers import get_builder
+    from trainers.common import load_model_and_tokenizer
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    hf_logging.disable_progress_bar()  # our log callback reports progress, one line per logged step
+    datasets.disable_progress_bars()
+    dataset = to_dataset(data)
+    model, tokenizer = load_model_and_tokenizer(model_path, cfg)
+    rows_per_step = cfg.batch_size * cfg.gradient_accumulation_steps
+    log = make_log_callback(folder / LOG_FILE, f"train {cfg.method}", rows_per_step, console)
+    checkpoints = folder / "checkpoints"
+    extra = {"rewards": rewards} if rewards is not None else {}
+    try:
+        trainer = get_builder(cfg.method)(model, tokenizer, dataset, cfg, checkpoints, [log], **extra)
+    except ValueError as err:  # TRL and our adapters check the settings against the data
+        raise ConfigError(f"train {cfg.method}: {err}") from err
+    trainer.remove_callback(PrinterCallback)  # it would print every log dict a second time
+    resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    if resume:
+        console.print(f"resuming from {resume}", highlight=False)
+    result = trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model(str(folder))  # model, tokenizer (with its chat template and added tokens), config
+    losses = [e["loss"] for e in read_log(folder / LOG_FILE) if "loss" in e]
+    steps = trainer.state.global_step
+    seconds = float(result.metrics.get("train_runtime", 0.0))
+    return TrainSummary(
+        output=str(folder),
+        method=cfg.method,
+        rows=len(dataset),
+        skipped_invalid=data.skipped_invalid,
+        skipped_by_task=data.skipped_by_task,
+        steps=steps,
+        first_loss=losses[0] if losses else None,
+        last_loss=losses[-1] if losses else None,
+        seconds=seconds,
+        seconds_per_step=seconds / steps if steps else 0.0,
+    )
+
+
+def _check_chat_template(cfg: TrainConfig) -> None:
+    from trainers.chat_template import load_chat_template
+
+    if cfg.chat_template is not None:
+        try:
+            load_chat_template(cfg.chat_template)
+        except (ValueError, OSError, UnicodeDecodeError) as err:
+            raise ConfigError(str(err)) from err
+
+
+def _rewards(cfg: TrainConfig) -> list:
+    from harness.stages.train_rewards import resolve_rewards
+    from tasks import get_task
+
+    try:
+        task = get_task(cfg.task, **cfg.task_options) if cfg.task else None
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
+    return resolve_rewards(list(cfg.rewards), task)
+
+
+def _check_partial(partial: Path, identity: dict[str, Any]) -> None:
+    """An interrupted run resumes only with the very same settings, base model and input."""
+    run_file = partial / "run.json"
+    now = json.loads(json.dumps(identity, default=str))
+    if run_file.is_file() and json.loads(run_file.read_text()) != now:
+        raise ArtifactError(
+            f"{partial} holds an interrupted run with other settings; delete it to start over, or rerun as before"
+        )
+    _write_atomic(run_file, json.dumps(now, indent=2, sort_keys=True))
+
+
+def _finished(output: Path, identity: dict[str, Any]) -> TrainSummary:
+    done = json.loads((output / PROVENANCE_FILE).read_text())
+    now = json.loads(json.dumps(identity, default=str))
+    changed = sorted(k for k in now if done.get("identity", {}).get(k) != now[k])
+    if changed:
+        raise ArtifactError(
+            f"{output} holds a model trained with other {', '.join(changed)}; use another --output, or delete it"
+        )
+    result = done["result"]
+    return TrainSummary(output=str(output), already_done=True, **result)
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for package in ("torch", "transformers", "trl", "accelerate", "datasets"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def find_recipe(spec: str) -> Path:
+    """A recipe file, or the name of a bundled one (`harness train --recipe backfill-sft`)."""
+    from importlib.resources import files
+
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return path
+    bundled = Path(str(files("trainers") / "recipes" / f"{spec}.yaml"))
+    if bundled.is_file():
+        return bundled
+    names = sorted(p.stem for p in bundled.parent.glob("*.yaml"))
+    raise ConfigError(f"recipe {spec!r}: no such file, and not a bundled recipe ({', '.join(names)})")
+
+
+def load_train_config(method: str, recipe: str | None, overrides: dict[str, Any]) -> TrainConfig:
+    """The recipe (YAML), then the flags; a recipe written for another method is refused."""
+    import yaml
+
+    from harness.config import load_config
+
+    path = find_recipe(recipe) if recipe else None
+    if path is not None:
+        try:
+            declared = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("method", method)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError):
+            declared = method  # an unreadable recipe: load_config says what is wrong with it
+        if declared != method:
+            raise ConfigError(f"{path} is a {declared} recipe; run it with `harness train {declared}`")
+    return load_config(path, {**overrides, "method": method}, TrainConfig)

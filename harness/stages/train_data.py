@@ -1,0 +1,139 @@
+"""Training rows from our artifacts, as each method needs them; a file that does not fit gets one clear error.
+
+- sft: `messages` (conversations, e.g. synth's or a selection's), or `prompt` + `completion`, or `text`
+- dpo, rank: `prompt`, `chosen`, `rejected` (TRL's preference format, e.g. synth star's `-pairs` artifact)
+- grpo: `prompt` (text or messages), or a task (`task: structured`) that renders it from the task's columns;
+  every other column is passed to the reward functions
+
+Rows an artifact marks `valid: false` are skipped and counted (synth keeps them, with their reasons).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.config import ConfigError, TrainConfig
+from harness.sources import InputError, Source, open_source
+
+SFT_FORMATS = (("messages",), ("prompt", "completion"), ("text",))
+PAIR_COLUMNS = ("prompt", "chosen", "rejected")
+
+
+@dataclass
+class TrainingRows:
+    label: str
+    fingerprint: dict[str, Any]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    skipped_invalid: int = 0  # rows the artifact marks valid: false
+    skipped_by_task: int = 0  # grpo with a task: rows whose input checks failed
+
+
+def training_rows(cfg: TrainConfig) -> TrainingRows:
+    if cfg.method == "grpo" and cfg.task is not None:
+        return _task_prompts(cfg)
+    source = open_source(cfg.input, {})
+    columns = _format(cfg.method, source)
+    out = TrainingRows(source.label, source.fingerprint)
+    for index, row in _usable(source, out, cfg.limit):
+        if cfg.method == "grpo":
+            out.rows.append({"prompt": _prompt(source.label, index, row["prompt"]), **_extras(row)})
+        else:
+            out.rows.append({c: _checked(source.label, index, c, row.get(c)) for c in columns})
+    return out
+
+
+def _format(method: str, source: Source) -> tuple[str, ...]:
+    present = set(source.columns)
+    formats = {"sft": SFT_FORMATS, "dpo": (PAIR_COLUMNS,), "rank": (PAIR_COLUMNS,), "grpo": (("prompt",),)}[method]
+    for columns in formats:
+        if present.issuperset(columns):
+            return columns
+    wanted = " or ".join("+".join(f) for f in formats)
+    hint = " (or set `task` to render prompts from a task's columns)" if method == "grpo" else ""
+    raise InputError(
+        f"{source.label}: `harness train {method}` needs the column(s) {wanted}{hint}; "
+        f"it has {', '.join(source.columns) or 'none'}"
+    )
+
+
+def _usable(source: Source, out: TrainingRows, limit: int | None) -> Iterator[tuple[int, dict[str, Any]]]:
+    for row in source.rows():
+        if row.values.get("valid") is False:
+            out.skipped_invalid += 1
+            continue
+        if limit is not None and len(out.rows) >= limit:
+            return
+        yield row.index, row.values
+
+
+def _checked(label: str, index: int, column: str, value: Any) -> Any:
+    if column == "messages":
+        return _messages(label, index, value)
+    if not isinstance(value, str) or not value:
+        raise InputError(f"{label}: row {index}, column {column!r}: expected non-empty text, got {value!r:.80}")
+    return value
+
+
+def _messages(label: str, index: int, value: Any) -> list[dict[str, str]]:
+    if not isinstance(value, list) or not value:
+        raise InputError(f"{label}: row {index}, column 'messages': expected a non-empty list of messages")
+    for i, message in enumerate(value):
+        if not (isinstance(message, dict) and isinstance(message.get("role"), str)):
+            raise InputError(f"{label}: row {index}, column 'messages': message {i} has no role")
+        if not isinstance(message.get("content"), str):
+            raise InputError(f"{label}: row {index}, column 'messages': message {i} has no text content")
+    return [{"role": m["role"], "content": m["content"]} for m in value]
+
+
+def _prompt(label: str, index: int, value: Any) -> str | list[dict[str, str]]:
+    return _messages(label, index, value) if isinstance(value, list) else _checked(label, index, "prompt", value)
+
+
+def _extras(row: dict[str, Any]) -> dict[str, Any]:
+    """Columns for the reward functions: everything but the prompt and the artifact's bookkeeping."""
+    bookkeeping = {"prompt", "verdicts", "valid", "rejection_reason"}
+    return {k: v for k, v in row.items() if k not in bookkeeping}
+
+
+def _task_prompts(cfg: TrainConfig) -> TrainingRows:
+    """GRPO prompts rendered by a task from its logical columns, which also go to the rewards under those names."""
+    from tasks import get_task
+
+    try:
+        task = get_task(cfg.task, **cfg.task_options)
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
+    required = {logical: cfg.columns.get(logical, default) for logical, default in task.columns.items()}
+    source = open_source(cfg.input, required, "train", task.text_columns)
+    out = TrainingRows(source.label, source.fingerprint)
+    for _, row in _usable(source, out, cfg.limit):
+        values = {logical: row.get(column) for logical, column in required.items()}
+        if not all(v.passed for v in task.check(values)):
+            out.skipped_by_task += 1
+            continue
+        request = task.render(values)
+        prompt = request.prompt if request.prompt is not None else [dict(m) for m in request.messages]
+        out.rows.append({"prompt": prompt, **values})
+    return out
+
+
+def to_dataset(rows: TrainingRows):
+    """A `datasets.Dataset`; a column whose values do not share one type is named."""
+    import pyarrow as pa
+    from datasets import Dataset
+
+    if not rows.rows:
+        raise InputError(f"{rows.label}: no usable rows to train on ({rows.skipped_invalid} marked invalid)")
+    try:
+        return Dataset.from_list(rows.rows)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+        for name in rows.rows[0]:
+            kinds = {type(r.get(name)).__name__ for r in rows.rows if r.get(name) is not None}
+            if len(kinds) > 1:
+                raise InputError(
+                    f"{rows.label}: column {name!r} mixes types ({', '.join(sorted(kinds))}); "
+                    "a training dataset needs one type per column"
+                ) from err
+        raise InputError(f"{rows.label}: cannot build a training dataset ({err})") from err

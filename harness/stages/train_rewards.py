@@ -1,0 +1,42 @@
+"""GRPO rewards by name: the same validators and verifiers that filter rows in synth and judge.
+
+Names:
+- `structured_<rule>`: one structured-card rule (`structured_structure`, ..., `structured_correct`)
+- `exact_answer`: the completion equals the `answer` column (judges.verifiers)
+- `TASK` or `TASK:VERDICT`: any task's verdicts (all of them, or the named one), e.g. `star:format`
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from harness.config import ConfigError
+from judges.rewards import verdict_reward
+from judges.structured_rewards import structured_rewards
+from judges.verifiers import exact_answer
+from tasks import TASKS, get_task
+
+
+def resolve_rewards(names: list[str], task: Any = None) -> list[Callable]:
+    """One reward function per name, in order. `task`: the recipe's task object, whose settings (e.g. the
+    structured task's tokenizer) the structured rules use."""
+    settings = getattr(task, "settings", None) if getattr(task, "name", None) == "structured" else None
+    structured = {r.__name__: r for r in structured_rewards(settings)}
+    known = [*structured, "exact_answer", *(f"{t}[:VERDICT]" for t in TASKS)]
+    rewards = []
+    for name in names:
+        task_name, _, verdict = name.partition(":")
+        if name in structured:
+            rewards.append(structured[name])
+        elif name == "exact_answer":
+            rewards.append(exact_answer)
+        elif task_name in TASKS:
+            rewards.append(
+                verdict_reward(
+                    task if getattr(task, "name", None) == task_name else get_task(task_name), verdict or None
+                )
+            )
+        else:
+            raise ConfigError(f"rewards: unknown reward {name!r}; rewards are: {', '.join(known)}")
+    return rewards

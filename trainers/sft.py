@@ -1,0 +1,51 @@
+"""SFT on TRL's SFTTrainer: conversational `messages` rows (loss on assistant turns only with a marked chat
+template) or prompt/completion rows; packing, NEFTune, frozen embeddings and the MixCE loss option."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.config import TrainConfig
+from trainers.chat_template import has_generation_markers
+from trainers.common import trl_args
+from trainers.losses import mixce_logprobs
+
+
+def build_sft(model, tokenizer, dataset, cfg: TrainConfig, output_dir: Path, callbacks: list):
+    from trl import SFTConfig, SFTTrainer
+
+    if cfg.assistant_only_loss and not has_generation_markers(tokenizer.chat_template):
+        raise ValueError(
+            "assistant_only_loss needs a chat template with {% generation %} markers; set chat_template: chatml "
+            "(the default model's ChatML), reasoning, or a .jinja file"
+        )
+    args = trl_args(
+        SFTConfig,
+        cfg,
+        output_dir,
+        max_length=cfg.max_length,
+        packing=cfg.packing,
+        assistant_only_loss=cfg.assistant_only_loss,
+        completion_only_loss=cfg.completion_only_loss,
+        neftune_noise_alpha=cfg.neftune_noise_alpha,
+    )
+    trainer_class = _mixce_trainer(SFTTrainer, cfg.mixce_ratio) if cfg.mixce_ratio is not None else SFTTrainer
+    return trainer_class(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks)
+
+
+def _mixce_trainer(base, ratio: float):
+    """SFTTrainer whose per-token loss is MixCE's. TRL's loss is -sum(log_probs) / tokens over the fused LM head's
+    output; reweighting those log-probs (trainers.losses.mixce_logprobs) changes the loss and nothing else, so
+    TRL's masking, packing and metrics stay as they are."""
+
+    class MixCETrainer(base):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            def forward(**kwargs):
+                outputs = model(**kwargs)
+                if kwargs.get("fused_lm_head") and getattr(outputs, "log_probs", None) is not None:
+                    outputs.log_probs = mixce_logprobs(outputs.log_probs, ratio)
+                return outputs
+
+            return super().compute_loss(forward, inputs, return_outputs, num_items_in_batch)
+
+    return MixCETrainer
