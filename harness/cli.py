@@ -617,6 +617,171 @@ def push(
     typer.echo(pushed.commit_url)  # stdout carries only the commit's URL, for scripts
 
 
+@app.command()
+def judge(
+    input: Annotated[str, typer.Option("--input", "-i", help="A harness artifact folder (synth's --output).")],
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="Judged artifact folder (created; a rerun resumes it).")
+    ],
+    judge: Annotated[
+        list[str],
+        typer.Option(
+            "--judge",
+            "-j",
+            help="Judges, comma-separated or repeated: mc, math, exact, regex, reasoning-gym, format (verifiers); "
+            "score, pairwise, rank (LLM judges).",
+        ),
+    ],
+    col: Annotated[
+        list[str],
+        typer.Option(
+            "--col",
+            metavar="LOGICAL=COLUMN",
+            help="Read the judges' LOGICAL column (prediction, gold, choices, question, response, generator, seed, "
+            "index, config, pattern) from COLUMN, or from the synth input with source:COLUMN (repeatable).",
+        ),
+    ] = None,
+    source: Annotated[
+        str, typer.Option(help="The synth run's input, for columns the artifact did not keep (default: as recorded).")
+    ] = None,
+    regex: Annotated[str, typer.Option(help="regex judge: the pattern; its first group is the answer.")] = None,
+    model: Annotated[str, typer.Option(help="LLM judges: `default`, a local folder or a hub id.")] = None,
+    engine: Annotated[str, typer.Option(help="LLM judges: transformers, vllm or openai (a server's judge).")] = None,
+    max_tokens: Annotated[int, typer.Option(help="LLM judges: token budget per reply (64).")] = None,
+    rank_chunk: Annotated[int, typer.Option(help="rank: answers per ranking request (8).")] = None,
+    score_low: Annotated[int, typer.Option(help="score: the rubric's lowest score (1).")] = None,
+    score_high: Annotated[int, typer.Option(help="score: the rubric's highest score (10).")] = None,
+    batch_size: Annotated[
+        int, typer.Option(help="Questions per committed shard (4 with LLM judges, else 256).")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Only the first N questions.")] = None,
+    threads: Annotated[int, typer.Option(help="CPU threads for the engine.")] = None,
+    config: Annotated[
+        Path,
+        typer.Option(help="YAML config; flags override it. Its `vllm:`/`openai:` sections take every engine setting."),
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the generation cache.")] = False,
+    base_url: BaseUrlOpt = None,
+    api_key_env: ApiKeyEnvOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    timeout: TimeoutOpt = None,
+    max_retries: MaxRetriesOpt = None,
+    max_model_len: MaxModelLenOpt = None,
+    gpu_memory_utilization: GpuMemoryUtilizationOpt = None,
+    kv_cache_memory: KvCacheMemoryOpt = None,
+) -> None:
+    """Judge every row of an artifact: verifiers and LLM judges add judge_<NAME>_score/_reason columns.
+
+    Example: harness judge --input runs/star --judge exact,math,reasoning-gym --output runs/star-judged
+    """
+    from harness.config import JudgeConfig, load_config, parse_column_flags
+    from harness.stages.judge import run_judge
+
+    with _clean_errors():
+        cfg = load_config(
+            config,
+            {
+                "input": input,
+                "output": output,
+                "judges": judge,
+                "columns": parse_column_flags(col or []) or None,
+                "source": source,
+                "regex": regex,
+                "model": model,
+                "engine": engine,
+                "max_tokens": max_tokens,
+                "rank_chunk": rank_chunk,
+                "score_low": score_low,
+                "score_high": score_high,
+                "batch_size": batch_size,
+                "limit": limit,
+                "threads": threads,
+                "cache": False if no_cache else None,
+                "base_url": base_url,
+                "api_key_env": api_key_env,
+                "concurrency": concurrency,
+                "timeout": timeout,
+                "max_retries": max_retries,
+                "max_model_len": max_model_len,
+                "gpu_memory_utilization": gpu_memory_utilization,
+                "kv_cache_memory_bytes": kv_cache_memory,
+            },
+            JudgeConfig,
+        )
+        summary = run_judge(cfg, console)
+    table = Table(title="judge summary", show_header=False)
+    done = f"{summary.rows} rows of {summary.questions} questions"
+    if summary.rows_skipped:
+        done += f"; {summary.rows_skipped} rows were already judged"
+    table.add_row("this run", done)
+    if summary.failed_questions:
+        table.add_row("failed", f"{summary.failed_questions} questions (engine errors): a rerun judges them again")
+    if summary.requests:
+        table.add_row(
+            "judge requests",
+            f"{summary.requests} ({summary.cache_hits} from cache), {summary.generated_tokens} tokens "
+            f"in {summary.seconds:.1f}s",
+        )
+    for name, s in summary.judges.items():
+        line = f"{s['scored']}/{s['rows']} scored, {s['unparsable']} unparsable"
+        if s["ties"] is not None:
+            line += f", {s['ties']} ties"
+        if s["position_swap_agreement"] is not None:
+            line += f", swap agreement {s['position_swap_agreement']:.0%}"
+        table.add_row(f"{name} ({s['kind']})", line)
+    table.add_row("artifact", f"{summary.output}/*.parquet; calibration: {summary.summary_file}")
+    console.print(table)
+    typer.echo(summary.output)  # stdout carries only the artifact path, for scripts
+
+
+@app.command("select")
+def select(
+    mode: Annotated[str, typer.Argument(help="best-of-n (SFT rows) or pairs (prompt/chosen/rejected rows).")],
+    input: Annotated[str, typer.Option("--input", "-i", help="A judged artifact folder (harness judge's --output).")],
+    output: Annotated[str, typer.Option("--output", "-o", help="Selection artifact folder.")],
+    judge: Annotated[
+        str, typer.Option("--judge", "-j", help="The judge whose score decides (default: the only one).")
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option(help="pairs: a score >= threshold is correct, below it incorrect (1.0).")
+    ] = None,
+    min_score: Annotated[float, typer.Option(help="best-of-n: skip questions whose best score is lower.")] = None,
+    include_invalid: Annotated[
+        bool, typer.Option("--include-invalid", help="Also select rows that failed synth's own verdicts.")
+    ] = False,
+    config: Annotated[Path, typer.Option(help="YAML config; flags given on the command line override it.")] = None,
+) -> None:
+    """Training rows from a judged artifact: the best answer per question, or (correct, incorrect) pairs.
+
+    Example: harness select best-of-n --input runs/variants-judged --judge rank --output runs/sft
+    """
+    from harness.config import SelectConfig, load_config
+    from harness.stages.select import run_select
+
+    with _clean_errors():
+        cfg = load_config(
+            config,
+            {
+                "mode": mode,
+                "input": input,
+                "output": output,
+                "judge": judge,
+                "threshold": threshold,
+                "min_score": min_score,
+                "include_invalid": include_invalid or None,
+            },
+            SelectConfig,
+        )
+        summary = run_select(cfg, console)
+    console.print(
+        f"{summary.rows} {cfg.mode} rows from {summary.questions} questions "
+        f"({summary.without_row} gave none) by judge_{summary.judge}_score -> {summary.output}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    typer.echo(summary.output)
+
+
 class _clean_errors:
     """Known error types become one red line and exit code 2, not a traceback."""
 

@@ -181,6 +181,51 @@ class EvalConfig(BaseModel):
         return self
 
 
+class JudgeConfig(BaseModel):
+    """`harness judge`: which judges, on which columns, with which judge model."""
+
+    model_config = ConfigDict(extra="forbid")
+    input: str  # a harness artifact folder (synth, or an earlier judge run)
+    output: str
+    judges: list[str]
+    columns: dict[str, str] = Field(default_factory=dict)  # logical column -> artifact column (or source:NAME)
+    source: str | None = None  # where columns missing from the artifact are read (default: the synth input)
+    regex: str | None = None  # the `regex` judge's pattern (its first group is the answer)
+    model: str = "default"  # the LLM judges' model
+    engine: str = "transformers"
+    max_tokens: int = Field(default=64, ge=1)  # per judge reply
+    score_low: int = 1
+    score_high: int = 10
+    rank_chunk: int = Field(default=8, ge=2)  # answers per ranking request
+    batch_size: int | None = Field(default=None, ge=1)  # questions per shard: 4 with LLM judges, else 256
+    limit: int | None = Field(default=None, ge=1)  # only the first N questions
+    threads: int | None = Field(default=None, ge=1)
+    cache: bool = True
+    vllm: VLLMOptions = Field(default_factory=VLLMOptions)  # used by --engine vllm
+    openai: OpenAIOptions = Field(default_factory=OpenAIOptions)  # used by --engine openai (an external judge)
+
+    @field_validator("judges", mode="before")
+    @classmethod
+    def _split_judges(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        return [part.strip() for item in value for part in str(item).split(",") if part.strip()]
+
+
+class SelectConfig(BaseModel):
+    """`harness select best-of-n|pairs`: training rows from a judged artifact."""
+
+    model_config = ConfigDict(extra="forbid")
+    mode: Literal["best-of-n", "pairs"]
+    input: str
+    output: str
+    judge: str | None = None  # whose score decides; default: the artifact's only judge
+    threshold: float = 1.0  # pairs: a score >= threshold is correct, below it incorrect
+    min_score: float | None = None  # best-of-n: a question whose best score is lower gives no row
+    include_invalid: bool = False  # also select rows that failed the synth task's own verdicts
+    batch_size: int = Field(default=64, ge=1)  # questions per committed shard
+
+
 TRAIN_METHODS = ("sft", "grpo", "rank", "dpo")
 
 
@@ -268,7 +313,7 @@ class LoopConfig(BaseModel):
     threads: int | None = Field(default=None, ge=1)
 
 
-Config = TypeVar("Config", SynthConfig, EvalConfig, TrainConfig, LoopConfig)
+Config = TypeVar("Config", SynthConfig, EvalConfig, JudgeConfig, SelectConfig, TrainConfig, LoopConfig)
 
 
 def parse_column_flags(flags: list[str]) -> dict[str, str]:

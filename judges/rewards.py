@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from harness.backends.base import Completion
+from judges.format_check import check_format
 from judges.verifiers import completion_text
 from tasks.base import Task
 
@@ -23,14 +23,10 @@ def verdict_reward(task: Task, verdict: str | None = None) -> Callable[..., list
         missing = [c for c in task.columns if c not in columns]
         if missing:
             raise ValueError(f"reward {reward.__name__} needs the dataset column(s) {missing}")
-        scores: list[float | None] = []
-        for i, completion in enumerate(completions):
-            values = {c: columns[c][i] for c in task.columns}
-            # TRL gives only the text: a completion that reached the reward ended its turn.
-            _, verdicts = task.parse(values, Completion(completion_text(completion), "stop", 0, 0))
-            found = [v for v in verdicts if verdict is None or v.name == verdict]
-            scores.append(None if not found else float(all(v.passed for v in found)))
-        return scores
+        return [
+            check_format(task, {c: columns[c][i] for c in task.columns}, completion_text(completion), verdict).score
+            for i, completion in enumerate(completions)
+        ]
 
     reward.__name__ = f"{task.name}_{verdict or 'valid'}".replace("-", "_")  # TRL logs rewards by name
     return reward

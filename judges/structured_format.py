@@ -27,6 +27,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from harness.records import Verdict
+from judges.multiple_choice import OPTION_ONLY, normalize_answer, parse_option
 from judges.token_count import DEFAULT_TOKENIZER, TokenCounter
 
 SECTIONS = ("planning", "monitoring", "evaluation")
@@ -87,11 +88,6 @@ CONNECTIVES = (
 # A line that is only a bullet, an ellipsis or a to-do word is a placeholder, not reasoning.
 BULLET = re.compile(r"(?:[-*•+]|\d{1,2}[.)])\s*")
 PLACEHOLDER_WORDS = frozenset({"", "...", "…", "tbd", "tba", "todo", "n/a", "etc", "etc.", "[...]", "(...)", "xxx"})
-# "2", "2.", "(2)", "[2]", "Option 2", "option (2)." : the whole <output>.
-OPTION_ONLY = re.compile(r"(?:option\s*)?[(\[]?\s*(\d{1,3})\s*[)\]]?\s*\.?", re.IGNORECASE)
-OPTION_WORD = re.compile(r"\boption\s*[(\[]?\s*(\d{1,3})\b", re.IGNORECASE)
-LEADING_NUMBER = re.compile(r"\s*[(\[]?(\d{1,3})[)\].:](?!\d)")
-INTEGER = re.compile(r"(?<![\d.])\d{1,3}(?![\d.]|\.\d)")
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 WORD = re.compile(r"[^\W\d_]{5,}")  # key terms: words of 5+ letters
 # Words too common to count as a problem's key terms.
@@ -371,44 +367,6 @@ def validate_trace(
 ) -> list[Verdict]:
     """`validate` for a completion already parsed."""
     return [v for rule in rules if (v := rule(trace, row, settings)) is not None]
-
-
-# -- answers ---------------------------------------------------------------------------------------------
-def parse_option(output: str | None) -> int | None:
-    """The option number in <output>: "2", "2.", "(2)", "Option 2", also "2. Paris" or "the answer is 2"."""
-    if not output:
-        return None
-    match = OPTION_ONLY.fullmatch(output) or OPTION_WORD.search(output) or LEADING_NUMBER.match(output)
-    if match:
-        return int(match.group(1))
-    numbers = INTEGER.findall(output[:1000])  # a lone number in a sentence; two or more: ambiguous
-    return int(numbers[0]) if len(numbers) == 1 else None
-
-
-def normalize_answer(value: Any, n_choices: int | None = None) -> int | None:
-    """A gold answer as a 1-based option number, or None when it is not one.
-
-    An integer is a 0-based index (as in MMLU's `answer` column); a letter is A=1, B=2, ...; a string of
-    digits ("2", "Option 2", "(2)") is already a 1-based option number. Out of range for `n_choices`: None.
-    """
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        option = value + 1
-    elif isinstance(value, str):
-        text = value.strip().strip("().[]").strip()
-        if len(text) == 1 and text.isascii() and text.isalpha():
-            option = ord(text.upper()) - ord("A") + 1
-        else:
-            match = OPTION_ONLY.fullmatch(value.strip())
-            if match is None:
-                return None
-            option = int(match.group(1))
-    else:
-        return None
-    if option < 1 or (n_choices is not None and option > n_choices):
-        return None
-    return option
 
 
 # -- helpers ---------------------------------------------------------------------------------------------

@@ -76,6 +76,11 @@ class Task(ABC):
         """Tasks with `pair_fields`: the pairs rows for one record, from all its output rows."""
         raise NotImplementedError(f"task {self.name} writes no pairs")
 
+    def values_from_output(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The logical input columns, read back from one of this task's output rows (judge, select). Tasks
+        whose output keeps an input under another name (star's gold answer is `reference`) override this."""
+        return {column: row.get(column) for column in self.columns}
+
     def rejected(self, values: dict[str, Any]) -> dict[str, Any]:
         """Output fields for a row rejected before generation: the inputs as given, the rest empty."""
         return {f.name: (values.get(f.name) if isinstance(values.get(f.name), str) else None) for f in self.fields}

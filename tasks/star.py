@@ -15,25 +15,12 @@ import pyarrow as pa
 
 from harness.backends.base import Completion, Request, SamplingParams
 from harness.records import Verdict
-from judges.selection import unique_pairs
+from judges.selection import PAIR_FIELDS, pair_rows
 from judges.verifiers import answers_match
 from tasks.base import Task, check_text
 
 PROMPT = "### User:\n{question}\n\n### Rationale:\n"
 ANSWER_HEADER = "### Answer:"
-
-PAIR_FIELDS = [
-    pa.field("record_id", pa.string(), nullable=False),  # the question's record_id in the samples artifact
-    pa.field("source_index", pa.int64(), nullable=False),
-    pa.field("pair_idx", pa.int32(), nullable=False),
-    pa.field("question", pa.string()),
-    pa.field("reference", pa.string()),
-    pa.field("prompt", pa.string()),  # TRL's preference format: prompt, chosen, rejected
-    pa.field("chosen", pa.string()),
-    pa.field("rejected", pa.string()),
-    pa.field("chosen_sample_idx", pa.int32()),
-    pa.field("rejected_sample_idx", pa.int32()),
-]
 
 
 class StarTask(Task):
@@ -55,6 +42,9 @@ class StarTask(Task):
 
     def check(self, values: dict[str, Any]) -> list[Verdict]:
         return [check_text(values, "question"), check_text(values, "answer")]
+
+    def values_from_output(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {"question": row.get("question"), "answer": row.get("reference")}  # `answer` is the model's
 
     def rejected(self, values: dict[str, Any]) -> dict[str, Any]:
         return {"question": _text(values.get("question")), "reference": _text(values.get("answer"))}
@@ -84,24 +74,12 @@ class StarTask(Task):
 
     def pairs(self, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The pairs rows for one question, from its sample rows (in sample order)."""
-        graded = [s for s in samples if s["valid"]]
-        correct = [(s["completion"], s) for s in graded if s["correct"]]
-        incorrect = [(s["completion"], s) for s in graded if not s["correct"]]
-        return [
-            {
-                "record_id": good["record_id"],
-                "source_index": good["source_index"],
-                "pair_idx": i,
-                "question": good["question"],
-                "reference": good["reference"],
-                "prompt": PROMPT.format(question=good["question"]),
-                "chosen": good["completion"],
-                "rejected": bad["completion"],
-                "chosen_sample_idx": good["sample_idx"],
-                "rejected_sample_idx": bad["sample_idx"],
-            }
-            for i, (good, bad) in enumerate(unique_pairs(correct, incorrect))
-        ]
+        return pair_rows(
+            samples,
+            is_correct=lambda s: s["correct"] if s["valid"] else None,
+            prompt_of=lambda s: PROMPT.format(question=s["question"]),
+            response_of=lambda s: s["completion"],
+        )
 
 
 def _text(value: Any) -> str | None:

@@ -167,6 +167,11 @@ class StructuredTask(Task):
             ]
         return fields, verdicts
 
+    def values_from_output(self, row: dict[str, Any]) -> dict[str, Any]:
+        # The gold is kept as a 1-based option number; as text it reads as one (a bare integer is 0-based).
+        gold = row.get("gold_option")
+        return {"question": row.get("question"), "choices": row.get("choices"), "answer": _option_text(gold)}
+
     def rejected(self, values: dict[str, Any]) -> dict[str, Any]:
         choices = values.get("choices")
         keep = isinstance(choices, list | tuple) and all(isinstance(c, str) for c in choices)
@@ -202,3 +207,7 @@ def _answer_verdict(answer: Any, n_choices: int | None) -> Verdict:
         why = f"{answer!r} is not an option of 1..{n_choices}"
     forms = "an integer is a 0-based index, a letter counts from A, a digit string is the 1-based option number"
     return Verdict("input_answer", False, f"{why} ({forms})")
+
+
+def _option_text(option: Any) -> str | None:
+    return str(option) if isinstance(option, int) and not isinstance(option, bool) else None

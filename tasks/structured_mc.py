@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 
 from harness.records import Verdict
+from judges.multiple_choice import parse_option
 from tasks.structured import USER_INSTRUCTION, USER_TEMPLATE, StructuredTask, build_system_prompt, render_options
 
 NAME = "structured"
@@ -35,7 +36,6 @@ THINK = re.compile(
     re.DOTALL,
 )
 OUTPUT = re.compile(r"<output>(?P<body>.*?)(?P<close></output>|$)", re.DOTALL)
-NUMBER = re.compile(r"\d+")
 
 
 def user_prompt(question: str, choices: list[str] | tuple[str, ...]) -> str:
@@ -70,11 +70,11 @@ def parse_answer(text: str, n_choices: int) -> ParsedAnswer:
     body = last["body"].strip()
     closed = bool(last["close"])
     verdicts.append(Verdict("output_tag", closed, "ok" if closed else "<output> is not closed by </output>"))
-    number = NUMBER.search(body)
-    option = int(number.group()) - 1 if number and 1 <= int(number.group()) <= n_choices else None
+    number = parse_option(body)  # the multiple-choice verifier's reading: lenient, never a guess
+    option = number - 1 if number is not None and 1 <= number <= n_choices else None
     if option is None:
         reason = f"no option number 1-{n_choices} in <output>: {body[:60]!r}"
-    elif body != number.group():
+    elif body != str(number):
         reason = f"<output> holds more than the option number: {body[:60]!r}"
     else:
         reason = "ok"

@@ -23,13 +23,13 @@ from rich.console import Console
 
 from harness.artifacts import ArtifactWriter, base_provenance
 from harness.backends import ENGINES, make_backend
-from harness.backends.base import Completion
 from harness.cache import GenerationCache, cached_generate
 from harness.config import ConfigError, SynthConfig
 from harness.models import ResolvedModel, resolve_engine_model
 from harness.progress import StageProgress
 from harness.records import Verdict, to_table, traces_schema, verdict_fields
 from harness.sources import SourceRow, open_source
+from harness.stages.plumbing import batched, engine_options, fresh_tokens, usage_delta
 from tasks import get_task
 from tasks.base import Task
 
@@ -110,7 +110,7 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
         done = writer.done_record_ids()
         failed = writer.failed_records()  # record_id -> the shard whose failed rows its new rows replace
         pending = _pending(source.rows(), cfg.limit, shard, done, summary)
-        batches = _batched(pending, cfg.batch_size)
+        batches = batched(pending, cfg.batch_size)
         first = next(batches, None)
         if first is not None:  # a finished run resumes without loading the model
             provenance = {
@@ -136,14 +136,14 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
 def _generate(batches, run_batch, write_batch, cfg, model_path, provenance, total, summary, console) -> None:
     """The engine loop: each batch is generated, parsed and committed as one shard before the next starts."""
     cache = GenerationCache.default() if cfg.cache else None
-    backend = make_backend(cfg.engine, model_path, **_engine_options(cfg))
+    backend = make_backend(cfg.engine, model_path, **engine_options(cfg))
     provenance = {**provenance, "engine": backend.describe()}
     try:
         with StageProgress(f"synth {cfg.task}", total, console) as progress:
             for batch in batches:
                 before = backend.usage_totals()
                 rows, tokens, hits = run_batch(backend=backend, cache=cache, batch=batch)
-                usage = _usage_delta(before, backend.usage_totals())
+                usage = usage_delta(before, backend.usage_totals())
                 summary.retried_rows += write_batch(
                     rows, provenance={**provenance, **({"engine_usage": usage} if usage else {})}
                 )
@@ -192,14 +192,14 @@ def _run_batch(task: Task, backend, cache, batch: list[SourceRow], required, par
             out.append({**_identity(task, row, 0), **task.rejected(values), **verdict_fields(checks)})
     requests = [task.render(values, variant) for _, values, variant in branches]
     firsts, hits = cached_generate(backend, cache, requests, params, model_fp)
-    tokens = _fresh_tokens(firsts, hits)
+    tokens = fresh_tokens(firsts, hits)
     finals = firsts
     if task.two_step:
         # A failed first step has nothing to follow up: it stays the final (error) completion.
         flat = [(b, k) for b, samples in enumerate(firsts) for k, c in enumerate(samples) if not c.is_error]
         follow_ups = [task.follow_up(branches[b][1], branches[b][2], firsts[b][k]) for b, k in flat]
         seconds, hits_2 = cached_generate(backend, cache, follow_ups, task.follow_up_params(params), model_fp)
-        tokens += _fresh_tokens(seconds, hits_2)
+        tokens += fresh_tokens(seconds, hits_2)
         finals = [list(samples) for samples in firsts]
         for (b, k), [second] in zip(flat, seconds, strict=True):
             finals[b][k] = second
@@ -226,11 +226,6 @@ def _run_batch(task: Task, backend, cache, batch: list[SourceRow], required, par
     return out, tokens, sum(hits)
 
 
-def _fresh_tokens(completions: list[list[Completion]], hits: list[bool]) -> int:
-    """Throughput counts only what the engine generated now, not what the cache replayed."""
-    return sum(c.completion_tokens for samples, hit in zip(completions, hits, strict=True) if not hit for c in samples)
-
-
 def _write_batch(writer, rows: list[dict[str, Any]], failed: dict[str, str], provenance) -> int:
     """New records go to a new shard; retried records go back into the shard that held their failed rows.
     Returns how many rows were retries."""
@@ -246,10 +241,6 @@ def _write_batch(writer, rows: list[dict[str, Any]], failed: dict[str, str], pro
     for shard, replacement in retried.items():
         writer.replace_records(shard, to_table(replacement, writer.schema), provenance)
     return len(rows) - len(fresh)
-
-
-def _usage_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-    return {k: v - (before.get(k) or 0) for k, v in after.items() if isinstance(v, int | float)}
 
 
 def _identity(task: Task, row: SourceRow, sample_idx: int) -> dict[str, Any]:
@@ -285,11 +276,6 @@ def _expected_rows(count: int | None, limit: int | None, shard, done: int) -> in
     return max(rows - done, 0)
 
 
-def _batched(rows: Iterator[SourceRow], size: int) -> Iterator[list[SourceRow]]:
-    while batch := list(itertools.islice(rows, size)):
-        yield batch
-
-
 def _tally(summary: SynthSummary, rows, rows_in: int, tokens: int, hits: int) -> None:
     summary.rows_in += rows_in
     summary.rows_out += len(rows)
@@ -321,12 +307,3 @@ def _task_options(cfg: SynthConfig) -> dict[str, Any]:
 
 def _resolve_model(cfg: SynthConfig) -> ResolvedModel:
     return resolve_engine_model(cfg.model, cfg.engine, cfg.openai.base_url)
-
-
-def _engine_options(cfg: SynthConfig) -> dict[str, Any]:
-    threads = {"threads": cfg.threads} if cfg.threads else {}
-    if cfg.engine == "vllm":
-        return {**threads, **cfg.vllm.model_dump()}
-    if cfg.engine == "openai":
-        return cfg.openai.model_dump()
-    return threads

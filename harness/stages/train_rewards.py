@@ -3,6 +3,7 @@
 Names:
 - `structured_<rule>`: one structured-card rule (`structured_structure`, ..., `structured_correct`)
 - `exact_answer`: the completion equals the `answer` column (judges.verifiers)
+- `mc_answer`, `math_answer`, `regex_answer`, `reasoning_gym_answer`: the judge stage's verifiers (judges/)
 - `TASK` or `TASK:VERDICT`: any task's verdicts (all of them, or the named one), e.g. `star:format`
 """
 
@@ -12,10 +13,16 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.config import ConfigError
+from judges.math_answer import math_answer
+from judges.multiple_choice import mc_answer
+from judges.reasoning_gym_answer import reasoning_gym_answer
 from judges.rewards import verdict_reward
 from judges.structured_rewards import structured_rewards
-from judges.verifiers import exact_answer
+from judges.verifiers import exact_answer, regex_answer
 from tasks import TASKS, get_task
+
+# The verifiers `harness judge` runs, by their TRL names.
+VERIFIER_REWARDS = {f.__name__: f for f in (exact_answer, mc_answer, math_answer, regex_answer, reasoning_gym_answer)}
 
 
 def resolve_rewards(names: list[str], task: Any = None) -> list[Callable]:
@@ -23,14 +30,14 @@ def resolve_rewards(names: list[str], task: Any = None) -> list[Callable]:
     structured task's tokenizer) the structured rules use."""
     settings = getattr(task, "settings", None) if getattr(task, "name", None) == "structured" else None
     structured = {r.__name__: r for r in structured_rewards(settings)}
-    known = [*structured, "exact_answer", *(f"{t}[:VERDICT]" for t in TASKS)]
+    known = [*structured, *VERIFIER_REWARDS, *(f"{t}[:VERDICT]" for t in TASKS)]
     rewards = []
     for name in names:
         task_name, _, verdict = name.partition(":")
         if name in structured:
             rewards.append(structured[name])
-        elif name == "exact_answer":
-            rewards.append(exact_answer)
+        elif name in VERIFIER_REWARDS:
+            rewards.append(VERIFIER_REWARDS[name])
         elif task_name in TASKS:
             rewards.append(
                 verdict_reward(

@@ -68,6 +68,11 @@ def test_method_settings_are_checked():
 
 
 def test_rewards_by_name():
+    assert [r.__name__ for r in resolve_rewards(["mc_answer", "math_answer", "reasoning_gym_answer"])] == [
+        "mc_answer",
+        "math_answer",
+        "reasoning_gym_answer",
+    ]
     rewards = resolve_rewards(["structured_structure", "structured_correct", "exact_answer", "star:format", "star"])
     names = [r.__name__ for r in rewards]
     assert names == ["structured_structure", "structured_correct", "exact_answer", "star_format", "star_valid"]

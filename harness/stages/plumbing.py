@@ -1,0 +1,116 @@
+"""What every generating stage shares: bounded batches, and an engine session behind the generation cache."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
+
+from harness.backends import make_backend
+from harness.backends.base import Completion, Request, SamplingParams
+from harness.cache import GenerationCache, cached_generate
+
+T = TypeVar("T")
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Lists of `size` items (the last may be shorter), taken lazily: memory holds one batch."""
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+def fresh_tokens(completions: list[list[Completion]], hits: list[bool]) -> int:
+    """Throughput counts only what the engine generated now, not what the cache replayed."""
+    return sum(c.completion_tokens for samples, hit in zip(completions, hits, strict=True) if not hit for c in samples)
+
+
+def usage_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """What a remote engine's usage counters grew by (one shard's requests, retries, tokens, cost)."""
+    return {k: v - (before.get(k) or 0) for k, v in after.items() if isinstance(v, int | float)}
+
+
+def engine_options(cfg: Any) -> dict[str, Any]:
+    """The engine's constructor options from a stage config (threads, and its `vllm`/`openai` section)."""
+    threads = {"threads": cfg.threads} if cfg.threads else {}
+    if cfg.engine == "vllm":
+        return {**threads, **cfg.vllm.model_dump()}
+    if cfg.engine == "openai":
+        return cfg.openai.model_dump()
+    return threads
+
+
+class EngineSession:
+    """An engine (loaded on the first request, so a run with nothing to generate loads no model) and the
+    generation cache, closed together. Counts cache hits and freshly generated tokens. `cfg` is a stage
+    config with `engine`, `model`, `cache`, `threads`, `vllm` and `openai`."""
+
+    def __init__(self, cfg: Any) -> None:
+        self.engine, self.model_spec, self.use_cache = cfg.engine, cfg.model, cfg.cache
+        self.base_url = cfg.openai.base_url
+        self.options = engine_options(cfg)
+        self.backend = None
+        self.cache: GenerationCache | None = None
+        self.model = None
+        self.cache_hits = 0
+        self.generated_tokens = 0
+        self._reported_tokens = 0
+
+    def check(self) -> None:
+        """Settings errors a remote engine would hit only at its first request (no base URL, no model name),
+        raised before any work. Local models are resolved (and the default one converted) on first use."""
+        if self.engine == "openai":
+            from harness.models import resolve_engine_model
+
+            resolve_engine_model(self.model_spec, self.engine, self.base_url)
+
+    @property
+    def started(self) -> bool:
+        return self.backend is not None
+
+    def start(self) -> None:
+        if self.backend is not None:
+            return
+        from harness.models import resolve_engine_model
+
+        self.model = resolve_engine_model(self.model_spec, self.engine, self.base_url)
+        self.cache = GenerationCache.default() if self.use_cache else None
+        self.backend = make_backend(self.engine, self.model.path, **self.options)
+
+    def generate(self, requests: list[Request], params: SamplingParams) -> list[list[Completion]]:
+        self.start()
+        completions, hits = cached_generate(self.backend, self.cache, requests, params, self.model.fingerprint)
+        self.cache_hits += sum(hits)
+        self.generated_tokens += fresh_tokens(completions, hits)
+        return completions
+
+    def first_samples(self, requests: list[Request], params: SamplingParams) -> list[Completion]:
+        """One completion per request (params.n must be 1); a failed one has `is_error` and its reason."""
+        return [samples[0] for samples in self.generate(requests, params)]
+
+    def usage(self) -> dict[str, Any]:
+        """Remote engines' request, retry and token counts (empty for local engines)."""
+        return self.backend.usage_totals() if self.backend is not None else {}
+
+    def new_tokens(self) -> int:
+        """Tokens generated since the last call (for progress)."""
+        new, self._reported_tokens = self.generated_tokens - self._reported_tokens, self.generated_tokens
+        return new
+
+    def provenance(self) -> dict[str, Any]:
+        """The engine's facts and the model, as synth records them (empty until the engine has started)."""
+        return {"engine": self.backend.describe(), "model": self.model.to_dict()} if self.backend else {}
+
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
+            self.cache = None
+        if self.backend is not None:
+            self.backend.close()
+            self.backend = None
+
+    def __enter__(self) -> EngineSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,59 @@
+"""Per-judge counts for a judge run's calibration summary (`DIR/judge_summary.json`).
+
+Each committed shard stores the tally of its own rows in its provenance, so the summary of a resumed run is
+the sum over the artifact's shards: rows lost with an uncommitted shard are never counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class JudgeTally:
+    kind: str  # verifier, score, pairwise or rank
+    rows: int = 0
+    scored: int = 0  # rows with a score
+    unparsable: int = 0  # verifier: predictions it could not read; LLM judges: replies that said nothing usable
+    ties: int = 0  # pairwise: comparisons judged a tie, disagreements between the two orders included
+    swap_pairs: int = 0  # pairwise: comparisons whose two orders were both read
+    swap_agreed: int = 0  # ... of which the two orders named the same winner (or both a tie)
+    requests: int = 0  # judge requests (cache hits included: the run's cost when nothing is cached)
+    histogram: dict[str, int] = field(default_factory=dict)
+
+    def add_score(self, score: float | None) -> None:
+        self.rows += 1
+        if score is not None:
+            self.scored += 1
+            key = f"{score:g}"
+            self.histogram[key] = self.histogram.get(key, 0) + 1
+
+    def merge(self, other: JudgeTally) -> None:
+        for name in ("rows", "scored", "unparsable", "ties", "swap_pairs", "swap_agreed", "requests"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for key, count in other.histogram.items():
+            self.histogram[key] = self.histogram.get(key, 0) + count
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JudgeTally:
+        return cls(**data)
+
+    def summary(self) -> dict[str, Any]:
+        """The cross-team contract's record for one judge."""
+        pairwise = self.kind == "pairwise"
+        return {
+            "kind": self.kind,
+            "rows": self.rows,
+            "scored": self.scored,
+            "unparsable": self.unparsable,
+            "ties": self.ties if pairwise else None,
+            "position_swap_agreement": (self.swap_agreed / self.swap_pairs if self.swap_pairs else None)
+            if pairwise
+            else None,
+            "score_histogram": dict(sorted(self.histogram.items(), key=lambda kv: float(kv[0]))),
+            "requests": self.requests,
+        }

@@ -1,0 +1,28 @@
+"""A task's own validators as one verifier: re-run the task's `parse` on a completion, keep its verdicts.
+
+The same check is `judges.rewards.verdict_reward` for TRL; here it also says which verdict failed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.backends.base import Completion
+from judges.verifiers import Checked
+from tasks.base import Task
+
+
+def check_format(
+    task: Task, values: dict[str, Any], text: str, verdict: str | None = None, finish_reason: str | None = None
+) -> Checked:
+    """1.0 when every verdict (or the named one) passed, 0.0 when one failed, None when none was reached.
+
+    TRL gives only the text: without a finish reason, the completion is taken to have ended its turn."""
+    _, verdicts = task.parse(values, Completion(text, finish_reason or "stop", 0, 0))
+    found = [v for v in verdicts if verdict is None or v.name == verdict]
+    if not found:
+        return Checked(None, f"verdict {verdict!r} not reached" if verdict else "no verdicts")
+    failed = next((v for v in found if not v.passed), None)
+    if failed is not None:
+        return Checked(0.0, f"{failed.name}: {failed.reason}")
+    return Checked(1.0, f"{len(found)} verdict(s) passed")

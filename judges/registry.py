@@ -1,0 +1,53 @@
+"""The judges `harness judge --judge NAME` knows: deterministic verifiers and LLM judges.
+
+A verifier is a `check(prediction, *columns) -> Checked` over logical columns that the judge stage maps onto
+the artifact's columns (see `harness judge --help` and README). `format` is special: it runs the task that
+wrote the row. LLM judges read `question` and `response` and need an engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from judges.math_answer import check_math
+from judges.multiple_choice import check_choice
+from judges.reasoning_gym_answer import check_reasoning_gym
+from judges.verifiers import Check, check_exact, check_regex
+
+
+@dataclass(frozen=True)
+class VerifierSpec:
+    check: Check
+    columns: tuple[str, ...]  # logical columns after the prediction, in the check's argument order
+    optional: tuple[str, ...] = ()  # logical columns passed as None when the input has none
+    package: tuple[str, str] | None = None  # (module, distribution) it needs beyond the core install
+
+
+VERIFIERS: dict[str, VerifierSpec] = {
+    "mc": VerifierSpec(check_choice, ("gold",), ("choices",)),
+    "math": VerifierSpec(check_math, ("gold",), package=("math_verify", "math-verify")),
+    "exact": VerifierSpec(check_exact, ("gold",)),
+    "regex": VerifierSpec(check_regex, ("gold", "pattern")),
+    "reasoning-gym": VerifierSpec(
+        check_reasoning_gym, ("generator", "seed", "index"), ("config",), package=("reasoning_gym", "reasoning-gym")
+    ),
+}
+FORMAT = "format"
+LLM_JUDGES = ("score", "pairwise", "rank")
+ALL_JUDGES = (*VERIFIERS, FORMAT, *LLM_JUDGES)
+
+
+def missing_package(judge: str) -> str | None:
+    """The distribution a verifier needs and cannot import here (None: nothing missing)."""
+    import importlib.util
+
+    spec = VERIFIERS.get(judge)
+    if spec is None or spec.package is None:
+        return None
+    module, distribution = spec.package
+    return None if importlib.util.find_spec(module) is not None else distribution
+
+
+def column_name(judge: str) -> str:
+    """The judge's name in column names and in judge_summary.json: `reasoning-gym` -> `reasoning_gym`."""
+    return judge.replace("-", "_")

@@ -1,0 +1,72 @@
+"""A small star artifact built from the bundled sample's first questions (no model: the samples are written
+by hand, as a real synth run lays them out), for the judge and select stages' tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.artifacts import ArtifactWriter, base_provenance
+from harness.backends.base import Completion
+from harness.records import to_table, traces_schema, verdict_fields
+from harness.sources import Source, open_source
+from harness.stages.synth import bundled_sample
+from tasks.star import PROMPT, StarTask
+
+# Per question: completions of its samples (a correct one, a wrong one, the correct one again, a broken one).
+SAMPLES = {
+    0: ["Divide by one.\n### Answer: 43", "Guess.\n### Answer: 42", "Divide by one.\n### Answer: 43", "no answer"],
+    5: ["-3 + 63.\n### Answer: 60", "Hmm.\n### Answer: 66"],
+}
+
+
+def star_artifact(folder: Path, samples: dict[int, list[str]] = SAMPLES) -> Path:
+    """Write the artifact; return the folder. Its provenance names the bundled sample as its input."""
+    source = open_source(str(bundled_sample()), {})
+    by_index = {row.index: row for row in source.rows() if row.index in samples}
+    rows = [
+        star_row(by_index[index].record_id, by_index[index].index, by_index[index].values, sample_idx, text)
+        for index, completions in samples.items()
+        for sample_idx, text in enumerate(completions)
+    ]
+    write_star_artifact(folder, rows, source)
+    return folder
+
+
+def star_row(record_id: str, source_index: int, source: dict, sample_idx: int, text: str) -> dict:
+    """One star output row for a bundled-sample question and a completion, parsed by the star task."""
+    task = StarTask()
+    values = {"question": source["instruction"], "answer": source["solution"]}
+    fields, verdicts = task.parse(values, Completion(text, "stop", 10, 5, sample_idx))
+    return {
+        "record_id": record_id,
+        "parent_id": None,
+        "source_index": source_index,
+        "sample_idx": sample_idx,
+        "task": task.name,
+        "task_version": task.version,
+        "template_hash": task.template_hash(),
+        **fields,
+        "completion": text,
+        "finish_reason": "stop",
+        "prompt_tokens": 10,
+        "completion_tokens": 5,
+        **verdict_fields(verdicts),
+    }
+
+
+def write_star_artifact(folder: Path, rows: list[dict], source: Source, shard_rows: int = 4096) -> None:
+    """The rows as a star artifact whose provenance names `source` as the synth run's input."""
+    schema = traces_schema(StarTask.fields)
+    provenance = {**base_provenance(), "input": {"label": source.label, **source.fingerprint}}
+    with ArtifactWriter(folder, schema, {"task": "star", "input": source.label}).open({}) as writer:
+        for start in range(0, len(rows), shard_rows):
+            writer.commit(to_table(rows[start : start + shard_rows], schema), provenance)
+
+
+def star_prompt(question: str) -> str:
+    return PROMPT.format(question=question)
+
+
+def read_summary(folder: Path) -> dict:
+    return json.loads((folder / "judge_summary.json").read_text())["judges"]
