@@ -16,9 +16,12 @@ from pathlib import Path
 from rich.console import Console
 
 from harness.artifact_groups import artifact_shards, count_rows
-from harness.config import JudgeConfig, SelectConfig, SynthConfig, ThoughtRankingConfig
+from harness.backends import ENGINES
+from harness.config import ConfigError, JudgeConfig, SelectConfig, SynthConfig, ThoughtRankingConfig
+from harness.models import ModelNotFound
 from harness.stages.judge import run_judge
 from harness.stages.loop_rounds import LoopPlan, LoopRound, LoopSummary, run_rounds
+from harness.stages.plumbing import EngineSession
 from harness.stages.select import run_select
 from harness.stages.synth import run_synth
 
@@ -43,6 +46,7 @@ class ThoughtRankingRound(LoopRound):
 
 def run_thought_ranking_loop(cfg: ThoughtRankingConfig, console: Console | None = None) -> LoopSummary:
     console = console or Console(stderr=True)
+    _check_judge(cfg)
 
     def new_round(k: int, model: str, folder: Path) -> ThoughtRankingRound:
         paths = {name: str(folder / name) for name in ("variants", "judged", "sft")}
@@ -51,7 +55,7 @@ def run_thought_ranking_loop(cfg: ThoughtRankingConfig, console: Console | None 
     def prepare(step: ThoughtRankingRound) -> str | None:
         synth = run_synth(_synth_config(cfg, step), console)
         step.rows, step.valid = synth.artifact_rows, synth.artifact_valid
-        judged = run_judge(_judge_config(cfg, step), console)
+        judged = run_judge(_judge_config(cfg, step.variants, step.judged), console)
         if judged.failed_questions:
             return f"{judged.failed_questions} question(s) could not be judged (engine errors); rerun to judge them"
         tally = judged.judges[JUDGE]
@@ -82,11 +86,21 @@ def _synth_config(cfg: ThoughtRankingConfig, step: ThoughtRankingRound) -> Synth
     )
 
 
-def _judge_config(cfg: ThoughtRankingConfig, step: ThoughtRankingRound) -> JudgeConfig:
+def _check_judge(cfg: ThoughtRankingConfig) -> None:
+    """The judge's settings, checked before round 1 samples anything (the judge stage would check them later)."""
+    if cfg.judge.engine not in ENGINES:
+        raise ConfigError(f"judge: unknown engine {cfg.judge.engine!r}; engines are: {', '.join(sorted(ENGINES))}")
+    try:
+        EngineSession(_judge_config(cfg, cfg.input, cfg.output)).check()
+    except ModelNotFound as err:
+        raise ConfigError(f"judge: {err} (the loop's flags: --judge-engine, --judge-base-url, --judge-model)") from err
+
+
+def _judge_config(cfg: ThoughtRankingConfig, variants: str, output: str) -> JudgeConfig:
     judge = cfg.judge
     return JudgeConfig(
-        input=step.variants,
-        output=step.judged,
+        input=variants,
+        output=output,
         judges=[JUDGE],
         model=judge.model,
         engine=judge.engine,
