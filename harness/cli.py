@@ -492,9 +492,17 @@ LoopThreadsOpt = Annotated[int, typer.Option(help="CPU threads.")]
 LoopConfigOpt = Annotated[Path, typer.Option(help="YAML loop config; flags given on the command line override it.")]
 
 
-def _loop_train(max_steps, learning_rate, batch_size, max_length) -> dict | None:
-    train = {"max_steps": max_steps, "learning_rate": learning_rate, "batch_size": batch_size, "max_length": max_length}
-    return {k: v for k, v in train.items() if v is not None} or None
+LOOP_SETTINGS = ("input", "output", "rounds", "model", "recipe", "limit", "threads")
+LOOP_TRAIN = ("max_steps", "learning_rate", "batch_size", "max_length")
+
+
+def _loop_overrides(given: dict) -> dict:
+    """The options every loop shares, from a loop command's arguments by name, as `load_config` overrides."""
+    from harness.config import parse_column_flags
+
+    train = {k: given[k] for k in LOOP_TRAIN if given[k] is not None}
+    shared = {k: given[k] for k in LOOP_SETTINGS}
+    return {**shared, "columns": parse_column_flags(given["col"] or []) or None, "train": train or None}
 
 
 def _print_loop_summary(summary, title: str, counts: dict[str, str]) -> None:
@@ -542,30 +550,13 @@ def loop_star(
 
     Example: harness loop star --input sample --limit 20 --rounds 4 --output runs/star-loop
     """
-    from harness.config import LoopConfig, load_config, parse_column_flags
+    from harness.config import LoopConfig, load_config
     from harness.stages.loop import run_star_loop
 
+    given = locals()
     with _clean_errors():
-        cfg = load_config(
-            config,
-            {
-                "input": input,
-                "output": output,
-                "rounds": rounds,
-                "model": model,
-                "method": method,
-                "recipe": recipe,
-                "limit": limit,
-                "columns": parse_column_flags(col or []) or None,
-                "n": n,
-                "temperature": temperature,
-                "max_tokens": max_tokens,
-                "seed": seed,
-                "train": _loop_train(max_steps, learning_rate, batch_size, max_length),
-                "threads": threads,
-            },
-            LoopConfig,
-        )
+        star = {"method": method, "n": n, "temperature": temperature, "max_tokens": max_tokens, "seed": seed}
+        cfg = load_config(config, {**_loop_overrides(given), **star}, LoopConfig)
         summary = run_star_loop(cfg, console)
     _print_loop_summary(summary, "loop star summary", {"samples": "rows", "valid": "valid", "pairs": "pairs_count"})
 
@@ -607,9 +598,10 @@ def loop_thought_ranking(
 
     Example: harness loop thought-ranking --input questions.jsonl --rounds 4 --output runs/tr-loop
     """
-    from harness.config import ThoughtRankingConfig, load_config, parse_column_flags
+    from harness.config import ThoughtRankingConfig, load_config
     from harness.stages.loop_thought_ranking import run_thought_ranking_loop
 
+    given = locals()
     task_options = {
         "variants": variants,
         "max_thought_tokens": max_thought_tokens,
@@ -623,24 +615,8 @@ def loop_thought_ranking(
         "openai": {"base_url": judge_base_url, "api_key_env": judge_api_key_env},
     }
     with _clean_errors():
-        cfg = load_config(
-            config,
-            {
-                "input": input,
-                "output": output,
-                "rounds": rounds,
-                "model": model,
-                "engine": engine,
-                "recipe": recipe,
-                "limit": limit,
-                "columns": parse_column_flags(col or []) or None,
-                "task_options": {k: v for k, v in task_options.items() if v is not None} or None,
-                "judge": judge,
-                "train": _loop_train(max_steps, learning_rate, batch_size, max_length),
-                "threads": threads,
-            },
-            ThoughtRankingConfig,
-        )
+        tr = {"engine": engine, "task_options": task_options, "judge": judge}  # None in them: not given
+        cfg = load_config(config, {**_loop_overrides(given), **tr}, ThoughtRankingConfig)
         summary = run_thought_ranking_loop(cfg, console)
     counts = {"variants": "rows", "valid": "valid", "ranked": "ranked", "sft rows": "selected"}
     _print_loop_summary(summary, "loop thought-ranking summary", counts)

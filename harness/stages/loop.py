@@ -13,8 +13,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from harness.config import LoopConfig, SynthConfig
-from harness.stages.loop_rounds import LoopPlan, LoopRound, LoopSummary, run_rounds
+from harness.config import LoopConfig
+from harness.stages.loop_rounds import LoopPlan, LoopRound, LoopSummary, round_synth_config, run_rounds
 from harness.stages.synth import run_synth
 
 DEFAULT_RECIPES = {"rank": "memphis-rank", "dpo": "star-dpo"}
@@ -39,7 +39,8 @@ def run_star_loop(cfg: LoopConfig, console: Console | None = None) -> LoopSummar
         return StarRound(round=k, model_in=model, samples=str(folder / "samples"), pairs=str(folder / "pairs"))
 
     def prepare(step: StarRound) -> str | None:
-        synth = run_synth(_synth_config(cfg, step), console)
+        star = {"pairs_output": step.pairs, "sampling": cfg.sampling}
+        synth = run_synth(round_synth_config(cfg, step, "star", step.samples, **star), console)
         step.rows, step.valid, step.pairs_count = synth.artifact_rows, synth.artifact_valid, synth.pairs
         if synth.pairs == 0:
             return f"no (correct, incorrect) pair among {synth.artifact_rows} samples"
@@ -47,18 +48,3 @@ def run_star_loop(cfg: LoopConfig, console: Console | None = None) -> LoopSummar
 
     recipe = cfg.recipe or DEFAULT_RECIPES[cfg.method]
     return run_rounds(LoopPlan("star", StarRound, new_round, prepare, cfg.method, recipe), cfg, console)
-
-
-def _synth_config(cfg: LoopConfig, step: StarRound) -> SynthConfig:
-    return SynthConfig(
-        task="star",
-        input=cfg.input,
-        output=step.samples,
-        pairs_output=step.pairs,
-        model=step.model_in,
-        columns=cfg.columns,
-        sampling=cfg.sampling,
-        limit=cfg.limit,
-        threads=cfg.threads,
-        **({"batch_size": cfg.synth_batch_size} if cfg.synth_batch_size else {}),
-    )

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from rich.console import Console
 
 from harness.artifacts import ArtifactError, _write_atomic
+from harness.config import SynthConfig
 from harness.stages.train import PROVENANCE_FILE, load_train_config, run_train
 
 LINKS_FILE = "loop.json"
@@ -100,6 +101,22 @@ def run_rounds(plan: LoopPlan, cfg: Any, console: Console) -> LoopSummary:
         model = trained.output
         _write_links(root, plan, cfg, summary)
     return summary
+
+
+def round_synth_config(cfg: Any, step: LoopRound, task: str, output: str, **settings: Any) -> SynthConfig:
+    """A round's synth run: the loop's questions, columns, limit and threads, on the round's starting model."""
+    batch = {"batch_size": cfg.synth_batch_size} if cfg.synth_batch_size else {}
+    return SynthConfig(
+        task=task,
+        input=cfg.input,
+        output=output,
+        model=step.model_in,
+        columns=cfg.columns,
+        limit=cfg.limit,
+        threads=cfg.threads,
+        **batch,
+        **settings,
+    )
 
 
 def _restored(round_type: type[Round], recorded: dict[str, Any]) -> Round:

@@ -17,10 +17,10 @@ from rich.console import Console
 
 from harness.artifact_groups import artifact_shards, count_rows
 from harness.backends import ENGINES
-from harness.config import ConfigError, JudgeConfig, SelectConfig, SynthConfig, ThoughtRankingConfig
+from harness.config import ConfigError, JudgeConfig, SelectConfig, ThoughtRankingConfig
 from harness.models import ModelNotFound
 from harness.stages.judge import run_judge
-from harness.stages.loop_rounds import LoopPlan, LoopRound, LoopSummary, run_rounds
+from harness.stages.loop_rounds import LoopPlan, LoopRound, LoopSummary, round_synth_config, run_rounds
 from harness.stages.plumbing import EngineSession
 from harness.stages.select import run_select
 from harness.stages.synth import run_synth
@@ -53,7 +53,8 @@ def run_thought_ranking_loop(cfg: ThoughtRankingConfig, console: Console | None 
         return ThoughtRankingRound(round=k, model_in=model, **paths)
 
     def prepare(step: ThoughtRankingRound) -> str | None:
-        synth = run_synth(_synth_config(cfg, step), console)
+        policy = {"engine": cfg.engine, "vllm": cfg.vllm, "task_options": cfg.task_options}
+        synth = run_synth(round_synth_config(cfg, step, "thought-variants", step.variants, **policy), console)
         step.rows, step.valid = synth.artifact_rows, synth.artifact_valid
         judged = run_judge(_judge_config(cfg, step.variants, step.judged), console)
         if judged.failed_questions:
@@ -70,22 +71,6 @@ def run_thought_ranking_loop(cfg: ThoughtRankingConfig, console: Console | None 
     return run_rounds(plan, cfg, console)
 
 
-def _synth_config(cfg: ThoughtRankingConfig, step: ThoughtRankingRound) -> SynthConfig:
-    return SynthConfig(
-        task="thought-variants",
-        input=cfg.input,
-        output=step.variants,
-        model=step.model_in,
-        engine=cfg.engine,
-        vllm=cfg.vllm,
-        columns=cfg.columns,
-        task_options=cfg.task_options,
-        limit=cfg.limit,
-        threads=cfg.threads,
-        **({"batch_size": cfg.synth_batch_size} if cfg.synth_batch_size else {}),
-    )
-
-
 def _check_judge(cfg: ThoughtRankingConfig) -> None:
     """The judge's settings, checked before round 1 samples anything (the judge stage would check them later)."""
     if cfg.judge.engine not in ENGINES:
@@ -97,17 +82,5 @@ def _check_judge(cfg: ThoughtRankingConfig) -> None:
 
 
 def _judge_config(cfg: ThoughtRankingConfig, variants: str, output: str) -> JudgeConfig:
-    judge = cfg.judge
-    return JudgeConfig(
-        input=variants,
-        output=output,
-        judges=[JUDGE],
-        model=judge.model,
-        engine=judge.engine,
-        max_tokens=judge.max_tokens,
-        rank_chunk=judge.rank_chunk,
-        batch_size=judge.batch_size,
-        threads=cfg.threads,
-        vllm=judge.vllm,
-        openai=judge.openai,
-    )
+    # The loop's judge settings are JudgeConfig's own fields, by the same names.
+    return JudgeConfig(input=variants, output=output, judges=[JUDGE], threads=cfg.threads, **cfg.judge.model_dump())
