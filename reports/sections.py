@@ -127,7 +127,8 @@ def validator_table(inputs: list[Input]) -> Table:
 
 # -- lengths -------------------------------------------------------------------------------------------------
 def length_section(inputs: list[Input]) -> Section:
-    section, measured = _start("Trace and answer lengths", inputs, lambda i: bool(i.data.lengths))
+    # A column whose values are all null (answers a model never reached) has nothing to measure.
+    section, measured = _start("Trace and answer lengths", inputs, lambda i: any(i.data.lengths.values()))
     if not measured:
         return section
     section.blocks.append(
@@ -138,11 +139,12 @@ def length_section(inputs: list[Input]) -> Section:
     rows = []
     for item in measured:
         xlabels = _length_labels(item)
-        for name, counts in item.data.lengths.items():
+        lengths = {name: counts for name, counts in item.data.lengths.items() if counts}
+        for name, counts in lengths.items():
             total = sum(counts.values())
             mean = sum(v * c for v, c in counts.items()) / total
             rows.append([item.label, name, xlabels[name], str(total), f"{mean:.1f}", str(min(counts)), str(max(counts))])  # fmt: skip
-        png = plots.histograms(item.data.lengths, xlabels, f"{item.label}: lengths")
+        png = plots.histograms(lengths, xlabels, f"{item.label}: lengths")
         section.blocks.append(Image(f"{item.slug}-lengths.png", png, f"length histograms, {item.label}"))
     section.blocks.insert(1, Table(["artifact", "what", "column(s), unit", "rows", "mean", "min", "max"], rows))
     return section

@@ -113,6 +113,18 @@ class Completion:
         return cls(**data)
 
 
+def render_with_template(tokenizer: Any, request: Request, model_path: str) -> str:
+    """The exact text a local engine's model sees: a raw prompt as is, or the chat template's rendering of the
+    messages with the generation prompt, then the forced assistant prefix. The transformers and vllm engines
+    both render through this, so they tokenize the same text."""
+    if request.prompt is not None:
+        return request.prompt
+    if tokenizer.chat_template is None:
+        raise ValueError(f"model {model_path} has no chat template; send raw prompts instead")
+    text = tokenizer.apply_chat_template(list(request.messages), tokenize=False, add_generation_prompt=True)
+    return text + request.assistant_prefix
+
+
 class Backend(ABC):
     """One engine. Heavy imports happen in the constructor, never at package import time."""
 

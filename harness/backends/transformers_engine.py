@@ -6,7 +6,7 @@ import bisect
 import os
 from typing import Any
 
-from harness.backends.base import Backend, Completion, Request, SamplingParams
+from harness.backends.base import Backend, Completion, Request, SamplingParams, render_with_template
 
 
 def default_threads() -> int:
@@ -57,12 +57,7 @@ class TransformersBackend(Backend):
 
     def render(self, request: Request) -> str:
         """The exact text the model sees."""
-        if request.prompt is not None:
-            return request.prompt
-        if self.tokenizer.chat_template is None:
-            raise ValueError(f"model {self.model_path} has no chat template; send raw prompts instead")
-        text = self.tokenizer.apply_chat_template(list(request.messages), tokenize=False, add_generation_prompt=True)
-        return text + request.assistant_prefix
+        return render_with_template(self.tokenizer, request, self.model_path)
 
     def generate(self, requests: list[Request], params: SamplingParams) -> list[list[Completion]]:
         if not requests:

@@ -17,7 +17,14 @@ import os
 import warnings
 from typing import Any
 
-from harness.backends.base import Backend, Completion, Request, SamplingParams, UnsupportedParameter
+from harness.backends.base import (
+    Backend,
+    Completion,
+    Request,
+    SamplingParams,
+    UnsupportedParameter,
+    render_with_template,
+)
 
 CPU_MAX_MODEL_LEN = 2048
 CPU_KV_CACHE_BYTES = 256 << 20
@@ -130,12 +137,7 @@ class VLLMBackend(Backend):
 
     def render(self, request: Request) -> str:
         """The exact text the model sees (the same as the transformers engine's)."""
-        if request.prompt is not None:
-            return request.prompt
-        if self.tokenizer.chat_template is None:
-            raise ValueError(f"model {self.model_path} has no chat template; send raw prompts instead")
-        text = self.tokenizer.apply_chat_template(list(request.messages), tokenize=False, add_generation_prompt=True)
-        return text + request.assistant_prefix
+        return render_with_template(self.tokenizer, request, self.model_path)
 
     def generate(self, requests: list[Request], params: SamplingParams) -> list[list[Completion]]:
         if not requests:

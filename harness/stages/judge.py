@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from rich.console import Console
 
 from harness.artifact_groups import artifact_shards, count_rows, question_groups
+from harness.artifact_reader import JUDGE_SUMMARY
 from harness.artifacts import ArtifactWriter, base_provenance, read_provenance
 from harness.backends import ENGINES
 from harness.backends.base import SamplingParams
@@ -39,7 +40,7 @@ from judges.registry import ALL_JUDGES, FORMAT, LLM_JUDGES, VERIFIERS, column_na
 from judges.verifiers import Checked
 from tasks import get_task
 
-SUMMARY_FILE = "judge_summary.json"
+SUMMARY_FILE = JUDGE_SUMMARY  # read back by `harness report` (harness/artifact_reader.py)
 # Questions per committed shard: LLM judges take seconds per question (a kill loses little); verifiers take
 # microseconds, and small shards would spend their time in fsync.
 LLM_BATCH, VERIFIER_BATCH = 4, 256

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from harness.backends import make_backend
 from harness.backends.base import Completion, Request, SamplingParams
 from harness.cache import GenerationCache, cached_generate
+from harness.models import ResolvedModel
 
 T = TypeVar("T")
 
@@ -41,17 +42,20 @@ def engine_options(cfg: Any) -> dict[str, Any]:
 
 
 class EngineSession:
-    """An engine (loaded on the first request, so a run with nothing to generate loads no model) and the
-    generation cache, closed together. Counts cache hits and freshly generated tokens. `cfg` is a stage
-    config with `engine`, `model`, `cache`, `threads`, `vllm` and `openai`."""
+    """An engine and the generation cache, closed together. The engine is built at the first request the
+    cache cannot answer, so a run with nothing to generate, or whose every request is a cache hit (a parser
+    changed, an output folder started over), loads no model. Counts cache hits and freshly generated tokens.
+    `cfg` is a stage config with `engine`, `model`, `cache`, `threads`, `vllm` and `openai`; `model`, when the
+    stage has resolved it already, saves resolving it twice."""
 
-    def __init__(self, cfg: Any) -> None:
+    def __init__(self, cfg: Any, model: ResolvedModel | None = None) -> None:
         self.engine, self.model_spec, self.use_cache = cfg.engine, cfg.model, cfg.cache
         self.base_url = cfg.openai.base_url
         self.options = engine_options(cfg)
         self.backend = None
         self.cache: GenerationCache | None = None
-        self.model = None
+        self.model = model
+        self._opened = False
         self.cache_hits = 0
         self.generated_tokens = 0
         self._reported_tokens = 0
@@ -68,18 +72,29 @@ class EngineSession:
     def started(self) -> bool:
         return self.backend is not None
 
+    def _open(self) -> None:
+        """The model (its fingerprint keys the cache) and the cache; not the engine."""
+        if self._opened:
+            return
+        if self.model is None:
+            from harness.models import resolve_engine_model
+
+            self.model = resolve_engine_model(self.model_spec, self.engine, self.base_url)
+        self.cache = GenerationCache.default() if self.use_cache else None
+        self._opened = True
+
     def start(self) -> None:
+        """Build the engine now (the first cache miss does it otherwise)."""
         if self.backend is not None:
             return
-        from harness.models import resolve_engine_model
-
-        self.model = resolve_engine_model(self.model_spec, self.engine, self.base_url)
-        self.cache = GenerationCache.default() if self.use_cache else None
+        self._open()
         self.backend = make_backend(self.engine, self.model.path, **self.options)
 
     def generate(self, requests: list[Request], params: SamplingParams) -> list[list[Completion]]:
-        self.start()
-        completions, hits = cached_generate(self.backend, self.cache, requests, params, self.model.fingerprint)
+        if not requests:
+            return []
+        self._open()
+        completions, hits = cached_generate(_OnFirstMiss(self), self.cache, requests, params, self.model.fingerprint)
         self.cache_hits += sum(hits)
         self.generated_tokens += fresh_tokens(completions, hits)
         return completions
@@ -102,6 +117,7 @@ class EngineSession:
         return {"engine": self.backend.describe(), "model": self.model.to_dict()} if self.backend else {}
 
     def close(self) -> None:
+        self._opened = False
         if self.cache is not None:
             self.cache.close()
             self.cache = None
@@ -114,3 +130,16 @@ class EngineSession:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _OnFirstMiss:
+    """The engine as `cached_generate` sees it: its name (part of every cache key) is known up front, and it
+    is built only when a request misses the cache."""
+
+    def __init__(self, session: EngineSession) -> None:
+        self.session = session
+        self.name = session.engine
+
+    def generate(self, requests: list[Request], params: SamplingParams) -> list[list[Completion]]:
+        self.session.start()
+        return self.session.backend.generate(requests, params)

@@ -96,6 +96,8 @@ def _token_counter(artifact: Artifact) -> TokenCount | None:
         return None  # a broken folder: count words rather than fail
 
     def count(texts: list[str]) -> list[int]:
+        if not texts:  # a batch whose texts are all null (error rows, rejected inputs): the tokenizer refuses []
+            return []
         # as judges/token_count.py counts a section: the text's own tokens, no special tokens added
         return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
 

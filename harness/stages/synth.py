@@ -22,14 +22,13 @@ import pyarrow.parquet as pq
 from rich.console import Console
 
 from harness.artifacts import ArtifactWriter, base_provenance
-from harness.backends import ENGINES, make_backend
-from harness.cache import GenerationCache, cached_generate
+from harness.backends import ENGINES
 from harness.config import ConfigError, SynthConfig
 from harness.models import ResolvedModel, resolve_engine_model
 from harness.progress import StageProgress
 from harness.records import Verdict, to_table, traces_schema, verdict_fields
 from harness.sources import SourceRow, open_source
-from harness.stages.plumbing import batched, engine_options, fresh_tokens, usage_delta
+from harness.stages.plumbing import EngineSession, batched, usage_delta
 from tasks import get_task
 from tasks.base import Task
 
@@ -121,11 +120,9 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
                 "config": cfg.model_dump(),
             }
             total = _expected_rows(source.count, cfg.limit, shard, len(done))
-            run = functools.partial(_run_batch, task, params=params, required=required, model_fp=model.fingerprint)
+            run = functools.partial(_run_batch, task, params=params, required=required)
             write = functools.partial(_write_batch, writer, failed=failed)
-            _generate(
-                itertools.chain([first], batches), run, write, cfg, model.path, provenance, total, summary, console
-            )
+            _generate(itertools.chain([first], batches), run, write, cfg, model, provenance, total, summary, console)
         summary.artifact_rows, summary.artifact_valid = writer.rows_written(), writer.valid_rows()
         if task.pair_fields is not None:
             summary.pairs_output = cfg.pairs_output or f"{cfg.output}-pairs"
@@ -133,28 +130,21 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
     return summary
 
 
-def _generate(batches, run_batch, write_batch, cfg, model_path, provenance, total, summary, console) -> None:
+def _generate(batches, run_batch, write_batch, cfg, model, provenance, total, summary, console) -> None:
     """The engine loop: each batch is generated, parsed and committed as one shard before the next starts."""
-    cache = GenerationCache.default() if cfg.cache else None
-    backend = make_backend(cfg.engine, model_path, **engine_options(cfg))
-    provenance = {**provenance, "engine": backend.describe()}
-    try:
-        with StageProgress(f"synth {cfg.task}", total, console) as progress:
-            for batch in batches:
-                before = backend.usage_totals()
-                rows, tokens, hits = run_batch(backend=backend, cache=cache, batch=batch)
-                usage = usage_delta(before, backend.usage_totals())
-                summary.retried_rows += write_batch(
-                    rows, provenance={**provenance, **({"engine_usage": usage} if usage else {})}
-                )
-                _tally(summary, rows, len(batch), tokens, hits)
-                progress.advance(len(batch), tokens)
+    with EngineSession(cfg, model) as session, StageProgress(f"synth {cfg.task}", total, console) as progress:
+        for batch in batches:
+            before, hits = session.usage(), session.cache_hits
+            rows = run_batch(session=session, batch=batch)
+            usage = usage_delta(before, session.usage())
+            # A batch the cache answered whole never builds the engine: its shard records the engine's name only.
+            shard = {**provenance, **session.provenance(), **({"engine_usage": usage} if usage else {})}
+            summary.retried_rows += write_batch(rows, provenance=shard)
+            tokens = session.new_tokens()
+            _tally(summary, rows, len(batch), tokens, session.cache_hits - hits)
+            progress.advance(len(batch), tokens)
         summary.seconds = progress.elapsed
-        summary.engine_usage = backend.usage_totals()
-    finally:
-        if cache is not None:
-            cache.close()
-        backend.close()
+        summary.engine_usage = session.usage()
 
 
 def write_pairs(task: Task, shards: list[Path], target: Path, identity: dict[str, Any]) -> int:
@@ -177,7 +167,7 @@ def write_pairs(task: Task, shards: list[Path], target: Path, identity: dict[str
     return total
 
 
-def _run_batch(task: Task, backend, cache, batch: list[SourceRow], required, params, model_fp):
+def _run_batch(task: Task, session: EngineSession, batch: list[SourceRow], required, params):
     """Rows for one batch in input order. Rejected inputs get their verdicts; the rest fan out into the task's
     variants (one engine call for all of them, so the engine can share their common prompt prefix), and
     two-step tasks send each first completion back for its second step in one more call."""
@@ -191,15 +181,13 @@ def _run_batch(task: Task, backend, cache, batch: list[SourceRow], required, par
         else:
             out.append({**_identity(task, row, 0), **task.rejected(values), **verdict_fields(checks)})
     requests = [task.render(values, variant) for _, values, variant in branches]
-    firsts, hits = cached_generate(backend, cache, requests, params, model_fp)
-    tokens = fresh_tokens(firsts, hits)
+    firsts = session.generate(requests, params)
     finals = firsts
     if task.two_step:
         # A failed first step has nothing to follow up: it stays the final (error) completion.
         flat = [(b, k) for b, samples in enumerate(firsts) for k, c in enumerate(samples) if not c.is_error]
         follow_ups = [task.follow_up(branches[b][1], branches[b][2], firsts[b][k]) for b, k in flat]
-        seconds, hits_2 = cached_generate(backend, cache, follow_ups, task.follow_up_params(params), model_fp)
-        tokens += fresh_tokens(seconds, hits_2)
+        seconds = session.generate(follow_ups, task.follow_up_params(params))
         finals = [list(samples) for samples in firsts]
         for (b, k), [second] in zip(flat, seconds, strict=True):
             finals[b][k] = second
@@ -223,7 +211,7 @@ def _run_batch(task: Task, backend, cache, batch: list[SourceRow], required, par
                 }
             )
     out.sort(key=lambda r: r["source_index"])  # stable: variants and samples keep their order
-    return out, tokens, sum(hits)
+    return out
 
 
 def _write_batch(writer, rows: list[dict[str, Any]], failed: dict[str, str], provenance) -> int:

@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 from rich.console import Console
 
+import harness.stages.plumbing as plumbing
 import harness.stages.synth as synth
 from harness.artifacts import read_provenance
 from harness.backends.base import Backend, Completion
@@ -48,7 +49,7 @@ def run(tmp_path, monkeypatch):
     def go(broken: set[str], task: str = "backfill") -> synth.SynthSummary:
         engine = Scripted(broken)
         engines.append(engine)
-        monkeypatch.setattr(synth, "make_backend", lambda *a, **k: engine)
+        monkeypatch.setattr(plumbing, "make_backend", lambda *a, **k: engine)
         cfg = SynthConfig(
             task=task, input="sample", output=str(tmp_path / "out"), limit=6, batch_size=4,
             sampling=SamplingOverrides(n=2),
@@ -119,3 +120,18 @@ def test_a_two_step_task_sends_no_follow_up_for_a_failed_first_step(run):
     assert errors["source_index"].to_list() == [2, 2] and summary.engine_errors == 2
     assert set(errors["rejection_reason"]) == {"engine_error: HTTP 503 after 7 attempts"}
     assert df.filter(pl.col("finish_reason") != "error")["completion"].is_not_null().all()
+
+
+def test_a_run_the_cache_answers_whole_builds_no_engine(run, tmp_path, monkeypatch):
+    run(set())  # fills the generation cache
+    built = []
+    monkeypatch.setattr(plumbing, "make_backend", lambda *a, **k: built.append(1) or Scripted(set()))
+    cfg = SynthConfig(
+        task="backfill", input="sample", output=str(tmp_path / "again"), limit=6, batch_size=4,
+        sampling=SamplingOverrides(n=2),
+    )  # fmt: skip
+    summary = synth.run_synth(cfg, Console(quiet=True))
+    assert built == [] and summary.cache_hits == 6 and summary.rows_out == 12 and summary.generated_tokens == 0
+    assert artifact(tmp_path / "again")["completion"].to_list() == artifact(run.out)["completion"].to_list()
+    # No engine was built, so the shard records the engine's name rather than its description.
+    assert read_provenance(sorted((tmp_path / "again").glob("*.parquet"))[0])["engine"] == "transformers"

@@ -156,3 +156,20 @@ def test_bad_inputs_are_one_clear_line(real_artifacts, tmp_path):
     inside = run_harness("report", str(real_artifacts.synth), "-o", str(real_artifacts.synth), env=real_artifacts.env, check=False)  # fmt: skip
     assert inside.returncode == 2 and "is inside the artifact folder" in inside.stderr
     assert "Traceback" not in result.stderr + inside.stderr
+
+
+def test_report_on_a_real_judge_run_whose_answers_are_all_missing(real_artifacts, tmp_path):
+    """The real judge stage's output (not the contract fixture), on star samples cut off before any `### Answer:`:
+    the answer column is all null, which must give no length row for it and no crash."""
+    env = real_artifacts.env
+    star, judged = tmp_path / "star", tmp_path / "judged"
+    run_harness("synth", "--task", "star", "--input", "sample", "--limit", "2", "--n", "2", "--max-tokens", "8", "--output", str(star), env=env)  # fmt: skip
+    run_harness("judge", "--input", str(star), "--output", str(judged), "--judge", "exact,format", env=env)
+    out = tmp_path / "report"
+    result = run_harness("report", str(star), str(judged), "--output", str(out), env=env)
+    assert "Traceback" not in result.stderr
+    text = (out / "report.md").read_text()
+    judges = text.split("## Judge scores")[1].split("\n## ")[0]
+    assert "| #2 judged | exact | verifier | 4 |" in judges and "| #2 judged | format | verifier | 4 |" in judges
+    lengths = text.split("## Trace and answer lengths")[1].split("\n## ")[0]
+    assert "| completion |" in lengths and "| answer |" not in lengths
