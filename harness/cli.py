@@ -477,6 +477,49 @@ loop_app = typer.Typer(
 )
 app.add_typer(loop_app, name="loop")
 
+# Options every loop takes, declared once.
+LoopRoundsOpt = Annotated[int, typer.Option(help="Rounds, each training on the last round's model (cards: 4).")]
+LoopModelOpt = Annotated[str, typer.Option(help="The starting model: `default`, a local folder or a hub id.")]
+LoopLimitOpt = Annotated[int, typer.Option(help="Only the first N questions.")]
+LoopColOpt = Annotated[
+    list[str], typer.Option("--col", metavar="LOGICAL=COLUMN", help="As synth: --col question=prompt.")
+]
+LoopMaxStepsOpt = Annotated[int, typer.Option(help="Training steps per round (overrides the recipe's epochs).")]
+LoopLearningRateOpt = Annotated[float, typer.Option(help="Training learning rate.")]
+LoopBatchSizeOpt = Annotated[int, typer.Option(help="Training rows per step.")]
+LoopMaxLengthOpt = Annotated[int, typer.Option(help="Training tokens per sequence.")]
+LoopThreadsOpt = Annotated[int, typer.Option(help="CPU threads.")]
+LoopConfigOpt = Annotated[Path, typer.Option(help="YAML loop config; flags given on the command line override it.")]
+
+
+LOOP_SETTINGS = ("input", "output", "rounds", "model", "recipe", "limit", "threads")
+LOOP_TRAIN = ("max_steps", "learning_rate", "batch_size", "max_length")
+
+
+def _loop_overrides(given: dict) -> dict:
+    """The options every loop shares, from a loop command's arguments by name, as `load_config` overrides."""
+    from harness.config import parse_column_flags
+
+    train = {k: given[k] for k in LOOP_TRAIN if given[k] is not None}
+    shared = {k: given[k] for k in LOOP_SETTINGS}
+    return {**shared, "columns": parse_column_flags(given["col"] or []) or None, "train": train or None}
+
+
+def _print_loop_summary(summary, title: str, counts: dict[str, str]) -> None:
+    """One line per round: the round's `counts` (heading -> record field), its training, its model."""
+    table = Table(title=title)
+    for column in ("round", *counts, "steps", "loss (first -> last)", "model"):
+        table.add_column(column)
+    for r in summary.rounds:
+        loss = r.train.get("first_loss"), r.train.get("last_loss")
+        shown = "-" if loss[0] is None else f"{loss[0]:.3f} -> {loss[1]:.3f}"
+        cells = [str(getattr(r, name)) for name in counts.values()]
+        table.add_row(str(r.round), *cells, str(r.train.get("steps", "-")), shown, r.model_out or "-")
+    console.print(table)
+    if summary.stopped:
+        console.print(f"[yellow]stopped early:[/yellow] {escape(summary.stopped)}", highlight=False)
+    typer.echo(summary.final_model or summary.output)  # stdout: the last trained model, for scripts
+
 
 @loop_app.command("star")
 def loop_star(
@@ -484,76 +527,99 @@ def loop_star(
         str, typer.Option("--input", "-i", help="Questions with answers (as synth --task star), or `sample`.")
     ],
     output: Annotated[str, typer.Option("--output", "-o", help="Loop folder: round-K/{samples,pairs,model}.")],
-    rounds: Annotated[int, typer.Option(help="Rounds of synth -> verify -> pairs -> train.")] = 4,
-    model: Annotated[str, typer.Option(help="The starting model: `default`, a local folder or a hub id.")] = None,
+    rounds: LoopRoundsOpt = 4,
+    model: LoopModelOpt = None,
     method: Annotated[str, typer.Option(help="Training on the pairs: rank (Memphis-CoT) or dpo.")] = None,
     recipe: Annotated[
         str, typer.Option(help="Training recipe (file or bundled name); default memphis-rank or star-dpo.")
     ] = None,
-    limit: Annotated[int, typer.Option(help="Only the first N questions.")] = None,
-    col: Annotated[
-        list[str], typer.Option("--col", metavar="LOGICAL=COLUMN", help="As synth: --col question=prompt.")
-    ] = None,
+    limit: LoopLimitOpt = None,
+    col: LoopColOpt = None,
     n: Annotated[int, typer.Option(help="Samples per question (card: 8).")] = None,
     temperature: Annotated[float, typer.Option(help="Sampling temperature (card: 0.5).")] = None,
     max_tokens: Annotated[int, typer.Option(help="Tokens per rationale (card: 512).")] = None,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = None,
-    max_steps: Annotated[int, typer.Option(help="Training steps per round (overrides the recipe's epochs).")] = None,
-    learning_rate: Annotated[float, typer.Option(help="Training learning rate.")] = None,
-    batch_size: Annotated[int, typer.Option(help="Training rows per step.")] = None,
-    max_length: Annotated[int, typer.Option(help="Training tokens per sequence.")] = None,
-    threads: Annotated[int, typer.Option(help="CPU threads.")] = None,
-    config: Annotated[Path, typer.Option(help="YAML loop config; flags given on the command line override it.")] = None,
+    max_steps: LoopMaxStepsOpt = None,
+    learning_rate: LoopLearningRateOpt = None,
+    batch_size: LoopBatchSizeOpt = None,
+    max_length: LoopMaxLengthOpt = None,
+    threads: LoopThreadsOpt = None,
+    config: LoopConfigOpt = None,
 ) -> None:
     """Memphis-CoT rounds: sample and verify rationales, pair correct with incorrect, train, repeat on the new model.
 
     Example: harness loop star --input sample --limit 20 --rounds 4 --output runs/star-loop
     """
-    from harness.config import LoopConfig, load_config, parse_column_flags
+    from harness.config import LoopConfig, load_config
     from harness.stages.loop import run_star_loop
 
-    train = {"max_steps": max_steps, "learning_rate": learning_rate, "batch_size": batch_size, "max_length": max_length}
+    given = locals()
     with _clean_errors():
-        cfg = load_config(
-            config,
-            {
-                "input": input,
-                "output": output,
-                "rounds": rounds,
-                "model": model,
-                "method": method,
-                "recipe": recipe,
-                "limit": limit,
-                "columns": parse_column_flags(col or []) or None,
-                "n": n,
-                "temperature": temperature,
-                "max_tokens": max_tokens,
-                "seed": seed,
-                "train": {k: v for k, v in train.items() if v is not None} or None,
-                "threads": threads,
-            },
-            LoopConfig,
-        )
+        star = {"method": method, "n": n, "temperature": temperature, "max_tokens": max_tokens, "seed": seed}
+        cfg = load_config(config, {**_loop_overrides(given), **star}, LoopConfig)
         summary = run_star_loop(cfg, console)
-    table = Table(title="loop star summary")
-    for column in ("round", "samples", "valid", "pairs", "steps", "loss (first -> last)", "model"):
-        table.add_column(column)
-    for r in summary.rounds:
-        loss = r.train.get("first_loss"), r.train.get("last_loss")
-        shown = "-" if loss[0] is None else f"{loss[0]:.3f} -> {loss[1]:.3f}"
-        table.add_row(
-            str(r.round),
-            str(r.rows),
-            str(r.valid),
-            str(r.pairs_count),
-            str(r.train.get("steps", "-")),
-            shown,
-            r.model_out or "-",
-        )
-    console.print(table)
-    if summary.stopped:
-        console.print(f"[yellow]stopped early:[/yellow] {escape(summary.stopped)}", highlight=False)
-    typer.echo(summary.final_model or summary.output)  # stdout: the last trained model, for scripts
+    _print_loop_summary(summary, "loop star summary", {"samples": "rows", "valid": "valid", "pairs": "pairs_count"})
+
+
+@loop_app.command("thought-ranking")
+def loop_thought_ranking(
+    input: Annotated[
+        str, typer.Option("--input", "-i", help="Questions (as synth --task thought-variants), or `sample`.")
+    ],
+    output: Annotated[str, typer.Option("--output", "-o", help="Loop folder: round-K/{variants,judged,sft,model}.")],
+    rounds: LoopRoundsOpt = 4,
+    model: LoopModelOpt = None,
+    engine: Annotated[str, typer.Option(help="The policy's engine: transformers or vllm.")] = None,
+    recipe: Annotated[str, typer.Option(help="SFT recipe (file or bundled name); default thought-ranking-sft.")] = None,
+    limit: LoopLimitOpt = None,
+    col: LoopColOpt = None,
+    variants: Annotated[str, typer.Option(help="The forced thought characters (card: a-zA-Z0-9, 62).")] = None,
+    max_thought_tokens: Annotated[int, typer.Option(help="Thought budget (card: 128).")] = None,
+    max_answer_tokens: Annotated[int, typer.Option(help="Answer budget (card: 2048).")] = None,
+    judge_model: Annotated[
+        str, typer.Option(help="The rank judge's model: `default`, a folder, a hub id or a served model's name.")
+    ] = None,
+    judge_engine: Annotated[
+        str, typer.Option(help="The rank judge's engine: transformers, vllm or openai (an external judge).")
+    ] = None,
+    judge_base_url: BaseUrlOpt = None,
+    judge_api_key_env: ApiKeyEnvOpt = None,
+    judge_max_tokens: Annotated[int, typer.Option(help="Tokens per judge reply (64).")] = None,
+    rank_chunk: Annotated[int, typer.Option(help="Answers per ranking request (8).")] = None,
+    max_steps: LoopMaxStepsOpt = None,
+    learning_rate: LoopLearningRateOpt = None,
+    batch_size: LoopBatchSizeOpt = None,
+    max_length: LoopMaxLengthOpt = None,
+    threads: LoopThreadsOpt = None,
+    config: LoopConfigOpt = None,
+) -> None:
+    """Thought-Ranked card rounds: thought variants, a judge ranks their answers blind to the thoughts, SFT on the
+    best thought + answer per question, repeat on the new model.
+
+    Example: harness loop thought-ranking --input questions.jsonl --rounds 4 --output runs/tr-loop
+    """
+    from harness.config import ThoughtRankingConfig, load_config
+    from harness.stages.loop_thought_ranking import run_thought_ranking_loop
+
+    given = locals()
+    task_options = {
+        "variants": variants,
+        "max_thought_tokens": max_thought_tokens,
+        "max_answer_tokens": max_answer_tokens,
+    }
+    judge = {
+        "model": judge_model,
+        "engine": judge_engine,
+        "max_tokens": judge_max_tokens,
+        "rank_chunk": rank_chunk,
+        "openai": {"base_url": judge_base_url, "api_key_env": judge_api_key_env},
+    }
+    with _clean_errors():
+        tr = {"engine": engine, "task_options": task_options, "judge": judge}  # None in them: not given
+        cfg = load_config(config, {**_loop_overrides(given), **tr}, ThoughtRankingConfig)
+        summary = run_thought_ranking_loop(cfg, console)
+    counts = {"variants": "rows", "valid": "valid", "ranked": "ranked", "sft rows": "selected"}
+    _print_loop_summary(summary, "loop thought-ranking summary", counts)
 
 
 @app.command()

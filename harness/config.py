@@ -295,25 +295,54 @@ class TrainConfig(BaseModel):
         return self
 
 
-class LoopConfig(BaseModel):
-    """`harness loop star`: rounds of synth (star) -> verify -> pairs -> train (rank or dpo), each on the last model."""
+class _LoopSettings(BaseModel):
+    """What every `harness loop` shares: the questions, the rounds, the starting model, the training on top."""
 
     model_config = ConfigDict(extra="forbid")
-    input: str  # questions with answers (synth star's input)
-    output: str  # DIR/round-K/{samples, pairs, model} and DIR/loop.json
+    input: str  # the questions (synth's input)
+    output: str  # DIR/round-K/{...artifacts, model} and DIR/loop.json
     rounds: int = Field(default=4, ge=1)
     model: str = "default"
-    method: Literal["rank", "dpo"] = "rank"
-    recipe: str | None = None  # the training recipe; default memphis-rank (rank) or star-dpo (dpo)
+    recipe: str | None = None  # the training recipe (file or bundled name); each loop has its default
     columns: dict[str, str] = Field(default_factory=dict)  # synth's --col mapping
     limit: int | None = Field(default=None, ge=1)  # questions per round
-    sampling: SamplingOverrides = Field(default_factory=SamplingOverrides)  # the star recipe's unless given
     synth_batch_size: int | None = Field(default=None, ge=1)
     train: dict[str, Any] = Field(default_factory=dict)  # TrainConfig settings over the recipe (max_steps, ...)
     threads: int | None = Field(default=None, ge=1)
 
 
-Config = TypeVar("Config", SynthConfig, EvalConfig, JudgeConfig, SelectConfig, TrainConfig, LoopConfig)
+class LoopConfig(_LoopSettings):
+    """`harness loop star`: rounds of synth (star) -> verify -> pairs -> train (rank or dpo), each on the last model."""
+
+    method: Literal["rank", "dpo"] = "rank"
+    sampling: SamplingOverrides = Field(default_factory=SamplingOverrides)  # the star recipe's unless given
+
+
+class LoopJudgeSettings(BaseModel):
+    """The rank judge of `harness loop thought-ranking`: its own model and engine (the card's is external)."""
+
+    model_config = ConfigDict(extra="forbid")
+    model: str = "default"
+    engine: str = "transformers"
+    max_tokens: int = Field(default=64, ge=1)  # per judge reply
+    rank_chunk: int = Field(default=8, ge=2)  # answers per ranking request
+    batch_size: int | None = Field(default=None, ge=1)  # questions per judged shard
+    vllm: VLLMOptions = Field(default_factory=VLLMOptions)
+    openai: OpenAIOptions = Field(default_factory=OpenAIOptions)
+
+
+class ThoughtRankingConfig(_LoopSettings):
+    """`harness loop thought-ranking`: rounds of synth (thought-variants) -> rank judge -> best-of-n -> SFT."""
+
+    engine: Literal["transformers", "vllm"] = "transformers"  # the policy's; it is a local model after round 1
+    vllm: VLLMOptions = Field(default_factory=VLLMOptions)  # the policy's, with --engine vllm
+    task_options: dict[str, Any] = Field(default_factory=dict)  # thought-variants: variants, max_*_tokens
+    judge: LoopJudgeSettings = Field(default_factory=LoopJudgeSettings)
+
+
+Config = TypeVar(
+    "Config", SynthConfig, EvalConfig, JudgeConfig, SelectConfig, TrainConfig, LoopConfig, ThoughtRankingConfig
+)
 
 
 def parse_column_flags(flags: list[str]) -> dict[str, str]:
@@ -327,6 +356,21 @@ def parse_column_flags(flags: list[str]) -> dict[str, str]:
             raise ConfigError(f"--col: {logical!r} is mapped twice ({columns[logical]!r} and {column!r})")
         columns[logical] = column
     return columns
+
+
+# Flags that add to the file's mapping of that name rather than replace it (the loop's `judge`, nested).
+MERGED_SECTIONS = ("columns", "task_options", "train", "judge")
+
+
+def _merge_given(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """`given` over `base`, key by key and into nested mappings; None means not given, as for flags."""
+    merged = dict(base)
+    for key, value in given.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict | None):
+            merged[key] = _merge_given(merged.get(key) or {}, value)
+        elif value is not None:
+            merged[key] = value
+    return merged
 
 
 def load_config(path: Path | None, overrides: dict[str, Any], kind: type[Config] = SynthConfig) -> Config:
@@ -347,14 +391,15 @@ def load_config(path: Path | None, overrides: dict[str, Any], kind: type[Config]
         if value is None:
             continue
         section = next((name for name, model in ENGINE_SECTIONS.items() if key in model.model_fields), None)
-        if key in kind.model_fields and key not in ("columns", "task_options", "train"):  # eval's seed is its own
+        merged = key in MERGED_SECTIONS and isinstance(value, dict)  # select's `judge` is a name, not a section
+        if key in kind.model_fields and not merged:  # eval's seed is its own
             data[key] = value
         elif key in SamplingOverrides.model_fields:
             data["sampling"] = {**(data.get("sampling") or {}), key: value}  # an empty section loads as None
         elif section is not None:
             data[section] = {**(data.get(section) or {}), key: value}
-        elif key in ("columns", "task_options", "train"):
-            data[key] = {**(data.get(key) or {}), **value}
+        elif merged:
+            data[key] = _merge_given(data.get(key) or {}, value)
         else:
             data[key] = value
     try:

@@ -1,0 +1,149 @@
+"""What every `harness loop` shares: rounds that each end in training, kept and linked, resumed by round.
+
+Round K lives in DIR/round-K: the loop's own artifacts (made by its `prepare` step) and `model/`, the round's
+trained model, which the next round starts from. `DIR/loop.json` links every round: the model it started
+from, its artifacts, its counts and its training result. A round whose model is saved whole is finished: a
+rerun skips it (keeping the counts loop.json recorded) and goes on from its model; an interrupted round
+resumes, each stage where it stopped. `prepare` may stop the loop (no training rows): it says why.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+from rich.console import Console
+
+from harness.artifacts import ArtifactError, _write_atomic
+from harness.config import SynthConfig
+from harness.stages.train import PROVENANCE_FILE, load_train_config, run_train
+
+LINKS_FILE = "loop.json"
+MODEL_FOLDER = "model"
+
+
+@dataclass(kw_only=True)
+class LoopRound:
+    """One round's record in loop.json; each loop adds its artifacts and counts."""
+
+    round: int
+    model_in: str
+    model_out: str | None = None
+    train: dict[str, Any] = field(default_factory=dict)
+
+    def training_input(self) -> str:
+        """The artifact the round's model is trained on."""
+        raise NotImplementedError
+
+
+Round = TypeVar("Round", bound=LoopRound)
+
+
+@dataclass
+class LoopSummary:
+    output: str
+    rounds: list[Any]  # the loop's LoopRound records
+    stopped: str | None = None  # why the loop ended early
+
+    @property
+    def final_model(self) -> str | None:
+        trained = [r.model_out for r in self.rounds if r.model_out]
+        return trained[-1] if trained else None
+
+
+@dataclass(frozen=True)
+class LoopPlan:
+    """One kind of loop: its name, round record, how a round is prepared and how its model is trained."""
+
+    name: str  # "star", "thought-ranking": the `harness loop` subcommand, recorded in loop.json
+    round_type: type[LoopRound]
+    new_round: Callable[[int, str, Path], LoopRound]  # (k, model in, round folder) -> a fresh record
+    prepare: Callable[[Any], str | None]  # (record) -> why the loop must stop here, or None
+    method: str  # the training method (`harness train METHOD`)
+    recipe: str
+
+
+def run_rounds(plan: LoopPlan, cfg: Any, console: Console) -> LoopSummary:
+    """`cfg`: a loop config (output, rounds, model, train, threads, and the rest for `plan`'s steps)."""
+    root = Path(cfg.output)
+    earlier = _earlier_rounds(root, plan)
+    summary = LoopSummary(output=str(root), rounds=[])
+    model = cfg.model
+    for k in range(1, cfg.rounds + 1):
+        folder = root / f"round-{k}"
+        finished = (folder / MODEL_FOLDER / PROVENANCE_FILE).is_file()
+        step = _restored(plan.round_type, earlier[k]) if finished and k in earlier else plan.new_round(k, model, folder)
+        summary.rounds.append(step)
+        console.rule(f"loop {plan.name}: round {k}/{cfg.rounds} (model {model})")
+        if finished:  # not prepared again: its training rows would be rebuilt, so its model's input would change
+            console.print(f"round {k} is already done: {folder / MODEL_FOLDER}", highlight=False)
+        elif (stopped := plan.prepare(step)) is not None:
+            summary.stopped = f"round {k}: {stopped}"
+            _write_links(root, plan, cfg, summary)
+            return summary
+        train_cfg = load_train_config(
+            plan.method,
+            plan.recipe,
+            {
+                **cfg.train,
+                "input": step.training_input(),
+                "output": str(folder / MODEL_FOLDER),
+                "model": model,
+                "threads": cfg.threads,
+            },
+        )
+        trained = run_train(train_cfg, console, plan.recipe)  # a finished round's model: checked, not retrained
+        step.model_out = trained.output
+        step.train = {key: v for key, v in asdict(trained).items() if key not in ("output", "method", "already_done")}
+        model = trained.output
+        _write_links(root, plan, cfg, summary)
+    return summary
+
+
+def round_synth_config(cfg: Any, step: LoopRound, task: str, output: str, **settings: Any) -> SynthConfig:
+    """A round's synth run: the loop's questions, columns, limit and threads, on the round's starting model."""
+    batch = {"batch_size": cfg.synth_batch_size} if cfg.synth_batch_size else {}
+    return SynthConfig(
+        task=task,
+        input=cfg.input,
+        output=output,
+        model=step.model_in,
+        columns=cfg.columns,
+        limit=cfg.limit,
+        threads=cfg.threads,
+        **batch,
+        **settings,
+    )
+
+
+def _restored(round_type: type[Round], recorded: dict[str, Any]) -> Round:
+    known = {f.name for f in fields(round_type)}
+    return round_type(**{k: v for k, v in recorded.items() if k in known})
+
+
+def _earlier_rounds(root: Path, plan: LoopPlan) -> dict[int, dict[str, Any]]:
+    """The rounds a previous run recorded, so a resumed loop keeps their counts; another loop's folder is refused."""
+    links = root / LINKS_FILE
+    if not links.is_file():
+        return {}
+    recorded = json.loads(links.read_text())
+    if recorded.get("loop", plan.name) != plan.name:
+        raise ArtifactError(
+            f"{root} holds a `harness loop {recorded['loop']}` run, not {plan.name}; use another --output"
+        )
+    return {r["round"]: r for r in recorded.get("rounds", [])}
+
+
+def _write_links(root: Path, plan: LoopPlan, cfg: Any, summary: LoopSummary) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    links = {
+        "loop": plan.name,
+        "config": cfg.model_dump(),
+        "rounds": [asdict(r) for r in summary.rounds],
+        "final_model": summary.final_model,
+        "stopped": summary.stopped,
+    }
+    _write_atomic(root / LINKS_FILE, json.dumps(links, indent=2, default=str))
