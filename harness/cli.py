@@ -24,6 +24,14 @@ OPENAI = "Engine openai"
 VLLM = "Engine vllm"
 
 
+# Options several commands take with the same meaning.
+ConfigOpt = Annotated[Path, typer.Option(help="YAML config; flags given on the command line override it.")]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the generation cache.")]
+ModelOpt = Annotated[str, typer.Option(help="`default` (SmolLM2-135M-Instruct, bundled), a local folder or a hub id.")]
+ArtifactOutputOpt = Annotated[
+    str, typer.Option("--output", "-o", help="Artifact folder (created; a rerun resumes it).")
+]
+
 # Engine options, declared once: every command that runs a model takes the same flags.
 BaseUrlOpt = Annotated[
     str, typer.Option(help="openai: the server's base URL, e.g. http://127.0.0.1:8000/v1.", rich_help_panel=OPENAI)
@@ -95,16 +103,12 @@ def synth(
             "`datasets` folder, a hub dataset id, or `sample` for the task's bundled sample.",
         ),
     ] = "sample",
-    output: Annotated[
-        str, typer.Option("--output", "-o", help="Artifact folder (created; a rerun resumes it).")
-    ] = "runs/synth",
-    model: Annotated[
-        str, typer.Option(help="`default` (SmolLM2-135M-Instruct, bundled), a local folder or a hub id.")
-    ] = None,
+    output: ArtifactOutputOpt = "runs/synth",
+    model: ModelOpt = None,
     engine: Annotated[
         str, typer.Option(help="Inference engine: transformers, vllm, or openai (any OpenAI-compatible server).")
     ] = None,
-    config: Annotated[Path, typer.Option(help="YAML config; flags given on the command line override it.")] = None,
+    config: ConfigOpt = None,
     limit: Annotated[int, typer.Option(help="Only the first N input rows.")] = None,
     batch_size: Annotated[
         int, typer.Option(help="Rows per engine call; each batch is committed before the next.")
@@ -143,7 +147,7 @@ def synth(
         int, typer.Option(help="thought-variants, reasoning-token: budget of the answer step.")
     ] = None,
     pairs_output: Annotated[str, typer.Option(help="star: the pairs artifact folder (<output>-pairs).")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the generation cache.")] = False,
+    no_cache: NoCacheOpt = False,
     base_url: BaseUrlOpt = None,
     api_key_env: ApiKeyEnvOpt = None,
     concurrency: ConcurrencyOpt = None,
@@ -271,9 +275,7 @@ app.add_typer(eval_app, name="eval")
 
 @eval_app.command("mmlu")
 def eval_mmlu(
-    model: Annotated[
-        str, typer.Option(help="`default` (SmolLM2-135M-Instruct, bundled), a local folder or a hub id.")
-    ] = None,
+    model: ModelOpt = None,
     subsets: Annotated[
         str,
         typer.Option(
@@ -292,9 +294,7 @@ def eval_mmlu(
         ),
     ] = None,
     task: Annotated[str, typer.Option(help="Generative mode: prompt and answer format, `structured`.")] = None,
-    output: Annotated[
-        str, typer.Option("--output", "-o", help="Artifact folder (created; a rerun resumes it).")
-    ] = "runs/eval-mmlu",
+    output: ArtifactOutputOpt = "runs/eval-mmlu",
     dataset: Annotated[
         str,
         typer.Option(
@@ -311,7 +311,7 @@ def eval_mmlu(
             "to score, local-chat-completions to generate)."
         ),
     ] = None,
-    config: Annotated[Path, typer.Option(help="YAML config; flags given on the command line override it.")] = None,
+    config: ConfigOpt = None,
     batch_size: Annotated[int, typer.Option(help="lm-eval batch size.")] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda when available).")] = None,
     threads: Annotated[int, typer.Option(help="CPU threads (default: OMP_NUM_THREADS or all cores).")] = None,
@@ -726,7 +726,7 @@ def judge(
         Path,
         typer.Option(help="YAML config; flags override it. Its `vllm:`/`openai:` sections take every engine setting."),
     ] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the generation cache.")] = False,
+    no_cache: NoCacheOpt = False,
     base_url: BaseUrlOpt = None,
     api_key_env: ApiKeyEnvOpt = None,
     concurrency: ConcurrencyOpt = None,
@@ -815,7 +815,7 @@ def select(
     include_invalid: Annotated[
         bool, typer.Option("--include-invalid", help="Also select rows that failed synth's own verdicts.")
     ] = False,
-    config: Annotated[Path, typer.Option(help="YAML config; flags given on the command line override it.")] = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Training rows from a judged artifact: the best answer per question, or (correct, incorrect) pairs.
 
