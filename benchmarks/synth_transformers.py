@@ -28,6 +28,7 @@ from rich.console import Console
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
+import harness.stages.plumbing as plumbing
 import harness.stages.synth as synth
 from harness.artifacts import git_revision
 from harness.config import SamplingOverrides, SynthConfig
@@ -40,7 +41,7 @@ PARAMS = BackfillTask.defaults  # temperature 0.7, top_p 0.9, min_p 0.05, stop <
 
 def run_harness(rows: int, batch_size: int, max_tokens: int, threads: int) -> dict[str, float]:
     load = 0.0
-    make_backend = synth.make_backend
+    make_backend = plumbing.make_backend  # where stages build engines
 
     def timed_make_backend(*args: Any, **kwargs: Any) -> Any:
         nonlocal load
@@ -60,13 +61,13 @@ def run_harness(rows: int, batch_size: int, max_tokens: int, threads: int) -> di
             cache=False,
             sampling=SamplingOverrides(max_tokens=max_tokens, seed=SEED),
         )
-        synth.make_backend = timed_make_backend
+        plumbing.make_backend = timed_make_backend
         try:
             start = time.perf_counter()
             summary = synth.run_synth(cfg, Console(quiet=True))
             wall = time.perf_counter() - start
         finally:
-            synth.make_backend = make_backend
+            plumbing.make_backend = make_backend
     return {"rows": summary.rows_in, "tokens": summary.generated_tokens, "seconds": wall - load, "load": load}
 
 

@@ -24,6 +24,7 @@ os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # as the engine se
 
 from rich.console import Console  # noqa: E402
 
+import harness.stages.plumbing as plumbing  # noqa: E402
 import harness.stages.synth as synth  # noqa: E402
 from harness.config import SamplingOverrides, SynthConfig  # noqa: E402
 from harness.models import resolve_model  # noqa: E402
@@ -35,8 +36,8 @@ PARAMS = BackfillTask.defaults  # temperature 0.7, top_p 0.9, min_p 0.05, stop <
 
 def run_harness(backend, rows: int, batch_size: int, max_tokens: int) -> dict[str, float]:
     backend.llm.reset_prefix_cache()
-    original = synth.make_backend
-    synth.make_backend = lambda *a, **k: backend  # the engine already built, shared with the raw side
+    original = plumbing.make_backend
+    plumbing.make_backend = lambda *a, **k: backend  # the engine already built, shared with the raw side
     try:
         with tempfile.TemporaryDirectory() as tmp:
             cfg = SynthConfig(
@@ -52,7 +53,7 @@ def run_harness(backend, rows: int, batch_size: int, max_tokens: int) -> dict[st
             summary = synth.run_synth(cfg, Console(quiet=True))
             seconds = time.perf_counter() - start
     finally:
-        synth.make_backend = original
+        plumbing.make_backend = original
     return {"rows": summary.rows_in, "tokens": summary.generated_tokens, "seconds": seconds}
 
 
