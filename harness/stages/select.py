@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from rich.console import Console
 
 from harness.artifact_groups import artifact_shards, count_rows, question_groups
-from harness.artifacts import ArtifactWriter, base_provenance
+from harness.artifacts import ArtifactWriter, base_provenance, generated_by, read_provenance
 from harness.config import ConfigError, SelectConfig
 from harness.progress import StageProgress
 from harness.records import to_table
@@ -59,7 +59,13 @@ def run_select(cfg: SelectConfig, console: Console | None = None) -> SelectSumma
     }
     select = _best_of_n if cfg.mode == "best-of-n" else _pairs
     summary = SelectSummary(output=str(Path(cfg.output)), judge=judge)
-    provenance = {**base_provenance(), **identity, "stage": "select", "config": cfg.model_dump()}
+    provenance = {
+        **base_provenance(),
+        **identity,
+        "stage": "select",
+        "generated_by": generated_by(read_provenance(shards[0])),  # the model that wrote the selected texts
+        "config": cfg.model_dump(),
+    }
     with ArtifactWriter(Path(cfg.output), schema, identity).open(cfg.model_dump()) as writer:
         done = writer.done_record_ids()
         with StageProgress(f"select {cfg.mode}", count_rows(shards), console, tokens=False) as progress:
