@@ -17,7 +17,7 @@ from tests.unit.judged_samples import read_summary, star_artifact
 
 pytestmark = pytest.mark.slow
 
-QUESTIONS = 16
+QUESTIONS = 10
 # Two answers per question, a right-looking one and a wrong one: a score request each.
 ANSWERS = {i: [f"Work it out.\n### Answer: {i}", f"Guess.\n### Answer: {i + 1}"] for i in range(QUESTIONS)}
 ROWS = 2 * QUESTIONS
@@ -32,8 +32,8 @@ def test_sigkill_mid_judge_then_resume_loses_and_duplicates_nothing(tmp_path, de
         *("--judge", "score", "--col", "response=completion", "--max-tokens", "8"),
         *("--batch-size", "1"),  # a shard per question: the kill lands between commits
     ]
-    killed_rows = sigkill_after_commits(command, out, commits=3)
-    assert 6 <= killed_rows < ROWS and killed_rows % 2 == 0  # whole questions only
+    killed_rows = sigkill_after_commits(command, out, commits=2)
+    assert 4 <= killed_rows < ROWS and killed_rows % 2 == 0  # whole questions only
 
     wide = {**os.environ, "COLUMNS": "200"}  # the summary table on one line per entry
     rerun = subprocess.run(command, capture_output=True, text=True, env=wide, timeout=600)
