@@ -88,3 +88,17 @@ def test_conversational_is_for_pairs_only(judged_chat):
     out = judged_chat.parent / "best"
     with pytest.raises(ConfigError, match="applies to `harness select pairs`"):
         run_select(SelectConfig(mode="best-of-n", input=str(judged_chat), output=str(out), conversational=True))
+
+
+def test_train_data_takes_them_for_dpo_and_refuses_them_for_rank(judged_chat):
+    from harness.config import TrainConfig
+    from harness.sources import InputError
+    from harness.stages.train_data import training_rows
+
+    chat = pairs(judged_chat, "chat", conversational=True)
+    folder = str(judged_chat.parent / "chat")
+    rows = training_rows(TrainConfig(method="dpo", input=folder, output="unused")).rows
+    assert [r["chosen"] for r in rows] == chat["chosen"].to_list()
+    assert rows[0]["prompt"][0]["role"] == "system"
+    with pytest.raises(InputError, match=r"row 0, column 'prompt': expected non-empty text"):
+        training_rows(TrainConfig(method="rank", input=folder, output="unused"))
