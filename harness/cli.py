@@ -12,8 +12,21 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
+
+
+class _LifecycleOrder(TyperGroup):
+    """`harness --help` lists the commands in the order a dataset goes through them."""
+
+    ORDER = ("synth", "judge", "select", "eval", "train", "loop", "report", "push")
+
+    def list_commands(self, ctx) -> list[str]:
+        names = super().list_commands(ctx)
+        return sorted(names, key=lambda n: self.ORDER.index(n) if n in self.ORDER else len(self.ORDER))
+
 
 app = typer.Typer(
+    cls=_LifecycleOrder,
     help="Synthesize, judge, evaluate and train on reasoning-trace datasets. Every stage reads and writes Parquet.",
     no_args_is_help=True,
     add_completion=False,
