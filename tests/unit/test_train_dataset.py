@@ -12,42 +12,18 @@ import pyarrow as pa
 import pytest
 from datasets import Dataset
 
-from harness.artifacts import ArtifactWriter, base_provenance
 from harness.cache import cache_dir
 from harness.config import TrainConfig
 from harness.sources import InputError
 from harness.stages import train_dataset
 from harness.stages.train_data import training_rows
 from harness.stages.train_dataset import Scratch, write_dataset
-from judges.selection import PAIR_FIELDS
+from tests.unit.pairs_artifact import write_pairs_artifact
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> str:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return str(path)
-
-
-def write_pairs_artifact(folder: Path, count: int) -> str:
-    """A star `-pairs` artifact through the real ArtifactWriter, in shards of 10k rows."""
-    schema = pa.schema(PAIR_FIELDS)
-    text = "x" * 200
-    with ArtifactWriter(folder, schema, {"test": "pairs"}).open({"rows": count}) as writer:
-        for start in range(0, count, 10_000):
-            n = min(10_000, count - start)
-            columns = {
-                "record_id": [f"r{i}" for i in range(start, start + n)],
-                "source_index": list(range(start, start + n)),
-                "pair_idx": [0] * n,
-                "question": [f"q{i}" for i in range(start, start + n)],
-                "reference": ["4"] * n,
-                "prompt": [f"question {i}: {text}" for i in range(start, start + n)],
-                "chosen": [f"good {i}: {text}" for i in range(start, start + n)],
-                "rejected": [f"bad {i}: {text}" for i in range(start, start + n)],
-                "chosen_sample_idx": [0] * n,
-                "rejected_sample_idx": [1] * n,
-            }
-            writer.commit(pa.table(columns, schema=schema), base_provenance())
-    return str(folder)
 
 
 # Shapes where typing batch by batch could differ from typing all rows at once.
