@@ -115,8 +115,7 @@ def main() -> None:
                     assert timed["rows"] == traced["rows"] == count, (timed, traced)
                     runs[side].append(timed | traced)
             results[count] = {
-                side: {k: statistics.median(r[k] for r in rs) for k in METRICS}
-                for side, rs in runs.items()
+                side: {k: statistics.median(r[k] for r in rs) for k in METRICS} for side, rs in runs.items()
             }
             print(f"rows {count}", file=sys.stderr)
             for side, m in results[count].items():

@@ -107,7 +107,9 @@ def _publish(partial: Path, output: Path, provenance: dict[str, Any]) -> None:
     os.replace(partial, output)
 
 
-def _train(cfg: TrainConfig, model_path: str, data: TrainingRows, folder: Path, console: Console, rewards) -> TrainSummary:
+def _train(
+    cfg: TrainConfig, model_path: str, data: TrainingRows, folder: Path, console: Console, rewards
+) -> TrainSummary:
     import datasets
     import torch
     from transformers import PrinterCallback

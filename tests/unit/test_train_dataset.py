@@ -8,7 +8,6 @@ import time
 import tracemalloc
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 from datasets import Dataset
 
