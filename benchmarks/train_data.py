@@ -35,20 +35,21 @@ SIDES = ("harness", "from_list")
 METRICS = ("rss_growth_mb", "file_pages_mb", "python_peak_mb", "seconds")
 
 
-def build(side: str, artifact: str) -> int:
+def build(side: str, artifact: str) -> tuple[int, int]:
+    """The dataset's rows, and the process's file-backed resident KiB while the dataset is open."""
     from harness.config import TrainConfig
 
     if side == "harness":
         from harness.stages.train_data import training_rows
 
         with training_rows(TrainConfig(method="dpo", input=artifact, output="unused")) as data:
-            return len(data.dataset)
+            return len(data.dataset), _status_kib("RssFile")
     from datasets import Dataset
 
     from harness.sources import open_source
 
     rows = [{c: v[c] for c in PAIR} for _, v in open_source(artifact, {}).values() if v.get("valid") is not False]
-    return len(Dataset.from_list(rows))
+    return len(Dataset.from_list(rows)), _status_kib("RssFile")
 
 
 def _status_kib(field: str) -> int:
@@ -65,16 +66,19 @@ def child(side: str, artifact: str, warmup: str, trace: bool) -> dict:
     build(side, warmup)  # imports and first-call costs are not growth
     if trace:
         tracemalloc.start()
-        rows = build(side, artifact)
+        rows, _ = build(side, artifact)
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         return {"rows": rows, "python_peak_mb": peak / 2**20}
     before, file_before = _status_kib("VmRSS"), _status_kib("RssFile")
     start = time.perf_counter()
-    rows = build(side, artifact)
+    rows, file_after = build(side, artifact)
     seconds = time.perf_counter() - start
-    growth = {"rss_growth_mb": (_status_kib("VmHWM") - before) / 1024}
-    return {"rows": rows, "seconds": seconds, **growth, "file_pages_mb": (_status_kib("RssFile") - file_before) / 1024}
+    growth = {
+        "rss_growth_mb": (_status_kib("VmHWM") - before) / 1024,
+        "file_pages_mb": (file_after - file_before) / 1024,
+    }
+    return {"rows": rows, "seconds": seconds, **growth}
 
 
 def run_child(side: str, artifact: str, warmup: str, trace: bool, cache: str) -> dict:
