@@ -39,6 +39,7 @@ from harness.stages.synth import bundled_sample
 from judges.judge_prompts import fence, score_request
 from judges.verifiers import answers_match
 from tasks.star import StarTask
+from tests.integration.borrowed_engine import BorrowedEngine
 from tests.unit.judged_samples import star_row, write_star_artifact
 
 SAMPLES_PER_QUESTION = 8
@@ -68,7 +69,7 @@ def stage_seconds(artifact: Path, judge: str, rows: int, backend: Any = None, **
         cfg = JudgeConfig(input=str(artifact), output=str(Path(tmp) / "j"), judges=[judge], **settings)
         original = plumbing.make_backend
         if backend is not None:
-            plumbing.make_backend = lambda *args, **kwargs: _Borrowed(backend)
+            plumbing.make_backend = lambda *args, **kwargs: BorrowedEngine(backend)
         try:
             start = time.perf_counter()
             summary = run_judge(cfg, Console(quiet=True))
@@ -77,19 +78,6 @@ def stage_seconds(artifact: Path, judge: str, rows: int, backend: Any = None, **
             plumbing.make_backend = original
     assert summary.rows == rows, (summary.rows, rows)
     return seconds
-
-
-class _Borrowed:
-    """The shared engine, lent to one run_judge: everything passes through but `close`."""
-
-    def __init__(self, backend: Any) -> None:
-        self._backend = backend
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._backend, name)
-
-    def close(self) -> None:
-        pass
 
 
 def raw_seconds(judge: str, rows: list[dict[str, Any]]) -> float:

@@ -198,6 +198,16 @@ class ArtifactWriter:
         return f"part-{self.label + '-' if self.label else ''}{seq:05d}.parquet"
 
 
+def generated_by(provenance: dict[str, Any]) -> dict[str, Any] | None:
+    """The model that generated an artifact's texts: its own `model` for a generating stage, or what a derived
+    stage (judge, select) carried over from its input as `generated_by`. Reports count lengths in its tokens."""
+    carried = provenance.get("generated_by")
+    if carried:
+        return carried
+    model = provenance.get("model")
+    return model if isinstance(model, dict) and provenance.get("stage") not in ("judge",) else None
+
+
 def read_provenance(shard: Path) -> dict[str, Any]:
     metadata = pq.read_schema(shard).metadata or {}
     return json.loads(metadata.get(PROVENANCE_KEY, b"{}"))

@@ -815,6 +815,12 @@ def select(
     include_invalid: Annotated[
         bool, typer.Option("--include-invalid", help="Also select rows that failed synth's own verdicts.")
     ] = False,
+    conversational: Annotated[
+        bool,
+        typer.Option(
+            "--conversational", help="pairs: prompt as chat messages, chosen/rejected as assistant messages (TRL)."
+        ),
+    ] = False,
     config: ConfigOpt = None,
 ) -> None:
     """Training rows from a judged artifact: the best answer per question, or (correct, incorrect) pairs.
@@ -835,6 +841,7 @@ def select(
                 "threshold": threshold,
                 "min_score": min_score,
                 "include_invalid": include_invalid or None,
+                "conversational": conversational or None,
             },
             SelectConfig,
         )

@@ -224,6 +224,7 @@ class SelectConfig(BaseModel):
     min_score: float | None = None  # best-of-n: a question whose best score is lower gives no row
     include_invalid: bool = False  # also select rows that failed the synth task's own verdicts
     batch_size: int = Field(default=64, ge=1)  # questions per committed shard
+    conversational: bool = False  # pairs: prompt as chat messages, chosen/rejected as assistant messages
 
 
 TRAIN_METHODS = ("sft", "grpo", "rank", "dpo")

@@ -38,6 +38,12 @@ SELECTED_PAIR_FIELDS = PAIR_FIELDS + [
     pa.field("chosen_score", pa.float64()),
     pa.field("rejected_score", pa.float64()),
 ]
+# `harness select pairs --conversational`: TRL's conversational preference format, the same columns with
+# `prompt` as the chat the task sent and `chosen`/`rejected` as one assistant message each.
+CONVERSATIONAL_COLUMNS = ("prompt", "chosen", "rejected")
+CONVERSATIONAL_PAIR_FIELDS = [
+    f.with_type(MESSAGES) if f.name in CONVERSATIONAL_COLUMNS else f for f in SELECTED_PAIR_FIELDS
+]
 # `harness select best-of-n`: one SFT-ready conversation per question.
 BEST_FIELDS = [
     pa.field("record_id", pa.string(), nullable=False),  # the question's record_id in the judged artifact

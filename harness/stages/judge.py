@@ -25,7 +25,7 @@ from rich.console import Console
 
 from harness.artifact_groups import artifact_shards, count_rows, question_groups
 from harness.artifact_reader import JUDGE_SUMMARY
-from harness.artifacts import ArtifactWriter, base_provenance, read_provenance
+from harness.artifacts import ArtifactWriter, base_provenance, generated_by, read_provenance
 from harness.backends import ENGINES
 from harness.backends.base import SamplingParams
 from harness.config import ConfigError, JudgeConfig
@@ -93,7 +93,8 @@ def run_judge(cfg: JudgeConfig, console: Console | None = None) -> JudgeSummary:
     input_dir = Path(cfg.input)
     shards = artifact_shards(input_dir)
     in_schema = pq.read_schema(shards[0]).remove_metadata()
-    source = _SourceColumns(cfg.source, read_provenance(shards[0]))
+    upstream = read_provenance(shards[0])
+    source = _SourceColumns(cfg.source, upstream)
     columns = _resolve_columns(cfg, judges, in_schema.names, source)
     llm = _llm_judges(cfg, judges)
     session = EngineSession(cfg) if llm else None
@@ -123,6 +124,7 @@ def run_judge(cfg: JudgeConfig, console: Console | None = None) -> JudgeSummary:
                 "stage": "judge",
                 "input": {"label": str(input_dir), "files": {s.name: _size(s) for s in shards}},
                 "source": source.provenance(),
+                "generated_by": generated_by(upstream),  # the rows' model, not the judge's
                 "config": cfg.model_dump(),
             }
             needs = {c.name for c in columns.values() if c.where == "source"}

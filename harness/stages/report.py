@@ -15,7 +15,7 @@ from rich.console import Console
 
 from harness import __version__
 from harness.artifact_reader import Artifact, open_artifact, refuse_inside
-from harness.artifacts import ArtifactError
+from harness.artifacts import ArtifactError, generated_by
 from harness.progress import StageProgress
 from reports.collect import TokenCount, answer_column, collect, trace_columns
 from reports.document import PLOTS_DIR, Document, to_html, to_markdown
@@ -84,7 +84,7 @@ def _token_counter(artifact: Artifact) -> TokenCount | None:
     artifact has texts to measure; None (count words) otherwise."""
     if not trace_columns(artifact) and answer_column(artifact) is None:
         return None
-    model = artifact.provenance.get("model")
+    model = generated_by(artifact.provenance)  # for judged and selected rows: the model that wrote them
     path = Path(model.get("path", "")) if isinstance(model, dict) else None
     if path is None or not (path / "tokenizer_config.json").is_file():
         return None

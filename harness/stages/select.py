@@ -4,7 +4,9 @@
   one SFT-ready conversation: the task's own `messages` (the winning thought + answer), or the prompt and the
   completion as user/assistant turns for tasks without one.
 - `pairs`: per question, unique (correct, incorrect) responses paired as the Memphis-CoT card does (the same
-  `unique_pairs` as star's pairs artifact): a score >= threshold is correct, below it incorrect.
+  `unique_pairs` as star's pairs artifact): a score >= threshold is correct, below it incorrect. With
+  `--conversational`, TRL's conversational preference format: `prompt` is the chat the task sent (system/user
+  turns), `chosen`/`rejected` one assistant message each; only for tasks that sent a chat (not raw prompts).
 
 Rows that failed the synth task's own verdicts are left out unless asked. Every output row links back to
 the judged rows (`parent_id`, candidate positions). Written through ArtifactWriter, so a rerun resumes.
@@ -21,13 +23,19 @@ import pyarrow.parquet as pq
 from rich.console import Console
 
 from harness.artifact_groups import artifact_shards, count_rows, question_groups
-from harness.artifacts import ArtifactWriter, base_provenance
+from harness.artifacts import ArtifactWriter, base_provenance, generated_by, read_provenance
 from harness.config import ConfigError, SelectConfig
 from harness.progress import StageProgress
 from harness.records import to_table
 from harness.stages.plumbing import batched
 from judges.registry import column_name
-from judges.selection import BEST_FIELDS, SELECTED_PAIR_FIELDS, best_candidate, pair_rows
+from judges.selection import (
+    BEST_FIELDS,
+    CONVERSATIONAL_PAIR_FIELDS,
+    SELECTED_PAIR_FIELDS,
+    best_candidate,
+    pair_rows,
+)
 from tasks import get_task
 
 SCORE_SUFFIX = "_score"
@@ -48,7 +56,9 @@ def run_select(cfg: SelectConfig, console: Console | None = None) -> SelectSumma
     shards = artifact_shards(Path(cfg.input), ("record_id", "source_index", "candidate_idx"), "harness judge")
     names = pq.read_schema(shards[0]).names
     judge = _pick_judge(cfg, names)
-    schema = pa.schema(BEST_FIELDS if cfg.mode == "best-of-n" else SELECTED_PAIR_FIELDS)
+    if cfg.conversational:
+        _check_conversational(cfg, shards)
+    schema = pa.schema(_fields(cfg))
     identity = {
         "mode": cfg.mode,
         "input": str(Path(cfg.input)),
@@ -56,10 +66,17 @@ def run_select(cfg: SelectConfig, console: Console | None = None) -> SelectSumma
         "threshold": cfg.threshold if cfg.mode == "pairs" else None,
         "min_score": cfg.min_score if cfg.mode == "best-of-n" else None,
         "include_invalid": cfg.include_invalid,
+        **({"conversational": True} if cfg.conversational else {}),  # absent otherwise: older outputs resume
     }
     select = _best_of_n if cfg.mode == "best-of-n" else _pairs
     summary = SelectSummary(output=str(Path(cfg.output)), judge=judge)
-    provenance = {**base_provenance(), **identity, "stage": "select", "config": cfg.model_dump()}
+    provenance = {
+        **base_provenance(),
+        **identity,
+        "stage": "select",
+        "generated_by": generated_by(read_provenance(shards[0])),  # the model that wrote the selected texts
+        "config": cfg.model_dump(),
+    }
     with ArtifactWriter(Path(cfg.output), schema, identity).open(cfg.model_dump()) as writer:
         done = writer.done_record_ids()
         with StageProgress(f"select {cfg.mode}", count_rows(shards), console, tokens=False) as progress:
@@ -80,6 +97,22 @@ def run_select(cfg: SelectConfig, console: Console | None = None) -> SelectSumma
         if not writer.shards():  # no question gave a row: an empty shard keeps the folder loadable, with its schema
             writer.commit(schema.empty_table(), provenance)
     return summary
+
+
+def _fields(cfg: SelectConfig) -> list[pa.Field]:
+    if cfg.mode == "best-of-n":
+        return BEST_FIELDS
+    return CONVERSATIONAL_PAIR_FIELDS if cfg.conversational else SELECTED_PAIR_FIELDS
+
+
+def _check_conversational(cfg: SelectConfig, shards: list[Path]) -> None:
+    """Before any work: conversational pairs need a chat prompt; the first row shows whether the task sent one
+    (every row of an artifact comes from one task)."""
+    if cfg.mode != "pairs":
+        raise ConfigError("--conversational applies to `harness select pairs` (best-of-n rows are chats already)")
+    first = pq.ParquetFile(shards[0]).read_row_group(0).slice(0, 1).to_pylist()
+    if first:
+        _chat_prompt(first[0])
 
 
 def _pick_judge(cfg: SelectConfig, names: list[str]) -> str:
@@ -140,6 +173,8 @@ def _pairs(group: list[dict[str, Any]], judge: str, cfg: SelectConfig) -> list[d
     out = []
     for pair in pairs:
         good, bad = by_text[pair["chosen"]], by_text[pair["rejected"]]
+        if cfg.conversational:
+            pair = {**pair, **_conversational(good, bad)}
         out.append(
             {
                 **pair,
@@ -169,6 +204,27 @@ def _prompt(row: dict[str, Any]) -> str | None:
         return messages
     users = [m["content"] for m in messages or [] if m["role"] == "user"]
     return users[-1] if users else None
+
+
+def _conversational(good: dict[str, Any], bad: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
+    """prompt/chosen/rejected as TRL's conversational preference format: the chat the task sent, and each
+    answer's whole assistant turn (the same text as the plain format's chosen/rejected)."""
+    return {
+        "prompt": _chat_prompt(good),
+        "chosen": [_messages(good)[-1]],
+        "rejected": [_messages(bad)[-1]],
+    }
+
+
+def _chat_prompt(row: dict[str, Any]) -> list[dict[str, str]]:
+    request = _request_messages(row)
+    if not isinstance(request, list) or not request:
+        what = "a raw prompt" if isinstance(request, str) else "no prompt that can be rebuilt"
+        raise ConfigError(
+            f"--conversational: row record_id={row.get('record_id')} candidate_idx={row.get('candidate_idx')} "
+            f"(task {row.get('task')!r}) has {what}, not chat messages; select plain pairs without --conversational"
+        )
+    return request
 
 
 def _messages(row: dict[str, Any]) -> list[dict[str, str]]:

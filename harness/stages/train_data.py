@@ -1,7 +1,8 @@
 """Training rows from our artifacts, as each method needs them; a file that does not fit gets one clear error.
 
 - sft: `messages` (conversations, e.g. synth's or a selection's), or `prompt` + `completion`, or `text`
-- dpo, rank: `prompt`, `chosen`, `rejected` (TRL's preference format, e.g. synth star's `-pairs` artifact)
+- dpo, rank: `prompt`, `chosen`, `rejected` (TRL's preference format, e.g. synth star's `-pairs` artifact);
+  dpo also takes them as messages (TRL's conversational format, `harness select pairs --conversational`)
 - grpo: `prompt` (text or messages), or a task (`task: structured`) that renders it from the task's columns;
   every other column is passed to the reward functions
 
@@ -61,7 +62,8 @@ def _plain_rows(cfg: TrainConfig, source: Source, columns: tuple[str, ...], out:
         if cfg.method == "grpo":
             yield {"prompt": _prompt(source.label, index, row["prompt"]), **_extras(row)}
         else:
-            yield {c: _checked(source.label, index, c, row.get(c)) for c in columns}
+            check = _text_or_messages if cfg.method == "dpo" else _checked  # the rank loss encodes text
+            yield {c: check(source.label, index, c, row.get(c)) for c in columns}
 
 
 def _build(out: TrainingRows, rows: Iterator[dict[str, Any]]) -> TrainingRows:
@@ -115,19 +117,25 @@ def _checked(label: str, index: int, column: str, value: Any) -> Any:
     return value
 
 
-def _messages(label: str, index: int, value: Any) -> list[dict[str, str]]:
+def _messages(label: str, index: int, value: Any, column: str = "messages") -> list[dict[str, str]]:
     if not isinstance(value, list) or not value:
-        raise InputError(f"{label}: row {index}, column 'messages': expected a non-empty list of messages")
+        raise InputError(f"{label}: row {index}, column {column!r}: expected a non-empty list of messages")
     for i, message in enumerate(value):
         if not (isinstance(message, dict) and isinstance(message.get("role"), str)):
-            raise InputError(f"{label}: row {index}, column 'messages': message {i} has no role")
+            raise InputError(f"{label}: row {index}, column {column!r}: message {i} has no role")
         if not isinstance(message.get("content"), str):
-            raise InputError(f"{label}: row {index}, column 'messages': message {i} has no text content")
+            raise InputError(f"{label}: row {index}, column {column!r}: message {i} has no text content")
     return [{"role": m["role"], "content": m["content"]} for m in value]
 
 
 def _prompt(label: str, index: int, value: Any) -> str | list[dict[str, str]]:
-    return _messages(label, index, value) if isinstance(value, list) else _checked(label, index, "prompt", value)
+    return _text_or_messages(label, index, "prompt", value)
+
+
+def _text_or_messages(label: str, index: int, column: str, value: Any) -> str | list[dict[str, str]]:
+    if isinstance(value, list):
+        return _messages(label, index, value, column)
+    return _checked(label, index, column, value)
 
 
 def _extras(row: dict[str, Any]) -> dict[str, Any]:

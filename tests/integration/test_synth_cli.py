@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import datasets
@@ -15,6 +12,7 @@ import polars as pl
 import pytest
 
 from harness.artifacts import read_provenance
+from tests.integration.sigkill import assert_every_shard_committed, sigkill_after_commits
 
 pytestmark = pytest.mark.slow
 
@@ -105,25 +103,14 @@ def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path):
         "--batch-size",
         "2",
     ]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    done = out / ".harness" / "done"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and (not done.exists() or len(list(done.glob("*.json"))) < 3):
-        assert proc.poll() is None, proc.stderr.read().decode()
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)  # a batch is in flight: generated or not, it is not committed
-    proc.wait()
-    # Count by marker, the commit point: a kill between a marker and its rename leaves the shard in tmp/.
-    killed_rows = sum(json.loads(p.read_text())["rows"] for p in done.glob("*.json"))
+    killed_rows = sigkill_after_commits(args, out, commits=3)
     assert 6 <= killed_rows < 20
 
     synth("--input", "sample", "--limit", "20", "--output", str(out), "--max-tokens", "32", "--batch-size", "2")
     df = read(out)
     assert df["source_index"].to_list() == list(range(20))  # every input row exactly once, in order
     assert df["record_id"].n_unique() == 20
-    assert not list((out / ".harness" / "tmp").iterdir())
-    markers = {json.loads(p.read_text())["file"] for p in done.glob("*.json")}
-    assert markers == {p.name for p in out.glob("*.parquet")}
+    assert_every_shard_committed(out)
 
 
 def test_shards_together_equal_the_single_run(tmp_path):

@@ -1,5 +1,6 @@
-"""A small star artifact built from the bundled sample's first questions (no model: the samples are written
-by hand, as a real synth run lays them out), for the judge and select stages' tests."""
+"""Small star and backfill artifacts built from the bundled sample's questions (no model: the samples are
+written by hand, as a real synth run lays them out), for the judge and select stages' tests. Star sends raw
+prompts; backfill sends a chat (system, user) and keeps the conversation in `messages`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from harness.backends.base import Completion
 from harness.records import to_table, traces_schema, verdict_fields
 from harness.sources import Source, open_source
 from harness.stages.synth import bundled_sample
+from tasks.backfill import BackfillTask
+from tasks.base import Task
 from tasks.star import PROMPT, StarTask
 
 # Per question: completions of its samples (a correct one, a wrong one, the correct one again, a broken one).
@@ -22,21 +25,39 @@ SAMPLES = {
 
 def star_artifact(folder: Path, samples: dict[int, list[str]] = SAMPLES) -> Path:
     """Write the artifact; return the folder. Its provenance names the bundled sample as its input."""
+    return _task_artifact(
+        folder, StarTask(), samples, lambda v: {"question": v["instruction"], "answer": v["solution"]}
+    )
+
+
+def backfill_artifact(folder: Path, completions: dict[int, list[str]]) -> Path:
+    """A backfill artifact: per question (bundled-sample index), the completions of its samples (a trace, then
+    `<|thinking_end|>`, for a valid row)."""
+    return _task_artifact(
+        folder, BackfillTask(), completions, lambda v: {"instruction": v["instruction"], "solution": v["solution"]}
+    )
+
+
+def _task_artifact(folder: Path, task: Task, samples: dict[int, list[str]], values_of) -> Path:
     source = open_source(str(bundled_sample()), {})
     by_index = {row.index: row for row in source.rows() if row.index in samples}
     rows = [
-        star_row(by_index[index].record_id, by_index[index].index, by_index[index].values, sample_idx, text)
+        task_row(task, by_index[index].record_id, index, values_of(by_index[index].values), sample_idx, text)
         for index, completions in samples.items()
         for sample_idx, text in enumerate(completions)
     ]
-    write_star_artifact(folder, rows, source)
+    write_task_artifact(folder, rows, source, task)
     return folder
 
 
 def star_row(record_id: str, source_index: int, source: dict, sample_idx: int, text: str) -> dict:
     """One star output row for a bundled-sample question and a completion, parsed by the star task."""
-    task = StarTask()
     values = {"question": source["instruction"], "answer": source["solution"]}
+    return task_row(StarTask(), record_id, source_index, values, sample_idx, text)
+
+
+def task_row(task: Task, record_id: str, source_index: int, values: dict, sample_idx: int, text: str) -> dict:
+    """One output row of `task` for a source row's values and a completion, parsed by the task."""
     fields, verdicts = task.parse(values, Completion(text, "stop", 10, 5, sample_idx))
     return {
         "record_id": record_id,
@@ -57,9 +78,14 @@ def star_row(record_id: str, source_index: int, source: dict, sample_idx: int, t
 
 def write_star_artifact(folder: Path, rows: list[dict], source: Source, shard_rows: int = 4096) -> None:
     """The rows as a star artifact whose provenance names `source` as the synth run's input."""
-    schema = traces_schema(StarTask.fields)
+    write_task_artifact(folder, rows, source, StarTask(), shard_rows)
+
+
+def write_task_artifact(folder: Path, rows: list[dict], source: Source, task: Task, shard_rows: int = 4096) -> None:
+    """The rows as `task`'s artifact whose provenance names `source` as the synth run's input."""
+    schema = traces_schema(task.fields)
     provenance = {**base_provenance(), "input": {"label": source.label, **source.fingerprint}}
-    with ArtifactWriter(folder, schema, {"task": "star", "input": source.label}).open({}) as writer:
+    with ArtifactWriter(folder, schema, {"task": task.name, "input": source.label}).open({}) as writer:
         for start in range(0, len(rows), shard_rows):
             writer.commit(to_table(rows[start : start + shard_rows], schema), provenance)
 

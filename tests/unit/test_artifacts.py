@@ -428,3 +428,16 @@ def test_artifacts_without_finish_reason_have_no_failed_records(tmp_path):
     with writer(tmp_path / "out").open(CONFIG) as w:
         w.commit(table("a"), {})
         assert w.failed_records() == {} and w.done_record_ids() == {"a"}
+
+
+def test_generated_by_is_the_model_that_wrote_the_rows_not_the_judges():
+    from harness.artifacts import generated_by
+
+    synth_model = {"requested": "default", "path": "/m", "fingerprint": "sha256:1", "source": "default"}
+    assert generated_by({"model": synth_model}) == synth_model  # a generating stage: its own model
+    judge_model = {**synth_model, "path": "/judge"}
+    judged = {"stage": "judge", "model": judge_model, "generated_by": synth_model}
+    assert generated_by(judged) == synth_model  # carried over, whatever model judged
+    assert generated_by({"stage": "judge", "model": judge_model}) is None  # older judged artifacts: unknown
+    assert generated_by({"stage": "judge", "model": None}) is None and generated_by({}) is None
+    assert generated_by({"stage": "select", "generated_by": synth_model}) == synth_model
