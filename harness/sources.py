@@ -50,6 +50,10 @@ class Source:
         self.fingerprint = fingerprint
         self._reader = reader
 
+    def values(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Each row's number and values, without ids: nothing kept per row (`rows()` remembers every digest)."""
+        return enumerate(self._reader())
+
     def rows(self) -> Iterator[SourceRow]:
         seen: dict[bytes, int] = {}
         for index, row in enumerate(self._reader()):

@@ -23,7 +23,7 @@ from harness.artifacts import ArtifactError, _write_atomic, base_provenance
 from harness.cache import LockedError, file_lock
 from harness.config import ConfigError, TrainConfig
 from harness.models import resolve_model
-from harness.stages.train_data import to_dataset, training_rows
+from harness.stages.train_data import TrainingRows, training_rows
 from harness.stages.train_log import make_log_callback, read_log
 
 PROVENANCE_FILE = "harness-train.json"
@@ -47,10 +47,14 @@ class TrainSummary:
 
 def run_train(cfg: TrainConfig, console: Console | None = None, recipe: str | None = None) -> TrainSummary:
     console = console or Console(stderr=True)
-    output = Path(cfg.output)
     _check_chat_template(cfg)
     rewards = _rewards(cfg) if cfg.method == "grpo" else None
-    data = training_rows(cfg)  # whole-input checks before any model loads
+    with training_rows(cfg) as data:  # whole-input checks before any model loads; its scratch files go after
+        return _run(cfg, data, console, recipe, rewards)
+
+
+def _run(cfg: TrainConfig, data: TrainingRows, console: Console, recipe: str | None, rewards) -> TrainSummary:
+    output = Path(cfg.output)
     model = resolve_model(cfg.model)
     identity = {
         "method": cfg.method,
@@ -103,7 +107,9 @@ def _publish(partial: Path, output: Path, provenance: dict[str, Any]) -> None:
     os.replace(partial, output)
 
 
-def _train(cfg: TrainConfig, model_path: str, data, folder: Path, console: Console, rewards) -> TrainSummary:
+def _train(
+    cfg: TrainConfig, model_path: str, data: TrainingRows, folder: Path, console: Console, rewards
+) -> TrainSummary:
     import datasets
     import torch
     from transformers import PrinterCallback
@@ -117,7 +123,7 @@ def _train(cfg: TrainConfig, model_path: str, data, folder: Path, console: Conso
         torch.set_num_threads(cfg.threads)
     hf_logging.disable_progress_bar()  # our log callback reports progress, one line per logged step
     datasets.disable_progress_bars()
-    dataset = to_dataset(data)
+    dataset = data.dataset
     model, tokenizer = load_model_and_tokenizer(model_path, cfg)
     rows_per_step = cfg.batch_size * cfg.gradient_accumulation_steps
     log = make_log_callback(folder / LOG_FILE, f"train {cfg.method}", rows_per_step, console)

@@ -7,6 +7,7 @@
   every other column is passed to the reward functions
 
 Rows an artifact marks `valid: false` are skipped and counted (synth keeps them, with their reasons).
+Rows are checked as they stream into the dataset (`train_dataset`): memory does not grow with the input.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from harness.config import ConfigError, TrainConfig
 from harness.sources import InputError, Source, open_source
+from harness.stages.train_dataset import Scratch, write_dataset
 
 SFT_FORMATS = (("messages",), ("prompt", "completion"), ("text",))
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
@@ -24,26 +26,63 @@ PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 
 @dataclass
 class TrainingRows:
+    """The checked rows as a `datasets.Dataset` mapped from a scratch folder; `close()` (or `with`) removes it."""
+
     label: str
     fingerprint: dict[str, Any]
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    dataset: Any = None  # datasets.Dataset
+    used: int = 0  # rows in the dataset
     skipped_invalid: int = 0  # rows the artifact marks valid: false
     skipped_by_task: int = 0  # grpo with a task: rows whose input checks failed
+    scratch: Scratch | None = field(default=None, repr=False)
+
+    def close(self) -> None:
+        if self.scratch is not None:
+            self.scratch.close()
+
+    def __enter__(self) -> TrainingRows:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def training_rows(cfg: TrainConfig) -> TrainingRows:
+    """Every row checked (the errors name file, row and column) and written to the dataset before any model loads."""
     if cfg.method == "grpo" and cfg.task is not None:
         return _task_prompts(cfg)
     source = open_source(cfg.input, {})
     columns = _format(cfg.method, source)
     out = TrainingRows(source.label, source.fingerprint)
+    return _build(out, _plain_rows(cfg, source, columns, out))
+
+
+def _plain_rows(cfg: TrainConfig, source: Source, columns: tuple[str, ...], out: TrainingRows) -> Iterator[dict]:
     for index, row in _usable(source, out, cfg.limit):
         if cfg.method == "grpo":
-            out.rows.append({"prompt": _prompt(source.label, index, row["prompt"]), **_extras(row)})
+            yield {"prompt": _prompt(source.label, index, row["prompt"]), **_extras(row)}
         else:
             check = _text_or_messages if cfg.method == "dpo" else _checked  # the rank loss encodes text
-            out.rows.append({c: check(source.label, index, c, row.get(c)) for c in columns})
+            yield {c: check(source.label, index, c, row.get(c)) for c in columns}
+
+
+def _build(out: TrainingRows, rows: Iterator[dict[str, Any]]) -> TrainingRows:
+    out.scratch = Scratch()
+    try:
+        out.dataset = write_dataset(out.label, _counted(rows, out), out.scratch.path)
+    except BaseException:
+        out.close()
+        raise
+    if out.dataset is None:
+        out.close()
+        raise InputError(f"{out.label}: no usable rows to train on ({out.skipped_invalid} marked invalid)")
     return out
+
+
+def _counted(rows: Iterator[dict[str, Any]], out: TrainingRows) -> Iterator[dict[str, Any]]:
+    for row in rows:
+        out.used += 1  # before the row is handed on: `--limit` counts the rows kept
+        yield row
 
 
 def _format(method: str, source: Source) -> tuple[str, ...]:
@@ -61,13 +100,13 @@ def _format(method: str, source: Source) -> tuple[str, ...]:
 
 
 def _usable(source: Source, out: TrainingRows, limit: int | None) -> Iterator[tuple[int, dict[str, Any]]]:
-    for row in source.rows():
-        if row.values.get("valid") is False:
+    for index, values in source.values():
+        if values.get("valid") is False:
             out.skipped_invalid += 1
             continue
-        if limit is not None and len(out.rows) >= limit:
+        if limit is not None and out.used >= limit:
             return
-        yield row.index, row.values
+        yield index, values
 
 
 def _checked(label: str, index: int, column: str, value: Any) -> Any:
@@ -116,32 +155,15 @@ def _task_prompts(cfg: TrainConfig) -> TrainingRows:
     required = {logical: cfg.columns.get(logical, default) for logical, default in task.columns.items()}
     source = open_source(cfg.input, required, "train", task.text_columns)
     out = TrainingRows(source.label, source.fingerprint)
-    for _, row in _usable(source, out, cfg.limit):
-        values = {logical: row.get(column) for logical, column in required.items()}
-        if not all(v.passed for v in task.check(values)):
-            out.skipped_by_task += 1
-            continue
-        request = task.render(values)
-        prompt = request.prompt if request.prompt is not None else [dict(m) for m in request.messages]
-        out.rows.append({"prompt": prompt, **values})
-    return out
 
+    def prompts() -> Iterator[dict[str, Any]]:
+        for _, row in _usable(source, out, cfg.limit):
+            values = {logical: row.get(column) for logical, column in required.items()}
+            if not all(v.passed for v in task.check(values)):
+                out.skipped_by_task += 1
+                continue
+            request = task.render(values)
+            prompt = request.prompt if request.prompt is not None else [dict(m) for m in request.messages]
+            yield {"prompt": prompt, **values}
 
-def to_dataset(rows: TrainingRows):
-    """A `datasets.Dataset`; a column whose values do not share one type is named."""
-    import pyarrow as pa
-    from datasets import Dataset
-
-    if not rows.rows:
-        raise InputError(f"{rows.label}: no usable rows to train on ({rows.skipped_invalid} marked invalid)")
-    try:
-        return Dataset.from_list(rows.rows)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
-        for name in rows.rows[0]:
-            kinds = {type(r.get(name)).__name__ for r in rows.rows if r.get(name) is not None}
-            if len(kinds) > 1:
-                raise InputError(
-                    f"{rows.label}: column {name!r} mixes types ({', '.join(sorted(kinds))}); "
-                    "a training dataset needs one type per column"
-                ) from err
-        raise InputError(f"{rows.label}: cannot build a training dataset ({err})") from err
+    return _build(out, prompts())

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.artifacts import ArtifactError
+from harness.cache import cache_dir
 from harness.config import SynthConfig, TrainConfig
 from harness.stages.synth import run_synth
 from harness.stages.train import LOG_FILE, PROVENANCE_FILE, run_train
@@ -93,6 +94,7 @@ def test_sft_assistant_only_learns_saves_and_loads_in_synth(tmp_path, default_mo
     assert provenance["model"]["fingerprint"] == default_model.fingerprint
     assert provenance["identity"]["input"]["files"] and provenance["versions"]["trl"].startswith("1.16")
     assert provenance["rows"] == {"used": 4, "skipped_invalid": 1, "skipped_by_task": 0}
+    assert list((cache_dir() / "train-data").iterdir()) == []  # the dataset's scratch files (and TRL's maps) went
     assert not list(tmp_path.glob(".model.partial*")), "the work folder is renamed into place"
 
     out = run_synth(

@@ -97,7 +97,7 @@ def test_train_data_takes_them_for_dpo_and_refuses_them_for_rank(judged_chat):
 
     chat = pairs(judged_chat, "chat", conversational=True)
     folder = str(judged_chat.parent / "chat")
-    rows = training_rows(TrainConfig(method="dpo", input=folder, output="unused")).rows
+    rows = training_rows(TrainConfig(method="dpo", input=folder, output="unused")).dataset.to_list()
     assert [r["chosen"] for r in rows] == chat["chosen"].to_list()
     assert rows[0]["prompt"][0]["role"] == "system"
     with pytest.raises(InputError, match=r"row 0, column 'prompt': expected non-empty text"):

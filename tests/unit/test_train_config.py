@@ -11,7 +11,7 @@ import pytest
 from harness.config import ConfigError, TrainConfig
 from harness.sources import InputError
 from harness.stages.train import find_recipe, load_train_config
-from harness.stages.train_data import to_dataset, training_rows
+from harness.stages.train_data import training_rows
 from harness.stages.train_rewards import resolve_rewards
 
 RECIPES = sorted(Path(str(files("trainers") / "recipes")).glob("*.yaml"))
@@ -86,14 +86,15 @@ def test_sft_rows_skip_invalid_ones_and_name_a_missing_column(tmp_path):
     convo = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
     path = write_jsonl(tmp_path / "a.jsonl", [{"messages": convo, "valid": True}, {"messages": None, "valid": False}])
     rows = training_rows(TrainConfig(method="sft", input=path, output="o"))
-    assert rows.rows == [{"messages": convo}] and rows.skipped_invalid == 1
+    assert rows.dataset.to_list() == [{"messages": convo}] and rows.skipped_invalid == 1
     with pytest.raises(InputError, match=r"needs the column\(s\) prompt\+chosen\+rejected; it has messages, valid"):
         training_rows(TrainConfig(method="dpo", input=path, output="o"))
 
 
 def test_sft_formats_and_bad_rows(tmp_path):
     path = write_jsonl(tmp_path / "pc.jsonl", [{"prompt": "p", "completion": "c", "other": 1}])
-    assert training_rows(TrainConfig(method="sft", input=path, output="o")).rows == [{"prompt": "p", "completion": "c"}]
+    rows = training_rows(TrainConfig(method="sft", input=path, output="o")).dataset.to_list()
+    assert rows == [{"prompt": "p", "completion": "c"}]
     bad = write_jsonl(tmp_path / "bad.jsonl", [{"messages": [{"role": "user", "content": None}]}])
     with pytest.raises(InputError, match=r"bad.jsonl: row 0, column 'messages': message 0 has no text content"):
         training_rows(TrainConfig(method="sft", input=bad, output="o"))
@@ -110,17 +111,16 @@ def test_grpo_prompts_rendered_by_a_task(tmp_path):
     path = write_jsonl(tmp_path / "mc.jsonl", rows)
     cfg = TrainConfig(method="grpo", input=path, output="o", task="structured", rewards={"structured_correct": 1})
     data = training_rows(cfg)
-    assert data.skipped_by_task == 1 and len(data.rows) == 1
-    row = data.rows[0]
+    assert data.skipped_by_task == 1 and len(data.dataset) == data.used == 1
+    row = data.dataset[0]
     assert [m["role"] for m in row["prompt"]] == ["system", "user"] and "7 × 8" in row["prompt"][1]["content"]
     assert (row["question"], row["choices"], row["answer"]) == (rows[0]["question"], ["54", "56"], 1)
 
 
 def test_a_column_mixing_types_is_named(tmp_path):
     path = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "a", "answer": 1}, {"prompt": "b", "answer": "B"}])
-    data = training_rows(TrainConfig(method="grpo", input=path, output="o", rewards={"exact_answer": 1}))
-    with pytest.raises(InputError, match="column 'answer' mixes types"):
-        to_dataset(data)
+    with pytest.raises(InputError, match=r"p.jsonl: column 'answer' mixes types \(int, str\)"):
+        training_rows(TrainConfig(method="grpo", input=path, output="o", rewards={"exact_answer": 1}))
 
 
 def test_an_unknown_chat_template_fails_before_any_model_loads(tmp_path):
