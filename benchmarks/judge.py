@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -39,8 +40,11 @@ from harness.stages.synth import bundled_sample
 from judges.judge_prompts import fence, score_request
 from judges.verifiers import answers_match
 from tasks.star import StarTask
-from tests.integration.borrowed_engine import BorrowedEngine
-from tests.unit.judged_samples import star_row, write_star_artifact
+
+# Run as `python benchmarks/judge.py`: the repo root is not on the path, and the test helpers below live there.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.integration.borrowed_engine import BorrowedEngine  # noqa: E402
+from tests.unit.judged_samples import star_row, write_star_artifact  # noqa: E402
 
 SAMPLES_PER_QUESTION = 8
 

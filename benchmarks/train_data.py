@@ -104,6 +104,8 @@ def main() -> None:
         print(json.dumps(child(args.side, args.artifact, args.warmup, args.trace)))
         return
 
+    # Run as `python benchmarks/train_data.py`: the repo root, where the shared test helper lives, is not on the path.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.unit.pairs_artifact import write_pairs_artifact
 
     results: dict[int, dict[str, dict[str, float]]] = {}
