@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import tempfile
 import time
 import urllib.request
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from tok_s_runs import alternate, summarize  # beside this script
 
 import harness.stages.synth as synth
 from harness.backends.vllm_server import VLLMServer
@@ -123,28 +123,14 @@ def main() -> None:
         with server:
             run_harness(server, 4, args.concurrency, 8)  # warm-ups, untimed
             run_bare(server, rows[:4], args.concurrency, 8)
-            results: dict[str, list[dict]] = {"harness": [], "bare": []}
-            for rep in range(args.repeats):
-                sides = {
-                    "harness": lambda: run_harness(server, args.rows, args.concurrency, args.max_tokens),
-                    "bare": lambda: run_bare(server, rows, args.concurrency, args.max_tokens),
-                }
-                for name in sorted(sides, reverse=rep % 2 == 0):  # who goes first alternates
-                    results[name].append(sides[name]())
-                for r in (results["harness"][-1], results["bare"][-1]):
-                    r["tok_s"], r["loadavg_1m"] = r["tokens"] / r["seconds"], os.getloadavg()[0]
-                line = "  ".join(f"{n} {rs[-1]['tok_s']:.1f} tok/s" for n, rs in results.items())
-                print(f"rep {rep + 1}/{args.repeats}: {line}")
+            sides = {
+                "harness": lambda: run_harness(server, args.rows, args.concurrency, args.max_tokens),
+                "bare": lambda: run_bare(server, rows, args.concurrency, args.max_tokens),
+            }
+            results = alternate(sides, args.repeats)
 
-    keys = ("tokens", "seconds", "tok_s")
-    medians = {n: {k: statistics.median(r[k] for r in rs) for k in keys} for n, rs in results.items()}
-    ratio = medians["harness"]["tok_s"] / medians["bare"]["tok_s"]
-    print(
-        f"\nmedian of {args.repeats} | rows {args.rows}, concurrency {args.concurrency}, max_tokens {args.max_tokens}"
-    )
-    for name, m in medians.items():
-        print(f"{name:<8} {m['tokens']:>7.0f} tokens {m['seconds']:>7.2f} s {m['tok_s']:>7.1f} tok/s")
-    print(f"ratio harness/bare tok/s: {ratio:.3f} (target >= 0.95)")
+    header = f"rows {args.rows}, concurrency {args.concurrency}, max_tokens {args.max_tokens}"
+    medians, ratio = summarize(results, "bare", header, 0.95)
     if args.json:
         report = {"args": vars(args) | {"json": str(args.json)}, "runs": results, "median": medians}
         args.json.write_text(json.dumps({**report, "ratio_tok_s": ratio}, indent=2))

@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import tempfile
 import time
 from importlib.resources import files
@@ -25,6 +24,7 @@ from typing import Any
 import torch
 import transformers
 from rich.console import Console
+from tok_s_runs import print_rep, summarize  # beside this script
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
@@ -147,22 +147,10 @@ def main() -> None:
             r = results[name][-1]
             r["tok_s"], r["rows_s"] = r["tokens"] / r["seconds"], r["rows"] / r["seconds"]
             r["loadavg_1m"] = os.getloadavg()[0]  # well above --threads: something else shared the cores
-        print(
-            f"rep {rep + 1}/{args.repeats}: " + "  ".join(f"{n} {results[n][-1]['tok_s']:.1f} tok/s" for n in results)
-        )
+        print_rep(rep, args.repeats, results)
 
-    medians = {
-        n: {k: statistics.median(r[k] for r in rs) for k in ("tokens", "seconds", "tok_s", "rows_s")}
-        for n, rs in results.items()
-    }
-    ratio = medians["harness"]["tok_s"] / medians["raw"]["tok_s"]
-    print(
-        f"\nmedian of {args.repeats} | rows {args.rows}, batch {args.batch_size}, max_tokens {args.max_tokens}, threads {args.threads}"
-    )
-    print(f"{'side':<8} {'tokens':>7} {'seconds':>8} {'tok/s':>7} {'rows/s':>7}")
-    for name, m in medians.items():
-        print(f"{name:<8} {m['tokens']:>7.0f} {m['seconds']:>8.2f} {m['tok_s']:>7.1f} {m['rows_s']:>7.3f}")
-    print(f"ratio harness/raw tok/s: {ratio:.3f} (target >= 0.95)")
+    header = f"rows {args.rows}, batch {args.batch_size}, max_tokens {args.max_tokens}, threads {args.threads}"
+    medians, ratio = summarize(results, "raw", header, 0.95, keys=("tokens", "seconds", "tok_s", "rows_s"))
     if args.json:
         meta = {"torch": torch.__version__, "transformers": transformers.__version__, "cpu": cpu_name()}
         meta["git_revision"] = git_revision()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # as the engine sets it on CPU
 
 from rich.console import Console  # noqa: E402
+from tok_s_runs import alternate, summarize  # noqa: E402  # beside this script
 
 import harness.stages.plumbing as plumbing  # noqa: E402
 import harness.stages.synth as synth  # noqa: E402
@@ -106,31 +106,13 @@ def main() -> None:
     run_harness(backend, args.batch_size, args.batch_size, 8)  # warm-ups: first-call costs, untimed
     run_raw(backend.llm, rows[: args.batch_size], args.batch_size, 8)
 
-    results: dict[str, list[dict]] = {"harness": [], "raw": []}
-    for rep in range(args.repeats):
-        sides = {
-            "harness": lambda: run_harness(backend, args.rows, args.batch_size, args.max_tokens),
-            "raw": lambda: run_raw(backend.llm, rows, args.batch_size, args.max_tokens),
-        }
-        for name in sorted(sides, reverse=rep % 2 == 1):  # who goes first alternates
-            results[name].append(sides[name]())
-        for r in (results["harness"][-1], results["raw"][-1]):
-            r["tok_s"], r["loadavg_1m"] = r["tokens"] / r["seconds"], os.getloadavg()[0]
-        print(
-            f"rep {rep + 1}/{args.repeats}: "
-            + "  ".join(f"{n} {rs[-1]['tok_s']:.1f} tok/s" for n, rs in results.items())
-        )
-
-    medians = {
-        n: {k: statistics.median(r[k] for r in rs) for k in ("tokens", "seconds", "tok_s")} for n, rs in results.items()
+    sides = {
+        "harness": lambda: run_harness(backend, args.rows, args.batch_size, args.max_tokens),
+        "raw": lambda: run_raw(backend.llm, rows, args.batch_size, args.max_tokens),
     }
-    ratio = medians["harness"]["tok_s"] / medians["raw"]["tok_s"]
-    print(
-        f"\nmedian of {args.repeats} | rows {args.rows}, batch {args.batch_size}, max_tokens {args.max_tokens}, threads {args.threads}"
-    )
-    for name, m in medians.items():
-        print(f"{name:<8} {m['tokens']:>7.0f} tokens {m['seconds']:>7.2f} s {m['tok_s']:>7.1f} tok/s")
-    print(f"ratio harness/raw tok/s: {ratio:.3f} (target >= 0.97)")
+    results = alternate(sides, args.repeats)
+    header = f"rows {args.rows}, batch {args.batch_size}, max_tokens {args.max_tokens}, threads {args.threads}"
+    medians, ratio = summarize(results, "raw", header, 0.97)
     if args.json:
         report = {"args": vars(args) | {"json": str(args.json)}, "engine": backend.describe(), "runs": results}
         args.json.write_text(json.dumps({**report, "median": medians, "ratio_tok_s": ratio}, indent=2))
