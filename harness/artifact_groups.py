@@ -10,7 +10,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from harness.artifacts import PART_RE
+from harness.artifacts import PART_RE, verify_shards
 from harness.sources import InputError
 
 IDENTITY = ("record_id", "source_index")  # what an input artifact must have
@@ -31,6 +31,7 @@ def artifact_shards(path: Path, needs: tuple[str, ...] = IDENTITY, what: str = "
         missing = [c for c in needs if c not in names]
         if missing:
             raise InputError(f"{shard}: column(s) {missing} missing; expected the --output folder of {what}")
+    verify_shards(path, shards)
     return shards
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from harness.artifacts import META_DIR, PART_RE, ArtifactError, read_provenance
+from harness.artifacts import META_DIR, PART_RE, ArtifactError, read_provenance, verify_shards
 
 # Provenance keys that differ from shard to shard of one run; without them, one run's shards share one dict.
 PER_SHARD_KEYS = ("part", "rows", "written_at", "drawn_ids", "lm_eval", "derived_from", "replaced_records")
@@ -100,6 +100,7 @@ def open_artifact(path: Path | str) -> Artifact:
     uncommitted = [s.name for s in shards if not (done / f"{s.name}.json").exists()]
     if uncommitted:
         raise ArtifactError(f"{path}: shard {uncommitted[0]} has no completion marker; was its run interrupted?")
+    verify_shards(path, shards)
     schema, rows, runs = _read_shards(path, shards)
     meta = path / META_DIR
     return Artifact(

@@ -7,13 +7,18 @@ Layout of an artifact folder DIR:
     DIR/.harness/run.json          what must not change between a run and its resume (task, model, params...)
     DIR/.harness/done/<part>.json  one completion marker per shard: rows and sha256
     DIR/.harness/tmp/              shards being written
-    DIR/.harness/lock              held by the process writing DIR
+    DIR/.harness/corrupt/          shards set aside on resume because their bytes no longer match their marker
+    DIR/.harness/lock              held by the process writing DIR (an OS lock: it dies with its process)
 
 The folder is hidden so `datasets.load_dataset("parquet", data_dir=DIR)` and `polars.scan_parquet` see only
 the shards. A shard is committed in three steps: written and fsynced under tmp/, then its marker is
 written (the commit point), then it is renamed into DIR. Recovery rolls a committed shard forward and
 deletes anything uncommitted, so a kill at any point loses at most the batch in flight and never
-duplicates rows.
+duplicates rows. A shard whose sha256 no longer matches its marker (truncated, altered) is refused on read
+(`verify_shards`) and set aside on resume, so the rerun regenerates exactly its records.
+
+A write that fails (a full disk) removes what it half wrote and raises ArtifactError: the shards before it
+stay committed, and the same command run again with space resumes from them.
 
 Rows whose engine request failed for good (`finish_reason == "error"`) are written like any other row, but
 their records do not count as done: a rerun generates them again and `replace_records` rewrites the shard
@@ -29,6 +34,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,6 +68,8 @@ class ArtifactWriter:
 
     # -- opening and recovery -------------------------------------------------------------------------
     def open(self, config: dict[str, Any]) -> ArtifactWriter:
+        if self.path.exists() and not self.path.is_dir():
+            raise ArtifactError(f"{self.path}: is a file; the output must be a folder (it is created if missing)")
         for sub in ("done", "tmp"):
             (self.meta / sub).mkdir(parents=True, exist_ok=True)
         self._lock = contextlib.ExitStack()
@@ -99,14 +107,32 @@ class ArtifactWriter:
                 os.replace(tmp, final)  # committed before the kill (a new shard or a rewrite): roll forward
             elif not final.exists():
                 (self.meta / "done" / f"{name}.json").unlink()
+                continue
+            if final.exists() and _sha256(final) != marker["sha256"]:
+                self._set_aside(final)  # its records are no longer done: this run generates them again
         for leftover in (self.meta / "tmp").iterdir():
             leftover.unlink()  # never committed: the rows are regenerated (cheaply, from the cache)
+        for leftover in self.meta.rglob("*.writing"):
+            leftover.unlink()  # an atomic write cut short (a full disk): the file it replaces is still whole
         for shard in self.path.glob("*.parquet"):
             if shard.name not in markers:
                 raise ArtifactError(
                     f"{shard} has no completion marker in {self.meta / 'done'}: it was not written by this "
                     "harness run; move it out of the output folder"
                 )
+
+    def _set_aside(self, shard: Path) -> None:
+        """Move a corrupted shard out of the artifact (kept for inspection) and drop its marker."""
+        corrupt = self.meta / "corrupt"
+        corrupt.mkdir(exist_ok=True)
+        os.replace(shard, corrupt / shard.name)
+        (self.meta / "done" / f"{shard.name}.json").unlink()
+        _fsync_dir(self.path)
+        print(
+            f"warning: {shard}: corrupted (its sha256 no longer matches its completion marker); moved to "
+            f"{corrupt / shard.name}, its records are generated again",
+            file=sys.stderr,
+        )
 
     def _check_identity(self) -> None:
         run_file = self.meta / "run.json"
@@ -184,10 +210,18 @@ class ArtifactWriter:
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression="zstd")
         data = sink.getvalue().to_pybytes()
-        tmp = self.meta / "tmp" / name
-        _write_atomic(tmp, data, rename=False)
+        tmp, marker_file = self.meta / "tmp" / name, self.meta / "done" / f"{name}.json"
         marker = {"file": name, "rows": table.num_rows, "sha256": hashlib.sha256(data).hexdigest()}
-        _write_atomic(self.meta / "done" / f"{name}.json", json.dumps(marker))  # the commit point
+        try:
+            _write_atomic(tmp, data, rename=False)
+            _write_atomic(marker_file, json.dumps(marker))  # the commit point
+        except OSError as err:
+            tmp.unlink(missing_ok=True)
+            marker_file.with_name(marker_file.name + ".writing").unlink(missing_ok=True)
+            raise ArtifactError(
+                f"{self.path}: cannot write shard {name} ({err.strerror or err}); it was not committed and every "
+                "shard before it is intact. Free some space and run the same command again: it resumes"
+            ) from err
         os.replace(tmp, self.path / name)
         _fsync_dir(self.path)
         return self.path / name
@@ -196,6 +230,23 @@ class ArtifactWriter:
         seqs = [int(m["seq"]) for p in self.path.glob("*.parquet") if (m := PART_RE.match(p.name))]
         seq = max(seqs, default=-1) + 1
         return f"part-{self.label + '-' if self.label else ''}{seq:05d}.parquet"
+
+
+def verify_shards(folder: Path, shards: list[Path]) -> None:
+    """Refuse to read a shard whose bytes no longer match the sha256 in its completion marker (a truncated or
+    altered file). Shards without a marker (a folder of Parquet files not written by the harness) pass."""
+    done = Path(folder) / META_DIR / "done"
+    for shard in shards:
+        marker = done / f"{shard.name}.json"
+        try:
+            expected = json.loads(marker.read_text()).get("sha256")
+        except (OSError, json.JSONDecodeError, AttributeError):
+            continue
+        if expected and _sha256(shard) != expected:
+            raise ArtifactError(
+                f"{shard}: corrupted (its sha256 no longer matches {marker}); run the stage that wrote this "
+                "folder again with the same flags: it regenerates this shard's rows"
+            )
 
 
 def generated_by(provenance: dict[str, Any]) -> dict[str, Any] | None:
@@ -243,7 +294,11 @@ def _read_markers(folder: Path) -> Iterator[dict[str, Any]]:
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _write_atomic(path: Path, data: str | bytes, rename: bool = True) -> None:

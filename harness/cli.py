@@ -5,9 +5,12 @@ Heavy libraries (torch, transformers, datasets) are imported inside the commands
 
 from __future__ import annotations
 
+import errno
+import sys
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -23,6 +26,28 @@ class _LifecycleOrder(TyperGroup):
     def list_commands(self, ctx) -> list[str]:
         names = super().list_commands(ctx)
         return sorted(names, key=lambda n: self.ORDER.index(n) if n in self.ORDER else len(self.ORDER))
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """A usage error (unknown or misspelled flag, a value of the wrong type) is one line on stderr naming
+        the command and the flag, exit 2, like every other bad input; typer would draw a box around it."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)  # prints the help
+        except click.UsageError as err:
+            where = err.ctx.command_path if err.ctx else "harness"
+            message = " ".join(err.format_message().split())
+            console.print(f"[red]error:[/red] {where}: {escape(message)} (see {where} --help)", soft_wrap=True)
+            sys.exit(err.exit_code)
+        except click.ClickException as err:
+            err.show()
+            sys.exit(err.exit_code)
+        except click.exceptions.Abort:
+            console.print("Aborted.")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 app = typer.Typer(
@@ -875,6 +900,8 @@ class _clean_errors:
         return None
 
     def __exit__(self, kind, err, tb) -> bool:
+        import sqlite3
+
         from harness.artifacts import ArtifactError
         from harness.backends.base import EngineError, UnsupportedParameter
         from harness.config import ConfigError
@@ -888,7 +915,22 @@ class _clean_errors:
         ):
             console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2)
+        if isinstance(err, OSError) and err.errno in ENVIRONMENT_ERRNOS:
+            where = f"{err.filename}: " if err.filename else ""
+            hint = "; free some space and run the same command again: it resumes" if err.errno in FULL else ""
+            console.print(f"[red]error:[/red] {escape(where + (err.strerror or str(err)))}{hint}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2)
+        if isinstance(err, sqlite3.OperationalError) and "disk" in str(err):  # the generation cache's disk is full
+            from harness.cache import cache_dir
+
+            console.print(f"[red]error:[/red] generation cache in {cache_dir()}: {err}", soft_wrap=True)
+            raise typer.Exit(2)
         return False
+
+
+# OS errors that describe the machine (no space, no permission, a file where a folder belongs), not a bug.
+FULL = {errno.ENOSPC, errno.EDQUOT}
+ENVIRONMENT_ERRNOS = FULL | {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG}
 
 
 if __name__ == "__main__":  # engines that spawn workers (vLLM) need this guard

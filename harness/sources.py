@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from harness.artifacts import verify_shards
 from harness.cache import canonical_json
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
@@ -76,7 +77,9 @@ def open_source(
     if path.is_dir():
         if (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists():
             return _saved_dataset(path, required, split, texts)
-        return _parquet_files(str(path), sorted(path.glob("*.parquet")), required, texts)
+        shards = sorted(path.glob("*.parquet"))
+        verify_shards(path, shards)  # an artifact folder's shards must match their completion markers
+        return _parquet_files(str(path), shards, required, texts)
     if path.exists():
         suffix = path.suffix.lower()
         if suffix in PARQUET_SUFFIXES:
