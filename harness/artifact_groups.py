@@ -23,6 +23,7 @@ def artifact_shards(path: Path, needs: tuple[str, ...] = IDENTITY, what: str = "
     shards = sorted(p for p in path.glob("*.parquet") if PART_RE.match(p.name))
     if not shards:
         raise InputError(f"{path}: no part-*.parquet shards; is it the --output folder of {what}?")
+    verify_shards(path, shards)  # before any footer is parsed: a corrupted one can fail in odd ways
     for shard in shards:
         try:
             names = pq.read_schema(shard).names
@@ -31,7 +32,6 @@ def artifact_shards(path: Path, needs: tuple[str, ...] = IDENTITY, what: str = "
         missing = [c for c in needs if c not in names]
         if missing:
             raise InputError(f"{shard}: column(s) {missing} missing; expected the --output folder of {what}")
-    verify_shards(path, shards)
     return shards
 
 

@@ -91,6 +91,8 @@ class Artifact:
 def open_artifact(path: Path | str) -> Artifact:
     """Check that `path` is a harness artifact folder and read everything but its rows."""
     path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ArtifactError(f"{path}: is a file, not an artifact folder")
     if not path.is_dir():
         raise ArtifactError(f"{path}: no such artifact folder")
     shards = sorted(p for p in path.glob("*.parquet") if PART_RE.match(p.name))

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -32,9 +31,10 @@ class _LifecycleOrder(TyperGroup):
         the command and the flag, exit 2, like every other bad input; typer would draw a box around it."""
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        click = _click_exceptions()
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except click.exceptions.NoArgsIsHelpError:
+        except click.NoArgsIsHelpError:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)  # prints the help
         except click.UsageError as err:
             where = err.ctx.command_path if err.ctx else "harness"
@@ -44,10 +44,19 @@ class _LifecycleOrder(TyperGroup):
         except click.ClickException as err:
             err.show()
             sys.exit(err.exit_code)
-        except click.exceptions.Abort:
+        except typer.Abort:
             console.print("Aborted.")
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _click_exceptions():
+    """Click's exception classes as typer raises them: recent typer versions carry their own copy of click."""
+    try:
+        from typer._click import exceptions
+    except ImportError:
+        from click import exceptions
+    return exceptions
 
 
 app = typer.Typer(

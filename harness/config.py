@@ -220,8 +220,8 @@ class SelectConfig(BaseModel):
     input: str
     output: str
     judge: str | None = None  # whose score decides; default: the artifact's only judge
-    threshold: float = 1.0  # pairs: a score >= threshold is correct, below it incorrect
-    min_score: float | None = None  # best-of-n: a question whose best score is lower gives no row
+    threshold: float = Field(default=1.0, allow_inf_nan=False)  # pairs: a score >= threshold is correct
+    min_score: float | None = Field(default=None, allow_inf_nan=False)  # best-of-n: lower best score: no row
     include_invalid: bool = False  # also select rows that failed the synth task's own verdicts
     batch_size: int = Field(default=64, ge=1)  # questions per committed shard
     conversational: bool = False  # pairs: prompt as chat messages, chosen/rejected as assistant messages
@@ -244,7 +244,7 @@ class TrainConfig(BaseModel):
     lr_scheduler_type: str = "linear"
     warmup_steps: int = Field(default=0, ge=0)
     num_train_epochs: float = Field(default=1.0, gt=0)
-    max_steps: int = Field(default=-1, ge=-1)  # > 0 overrides the epochs
+    max_steps: int = Field(default=-1, ge=-1)  # > 0 overrides the epochs; -1: the epochs decide
     batch_size: int = Field(default=4, ge=1)  # per device
     gradient_accumulation_steps: int = Field(default=1, ge=1)
     weight_decay: float = Field(default=0.0, ge=0)
@@ -283,6 +283,8 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _method_settings(self) -> TrainConfig:
+        if self.max_steps == 0:
+            raise ValueError("max_steps must be >= 1 (or -1: train for num_train_epochs), got 0")
         if self.method == "grpo" and not self.rewards:
             raise ValueError("grpo needs `rewards` (name: weight), e.g. structured_structure: 1.0")
         if self.method != "grpo" and self.rewards:
@@ -374,6 +376,20 @@ def _merge_given(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _problem(error: dict[str, Any]) -> str:
+    """One pydantic error as `key: what is wrong (got VALUE)`; the value only when it is a plain scalar."""
+    given = error.get("input")
+    shown = f" (got {given!r})" if isinstance(given, str | int | float) and len(repr(given)) < 80 else ""
+    return f"{'.'.join(map(str, error['loc']))}: {error['msg']}{shown}"
+
+
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """PyYAML's error in one line: where (line, column) and what; its own text spans several lines."""
+    mark = getattr(err, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return where + " ".join(str(getattr(err, "problem", None) or err).split())
+
+
 def load_config(path: Path | None, overrides: dict[str, Any], kind: type[Config] = SynthConfig) -> Config:
     """YAML file (optional) first, then every flag the user actually gave (None means not given)."""
     data: dict[str, Any] = {}
@@ -385,7 +401,7 @@ def load_config(path: Path | None, overrides: dict[str, Any], kind: type[Config]
         except UnicodeDecodeError as err:
             raise ConfigError(f"{path}: not UTF-8 text (byte offset {err.start})") from err
         except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML ({err})") from err
+            raise ConfigError(f"{path}: not valid YAML ({yaml_problem(err)})") from err
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a mapping of settings at the top level")
     for key, value in overrides.items():
@@ -406,5 +422,5 @@ def load_config(path: Path | None, overrides: dict[str, Any], kind: type[Config]
     try:
         return kind(**data)
     except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        problems = "; ".join(_problem(e) for e in err.errors())
         raise ConfigError(f"{path or 'flags'}: {problems}") from err

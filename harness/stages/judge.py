@@ -15,6 +15,7 @@ import contextlib
 import itertools
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -325,6 +326,10 @@ def _resolve_columns(cfg: JudgeConfig, judges: list[str], present: list[str], so
         if cfg.regex is None and "pattern" not in cfg.columns:
             raise ConfigError("the regex judge needs --regex PATTERN (its first group is the answer)")
         if cfg.regex is not None:
+            try:
+                re.compile(cfg.regex)
+            except re.error as err:
+                raise ConfigError(f"--regex {cfg.regex!r}: not a valid regular expression ({err})") from err
             resolved["pattern"] = Column("constant", value=cfg.regex)
     for logical in sorted(known - set(resolved)):
         found = _locate(logical, cfg.columns.get(logical), present, source)
