@@ -183,7 +183,7 @@ def synth(
     shard: Annotated[str, typer.Option(help="I/N: handle only the rows whose record_id hash is I mod N.")] = None,
     split: Annotated[str, typer.Option(help="Split of a `datasets` input.")] = None,
     threads: Annotated[
-        int, typer.Option(help="CPU threads for the engine (default: OMP_NUM_THREADS or all cores).")
+        int, typer.Option(help="CPU threads for the engine (default: OMP_NUM_THREADS, else the cores idle at start).")
     ] = None,
     system_prompt: Annotated[str, typer.Option(help="Replace the task's system prompt: text, or @FILE.")] = None,
     variants: Annotated[
@@ -361,7 +361,9 @@ def eval_mmlu(
     config: ConfigOpt = None,
     batch_size: Annotated[int, typer.Option(help="lm-eval batch size.")] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda when available).")] = None,
-    threads: Annotated[int, typer.Option(help="CPU threads (default: OMP_NUM_THREADS or all cores).")] = None,
+    threads: Annotated[
+        int, typer.Option(help="CPU threads (default: OMP_NUM_THREADS, else the cores idle at start).")
+    ] = None,
     temperature: Annotated[float, typer.Option(help="Generative mode: sampling temperature (0 = greedy).")] = None,
     top_p: Annotated[float, typer.Option(help="Generative mode: nucleus sampling mass.")] = None,
     max_tokens: Annotated[int, typer.Option(help="Generative mode: token budget per answer.")] = None,
@@ -468,7 +470,9 @@ def _train_command(method: str):
             list[str], typer.Option(help="Add a special token (repeatable), e.g. '<|reasoning|>'.")
         ] = None,
         save_steps: Annotated[int, typer.Option(help="Checkpoint every N steps, so a killed run resumes.")] = None,
-        threads: Annotated[int, typer.Option(help="CPU threads (default: OMP_NUM_THREADS or all cores).")] = None,
+        threads: Annotated[
+            int, typer.Option(help="CPU threads (default: OMP_NUM_THREADS, else the cores idle at start).")
+        ] = None,
     ) -> None:
         from harness.stages.train import load_train_config, run_train
 
@@ -927,7 +931,9 @@ class _clean_errors:
         if isinstance(err, OSError) and err.errno in ENVIRONMENT_ERRNOS:
             where = f"{err.filename}: " if err.filename else ""
             hint = "; free some space and run the same command again: it resumes" if err.errno in FULL else ""
-            console.print(f"[red]error:[/red] {escape(where + (err.strerror or str(err)))}{hint}", highlight=False, soft_wrap=True)
+            console.print(
+                f"[red]error:[/red] {escape(where + (err.strerror or str(err)))}{hint}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(2)
         if isinstance(err, sqlite3.OperationalError) and "disk" in str(err):  # the generation cache's disk is full
             from harness.cache import cache_dir

@@ -3,22 +3,10 @@
 from __future__ import annotations
 
 import bisect
-import os
 from typing import Any
 
 from harness.backends.base import Backend, Completion, Request, SamplingParams, render_with_template
-
-
-def default_threads() -> int:
-    """OMP_NUM_THREADS when set, else the cores this process may use.
-
-    One process on this 2-core machine ran 1.3x faster with 2 threads than with 1; several processes
-    on the same cores should each get 1 (set OMP_NUM_THREADS=1 or --threads 1): oversubscribed
-    threads ran 2-4x slower here.
-    """
-    if env := os.environ.get("OMP_NUM_THREADS"):
-        return max(1, int(env))
-    return max(1, len(os.sched_getaffinity(0)))
+from harness.cpu_threads import default_threads
 
 
 class TransformersBackend(Backend):

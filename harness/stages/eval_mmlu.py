@@ -199,7 +199,7 @@ def _device(cfg: EvalConfig) -> str | None:
 
     device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cpu":
-        from harness.backends.transformers_engine import default_threads
+        from harness.cpu_threads import default_threads
 
         torch.set_num_threads(cfg.threads or default_threads())
     return device

@@ -170,7 +170,12 @@ def synth_cases() -> list[Case]:
         ("txt-folder", f"--input {w}txt-folder", "no *.parquet", ("txt-folder",)),
         ("garbage-folder", f"--input {w}garbage-folder", "not a readable Parquet", ("garbage-folder",)),
         ("wrong-kind-artifact", "--input {star}", "column 'instruction'", ()),
-        ("truncated-shard", f"--task star --input {w}star-truncated", "part-00000.parquet: corrupted", ("star-truncated",)),
+        (
+            "truncated-shard",
+            f"--task star --input {w}star-truncated",
+            "part-00000.parquet: corrupted",
+            ("star-truncated",),
+        ),
         ("altered-shard", f"--task star --input {w}star-altered", "part-00000.parquet: corrupted", ("star-altered",)),
     ]
     flags = [
@@ -241,7 +246,9 @@ def judge_cases() -> list[Case]:
         Case("judge-col-malformed", f"{j} --input {{star}} --col prediction", "--col"),
         Case("judge-col-unknown-column", f"{j} --input {{star}} --col prediction=nosuch", "nosuch"),
         Case("judge-col-unknown-logical", f"{j} --input {{star}} --col nosuch=answer", "nosuch"),
-        Case("judge-source-missing", f"{j} --input {{star}} --col gold=source:x --source {{work}}/no.jsonl", "no.jsonl"),
+        Case(
+            "judge-source-missing", f"{j} --input {{star}} --col gold=source:x --source {{work}}/no.jsonl", "no.jsonl"
+        ),
         Case("judge-output-file", "judge --input {star} --judge exact --output {file}", "is a file"),
         Case("judge-output-other-run", "judge --input {star} --judge exact --output {copy}", "other settings"),
         Case("judge-batch-size-zero", f"{j} --input {{star}} --batch-size 0", "batch_size"),
@@ -288,9 +295,15 @@ def eval_cases() -> list[Case]:
         Case("eval-temperature-nan", f"{e} --mode generative --task structured --temperature nan", "temperature"),
         Case("eval-max-tokens-zero", f"{e} --mode generative --task structured --max-tokens 0", "max_tokens"),
         Case("eval-dataset-missing", f"{e} --dataset {{work}}/nothere.jsonl", "nothere.jsonl"),
-        Case("eval-dataset-columns", f"{e} --dataset {{work}}/mmlu-missing-cols.jsonl", "mmlu-missing-cols.jsonl",
-             ("mmlu-missing-cols.jsonl",)),  # fmt: skip
-        Case("eval-dataset-garbage", f"{e} --dataset {{work}}/garbage.parquet", "garbage.parquet", ("garbage.parquet",)),
+        Case(
+            "eval-dataset-columns",
+            f"{e} --dataset {{work}}/mmlu-missing-cols.jsonl",
+            "mmlu-missing-cols.jsonl",
+            ("mmlu-missing-cols.jsonl",),
+        ),  # fmt: skip
+        Case(
+            "eval-dataset-garbage", f"{e} --dataset {{work}}/garbage.parquet", "garbage.parquet", ("garbage.parquet",)
+        ),
         Case("eval-output-file", "eval mmlu --subsets college_mathematics --output {file}", "is a file"),
         Case("eval-output-other-artifact", "eval mmlu --subsets college_mathematics --output {copy}", "copy"),
         Case("eval-model-missing", f"{e} --model {{work}}/no-model-here", "no-model-here"),
@@ -308,8 +321,12 @@ def train_cases() -> list[Case]:
         Case("train-input-empty", f"{t} --input {{work}}/empty.jsonl", "empty.jsonl", ("empty.jsonl",)),
         Case("train-input-broken", f"{t} --input {{work}}/broken-middle.jsonl", "line 2", ("broken-middle.jsonl",)),
         Case("train-input-latin1", f"{t} --input {{work}}/latin1.jsonl", "not UTF-8", ("latin1.jsonl",)),
-        Case("train-input-no-messages", f"{t} --input {{work}}/no-messages.jsonl", "no-messages.jsonl",
-             ("no-messages.jsonl",)),  # fmt: skip
+        Case(
+            "train-input-no-messages",
+            f"{t} --input {{work}}/no-messages.jsonl",
+            "no-messages.jsonl",
+            ("no-messages.jsonl",),
+        ),  # fmt: skip
         Case("train-input-garbage", f"{t} --input {{work}}/garbage.parquet", "garbage.parquet", ("garbage.parquet",)),
         Case("train-input-file-not-artifact", f"{t} --input {{file}}", "unknown input format"),
         Case("train-input-truncated", f"{t} --input {{work}}/star-truncated", "corrupted", ("star-truncated",)),
@@ -323,10 +340,18 @@ def train_cases() -> list[Case]:
         Case("train-limit-zero", f"{t} --input {{sft}} --limit 0", "limit"),
         Case("train-recipe-missing", f"{t} --input {{sft}} --recipe {{work}}/nothere.yaml", "nothere.yaml"),
         Case("train-recipe-unknown-name", f"{t} --input {{sft}} --recipe no-such-recipe", "no-such-recipe"),
-        Case("train-recipe-typo", f"{t} --input {{sft}} --recipe {{work}}/recipe-typo.yaml", "learning_rat",
-             ("recipe-typo.yaml",)),  # fmt: skip
-        Case("train-recipe-bad-yaml", f"{t} --input {{sft}} --recipe {{work}}/recipe-bad.yaml", "recipe-bad.yaml",
-             ("recipe-bad.yaml",)),  # fmt: skip
+        Case(
+            "train-recipe-typo",
+            f"{t} --input {{sft}} --recipe {{work}}/recipe-typo.yaml",
+            "learning_rat",
+            ("recipe-typo.yaml",),
+        ),  # fmt: skip
+        Case(
+            "train-recipe-bad-yaml",
+            f"{t} --input {{sft}} --recipe {{work}}/recipe-bad.yaml",
+            "recipe-bad.yaml",
+            ("recipe-bad.yaml",),
+        ),  # fmt: skip
         Case("train-output-file", "train sft --input {sft} --max-steps 1 --output {file}", "Not a directory"),
         Case("train-model-missing", f"{t} --input {{sft}} --model {{work}}/no-model-here", "no-model-here"),
         Case("train-unknown-method", "train ppo --input {sft} --output {work}/model", "ppo"),
@@ -340,8 +365,12 @@ def loop_cases() -> list[Case]:
     return [
         Case("loop-rounds-zero", f"{lp} --rounds 0", "rounds"),
         Case("loop-input-missing", "loop star --input {work}/nothere.jsonl --output {work}/loop", "nothere.jsonl"),
-        Case("loop-input-broken", "loop star --input {work}/broken-middle.jsonl --output {work}/loop", "line 2",
-             ("broken-middle.jsonl",)),  # fmt: skip
+        Case(
+            "loop-input-broken",
+            "loop star --input {work}/broken-middle.jsonl --output {work}/loop",
+            "line 2",
+            ("broken-middle.jsonl",),
+        ),  # fmt: skip
         Case("loop-output-file", "loop star --input sample --output {file}", "Not a directory"),
         Case("loop-unknown-method", f"{lp} --method ppo", "method"),
         Case("loop-n-zero", f"{lp} --n 0", "n"),
@@ -361,8 +390,12 @@ def report_cases() -> list[Case]:
         Case("report-missing", f"{r} {{work}}/nothere", "nothere"),
         Case("report-file", f"{r} {{file}}", "is a file, not an artifact folder"),
         Case("report-empty-folder", f"{r} {{work}}/empty-folder", "not a harness artifact", ("empty-folder",)),
-        Case("report-plain-parquet", f"{r} {{work}}/plain-parquet-folder", "not a harness artifact",
-             ("plain-parquet-folder",)),  # fmt: skip
+        Case(
+            "report-plain-parquet",
+            f"{r} {{work}}/plain-parquet-folder",
+            "not a harness artifact",
+            ("plain-parquet-folder",),
+        ),  # fmt: skip
         Case("report-truncated", f"{r} {{work}}/star-truncated", "corrupted", ("star-truncated",)),
         Case("report-altered", f"{r} {{work}}/star-altered", "corrupted", ("star-altered",)),
         Case("report-uncommitted", f"{r} {{work}}/star-uncommitted", "no completion marker", ("star-uncommitted",)),

@@ -106,7 +106,12 @@ def test_a_full_disk_mid_shard_stops_with_one_line_and_the_rerun_completes(synth
 
 def _mount_tmpfs(where: Path, size: str) -> bool:
     where.mkdir()
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True).returncode == 0
+    return (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True
+        ).returncode
+        == 0
+    )
 
 
 def test_a_real_full_disk(synth_dir, reference, tmp_path):

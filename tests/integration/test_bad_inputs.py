@@ -96,7 +96,11 @@ def test_bad_input_in_a_real_process(case_id: str, work: Path):
     before, artifacts = snapshot(work), artifact_folders(work)
     env = {**os.environ, "COLUMNS": "80"}
     run = subprocess.run(
-        [sys.executable, "-m", "harness.cli", *argv_of(case, work)], capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-m", "harness.cli", *argv_of(case, work)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert_refused(run.returncode, run.stderr, run.stdout, case)
     assert_artifacts_untouched(before, snapshot(work), artifacts)
