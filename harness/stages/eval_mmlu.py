@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from rich.console import Console
 
 from harness import lm_eval_adapter as lm
 from harness.artifacts import META_DIR, ArtifactWriter, base_provenance
+from harness.backends.base import EngineError
 from harness.config import ConfigError, EvalConfig
 from harness.mmlu import MMLUData, Question, draw, load_mmlu, resolve_subsets, subject_group, subject_section
 from harness.models import resolve_engine_model
@@ -119,7 +121,7 @@ def _ask(writer: ArtifactWriter, pending, cfg: EvalConfig, plan: _Plan, model, i
         for chunk in _chunks(pending):
             names = lm.write_tasks(tasks_dir, plan.spec, chunk)
             tasks = list(names.values())
-            results = lm.evaluate(model_lm, tasks_dir, tasks, cfg.seed, plan.system_prompt)
+            results = _evaluate(model_lm, tasks_dir, tasks, cfg, plan)
             rows = _rows(lm.question_rows(results, plan.spec, names, count_tokens), chunk, cfg.mode, names)
             command = lm.lm_eval_command(
                 plan.lm_type, args, tasks_dir, tasks, cfg.batch_size, device, cfg.seed, plan.system_prompt
@@ -133,6 +135,25 @@ def _ask(writer: ArtifactWriter, pending, cfg: EvalConfig, plan: _Plan, model, i
             progress.advance(len(rows), sum(r["completion_tokens"] or 0 for r in rows))
             asked += len(rows)
     return asked, progress.elapsed
+
+
+def _evaluate(model_lm, tasks_dir: Path, tasks: list[str], cfg: EvalConfig, plan: _Plan) -> dict[str, Any]:
+    """lm-eval on one chunk of subjects. With a server (openai engine), a request that still fails after
+    lm-eval's own retries (timeouts, 5xx, a refused key) ends the run with one line: the chunks committed so
+    far stay, and the same command resumes from them. The key is never part of the line."""
+    try:
+        return lm.evaluate(model_lm, tasks_dir, tasks, cfg.seed, plan.system_prompt)
+    except Exception as err:  # lm-eval raises what its HTTP client raised: any type
+        if cfg.engine != "openai":
+            raise
+        detail = " ".join(f"{type(err).__name__}: {err}".split())
+        key = os.environ.get(cfg.openai.api_key_env, "")
+        if len(key) >= 4:
+            detail = detail.replace(key, "[redacted]")
+        raise EngineError(
+            f"eval: a request to {cfg.openai.base_url} failed after lm-eval's retries ({detail[:300]}); "
+            "the subjects done so far are kept: run the same command again to resume"
+        ) from err
 
 
 def _plan(cfg: EvalConfig) -> _Plan:
