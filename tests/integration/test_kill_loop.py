@@ -1,0 +1,213 @@
+"""The kill loop: seeded SIGKILLs at random moments across synth (each engine), judge, select, eval and train,
+each followed by a rerun; after the last rerun the artifact equals a run that was never killed, every row
+exactly once. Written against the CLI's behaviour (commit markers, checkpoints), not the stages' internals.
+
+A kill waits for the run to make progress of its own (a new commit marker, a new checkpoint), then a seeded
+random delay, so it lands mid-run, between or during commits. CI runs 20 kills with tiny budgets; set
+HARNESS_KILL_LOOP_KILLS=100 (say) for the long version: each stage gets its share of the kills.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.integration.sigkill import assert_every_shard_committed
+from tests.unit.judged_samples import star_artifact
+
+pytestmark = pytest.mark.slow
+
+KILLS = int(os.environ.get("HARNESS_KILL_LOOP_KILLS", "20"))
+SEED = int(os.environ.get("HARNESS_KILL_LOOP_SEED", "16"))
+HARNESS = [sys.executable, "-m", "harness.cli"]
+# Each stage's share of the kills (sums to 20), and the longest extra delay after progress (seconds).
+SHARES = {"synth-transformers": 4, "synth-vllm": 2, "synth-openai": 3, "judge": 3, "select": 2, "eval": 3, "train": 3}
+DELAY = {"synth-transformers": 2.0, "synth-vllm": 2.0, "synth-openai": 1.0, "judge": 1.0, "select": 0.05,
+         "train": 1.0}  # fmt: skip
+
+
+def kills_for(stage: str) -> int:
+    return max(1, round(KILLS * SHARES[stage] / sum(SHARES.values())))
+
+
+@dataclass
+class Tally:
+    landed: int = 0  # kills that hit a running process
+    reruns: int = 0
+
+
+def markers(out: Path) -> int:
+    done = out / ".harness" / "done"
+    return len(list(done.glob("*.json"))) if done.is_dir() else 0
+
+
+def kill_loop(
+    command: list[str], progress: Callable[[], int] | None, kills: int, delay: float, rng: random.Random
+) -> Tally:
+    """Run `command` up to `kills` times, each killed (SIGKILL, whole process group) once it has made progress
+    and a random delay (up to `delay` s) has passed; without `progress`, at a random moment of the first
+    `delay` seconds. A run that finishes first ends the loop. Then one rerun to the end."""
+    tally = Tally()
+    for _ in range(kills):
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        start = progress() if progress else 0
+        try:
+            while progress and proc.poll() is None and progress() <= start:
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0, delay))
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                tally.landed += 1
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if proc.returncode == 0:
+            break
+        assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-3000:]
+    final = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert final.returncode == 0, final.stderr[-3000:]
+    tally.reruns += 1
+    print(f"kill loop: {command[3]}: {tally.landed} SIGKILLs landed mid-run, then a rerun to the end")
+    return tally
+
+
+def table(out: Path, drop: tuple[str, ...] = ()) -> pa.Table:
+    """The artifact's rows in input order, without what differs between two runs of the same thing."""
+    data = pq.read_table(sorted(out.glob("*.parquet"))).replace_schema_metadata(None)
+    data = data.drop_columns([c for c in drop if c in data.column_names])
+    order = [c for c in ("source_index", "id", "sample_idx", "candidate_idx") if c in data.column_names]
+    return data.sort_by([(c, "ascending") for c in order]) if order else data
+
+
+def assert_same_as_unkilled(killed: Path, unkilled: Path, keys: tuple[str, ...], drop: tuple[str, ...] = ()) -> None:
+    assert_every_shard_committed(killed)
+    got, want = table(killed, drop), table(unkilled, drop)
+    ids = got.select(list(keys)).to_pylist()
+    assert len(ids) == len({json.dumps(r, sort_keys=True) for r in ids}), "a row is there twice"
+    assert got.num_rows == want.num_rows and got.equals(want)
+
+
+def artifact_stage(
+    stage: str, command: Callable[[Path], list[str]], tmp_path: Path, rng, keys, drop=(), timed: bool = False
+) -> Tally:
+    """The unkilled run, then the kill loop on another folder, then the two compared. `timed`: kill at random
+    moments of the unkilled run's duration rather than after progress (a stage with few, large commits)."""
+    unkilled, killed = tmp_path / f"{stage}-unkilled", tmp_path / f"{stage}-killed"
+    started = time.monotonic()
+    subprocess.run(command(unkilled), check=True, capture_output=True, timeout=900)
+    took = time.monotonic() - started
+    progress = None if timed else (lambda: markers(killed))
+    tally = kill_loop(command(killed), progress, kills_for(stage), took if timed else DELAY[stage], rng)
+    assert_same_as_unkilled(killed, unkilled, keys, drop)
+    return tally
+
+
+SYNTH = ["synth", "--input", "sample", "--limit", "8", "--max-tokens", "12", "--batch-size", "1", "--seed", "0"]
+SYNTH_KEYS = ("record_id", "sample_idx")
+
+
+@pytest.fixture(scope="module")
+def rng() -> random.Random:
+    return random.Random(SEED)
+
+
+def test_synth_transformers(tmp_path, rng, default_model):
+    engine = ["--engine", "transformers", "--threads", "1"]
+    tally = artifact_stage(
+        "synth-transformers", lambda out: [*HARNESS, *SYNTH, *engine, "-o", str(out)], tmp_path, rng, SYNTH_KEYS
+    )
+    assert tally.landed >= 1
+
+
+def test_synth_vllm(tmp_path, rng, vllm_engine, _session_model_path):
+    """vLLM takes its time to start on CPU: each kill lands after a commit of the restarted run."""
+    engine = ["--engine", "vllm", "--threads", "1", "--model", str(_session_model_path)]
+    tally = artifact_stage(
+        "synth-vllm", lambda out: [*HARNESS, *SYNTH, *engine, "-o", str(out)], tmp_path, rng, SYNTH_KEYS
+    )
+    assert tally.landed >= 1
+
+
+def test_synth_openai(tmp_path, rng, vllm_server):
+    engine = ["--engine", "openai", "--base-url", vllm_server.url, "--model", vllm_server.model_path]
+    tally = artifact_stage(
+        "synth-openai", lambda out: [*HARNESS, *SYNTH, *engine, "--temperature", "0", "-o", str(out)], tmp_path, rng,
+        SYNTH_KEYS,
+    )  # fmt: skip
+    assert tally.landed >= 1
+
+
+QUESTIONS = 10
+ANSWERS = {i: [f"Work it out.\n### Answer: {i}", f"Guess.\n### Answer: {i + 1}"] for i in range(QUESTIONS)}
+
+
+def test_judge(tmp_path, rng, default_model):
+    star = star_artifact(tmp_path / "star", ANSWERS)
+    judge = ["judge", "-i", str(star), "-j", "score", "--col", "response=completion", "--max-tokens", "8"]
+    judge += ["--batch-size", "1", "--threads", "1"]
+    tally = artifact_stage("judge", lambda out: [*HARNESS, *judge, "-o", str(out)], tmp_path, rng,
+                           ("record_id", "sample_idx"))  # fmt: skip
+    assert tally.landed >= 1
+
+
+def test_select(tmp_path, rng):
+    star = star_artifact(tmp_path / "star", ANSWERS)
+    judged = tmp_path / "judged"
+    subprocess.run([*HARNESS, "judge", "-i", str(star), "-o", str(judged), "-j", "exact"], check=True, timeout=300)
+    config = tmp_path / "select.yaml"
+    config.write_text("batch_size: 1\n")  # a shard per question: kills land between commits
+    select = ["select", "pairs", "-i", str(judged), "--config", str(config), "--threshold", "0.5"]
+    tally = artifact_stage("select", lambda out: [*HARNESS, *select, "-o", str(out)], tmp_path, rng, ("record_id",))
+    assert tally.reruns == 1
+
+
+def test_eval(tmp_path, rng, default_model):
+    """Two subjects of 100 questions: two commits (eval commits whole subjects, 100 questions or more)."""
+    evaluate = ["eval", "mmlu", "--subsets", "anatomy,astronomy", "--limit", "100", "--seed", "0"]
+    evaluate += ["--engine", "transformers", "--threads", "1", "--device", "cpu"]
+    tally = artifact_stage(
+        "eval", lambda out: [*HARNESS, *evaluate, "-o", str(out)], tmp_path, rng, ("record_id",), timed=True
+    )
+    assert tally.landed >= 1
+
+
+def test_train_resumes_from_its_last_checkpoint(tmp_path, rng, default_model):
+    rows = tmp_path / "sft.jsonl"
+    chat = [{"role": "user", "content": "Say hi."}, {"role": "assistant", "content": "Hi there."}]
+    rows.write_text("".join(json.dumps({"messages": chat, "i": i}) + "\n" for i in range(8)))
+
+    def command(out: Path) -> list[str]:
+        return [*HARNESS, "train", "sft", "--input", str(rows), "--output", str(out), "--max-steps", "6",
+                "--save-steps", "1", "--batch-size", "1", "--max-length", "64", "--threads", "1", "--seed", "0"]  # fmt: skip
+
+    unkilled, killed = tmp_path / "unkilled", tmp_path / "killed"
+    subprocess.run(command(unkilled), check=True, capture_output=True, timeout=900)
+
+    def checkpoints() -> int:
+        return sum(1 for p in tmp_path.glob(".killed*/**/checkpoint-*") if p.is_dir())
+
+    tally = kill_loop(command(killed), checkpoints, kills_for("train"), DELAY["train"], rng)
+    assert tally.reruns == 1
+    steps = [json.loads(line)["step"] for line in (killed / "training_log.jsonl").read_text().splitlines()
+             if "loss" in json.loads(line)]  # fmt: skip
+    assert sorted(set(steps)) == list(range(1, 7))
+    import torch
+    from safetensors.torch import load_file
+
+    got, want = load_file(killed / "model.safetensors"), load_file(unkilled / "model.safetensors")
+    assert got.keys() == want.keys()
+    assert all(torch.allclose(got[k], want[k], atol=1e-5) for k in want)
