@@ -19,6 +19,7 @@ import contextlib
 import functools
 import importlib
 import importlib.util
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -102,19 +103,48 @@ def model_args(engine: str, options: dict[str, Any], mode: str = "loglikelihood"
 @contextlib.contextmanager
 def api_key_from(variable: str | None) -> Iterator[None]:
     """lm-eval's API models read the key from OPENAI_API_KEY only: point it at the variable the user named, for
-    the model's lifetime, so the key itself is never passed as an argument (and never lands in provenance)."""
-    if variable is None or variable == "OPENAI_API_KEY":
+    the model's lifetime, so the key itself is never passed as an argument (and never lands in provenance).
+    While it is set, log records carrying it are redacted: lm-eval logs a failed request with its headers."""
+    key = os.environ.get(variable or "OPENAI_API_KEY", "")
+    with _redacted_in_logs(key):
+        if variable is None or variable == "OPENAI_API_KEY":
+            yield
+            return
+        before = os.environ.get("OPENAI_API_KEY")
+        os.environ["OPENAI_API_KEY"] = key
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop("OPENAI_API_KEY", None)
+            else:
+                os.environ["OPENAI_API_KEY"] = before
+
+
+@contextlib.contextmanager
+def _redacted_in_logs(key: str) -> Iterator[None]:
+    """Every log record of this process whose message holds `key` gets `[redacted]` in its place (lm-eval 0.4.13
+    logs `Exception:ClientResponseError(... 'Authorization': 'Bearer KEY' ...)` when a request fails)."""
+    if len(key) < 4:
         yield
         return
-    before = os.environ.get("OPENAI_API_KEY")
-    os.environ["OPENAI_API_KEY"] = os.environ.get(variable, "")
+    make_record = logging.getLogRecordFactory()
+
+    def redacting(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a record whose arguments do not format: logging reports that itself
+            return record
+        if key in message:
+            record.msg, record.args = message.replace(key, "[redacted]"), None
+        return record
+
+    logging.setLogRecordFactory(redacting)
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop("OPENAI_API_KEY", None)
-        else:
-            os.environ["OPENAI_API_KEY"] = before
+        logging.setLogRecordFactory(make_record)
 
 
 def generation_kwargs(params: SamplingParams) -> dict[str, Any]:
