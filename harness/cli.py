@@ -12,10 +12,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from typer.core import TyperGroup
+
+# Precedence, for every flag of every command: typed flag > --config/--recipe YAML > the config model's default.
+# A flag's default never overrides the file: declare commands on a HarnessTyper app (below) and it holds by
+# itself (harness/cli_flags.py); put a setting's built-in default in its config model (harness/config.py).
+from harness.cli_flags import HarnessGroup, HarnessTyper
 
 
-class _LifecycleOrder(TyperGroup):
+class _LifecycleOrder(HarnessGroup):
     """`harness --help` lists the commands in the order a dataset goes through them."""
 
     ORDER = ("synth", "judge", "select", "eval", "train", "loop", "report", "push")
@@ -25,7 +29,7 @@ class _LifecycleOrder(TyperGroup):
         return sorted(names, key=lambda n: self.ORDER.index(n) if n in self.ORDER else len(self.ORDER))
 
 
-app = typer.Typer(
+app = HarnessTyper(
     cls=_LifecycleOrder,
     help="Synthesize, judge, evaluate and train on reasoning-trace datasets. Every stage reads and writes Parquet.",
     no_args_is_help=True,
@@ -279,7 +283,7 @@ def _print_synth_summary(summary) -> None:
     typer.echo(summary.output)  # stdout carries only the artifact path, for scripts
 
 
-eval_app = typer.Typer(
+eval_app = HarnessTyper(
     help="Evaluate a model on a benchmark through lm-eval, offline; one row per question as Parquet.",
     no_args_is_help=True,
 )
@@ -398,7 +402,7 @@ def eval_mmlu(
     typer.echo(run.output)  # stdout carries only the artifact path, for scripts
 
 
-train_app = typer.Typer(
+train_app = HarnessTyper(
     help="Fine-tune a model on an artifact (TRL): sft, grpo, rank, dpo. Writes a model folder that synth and eval load.",
     no_args_is_help=True,
 )
@@ -414,10 +418,10 @@ TRAIN_DOCS = {
 
 def _train_command(method: str):
     def command(
-        input: Annotated[str, typer.Option("--input", "-i", help="Artifact folder or Parquet/JSONL file.")],
+        input: Annotated[str, typer.Option("--input", "-i", help="Artifact folder or Parquet/JSONL file.")] = None,
         output: Annotated[
             str, typer.Option("--output", "-o", help="Model folder to write (atomic; a rerun is a no-op).")
-        ],
+        ] = None,
         model: Annotated[
             str, typer.Option(help="`default` (SmolLM2-135M-Instruct, bundled), a local folder or a hub id.")
         ] = None,
@@ -484,7 +488,7 @@ def _print_train_summary(summary) -> None:
     typer.echo(summary.output)  # stdout carries only the model folder, for scripts
 
 
-loop_app = typer.Typer(
+loop_app = HarnessTyper(
     help="Self-improvement loops: synth -> verify/judge -> select -> train, for N rounds, every round kept.",
     no_args_is_help=True,
 )
@@ -538,8 +542,8 @@ def _print_loop_summary(summary, title: str, counts: dict[str, str]) -> None:
 def loop_star(
     input: Annotated[
         str, typer.Option("--input", "-i", help="Questions with answers (as synth --task star), or `sample`.")
-    ],
-    output: Annotated[str, typer.Option("--output", "-o", help="Loop folder: round-K/{samples,pairs,model}.")],
+    ] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="Loop folder: round-K/{samples,pairs,model}.")] = None,
     rounds: LoopRoundsOpt = 4,
     model: LoopModelOpt = None,
     method: Annotated[str, typer.Option(help="Training on the pairs: rank (Memphis-CoT) or dpo.")] = None,
@@ -578,8 +582,10 @@ def loop_star(
 def loop_thought_ranking(
     input: Annotated[
         str, typer.Option("--input", "-i", help="Questions (as synth --task thought-variants), or `sample`.")
-    ],
-    output: Annotated[str, typer.Option("--output", "-o", help="Loop folder: round-K/{variants,judged,sft,model}.")],
+    ] = None,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="Loop folder: round-K/{variants,judged,sft,model}.")
+    ] = None,
     rounds: LoopRoundsOpt = 4,
     model: LoopModelOpt = None,
     engine: Annotated[str, typer.Option(help="The policy's engine: transformers or vllm.")] = None,
@@ -698,10 +704,10 @@ def push(
 
 @app.command()
 def judge(
-    input: Annotated[str, typer.Option("--input", "-i", help="A harness artifact folder (synth's --output).")],
+    input: Annotated[str, typer.Option("--input", "-i", help="A harness artifact folder (synth's --output).")] = None,
     output: Annotated[
         str, typer.Option("--output", "-o", help="Judged artifact folder (created; a rerun resumes it).")
-    ],
+    ] = None,
     judge: Annotated[
         list[str],
         typer.Option(
@@ -710,7 +716,7 @@ def judge(
             help="Judges, comma-separated or repeated: mc, math, exact, regex, reasoning-gym, format (verifiers); "
             "score, pairwise, rank (LLM judges).",
         ),
-    ],
+    ] = None,
     col: Annotated[
         list[str],
         typer.Option(
@@ -816,8 +822,10 @@ def judge(
 @app.command("select")
 def select(
     mode: Annotated[str, typer.Argument(help="best-of-n (SFT rows) or pairs (prompt/chosen/rejected rows).")],
-    input: Annotated[str, typer.Option("--input", "-i", help="A judged artifact folder (harness judge's --output).")],
-    output: Annotated[str, typer.Option("--output", "-o", help="Selection artifact folder.")],
+    input: Annotated[
+        str, typer.Option("--input", "-i", help="A judged artifact folder (harness judge's --output).")
+    ] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="Selection artifact folder.")] = None,
     judge: Annotated[
         str, typer.Option("--judge", "-j", help="The judge whose score decides (default: the only one).")
     ] = None,
