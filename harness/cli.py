@@ -761,6 +761,7 @@ def judge(
     """
     from harness.config import JudgeConfig, load_config, parse_column_flags
     from harness.stages.judge import run_judge
+    from judges.calibration import describe as describe_judge
 
     with _clean_errors():
         cfg = load_config(
@@ -808,12 +809,7 @@ def judge(
             f"in {summary.seconds:.1f}s",
         )
     for name, s in summary.judges.items():
-        line = f"{s['scored']}/{s['rows']} scored, {s['unparsable']} unparsable"
-        if s["ties"] is not None:
-            line += f", {s['ties']} ties"
-        if s["position_swap_agreement"] is not None:
-            line += f", swap agreement {s['position_swap_agreement']:.0%}"
-        table.add_row(f"{name} ({s['kind']})", line)
+        table.add_row(f"{name} ({s['kind']})", describe_judge(s))
     table.add_row("artifact", f"{summary.output}/*.parquet; calibration: {summary.summary_file}")
     console.print(table)
     typer.echo(summary.output)  # stdout carries only the artifact path, for scripts
