@@ -284,7 +284,11 @@ class TrainConfig(BaseModel):
     @model_validator(mode="after")
     def _method_settings(self) -> TrainConfig:
         if self.method == "grpo" and not self.rewards:
-            raise ValueError("grpo needs `rewards` (name: weight), e.g. structured_structure: 1.0")
+            raise ValueError(
+                "grpo needs rewards to learn from: use the bundled recipe (`--recipe structured-grpo`, the "
+                "structured card's format and correctness rewards) or a recipe of your own with "
+                "`rewards: {name: weight}`, e.g. structured_structure: 1.0"
+            )
         if self.method != "grpo" and self.rewards:
             raise ValueError(f"`rewards` apply to grpo, not {self.method}")
         if self.mixce_ratio is not None and self.method != "sft":
@@ -412,6 +416,8 @@ def load_config(path: Path | None, overrides: dict[str, Any], kind: type[Config]
 def _describe_problem(error: Any) -> str:
     """One pydantic error as `setting: what is wrong`; a missing setting says where it can be given."""
     where = ".".join(map(str, error["loc"]))
+    if not where:  # a rule between settings (a model validator): its own sentence says it all
+        return str(error["ctx"]["error"]) if "error" in error.get("ctx", {}) else error["msg"]
     if error["type"] == "missing" and len(error["loc"]) == 1:
         flag = {"judges": "judge"}.get(where, where).replace("_", "-")
         return f"{where}: missing; give --{flag} or set `{where}:` in the config file"

@@ -57,7 +57,7 @@ def test_unknown_recipe_lists_the_bundled_ones():
 
 
 def test_method_settings_are_checked():
-    with pytest.raises(ValueError, match="grpo needs `rewards`"):
+    with pytest.raises(ValueError, match="grpo needs rewards to learn from"):
         TrainConfig(method="grpo", input="x", output="y")
     with pytest.raises(ValueError, match="`rewards` apply to grpo"):
         TrainConfig(method="sft", input="x", output="y", rewards={"exact_answer": 1.0})
@@ -65,6 +65,14 @@ def test_method_settings_are_checked():
         TrainConfig(method="dpo", input="x", output="y", mixce_ratio=0.5)
     with pytest.raises(ValueError, match="multiple of num_generations"):
         TrainConfig(method="grpo", input="x", output="y", rewards={"exact_answer": 1}, batch_size=3)
+
+
+def test_grpo_without_rewards_says_so_plainly_and_names_the_bundled_recipe():
+    with pytest.raises(ConfigError) as err:
+        load_train_config("grpo", None, {"input": "x", "output": "y"})
+    message = str(err.value)
+    assert message.startswith("flags: grpo needs rewards to learn from: use the bundled recipe (`--recipe structured")
+    assert "Value error" not in message and ": :" not in message
 
 
 def test_rewards_by_name():
