@@ -125,6 +125,33 @@ def test_grpo_prompts_rendered_by_a_task(tmp_path):
     assert (row["question"], row["choices"], row["answer"]) == (rows[0]["question"], ["54", "56"], 1)
 
 
+def test_grpo_reads_a_structured_answer_column_mixing_forms_as_synth_does(tmp_path):
+    """Issue 18: synth accepts an `answer` column of indexes, letters and option numbers; grpo must too, and both
+    must read each row's answer as the same option."""
+    from judges.structured_format import Settings, correct, parse_trace
+    from tasks.structured import StructuredTask
+
+    rows = [
+        {"question": f"Question {i}?", "choices": ["red", "green", "blue"], "answer": answer}
+        for i, answer in enumerate([1, "B", "2", "(c)"])
+    ]
+    path = write_jsonl(tmp_path / "mixed.jsonl", rows)
+    cfg = TrainConfig(method="grpo", input=path, output="o", task="structured", rewards={"structured_correct": 1})
+    data = training_rows(cfg)
+    assert data.used == 4 and data.skipped_by_task == 0
+    synth_gold = [StructuredTask().parse(row, _completion("<output>1</output>"))[0]["gold_option"] for row in rows]
+    assert synth_gold == [2, 2, 2, 3]
+    trace = parse_trace("<output>2</output>")
+    grpo_verdicts = [correct(trace, data.dataset[i], Settings()).passed for i in range(4)]
+    assert grpo_verdicts == [gold == 2 for gold in synth_gold]
+
+
+def _completion(text: str):
+    from harness.backends.base import Completion
+
+    return Completion(text=text, finish_reason="stop", prompt_tokens=1, completion_tokens=1)
+
+
 def test_a_column_mixing_types_is_named(tmp_path):
     path = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "a", "answer": 1}, {"prompt": "b", "answer": "B"}])
     with pytest.raises(InputError, match=r"p.jsonl: column 'answer' mixes types \(int, str\)"):
