@@ -84,7 +84,7 @@ def write_star_artifact(folder: Path, rows: list[dict], source: Source, shard_ro
 def write_task_artifact(folder: Path, rows: list[dict], source: Source, task: Task, shard_rows: int = 4096) -> None:
     """The rows as `task`'s artifact whose provenance names `source` as the synth run's input."""
     schema = traces_schema(task.fields)
-    provenance = {**base_provenance(), "input": {"label": source.label, **source.fingerprint}}
+    provenance = {**base_provenance(), "task": task.name, "input": {"label": source.label, **source.fingerprint}}
     with ArtifactWriter(folder, schema, {"task": task.name, "input": source.label}).open({}) as writer:
         for start in range(0, len(rows), shard_rows):
             writer.commit(to_table(rows[start : start + shard_rows], schema), provenance)
