@@ -135,6 +135,7 @@ def run_judge(cfg: JudgeConfig, console: Console | None = None) -> JudgeSummary:
             with contextlib.ExitStack() as stack, StageProgress(label, total, console, tokens=bool(llm)) as progress:
                 if session is not None:
                     stack.enter_context(session)
+                    session.on_status = progress.note
                 for batch in itertools.chain([first], batches):
                     before = session.usage() if session else {}
                     rows, tallies = _judge_batch(batch, judges, columns, lookup, llm, session, params, summary)
