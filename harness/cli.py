@@ -127,9 +127,7 @@ def synth(
     ] = None,
     config: ConfigOpt = None,
     limit: Annotated[int, typer.Option(help="Only the first N input rows.")] = None,
-    batch_size: Annotated[
-        int, typer.Option(help="Rows per engine call; each batch is committed before the next.")
-    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Rows per engine call; each batch is committed before the next.")] = 8,
     col: Annotated[
         list[str],
         typer.Option(
@@ -143,11 +141,19 @@ def synth(
     solution_col: Annotated[str, typer.Option(help="Same as --col solution=COLUMN.")] = None,
     question_col: Annotated[str, typer.Option(help="Same as --col question=COLUMN.")] = None,
     answer_col: Annotated[str, typer.Option(help="Same as --col answer=COLUMN.")] = None,
-    n: Annotated[int, typer.Option(help="Samples per row.")] = None,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature (0 = greedy).")] = None,
+    n: Annotated[int, typer.Option(help="Samples per row (default: the task's recipe: 8 for star, else 1).")] = None,
+    temperature: Annotated[
+        float, typer.Option(help="Sampling temperature, 0 = greedy (default: the task's recipe, 0-0.8).")
+    ] = None,
     top_p: Annotated[float, typer.Option(help="Nucleus sampling mass.")] = None,
     min_p: Annotated[float, typer.Option(help="Minimum token probability relative to the top token.")] = None,
-    max_tokens: Annotated[int, typer.Option(help="Token budget per completion.")] = None,
+    max_tokens: Annotated[
+        int,
+        typer.Option(
+            help="Token budget per completion (default: the task's recipe: backfill and structured 1024, star 512, "
+            "thought-variants 128, reasoning-token 3000)."
+        ),
+    ] = None,
     stop: Annotated[list[str], typer.Option(help="Stop string (repeatable); replaces the task's stops.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed for sampling.")] = None,
     shard: Annotated[str, typer.Option(help="I/N: handle only the rows whose record_id hash is I mod N.")] = None,
@@ -329,7 +335,7 @@ def eval_mmlu(
         ),
     ] = None,
     config: ConfigOpt = None,
-    batch_size: Annotated[int, typer.Option(help="lm-eval batch size.")] = None,
+    batch_size: Annotated[int, typer.Option(help="lm-eval batch size.")] = 8,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda when available).")] = None,
     threads: Annotated[int, typer.Option(help="CPU threads (default: OMP_NUM_THREADS or all cores).")] = None,
     temperature: Annotated[float, typer.Option(help="Generative mode: sampling temperature (0 = greedy).")] = None,
@@ -416,6 +422,14 @@ TRAIN_DOCS = {
 }
 
 
+def _bundled_recipes() -> str:
+    """The names `--recipe` takes, from the recipes folder (found, not imported: --help stays instant)."""
+    from importlib.util import find_spec
+
+    folder = Path(find_spec("trainers").submodule_search_locations[0]) / "recipes"
+    return ", ".join(sorted(p.stem for p in folder.glob("*.yaml")))
+
+
 def _train_command(method: str):
     def command(
         input: Annotated[str, typer.Option("--input", "-i", help="Artifact folder or Parquet/JSONL file.")] = None,
@@ -426,11 +440,11 @@ def _train_command(method: str):
             str, typer.Option(help="`default` (SmolLM2-135M-Instruct, bundled), a local folder or a hub id.")
         ] = None,
         recipe: Annotated[
-            str, typer.Option(help="YAML recipe file or a bundled recipe name; flags override it.")
+            str, typer.Option(help=f"YAML recipe file or a bundled recipe ({_bundled_recipes()}); flags override it.")
         ] = None,
         max_steps: Annotated[int, typer.Option(help="Optimizer steps (overrides the epochs).")] = None,
         learning_rate: Annotated[float, typer.Option(help="Peak learning rate.")] = None,
-        batch_size: Annotated[int, typer.Option(help="Rows per device per step.")] = None,
+        batch_size: Annotated[int, typer.Option(help="Rows per device per step (default 4, or the recipe's).")] = None,
         max_length: Annotated[int, typer.Option(help="Tokens per sequence.")] = None,
         limit: Annotated[int, typer.Option(help="Only the first N usable rows.")] = None,
         seed: Annotated[int, typer.Option(help="Random seed.")] = None,

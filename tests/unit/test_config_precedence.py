@@ -218,3 +218,18 @@ def test_a_missing_required_setting_names_the_flag_and_the_file_key(monkeypatch,
     result = CliRunner().invoke(app, ["judge", "--input", "in", "--judge", "exact"])
     assert result.exit_code == 2
     assert "output: missing; give --output or set `output:` in the config file" in result.output
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_a_default_shown_in_help_is_the_config_model_s_default(command):
+    """--help shows a signature's default; the config model's default is what applies (cli_flags.py)."""
+    import typer
+
+    argv, _, model, _, _, _ = COMMANDS[command]
+    cmd = typer.main.get_command(app)
+    for name in argv:
+        if not hasattr(cmd, "commands"):
+            break  # select's mode is an argument
+        cmd = cmd.commands[name]
+    shown = {p.name: p.default for p in cmd.params if p.default not in (None, False) and p.name in model.model_fields}
+    assert shown == {name: model.model_fields[name].get_default(call_default_factory=True) for name in shown}
