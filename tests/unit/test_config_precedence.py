@@ -233,3 +233,22 @@ def test_a_default_shown_in_help_is_the_config_model_s_default(command):
         cmd = cmd.commands[name]
     shown = {p.name: p.default for p in cmd.params if p.default not in (None, False) and p.name in model.model_fields}
     assert shown == {name: model.model_fields[name].get_default(call_default_factory=True) for name in shown}
+
+
+def test_every_command_follows_the_rule():
+    """A command added on a plain `typer.Typer` would pass its flags' defaults on: declare it on a HarnessTyper."""
+    import typer
+
+    from harness.cli_flags import HarnessCommand
+
+    def leaves(cmd, path):
+        if hasattr(cmd, "commands"):
+            for name, sub in cmd.commands.items():
+                yield from leaves(sub, f"{path} {name}")
+        else:
+            yield path, cmd
+
+    plain = [
+        path for path, cmd in leaves(typer.main.get_command(app), "harness") if not isinstance(cmd, HarnessCommand)
+    ]
+    assert plain == []
