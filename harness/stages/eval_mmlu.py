@@ -116,6 +116,7 @@ def _ask(writer: ArtifactWriter, pending, cfg: EvalConfig, plan: _Plan, model, i
     total = sum(len(qs) for qs in pending.values())
     asked = 0
     with StageProgress(f"eval mmlu ({cfg.mode})", total, console, tokens=generative) as progress:
+        progress.note(f"{total} questions; lm-eval loads {cfg.model} on {cfg.engine} at the first chunk ...")
         for chunk in _chunks(pending):
             names = lm.write_tasks(tasks_dir, plan.spec, chunk)
             tasks = list(names.values())
