@@ -69,8 +69,13 @@ def _cli() -> typer.core.TyperGroup:
     return typer.main.get_command(app)
 
 
-@pytest.mark.parametrize("command", _harness_commands(README))
-def test_every_harness_command_in_the_readme_parses(command):
+DEMO = (ROOT / "scripts" / "demo.sh").read_text().replace("\\\n", " ")
+DEMO_COMMANDS = [re.sub(r"^\.venv/bin/", "", line).replace('"$@"', "") for line in DEMO.splitlines()
+                 if line.startswith(".venv/bin/harness ")]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", _harness_commands(README) + DEMO_COMMANDS)
+def test_every_harness_command_in_the_readme_and_the_demo_parses(command):
     group = _cli()
     args = [arg for arg in shlex.split(command)[1:] if arg != "..."]  # `...`: "and so on" in the text
     ctx = group.make_context("harness", list(args), resilient_parsing=True)
