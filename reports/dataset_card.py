@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from harness import __version__
-from harness.artifacts import generated_by
+from harness.artifacts import generated_by, read_provenance
 from reports.document import Table, markdown_table
 from reports.mmlu import markdown_tables
 from reports.sections import (
@@ -177,6 +178,13 @@ def _derived_from(item: Input) -> list[str]:
             f"- Selected from the judged artifact `{label}` by `judge_{prov.get('judge')}_score`: {rule}. "
             f"Rows that failed synth's own checks were {invalid}."
         ]
+    if item.artifact.run_identity.get("derived") == "pairs":  # synth star's own pairs; each shard names its source
+        samples = read_provenance(item.artifact.shards[0]).get("derived_from") if item.artifact.shards else None
+        where = f" `{Path(samples).parent}`" if samples else ""
+        return [
+            f"- (correct, incorrect) pairs of samples of the same question, rebuilt from the synth artifact{where} "
+            "after its run."
+        ]
     if prov.get("stage") == "judge" or item.artifact.kind == "judge":
         summary = (item.artifact.judge_summary or {}).get("judges") or {}
         judges = ", ".join(f"`{name}` ({summary.get(name, {}).get('kind', 'judge')})" for name in _judges(item))
@@ -206,7 +214,7 @@ def _provenance(item: Input) -> list[str]:
     lines = [f"- harness {prov.get('harness_version')} at git revision `{prov.get('git_revision')}`."]
     source = prov.get("input") or prov.get("dataset")
     if isinstance(source, str):  # select records its input folder alone
-        lines.append(f"- Input: the artifact `{source}`.")
+        lines.append(f"- Input `{source}`.")
     if isinstance(source, dict):
         lines.append(f"- Input `{source.get('label')}`:")
         files = source.get("files")

@@ -48,4 +48,19 @@ def test_derived_cards_name_their_input_and_rule(cards):
     assert "Judged from the artifact" in cards["judged"] and "`exact` (verifier)" in cards["judged"]
     pairs = cards["pairs"]
     assert "Selected from the judged artifact" in pairs and "by `judge_exact_score`: a score >= 1.0" in pairs
-    assert "- Input: the artifact `" in pairs.split("## Provenance")[1]
+    assert "- Input `" in pairs.split("## Provenance")[1]
+
+
+def test_star_s_own_pairs_card_says_they_were_rebuilt_from_the_synth_artifact(tmp_path):
+    from harness.artifacts import read_provenance
+    from harness.stages.synth import write_pairs
+    from tasks.star import StarTask
+
+    star = star_artifact(tmp_path / "star", model=MODEL)
+    shards = sorted(star.glob("*.parquet"))
+    identity = {k: read_provenance(shards[0])[k] for k in ("task", "input")}
+    assert write_pairs(StarTask(), shards, tmp_path / "star-pairs", identity) > 0
+    run_push(str(tmp_path / "star-pairs"), "me/star-pairs", to_dir=str(tmp_path / "push"))
+    card = (tmp_path / "push" / "README.md").read_text()
+    assert "(`harness synth --task star`)" in card
+    assert f"pairs of samples of the same question, rebuilt from the synth artifact `{star}`" in card
