@@ -430,6 +430,4 @@ def _describe_problem(error: Any) -> str:
     if error["type"] == "missing" and len(error["loc"]) == 1:
         flag = {"judges": "judge"}.get(where, where).replace("_", "-")
         return f"{where}: missing; give --{flag} or set `{where}:` in the config file"
-    given = error.get("input")  # the value, when it is a plain scalar short enough to quote
-    shown = f" (got {given!r})" if isinstance(given, str | int | float) and len(repr(given)) < 80 else ""
-    return f"{where}: {error['msg']}{shown}"
+    return f"{where}: {error['msg']}"

@@ -107,13 +107,26 @@ def _publish(partial: Path, output: Path, provenance: dict[str, Any]) -> None:
     os.replace(partial, output)
 
 
+def last_complete_checkpoint(checkpoints: Path) -> str | None:
+    """The newest checkpoint that was saved whole, or None. The Trainer writes `trainer_state.json` last, so a
+    checkpoint without a readable one was cut short by a kill: it is deleted (resuming from it fails with
+    "Can't find a valid checkpoint") and the one before it is used."""
+    found = [p for p in checkpoints.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    for checkpoint in sorted(found, key=lambda p: int(p.name.split("-")[-1]), reverse=True):
+        try:
+            json.loads((checkpoint / "trainer_state.json").read_text())
+            return str(checkpoint)
+        except (OSError, ValueError):
+            shutil.rmtree(checkpoint)
+    return None
+
+
 def _train(
     cfg: TrainConfig, model_path: str, data: TrainingRows, folder: Path, console: Console, rewards
 ) -> TrainSummary:
     import datasets
     import torch
     from transformers import PrinterCallback
-    from transformers.trainer_utils import get_last_checkpoint
     from transformers.utils import logging as hf_logging
 
     from trainers import get_builder
@@ -137,7 +150,7 @@ def _train(
     except ValueError as err:  # TRL and our adapters check the settings against the data
         raise ConfigError(f"train {cfg.method}: {err}") from err
     trainer.remove_callback(PrinterCallback)  # it would print every log dict a second time
-    resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    resume = last_complete_checkpoint(checkpoints)
     if resume:
         console.print(f"resuming from {resume}", highlight=False)
     result = trainer.train(resume_from_checkpoint=resume)

@@ -66,6 +66,8 @@ def test_the_key_is_never_printed_or_written(tmp_path, vllm_server):
         assert run.returncode == 2 and "Traceback" not in run.stderr, f"bad-url/{stage}: {run.stderr[-2000:]}"
 
     leaks = [name for name, text in written_text(tmp_path) if FAKE_KEY in text]
-    leaks += [f"{name} line {i}" for name, text in printed for i, line in enumerate(text.splitlines()) if FAKE_KEY in line]
+    leaks += [
+        f"{name} line {i}" for name, text in printed for i, line in enumerate(text.splitlines()) if FAKE_KEY in line
+    ]
     assert leaks == []
     assert any("HTTP Request" in text or "Request options" in text for _, text in printed)  # debug logs were on
