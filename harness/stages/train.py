@@ -22,6 +22,7 @@ from rich.console import Console
 from harness.artifacts import ArtifactError, _write_atomic, base_provenance
 from harness.cache import LockedError, file_lock
 from harness.config import ConfigError, TrainConfig
+from harness.cpu_threads import default_threads
 from harness.models import resolve_model
 from harness.stages.train_data import TrainingRows, training_rows
 from harness.stages.train_log import make_log_callback, read_log
@@ -132,8 +133,7 @@ def _train(
     from trainers import get_builder
     from trainers.common import load_model_and_tokenizer
 
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    torch.set_num_threads(cfg.threads or default_threads())  # default: the cores idle now (harness/cpu_threads.py)
     hf_logging.disable_progress_bar()  # our log callback reports progress, one line per logged step
     datasets.disable_progress_bars()
     dataset = data.dataset
