@@ -65,12 +65,14 @@ def artifact_folders(work: Path) -> list[Path]:
 
 
 def assert_refused(code: int, stderr: str, stdout: str, case: Case) -> None:
+    """Exit 2 and one or two lines from `error:` on; before it only the stage's own status lines (a stage may
+    say what it is about to do, e.g. `[synth backfill] 120 input rows; preparing model ...`)."""
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert code == 2, f"exit {code}\nstderr:\n{stderr}\nstdout:\n{stdout}"
     assert "Traceback" not in stderr + stdout, stderr
-    assert 1 <= len(lines) <= 2, stderr
-    assert lines[0].startswith("error:") or lines[-1].startswith("error:"), stderr
-    assert case.names in stderr, f"{case.names!r} not in: {stderr}"
+    starts = [i for i, line in enumerate(lines) if line.startswith("error:")]
+    assert len(starts) == 1 and 1 <= len(lines) - starts[0] <= 2, stderr
+    assert case.names in "\n".join(lines[starts[0] :]), f"{case.names!r} not in: {stderr}"
 
 
 def assert_artifacts_untouched(before: dict[Path, str], after: dict[Path, str], artifacts: list[Path]) -> None:
