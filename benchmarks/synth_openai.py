@@ -101,9 +101,9 @@ def run_bare(server: VLLMServer, rows: list[dict[str, Any]], concurrency: int, m
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=32)
+    parser.add_argument("--rows", type=int, default=256)  # the size; a shared 2-core CPU: 32
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="the server's threads")
     parser.add_argument("--json", type=Path, help="also write the results here")
