@@ -111,12 +111,17 @@ def artifact_stage(
     subprocess.run(command(unkilled), check=True, capture_output=True, timeout=900)
     took = time.monotonic() - started
     progress = None if timed else (lambda: markers(killed))
-    tally = kill_loop(command(killed), progress, kills_for(stage), took if timed else DELAY[stage], rng)
+    # After progress, wait at most about one commit's time (the whole run's over its commits, an upper bound),
+    # so the next kill lands before the run can finish.
+    delay = took if timed else min(DELAY[stage], took / max(1, markers(unkilled)))
+    tally = kill_loop(command(killed), progress, kills_for(stage), delay, rng)
     assert_same_as_unkilled(killed, unkilled, keys, drop)
     return tally
 
 
-SYNTH = ["synth", "--input", "sample", "--limit", "8", "--max-tokens", "12", "--batch-size", "1", "--seed", "0"]
+# A shard per finished row (--shard-rows 1); --batch-size 1: the transformers engine decodes one row at a time.
+SYNTH = ["synth", "--input", "sample", "--limit", "12", "--max-tokens", "12", "--shard-rows", "1", "--batch-size", "1",
+         "--seed", "0"]  # fmt: skip
 SYNTH_KEYS = ("record_id", "sample_idx")
 
 
