@@ -101,6 +101,17 @@ def assert_same_as_unkilled(killed: Path, unkilled: Path, keys: tuple[str, ...],
     assert got.num_rows == want.num_rows and got.equals(want)
 
 
+def own_cache(tmp_path: Path) -> dict[str, str]:
+    """The environment for the unkilled run: a generation cache of its own (sharing the converted models), so
+    the killed runs generate for themselves instead of replaying the unkilled run's completions."""
+    cache = tmp_path / "unkilled-cache"
+    if not cache.exists():
+        cache.mkdir()
+        shared = Path(os.environ["HARNESS_CACHE_DIR"]) / "models"
+        (cache / "models").symlink_to(shared.resolve(), target_is_directory=True)
+    return {**os.environ, "HARNESS_CACHE_DIR": str(cache)}
+
+
 def artifact_stage(
     stage: str, command: Callable[[Path], list[str]], tmp_path: Path, rng, keys, drop=(), timed: bool = False
 ) -> Tally:
@@ -108,7 +119,7 @@ def artifact_stage(
     moments of the unkilled run's duration rather than after progress (a stage with few, large commits)."""
     unkilled, killed = tmp_path / f"{stage}-unkilled", tmp_path / f"{stage}-killed"
     started = time.monotonic()
-    subprocess.run(command(unkilled), check=True, capture_output=True, timeout=900)
+    subprocess.run(command(unkilled), check=True, capture_output=True, timeout=900, env=own_cache(tmp_path))
     took = time.monotonic() - started
     progress = None if timed else (lambda: markers(killed))
     # After progress, wait at most about one commit's time (the whole run's over its commits, an upper bound),
@@ -200,7 +211,7 @@ def test_train_resumes_from_its_last_checkpoint(tmp_path, rng, default_model):
                 "--save-steps", "1", "--batch-size", "1", "--max-length", "64", "--threads", "1", "--seed", "0"]  # fmt: skip
 
     unkilled, killed = tmp_path / "unkilled", tmp_path / "killed"
-    subprocess.run(command(unkilled), check=True, capture_output=True, timeout=900)
+    subprocess.run(command(unkilled), check=True, capture_output=True, timeout=900, env=own_cache(tmp_path))
 
     def checkpoints() -> int:
         return sum(1 for p in tmp_path.glob(".killed*/**/checkpoint-*") if p.is_dir())
