@@ -184,7 +184,7 @@ def run_replicas(
         num_gpus=plan.gpus_per_replica,
         max_restarts=MAX_RESTARTS,
         max_task_retries=MAX_TASK_RETRIES,
-        runtime_env={"env_vars": {"OMP_NUM_THREADS": str(plan.threads)}},
+        runtime_env={"env_vars": _replica_env(plan)},
     )
     try:
         for block in done.iter_batches(batch_size=None, batch_format="pyarrow"):
@@ -195,6 +195,15 @@ def run_replicas(
         if cause is err:
             raise
         raise cause from err
+
+
+def _replica_env(plan: ReplicaPlan) -> dict[str, str]:
+    """Each replica's threads, and the driver's harness cache folder when it names one: a replica process is
+    started by its node's Ray, not by the driver, and would otherwise use that node's default folder."""
+    env = {"OMP_NUM_THREADS": str(plan.threads)}
+    if cache := os.environ.get("HARNESS_CACHE_DIR"):
+        env["HARNESS_CACHE_DIR"] = cache
+    return env
 
 
 class Replica:

@@ -1,0 +1,112 @@
+"""`harness synth|judge --ray`: engine replicas on a real local Ray cluster (loopback, 2 CPUs), started once for
+this module and stopped after. The runs are `harness` processes that join it by address, as on a real cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from harness.artifacts import read_provenance
+from tests.integration.sigkill import assert_every_shard_committed, sigkill_after_commits
+
+pytestmark = pytest.mark.slow
+
+HARNESS = [sys.executable, "-m", "harness.cli"]
+# Seeded sampling (backfill's T 0.7), one row per batch so both sides send the engine the same requests.
+ROWS = ["--task", "backfill", "--input", "sample", "--seed", "7", "--batch-size", "1", "--threads", "1"]
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A local Ray cluster of 2 CPUs on this machine: the address `harness --ray` joins."""
+    ray = pytest.importorskip("ray")
+    ray.init(
+        address="local",
+        num_cpus=2,
+        num_gpus=0,
+        include_dashboard=False,
+        object_store_memory=256 << 20,
+        log_to_driver=False,
+        _node_ip_address="127.0.0.1",
+    )
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+
+
+def harness(*args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([*HARNESS, *args], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def read(folder: Path) -> pl.DataFrame:
+    return pl.scan_parquet(folder / "*.parquet").collect().sort("source_index", "sample_idx")
+
+
+def replica_pids(folder: Path) -> list[int]:
+    return [read_provenance(shard)["replica"]["pid"] for shard in sorted(folder.glob("*.parquet"))]
+
+
+def test_two_replicas_write_the_single_process_rows(tmp_path, ray_cluster):
+    common = [*ROWS, "--limit", "4", "--n", "2", "--max-tokens", "12", "--no-cache"]
+    harness("synth", *common, "--output", str(tmp_path / "one"))
+    result = harness("synth", *common, "--ray", ray_cluster, "--replicas", "2", "--output", str(tmp_path / "ray"))
+    assert "2 replica(s) of 1 thread(s)" in result.stderr
+
+    keys = ["record_id", "sample_idx", "source_index", "completion", "completion_tokens", "valid"]
+    one, on_ray = read(tmp_path / "one").select(keys), read(tmp_path / "ray").select(keys)
+    assert on_ray.height == 8 and on_ray.equals(one)  # the same rows, each once, as a set keyed by record/sample
+    shards = sorted((tmp_path / "ray").glob("*.parquet"))
+    assert all(pl.read_parquet(s)["record_id"].n_unique() == 1 for s in shards)  # a record's 2 samples together
+    provenance = read_provenance(shards[0])
+    assert provenance["ray"]["replicas"] == 2 and provenance["ray"]["nodes"] == 1
+    assert provenance["ray"]["gpus_per_replica"] == 0 and provenance["ray"]["version"]
+    assert provenance["engine"]["engine"] == "transformers" and provenance["sampling"]["seed"] == 7
+    assert len(set(replica_pids(tmp_path / "ray"))) == 2  # both replicas did work
+    assert_every_shard_committed(tmp_path / "ray")
+
+
+def test_replica_killed_mid_run_every_row_once(tmp_path, ray_cluster):
+    out = tmp_path / "run"
+    command = [*HARNESS, "synth", *ROWS, "--limit", "10", "--max-tokens", "24", "--no-cache"]
+    command += ["--ray", ray_cluster, "--replicas", "2", "--output", str(out)]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    done = out / ".harness" / "done"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not (done.exists() and list(out.glob("*.parquet"))):
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before a replica could be killed: give it more work"
+    victim = replica_pids(out)[0]
+    os.kill(victim, signal.SIGKILL)  # the replica's own process, as the OOM killer or a lost node would
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+
+    df = read(out)
+    assert df["source_index"].to_list() == list(range(10))  # every row exactly once
+    pids = replica_pids(out)
+    assert victim in pids and len(set(pids)) >= 3  # the killed replica was restarted and went on
+    assert_every_shard_committed(out)
+
+
+def test_driver_killed_then_rerun_every_row_once(tmp_path, ray_cluster):
+    out = tmp_path / "run"
+    command = [*HARNESS, "synth", *ROWS, "--limit", "10", "--max-tokens", "24"]
+    command += ["--ray", ray_cluster, "--replicas", "2", "--output", str(out)]
+    killed_rows = sigkill_after_commits(command, out, commits=2)
+    assert 2 <= killed_rows < 10
+
+    harness(*command[len(HARNESS) :])
+    df = read(out)
+    assert df["source_index"].to_list() == list(range(10))
+    assert_every_shard_committed(out)
