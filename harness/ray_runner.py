@@ -1,16 +1,17 @@
 """Data-parallel engine replicas on a Ray cluster, through Ray Data (`harness synth|judge --ray`).
 
 The driver (the `harness` process) keeps everything that touches the output folder: it reads the input,
-skips what is already committed, and commits every shard through the stage's own writer. Ray Data spreads
-the pending batches over an actor pool; each actor (a replica) holds one `EngineSession` (engine and
-generation cache) and runs the stage's own batch function on it, so tasks, render/parse, cache and verdicts
-are the single-process code. A batch's rows come back together and become one shard, as in a single-process
-run.
+skips what is already committed, and commits every shard through the stage's own committer and writer. Ray
+Data spreads the pending items (input rows, judge questions) over an actor pool, a task of several at a time;
+each actor (a replica) holds one `EngineSession` (engine and generation cache) and streams each task's
+records (`stream_loop.py`: an input row with all its samples, a judge's question) through it with the
+single-process loop and window, so tasks, render/parse, cache and verdicts are the single-process code. A
+record's rows come back together, and the driver commits whole records, as a single-process run does.
 
-Faults are Ray's to handle: a replica process that dies (kill -9, OOM) is restarted and its unfinished batches
-are retried (`max_restarts`, `max_task_retries`); the driver drops rows of records it already committed in
-this run, so a retried batch never writes a record twice. A killed driver leaves committed shards only, and
-a rerun resumes like a single-process run (the run identity does not include the cluster).
+Faults are Ray's to handle: a replica process that dies (kill -9, OOM) is restarted and its unfinished task
+retried (`max_restarts`, `max_task_retries`); the driver drops records it already committed in this run, so
+a retried task never writes a record twice. A killed driver leaves committed shards only, and a rerun
+resumes like a single-process run (the run identity does not include the cluster).
 
 Why not `ray.data.llm`: its processors run vLLM (or SGLang, or an HTTP endpoint) on GPU bundles from a prompt
 column; they do not run the transformers engine, our generation cache, per-request seeds, or the two-step
@@ -26,14 +27,16 @@ import contextlib
 import logging
 import os
 import pickle
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from harness.config import ConfigError, RayOptions
 from harness.stages.plumbing import EngineSession, usage_delta
+from harness.stages.stream_loop import RecordRun, stream_records
 
-# A replica process that dies is restarted this often and its batches retried this often; more than that is
+# A replica process that dies is restarted this often and its task retried this often; more than that is
 # not a transient fault (a model that does not fit, a node that keeps failing) and stops the run.
 MAX_RESTARTS = 4
 MAX_TASK_RETRIES = 4
@@ -140,52 +143,57 @@ def replica_config(cfg: Any, plan: ReplicaPlan) -> Any:
 
 @dataclass
 class Finished:
-    """One batch done by a replica: the stage's result for it and what the shard's provenance records."""
+    """One task's records done by a replica: their results, in the order they finished, and what the
+    shards that hold them record."""
 
-    result: Any
-    items: int  # input items (rows, questions) in the batch
+    results: list[Any]
     provenance: dict[str, Any]  # the replica's engine and model, as `EngineSession.provenance()`
-    usage: dict[str, Any]  # remote engines' request and token counts for this batch
+    usage: dict[str, Any]  # remote engines' request and token counts for these records
     tokens: int  # freshly generated tokens
     cache_hits: int
-    replica: dict[str, Any]  # node and pid of the replica that did it
+    replica: dict[str, Any]  # node and pid of the replica that did them
 
 
 def run_replicas(
-    batches: Iterable[list[Any]],
-    run: Callable[..., Any],
+    items: Iterable[Any],
+    record: Callable[[Any], RecordRun],
     cfg: Any,
     fingerprint: str,
     plan: ReplicaPlan,
+    engine_batch: int | None = None,
 ) -> Iterator[Finished]:
-    """Each batch through `run(session=..., batch=...)` on a replica, yielded as replicas finish them (any order).
+    """Each item's record (`record(item)`, a `stream_loop` record) run on a replica; yields each task's
+    finished records as replicas finish them (any order).
 
     `cfg` is the stage config as the replicas run it (`replica_config`), `fingerprint` the model's as the
-    driver resolved it: a node that resolves another model stops the run rather than mix two models."""
+    driver resolved it (a node that resolves another model stops the run rather than mix two models),
+    `engine_batch` the transformers engine's static batch."""
     import ray.data
 
-    # Each batch is one item of its own block, so Ray balances batches over replicas one by one. The pending
-    # batches are held in Ray's object store (spilled to disk when large), not in the driver's memory.
-    payloads = [{"batch": pickle.dumps(batch)} for batch in batches]
+    # The pending items are held in Ray's object store (spilled to disk when large), not in the driver.
+    payloads = [{"item": pickle.dumps(item)} for item in items]
     if not payloads:
         return
+    per_task = records_per_task(len(payloads), plan.replicas, _window(cfg, engine_batch))
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # the stage draws its own
     context.execution_options.preserve_order = False  # commit whatever finishes first
     logging.getLogger("ray.data").setLevel(logging.WARNING)
-    dataset = ray.data.from_items(payloads, override_num_blocks=len(payloads))
+    dataset = ray.data.from_items(payloads, override_num_blocks=-(-len(payloads) // per_task))
     del payloads
-    done = dataset.map_batches(
-        Replica,
-        fn_constructor_kwargs={"cfg": cfg, "fingerprint": fingerprint, "run": run},
-        batch_size=1,
-        compute=ray.data.ActorPoolStrategy(size=plan.replicas),
-        num_cpus=plan.threads,
-        num_gpus=plan.gpus_per_replica,
-        max_restarts=MAX_RESTARTS,
-        max_task_retries=MAX_TASK_RETRIES,
-        runtime_env={"env_vars": _replica_env(plan)},
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # Ray 2.60 calls the remote args below deprecated
+        done = dataset.map_batches(
+            Replica,
+            fn_constructor_kwargs={"cfg": cfg, "fingerprint": fingerprint, "record": record, "batch": engine_batch},
+            batch_size=per_task,
+            compute=ray.data.ActorPoolStrategy(size=plan.replicas),
+            num_cpus=plan.threads,
+            num_gpus=plan.gpus_per_replica,
+            max_restarts=MAX_RESTARTS,
+            max_task_retries=MAX_TASK_RETRIES,
+            runtime_env={"env_vars": _replica_env(plan)},
+        )
     try:
         for block in done.iter_batches(batch_size=None, batch_format="pyarrow"):
             for payload in block.column("finished").to_pylist():
@@ -195,6 +203,19 @@ def run_replicas(
         if cause is err:
             raise
         raise cause from err
+
+
+def records_per_task(items: int, replicas: int, window: int) -> int:
+    """Records per Ray task: a replica streams one task's records through its engine, so a task fills the
+    engine's window, but a run is split into at least 4 tasks per replica, so no replica idles at the end
+    while another works through a large task. A killed replica loses at most its task in flight."""
+    return max(1, min(window, -(-items // (4 * replicas))))
+
+
+def _window(cfg: Any, engine_batch: int | None) -> int:
+    from harness.stages.plumbing import default_window
+
+    return getattr(cfg, "window", None) or default_window(cfg, engine_batch)
 
 
 def _replica_env(plan: ReplicaPlan) -> dict[str, str]:
@@ -207,9 +228,10 @@ def _replica_env(plan: ReplicaPlan) -> dict[str, str]:
 
 
 class Replica:
-    """One engine replica: a Ray Data actor holding one engine session for its whole life."""
+    """One engine replica: a Ray Data actor holding one engine session for its whole life. Each task's records
+    stream through it as in a single-process run (the same loop and window)."""
 
-    def __init__(self, cfg: Any, fingerprint: str, run: Callable[..., Any]) -> None:
+    def __init__(self, cfg: Any, fingerprint: str, record: Callable[[Any], RecordRun], batch: int | None) -> None:
         from harness.backends.base import EngineError
         from harness.models import resolve_engine_model
 
@@ -219,24 +241,28 @@ class Replica:
                 f"model {cfg.model!r} resolves to {model.fingerprint} on node {_node()}, to {fingerprint} on the "
                 "driver: every node must see the same model files"
             )
-        self.session = EngineSession(cfg, model)
-        self.run = run
+        self.session = EngineSession(cfg, model, batch)
+        self.record = record
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[bytes]]:
-        return {"finished": [pickle.dumps(self._one(pickle.loads(payload))) for payload in batch["batch"]]}
-
-    def _one(self, items: list[Any]) -> Finished:
-        before, hits = self.session.usage(), self.session.cache_hits
-        result = self.run(session=self.session, batch=items)
-        return Finished(
-            result=result,
-            items=len(items),
-            provenance=self.session.provenance(),
-            usage=usage_delta(before, self.session.usage()),
-            tokens=self.session.new_tokens(),
-            cache_hits=self.session.cache_hits - hits,
+        session = self.session
+        before, hits = session.usage(), session.cache_hits
+        results: list[Any] = []
+        stream = session.open_stream()
+        try:
+            records = (self.record(pickle.loads(payload)) for payload in batch["item"])
+            stream_records(records, stream, session.window, results.append)
+        finally:
+            stream.close()
+        finished = Finished(
+            results=results,
+            provenance=session.provenance(),
+            usage=usage_delta(before, session.usage()),
+            tokens=session.new_tokens(),
+            cache_hits=session.cache_hits - hits,
             replica={"node": _node(), "pid": os.getpid()},
         )
+        return {"finished": [pickle.dumps(finished)]}
 
     def __del__(self) -> None:
         session = getattr(self, "session", None)
@@ -245,17 +271,44 @@ class Replica:
 
 
 class Fresh:
-    """Drops what a replica returns for records this run already committed: a batch Ray retried after its
-    first result was delivered must not write a record twice. A record's rows share one batch, so a whole
-    record is kept or dropped."""
+    """Drops records this run already committed: a task Ray retried after its first result was delivered
+    must not write a record twice. `key(result)` names a result's record."""
 
-    def __init__(self) -> None:
+    def __init__(self, key: Callable[[Any], str | None]) -> None:
+        self.key = key
         self.committed: set[str] = set()
 
-    def rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        kept = [row for row in rows if row["record_id"] not in self.committed]
-        self.committed.update(row["record_id"] for row in kept)
-        return kept
+    def new(self, result: Any) -> bool:
+        key = self.key(result)
+        if key is None:
+            return True
+        if key in self.committed:
+            return False
+        self.committed.add(key)
+        return True
+
+
+class ShardFacts:
+    """What a shard committed from replicas' records records: the engine (as the first replica described
+    it), the usage of the records since the last shard, and which replicas did them."""
+
+    def __init__(self) -> None:
+        self.engine: dict[str, Any] = {}
+        self.usage: dict[str, Any] = {}
+        self.replicas: dict[str, dict[str, Any]] = {}
+
+    def add(self, finished: Finished) -> None:
+        self.engine = self.engine or finished.provenance
+        for key, value in finished.usage.items():
+            self.usage[key] = self.usage.get(key, 0) + value
+        self.replicas[f"{finished.replica['node']}/{finished.replica['pid']}"] = finished.replica
+
+    def take(self) -> dict[str, Any]:
+        """This shard's facts; usage and replicas start over for the next one."""
+        usage = {"engine_usage": self.usage} if self.usage else {}
+        facts = {**self.engine, **usage, "replicas": list(self.replicas.values())}
+        self.usage, self.replicas = {}, {}
+        return facts
 
 
 def _node() -> str:

@@ -20,8 +20,10 @@ from tests.integration.sigkill import assert_every_shard_committed, sigkill_afte
 pytestmark = pytest.mark.slow
 
 HARNESS = [sys.executable, "-m", "harness.cli"]
-# Seeded sampling (backfill's T 0.7), one row per batch so both sides send the engine the same requests.
+# Seeded sampling (backfill's T 0.7), one request per engine batch so both sides send the engine the same
+# requests, and a shard per record so a kill finds shards to go by.
 ROWS = ["--task", "backfill", "--input", "sample", "--seed", "7", "--batch-size", "1", "--threads", "1"]
+ROWS += ["--shard-rows", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +56,9 @@ def read(folder: Path) -> pl.DataFrame:
 
 
 def replica_pids(folder: Path) -> list[int]:
-    return [read_provenance(shard)["replica"]["pid"] for shard in sorted(folder.glob("*.parquet"))]
+    """The replica processes that did each shard's records, shard by shard."""
+    shards = sorted(folder.glob("*.parquet"))
+    return [r["pid"] for shard in shards for r in read_provenance(shard)["replicas"]]
 
 
 def test_two_replicas_write_the_single_process_rows(tmp_path, ray_cluster):
@@ -67,7 +71,7 @@ def test_two_replicas_write_the_single_process_rows(tmp_path, ray_cluster):
     one, on_ray = read(tmp_path / "one").select(keys), read(tmp_path / "ray").select(keys)
     assert on_ray.height == 8 and on_ray.equals(one)  # the same rows, each once, as a set keyed by record/sample
     shards = sorted((tmp_path / "ray").glob("*.parquet"))
-    assert all(pl.read_parquet(s)["record_id"].n_unique() == 1 for s in shards)  # a record's 2 samples together
+    assert all(pl.read_parquet(s).height == 2 for s in shards)  # a record's 2 samples together, in one shard
     provenance = read_provenance(shards[0])
     assert provenance["ray"]["replicas"] == 2 and provenance["ray"]["nodes"] == 1
     assert provenance["ray"]["gpus_per_replica"] == 0 and provenance["ray"]["version"]
