@@ -16,6 +16,7 @@ import pytest
 
 from harness.artifacts import read_provenance
 from tests.integration.sigkill import assert_every_shard_committed, sigkill_after_commits
+from tests.unit.judged_samples import read_summary
 
 pytestmark = pytest.mark.slow
 
@@ -114,3 +115,26 @@ def test_driver_killed_then_rerun_every_row_once(tmp_path, ray_cluster):
     df = read(out)
     assert df["source_index"].to_list() == list(range(10))
     assert_every_shard_committed(out)
+
+
+def test_llm_judge_on_two_replicas_judges_as_one_process(tmp_path, ray_cluster):
+    from harness.config import JudgeConfig, RayOptions
+    from harness.stages.judge import run_judge
+    from tests.unit.judged_samples import star_artifact
+
+    answers = {i: [f"It is {i}.\n### Answer: {i}", f"It is {i + 1}.\n### Answer: {i + 1}"] for i in range(4)}
+    star_artifact(tmp_path / "star", answers)
+    common = {"input": str(tmp_path / "star"), "judges": ["score"], "max_tokens": 8, "batch_size": 1, "threads": 1}
+    common["columns"] = {"response": "completion"}
+    one = run_judge(JudgeConfig(**common, output=str(tmp_path / "one"), cache=False))
+    ray = RayOptions(address=ray_cluster, replicas=2)
+    on_ray = run_judge(JudgeConfig(**common, output=str(tmp_path / "ray"), cache=False, ray=ray))
+
+    assert on_ray.rows == one.rows == 8 and on_ray.requests == one.requests == 8 and on_ray.questions == 4
+    keys = ["record_id", "sample_idx", "judge_score_output", "judge_score_score", "judge_score_reason"]
+    by_ray = pl.read_parquet(tmp_path / "ray" / "*.parquet").select(keys).sort(keys[:2])
+    assert by_ray.equals(pl.read_parquet(tmp_path / "one" / "*.parquet").select(keys).sort(keys[:2]))
+    assert read_summary(tmp_path / "ray") == read_summary(tmp_path / "one")  # the calibration summary too
+    provenance = read_provenance(sorted((tmp_path / "ray").glob("*.parquet"))[0])
+    assert provenance["ray"]["replicas"] == 2 and provenance["judge_tally"]["score"]["requests"] == 2
+    assert len(set(replica_pids(tmp_path / "ray"))) == 2
