@@ -27,6 +27,7 @@ import contextlib
 import logging
 import os
 import pickle
+import socket
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -84,6 +85,8 @@ def joined(address: str) -> Iterator[Cluster]:
     if ray.is_initialized():
         yield _describe()
         return
+    if address not in ("auto", "local"):
+        _check_reachable(address)
     options: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
     if address == "local":
         options["include_dashboard"] = False
@@ -95,6 +98,20 @@ def joined(address: str) -> Iterator[Cluster]:
         yield _describe()
     finally:
         ray.shutdown()
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A HOST:PORT nobody listens on fails here in seconds: Ray itself retries its connection for minutes."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--ray {address}: expected auto, local or HOST:PORT (e.g. 10.0.0.1:6379)")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise ConfigError(
+            f"--ray {address}: no Ray cluster answers there ({err.strerror or err}); start one with "
+            "`ray start --head`, or use --ray local"
+        ) from err
 
 
 def _describe() -> Cluster:
