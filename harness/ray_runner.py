@@ -34,13 +34,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.config import ConfigError, RayOptions
-from harness.stages.plumbing import EngineSession, usage_delta
+from harness.stages.plumbing import EngineSession, batched, usage_delta
 from harness.stages.stream_loop import RecordRun, stream_records
 
 # A replica process that dies is restarted this often and its task retried this often; more than that is
 # not a transient fault (a model that does not fit, a node that keeps failing) and stops the run.
 MAX_RESTARTS = 4
 MAX_TASK_RETRIES = 4
+INPUT_CHUNK = 65_536  # pending items pickled and handed to Ray at a time
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def plan_replicas(options: RayOptions, cluster: Cluster, threads: int | None, en
         raise ConfigError(f"--gpus-per-replica {gpus}: only the vllm engine splits a model over GPUs")
     if threads > cluster.cpus:
         raise ConfigError(f"--threads {threads}: the Ray cluster has {cluster.cpus} CPU(s)")
-    fits = cluster.gpus // gpus if gpus else cluster.cpus // threads
+    fits = min(cluster.gpus // gpus, cluster.cpus // threads) if gpus else cluster.cpus // threads
     replicas = options.replicas or max(fits, 1)
     if replicas > fits:  # Ray would wait for resources that never come
         need = f"{gpus} GPU(s)" if gpus else f"{threads} CPU(s)"
@@ -154,7 +155,11 @@ def replica_config(cfg: Any, plan: ReplicaPlan) -> Any:
             raise ConfigError(
                 f"--tensor-parallel-size {given} and --gpus-per-replica {plan.gpus_per_replica} disagree; give one"
             )
-        update["vllm"] = cfg.vllm.model_copy(update={"tensor_parallel_size": plan.gpus_per_replica})
+        # Inside a Ray actor vLLM would pick its Ray executor and ask Ray for GPUs this replica already holds;
+        # its multiprocessing executor uses the replica's own GPUs (CUDA_VISIBLE_DEVICES, set by Ray).
+        backend = cfg.vllm.distributed_executor_backend or "mp"
+        tensor = {"tensor_parallel_size": plan.gpus_per_replica, "distributed_executor_backend": backend}
+        update["vllm"] = cfg.vllm.model_copy(update=tensor)
     return cfg.model_copy(update=update)
 
 
@@ -187,17 +192,26 @@ def run_replicas(
     `engine_batch` the transformers engine's static batch."""
     import ray.data
 
-    # The pending items are held in Ray's object store (spilled to disk when large), not in the driver.
-    payloads = [{"item": pickle.dumps(item)} for item in items]
-    if not payloads:
+    chunks = batched(({"item": pickle.dumps(item)} for item in items), INPUT_CHUNK)
+    first = next(chunks, None)
+    if first is None:
         return
-    per_task = records_per_task(len(payloads), plan.replicas, _window(cfg, engine_batch))
+    # A run of one chunk knows its size; a larger one is large enough for tasks of a full window.
+    per_task = records_per_task(len(first), plan.replicas, _window(cfg, engine_batch))
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # the stage draws its own
     context.execution_options.preserve_order = False  # commit whatever finishes first
     logging.getLogger("ray.data").setLevel(logging.WARNING)
-    dataset = ray.data.from_items(payloads, override_num_blocks=-(-len(payloads) // per_task))
-    del payloads
+
+    # The pending items go to Ray's object store (spilled to disk when large) a chunk at a time, so the driver
+    # never holds more than one chunk of them.
+    def part(chunk: list[dict[str, bytes]]) -> ray.data.Dataset:
+        return ray.data.from_items(chunk, override_num_blocks=-(-len(chunk) // per_task))
+
+    parts = [part(first)]
+    del first
+    parts += [part(chunk) for chunk in chunks]
+    dataset = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # Ray 2.60 calls the remote args below deprecated
         done = dataset.map_batches(

@@ -107,10 +107,13 @@ def test_driver_killed_then_rerun_every_row_once(tmp_path, ray_cluster):
     assert_every_shard_committed(out)
 
 
-def test_llm_judge_on_two_replicas_judges_as_one_process(tmp_path, ray_cluster):
+def test_llm_judge_on_two_replicas_judges_as_one_process(tmp_path, ray_cluster, monkeypatch):
+    import harness.ray_runner
     from harness.config import JudgeConfig, RayOptions
     from harness.stages.judge import run_judge
     from tests.unit.judged_samples import star_artifact
+
+    monkeypatch.setattr(harness.ray_runner, "INPUT_CHUNK", 3)  # the 4 questions reach Ray in 2 chunks
 
     answers = {i: [f"It is {i}.\n### Answer: {i}", f"It is {i + 1}.\n### Answer: {i + 1}"] for i in range(4)}
     star_artifact(tmp_path / "star", answers)

@@ -50,6 +50,7 @@ def test_replica_config_sets_threads_and_tensor_parallel():
     plan = plan_replicas(RayOptions(gpus_per_replica=4), GPU8, None, "vllm")
     replica = replica_config(cfg, plan)
     assert replica.vllm.tensor_parallel_size == 4 and replica.threads == 1 and replica.ray is None
+    assert replica.vllm.distributed_executor_backend == "mp"  # the replica's own GPUs, not new Ray workers
     cfg.vllm.tensor_parallel_size = 2
     with pytest.raises(ConfigError, match="disagree"):
         replica_config(cfg, plan)
