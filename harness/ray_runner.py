@@ -27,7 +27,9 @@ import contextlib
 import logging
 import os
 import pickle
+import queue
 import socket
+import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -201,6 +203,9 @@ def run_replicas(
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # the stage draws its own
     context.execution_options.preserve_order = False  # commit whatever finishes first
+    # Ray Data gathers what a task yields into blocks of up to 128 MiB before sending them on: a tiny block
+    # size sends each yield on (one yield late), so the driver commits records while their task goes on.
+    context.target_max_block_size = 1
     logging.getLogger("ray.data").setLevel(logging.WARNING)
 
     # The pending items go to Ray's object store (spilled to disk when large) a chunk at a time, so the driver
@@ -218,7 +223,9 @@ def run_replicas(
             Replica,
             fn_constructor_kwargs={"cfg": cfg, "fingerprint": fingerprint, "record": record, "batch": engine_batch},
             batch_size=per_task,
-            compute=ray.data.ActorPoolStrategy(size=plan.replicas),
+            # One task at a time per replica: a task queued behind another on a busy replica would wait while
+            # a replica that started later sits idle.
+            compute=ray.data.ActorPoolStrategy(size=plan.replicas, max_tasks_in_flight_per_actor=1),
             num_cpus=plan.threads,
             num_gpus=plan.gpus_per_replica,
             max_restarts=MAX_RESTARTS,
@@ -237,10 +244,10 @@ def run_replicas(
 
 
 def records_per_task(items: int, replicas: int, window: int) -> int:
-    """Records per Ray task: a replica streams one task's records through its engine, so a task fills the
-    engine's window, but a run is split into at least 4 tasks per replica, so no replica idles at the end
-    while another works through a large task. A killed replica loses at most its task in flight."""
-    return max(1, min(window, -(-items // (4 * replicas))))
+    """Records per Ray task: a replica streams one task's records through its engine, so a task holds up to a
+    window of them (the engine stays full, a transformers batch stays whole), but a small run is split evenly
+    over the replicas rather than left to one. A replica sends its records back as each finishes."""
+    return max(1, min(window, -(-items // replicas)))
 
 
 def _window(cfg: Any, engine_batch: int | None) -> int:
@@ -256,6 +263,9 @@ def _replica_env(plan: ReplicaPlan) -> dict[str, str]:
     if cache := os.environ.get("HARNESS_CACHE_DIR"):
         env["HARNESS_CACHE_DIR"] = cache
     return env
+
+
+_END = object()  # a replica's task has no more records
 
 
 class Replica:
@@ -275,25 +285,50 @@ class Replica:
         self.session = EngineSession(cfg, model, batch)
         self.record = record
 
-    def __call__(self, batch: dict[str, Any]) -> dict[str, list[bytes]]:
-        session = self.session
-        before, hits = session.usage(), session.cache_hits
-        results: list[Any] = []
-        stream = session.open_stream()
+    def __call__(self, batch: dict[str, Any]) -> Iterator[dict[str, list[bytes]]]:
+        """The task's records through the engine, in a thread; what has finished is sent back every time the
+        thread hands something over, so the driver commits records while the task goes on (a killed replica
+        loses only the records not yet sent)."""
+        records = (self.record(pickle.loads(payload)) for payload in batch["item"])
+        finished: queue.Queue[Any] = queue.Queue()
+        worker = threading.Thread(target=self._stream, args=(records, finished), daemon=True)
+        worker.start()
+        before, hits = self.session.usage(), self.session.cache_hits
+        ended = False
+        while not ended:
+            results = [finished.get()]
+            while not finished.empty():
+                results.append(finished.get())
+            if results[-1] is _END:
+                ended = True
+                results.pop()
+            if results and isinstance(results[-1], BaseException):
+                raise results[-1]
+            if results:
+                after, hits_after = self.session.usage(), self.session.cache_hits
+                yield {"finished": [pickle.dumps(self._finished(results, after, before, hits_after - hits))]}
+                before, hits = after, hits_after
+        worker.join()
+
+    def _stream(self, records: Iterator[RecordRun], finished: queue.Queue[Any]) -> None:
+        stream = self.session.open_stream()
         try:
-            records = (self.record(pickle.loads(payload)) for payload in batch["item"])
-            stream_records(records, stream, session.window, results.append)
+            stream_records(records, stream, self.session.window, finished.put)
+            finished.put(_END)
+        except BaseException as err:  # raised in the task, where Ray reports it
+            finished.put(err)
         finally:
             stream.close()
-        finished = Finished(
+
+    def _finished(self, results: list[Any], usage: dict[str, Any], before: dict[str, Any], hits: int) -> Finished:
+        return Finished(
             results=results,
-            provenance=session.provenance(),
-            usage=usage_delta(before, session.usage()),
-            tokens=session.new_tokens(),
-            cache_hits=session.cache_hits - hits,
+            provenance=self.session.provenance(),
+            usage=usage_delta(before, usage),
+            tokens=self.session.new_tokens(),
+            cache_hits=hits,
             replica={"node": _node(), "pid": os.getpid()},
         )
-        return {"finished": [pickle.dumps(finished)]}
 
     def __del__(self) -> None:
         session = getattr(self, "session", None)

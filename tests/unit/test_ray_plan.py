@@ -56,10 +56,10 @@ def test_replica_config_sets_threads_and_tensor_parallel():
         replica_config(cfg, plan)
 
 
-def test_tasks_fill_a_window_but_every_replica_gets_several():
-    assert records_per_task(10_000, 2, 2048) == 1250  # 4 tasks per replica
+def test_tasks_fill_a_window_and_a_small_run_is_split_over_every_replica():
     assert records_per_task(1_000_000, 2, 2048) == 2048  # a window at most
-    assert records_per_task(3, 2, 32) == 1
+    assert records_per_task(16, 2, 32) == 8  # half each
+    assert records_per_task(3, 4, 32) == 1
 
 
 def test_a_record_delivered_twice_is_kept_once():
