@@ -96,14 +96,14 @@ def test_two_replicas_one_killed_mid_run_write_the_single_process_rows(tmp_path,
 
 def test_driver_killed_then_rerun_every_row_once(tmp_path, ray_cluster):
     out = tmp_path / "run"
-    command = [*HARNESS, "synth", *ROWS, "--limit", "10", "--max-tokens", "24"]
+    command = [*HARNESS, "synth", *ROWS, "--limit", "8", "--max-tokens", "16"]
     command += ["--ray", ray_cluster, "--replicas", "2", "--output", str(out)]
     killed_rows = sigkill_after_commits(command, out, commits=2)
-    assert 2 <= killed_rows < 10
+    assert 2 <= killed_rows < 8
 
     harness(*command[len(HARNESS) :])
     df = read(out)
-    assert df["source_index"].to_list() == list(range(10))
+    assert df["source_index"].to_list() == list(range(8))
     assert_every_shard_committed(out)
 
 
