@@ -6,9 +6,9 @@ Sides (each a `harness synth` process on the same rows, sampling and seed, no ge
   ray2   --ray ADDRESS --replicas 2, 1 thread each: data parallelism on this 2-core machine (close to 2 on
          long enough work)
 The local cluster (2 CPUs) is started once by this script, and its start-up time is reported. Each run is
-timed whole (process start to exit) and, apart from start-up, from its first committed shard to its exit
-(`--shard-rows 1`: a shard per record), which is the steady rate once every engine is loaded. Sides take
-turns (the order flips every repetition); medians are reported.
+timed whole (process start to exit). Start-up is measured apart by the same command with `--max-tokens 1`
+(process, Ray join, replicas, model load, one token per row), and `work` = whole - start-up is the generation
+itself. Sides take turns (the order flips every repetition); medians are reported.
 
     python benchmarks/synth_ray.py --rows 16 --max-tokens 64 --repeats 2
 """
@@ -37,27 +37,25 @@ def start_cluster(cpus: int) -> tuple[str, float]:
     return ray.get_runtime_context().gcs_address, time.perf_counter() - start
 
 
-def run_side(extra: list[str], rows: int, max_tokens: int) -> dict[str, float]:
+def run_side(extra: list[str], rows: int, max_tokens: int) -> float:
+    """Seconds of one whole `harness synth` process."""
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "out"
         command = [*HARNESS, "--task", "backfill", "--input", "sample", "--limit", str(rows), "--seed", "1234"]
-        command += ["--max-tokens", str(max_tokens), "--threads", "1", "--no-cache", "--shard-rows", "1"]
-        command += ["--output", str(out), *extra]
+        command += ["--max-tokens", str(max_tokens), "--threads", "1", "--no-cache"]
+        command += ["--output", str(Path(tmp) / "out"), *extra]
         start = time.perf_counter()
-        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        first = None
-        while proc.poll() is None:
-            if first is None and out.exists() and any(out.glob("*.parquet")):
-                first = time.perf_counter() - start
-            time.sleep(0.05)
+        proc = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         wall = time.perf_counter() - start
-        stderr = proc.stderr.read()
-        if proc.returncode != 0:
-            raise SystemExit(f"{' '.join(command)} failed:\n{stderr}")
-        shards = len(list(out.glob("*.parquet")))
-    first = first if first is not None else wall
-    steady = (shards - 1) / (wall - first) if shards > 1 and wall > first else float("nan")
-    return {"wall": wall, "first_shard": first, "rows_s": rows / wall, "steady_rows_s": steady}
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{proc.stderr}")
+    return wall
+
+
+def measure(extra: list[str], rows: int, max_tokens: int) -> dict[str, float]:
+    startup = run_side(extra, rows, 1)
+    wall = run_side(extra, rows, max_tokens)
+    work = max(wall - startup, 1e-9)
+    return {"wall": wall, "startup": startup, "work": work, "rows_s": rows / wall, "work_rows_s": rows / work}
 
 
 def main() -> None:
@@ -79,14 +77,14 @@ def main() -> None:
     try:
         for rep in range(args.repeats):
             for name in list(sides) if rep % 2 == 0 else list(reversed(sides)):
-                result = run_side(sides[name], args.rows, args.max_tokens)
+                result = measure(sides[name], args.rows, args.max_tokens)
                 result["loadavg_1m"] = os.getloadavg()[0]
                 results[name].append(result)
                 print(f"rep {rep + 1} {name}: " + "  ".join(f"{k} {v:.2f}" for k, v in result.items()), flush=True)
     finally:
         ray.shutdown()
 
-    keys = ("wall", "first_shard", "rows_s", "steady_rows_s")
+    keys = ("wall", "startup", "work", "rows_s", "work_rows_s")
     medians = {n: {k: statistics.median(r[k] for r in rs) for k in keys} for n, rs in results.items()}
     print(f"\nmedian of {args.repeats} | {args.rows} backfill rows, --max-tokens {args.max_tokens}, 1 thread each")
     print(f"{'side':<6} " + " ".join(f"{k:>14}" for k in keys))
@@ -95,7 +93,7 @@ def main() -> None:
     ratios = {
         f"{a}/{b} {k}": medians[a][k] / medians[b][k]
         for a, b in (("ray2", "one"), ("ray1", "one"))
-        for k in ("rows_s", "steady_rows_s")
+        for k in ("rows_s", "work_rows_s")
     }
     for label, value in ratios.items():
         print(f"ratio {label}: {value:.3f}")
