@@ -97,6 +97,7 @@ def run_judge(cfg: JudgeConfig, console: Console | None = None) -> JudgeSummary:
     shards = artifact_shards(input_dir)
     in_schema = pq.read_schema(shards[0]).remove_metadata()
     upstream = read_provenance(shards[0])
+    _check_fit(cfg, judges, upstream.get("task"))
     source = _SourceColumns(cfg.source, upstream)
     columns = _resolve_columns(cfg, judges, in_schema.names, source)
     llm = _llm_judges(cfg, judges)
@@ -168,6 +169,22 @@ def _check_judges(cfg: JudgeConfig) -> list[str]:
     return list(cfg.judges)
 
 
+def _check_fit(cfg: JudgeConfig, judges: list[str], task: str | None) -> None:
+    """Refuse, before any work, a verifier that cannot read the rows of the artifact's task, unless --col says
+    where its columns are (then the user vouches for them)."""
+    for name in judges:
+        spec = VERIFIERS.get(name)
+        if task is None or spec is None or spec.tasks is None or task in spec.tasks:
+            continue
+        if {"prediction", *spec.columns} <= set(cfg.columns):
+            continue
+        fits = ", ".join(spec.tasks)
+        raise ConfigError(
+            f"{cfg.input} holds {task} rows, which the {name} judge cannot check (it fits: {fits}); "
+            f"choose another judge, or name its columns with --col prediction=COLUMN --col gold=COLUMN"
+        )
+
+
 def _llm_judges(cfg: JudgeConfig, judges: list[str]) -> dict[str, LLMJudge]:
     try:
         made = {
@@ -233,6 +250,7 @@ def _judge_all(records, writer, schema, provenance, session, cfg, summary, progr
                 done(run_record(record, _no_engine))
         else:
             with session:
+                session.on_status = progress.note  # loading a model says so: minutes of silence read as a hang
                 stream = session.open_stream()
                 try:
                     stream_records(records, stream, session.window, done)

@@ -94,6 +94,8 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
     input_spec = str(bundled_sample()) if cfg.input == "sample" else cfg.input
     # Whole-input checks, before any model loads.
     source = open_source(input_spec, required, cfg.split, task.text_columns)
+    rows = f"{source.count} input rows" if source.count is not None else "input read"
+    console.print(f"[synth {task.name}] {rows}; preparing model {cfg.model} ...", highlight=False, markup=False)
     model = _resolve_model(cfg)
     shard = cfg.shard_parts()
     schema = traces_schema(task.fields)
@@ -147,6 +149,7 @@ def _generate(records, writer, failed, cfg, model, provenance, total, summary, c
         EngineSession(cfg, model, cfg.batch_size) as session,
         StageProgress(f"synth {cfg.task}", total, console) as progress,
     ):
+        session.on_status = progress.note  # loading a model says so: minutes of silence read as a hang
         usage_before: dict[str, Any] = {}
 
         def write(finished: list[list[dict[str, Any]]]) -> None:
