@@ -162,11 +162,12 @@ def synth(
     window: Annotated[
         int,
         typer.Option(
-            help="Requests kept inside the engine (vllm 2048, openai 2 x --concurrency, transformers 4 x batch)."
+            help="Requests kept inside the engine (default: vllm 2048, openai 2 x --concurrency, transformers 4 x "
+            "--batch-size)."
         ),
     ] = None,
-    shard_rows: Annotated[int, typer.Option(help="Commit a shard every N finished rows (1024).")] = None,
-    commit_seconds: Annotated[float, typer.Option(help="... or every S seconds, whichever comes first (60).")] = None,
+    shard_rows: Annotated[int, typer.Option(help="Commit a shard every N finished rows ...")] = 1024,
+    commit_seconds: Annotated[float, typer.Option(help="... or every S seconds, whichever comes first.")] = 60.0,
     col: Annotated[
         list[str],
         typer.Option(

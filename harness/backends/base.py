@@ -168,8 +168,9 @@ class EngineStream(ABC):
 class BatchingStream(EngineStream):
     """A stream over an engine that runs static batches (`run(requests, params)` -> completions per request).
 
-    Each `wait` runs one batch: of the jobs waiting, those with the first waiting job's sampling params, sorted
-    by prompt length (`length`) so a batch holds prompts of similar size and pads little, at most `batch_size`.
+    Each `wait` runs one batch of at most `batch_size`: the oldest waiting job and, of the others with its
+    sampling params, those closest to it in prompt length (`length`), so a batch pads little and no job waits
+    behind ever newer shorter ones.
     """
 
     def __init__(
@@ -192,9 +193,12 @@ class BatchingStream(EngineStream):
     def wait(self) -> list[Finished]:
         if not self.waiting:
             return []
-        params = self.waiting[0].params
-        same = [j for j in self.waiting if j.params == params]
-        batch = sorted(same, key=lambda j: self.length(j.request))[: self.batch_size]
+        oldest = self.waiting[0]
+        size = self.length(oldest.request)
+        same = [j for j in self.waiting[1:] if j.params == oldest.params]
+        batch = [oldest, *sorted(same, key=lambda j: abs(self.length(j.request) - size))[: self.batch_size - 1]]
+        batch.sort(key=lambda j: self.length(j.request))
+        params = oldest.params
         taken = {id(j) for j in batch}
         self.waiting = [j for j in self.waiting if id(j) not in taken]
         outputs = self.run([j.request for j in batch], params)

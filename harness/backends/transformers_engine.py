@@ -1,8 +1,8 @@
 """The `transformers` engine: batched `model.generate` with left padding, on CPU or one GPU.
 
 Static batches are all `generate` can do; the engine still serves the streaming contract (`BatchingStream`):
-of the requests in the caller's window it runs `batch_size` at a time, shortest prompts together, which cuts
-padding.
+of the requests in the caller's window it runs `batch_size` at a time, the oldest with those closest to it in
+prompt length, which cuts padding.
 """
 
 from __future__ import annotations

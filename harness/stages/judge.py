@@ -242,7 +242,7 @@ def _judge_all(records, writer, schema, provenance, session, cfg, summary, progr
             return
         committer.add(question)
         tokens = session.new_tokens() if session is not None else 0
-        progress.advance(len(question.rows), tokens, stream.in_flight if session is not None else None)
+        progress.advance(len(question.rows), tokens, stream.in_flight if session is not None else 0)
 
     try:
         if session is None:

@@ -120,7 +120,7 @@ def test_committer_writes_every_n_rows_or_every_t_seconds_and_never_splits_a_res
     assert written == [[["a", "a"], ["b", "b", "b", "b"]], [["c"], ["d"]], [["e"]]]
 
 
-def test_batching_stream_sorts_a_window_by_length_and_keeps_params_apart():
+def test_batching_stream_groups_by_length_around_the_oldest_and_keeps_params_apart():
     batches = []
 
     def run(requests, params):
@@ -133,7 +133,8 @@ def test_batching_stream_sorts_a_window_by_length_and_keeps_params_apart():
     done = []
     while stream.in_flight:
         done += stream.wait()
-    assert batches == [(["x", "xxx"], 4), (["xxxxx"], 4), (["y"], 9)]
+    # the oldest (5) with its nearest in length (3); then the next oldest (1); other params apart
+    assert batches == [(["xxx", "xxxxx"], 4), (["x"], 4), (["y"], 9)]
     assert sorted(tag for tag, _ in done) == [0, 1, 2, 9]
 
 
