@@ -256,6 +256,7 @@ def _judge_all(records, writer, schema, provenance, session, cfg, summary, progr
                     stream_records(records, stream, session.window, done)
                 finally:
                     stream.close()
+                    committer.flush()  # while the engine is open: the last shard records its facts too
                 summary.cache_hits, summary.generated_tokens = session.cache_hits, session.generated_tokens
     finally:
         committer.flush()  # judged questions are whole: keep them, even when the run is interrupted
