@@ -35,6 +35,7 @@ app = typer.Typer(
 console = Console(stderr=True)
 OPENAI = "Engine openai"
 VLLM = "Engine vllm"
+SCALE = "Scale (GPUs, processes)"
 
 
 # Options several commands take with the same meaning.
@@ -435,7 +436,24 @@ def _train_command(method: str):
         ] = None,
         save_steps: Annotated[int, typer.Option(help="Checkpoint every N steps, so a killed run resumes.")] = None,
         threads: Annotated[int, typer.Option(help="CPU threads (default: OMP_NUM_THREADS or all cores).")] = None,
+        num_processes: Annotated[
+            int,
+            typer.Option(
+                help="Train in N processes (accelerate launch): DDP on N GPUs, or N CPU processes (gloo).",
+                rich_help_panel=SCALE,
+            ),
+        ] = None,
+        accelerate_config: Annotated[
+            str,
+            typer.Option(
+                help="With --num-processes: an `accelerate config` file (FSDP, DeepSpeed ZeRO, multi-node).",
+                rich_help_panel=SCALE,
+            ),
+        ] = None,
     ) -> None:
+        import sys
+
+        from harness import distributed
         from harness.stages.train import load_train_config, run_train
 
         with _clean_errors():
@@ -457,8 +475,13 @@ def _train_command(method: str):
                     "threads": threads,
                 },
             )
+            if (num_processes or 1) > 1 and not distributed.is_distributed():
+                from harness.launch import run_launch
+
+                raise typer.Exit(run_launch(sys.argv[1:], num_processes, accelerate_config))  # checked flags first
             summary = run_train(cfg, console, recipe)
-        _print_train_summary(summary)
+        if distributed.is_main():  # under accelerate launch, one process reports for all
+            _print_train_summary(summary)
 
     command.__doc__ = (
         f"{TRAIN_DOCS[method]}\n\nExample: harness train {method} --input runs/x --output runs/model --recipe FILE"
@@ -886,7 +909,10 @@ class _clean_errors:
             err,
             InputError | ConfigError | ArtifactError | ModelNotFound | EngineError | UnsupportedParameter | HubError,
         ):
-            console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False, soft_wrap=True)
+            from harness import distributed
+
+            if distributed.is_main():  # across processes, every one stops with the same error: say it once
+                console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2)
         return False
 

@@ -69,5 +69,8 @@ def trl_args(config_class, cfg: TrainConfig, output_dir: Path, **method_args: An
         "gradient_checkpointing": False,  # big models on a GPU: trl_args: {gradient_checkpointing: true}
         "use_cpu": not on_gpu,
         "dataloader_num_workers": 0,
+        # Across processes (DDP): every trainable parameter gets a gradient in our methods, so DDP need not walk
+        # the graph each step looking for ones that do not (transformers' default without checkpointing).
+        "ddp_find_unused_parameters": False,
     }
     return config_class(**{**common, **method_args, **cfg.trl_args})
