@@ -36,6 +36,7 @@ console = Console(stderr=True)
 OPENAI = "Engine openai"
 VLLM = "Engine vllm"
 SCALE = "Scale (GPUs, processes)"
+LORA = "LoRA (PEFT)"
 
 
 # Options several commands take with the same meaning.
@@ -436,6 +437,38 @@ def _train_command(method: str):
         ] = None,
         save_steps: Annotated[int, typer.Option(help="Checkpoint every N steps, so a killed run resumes.")] = None,
         threads: Annotated[int, typer.Option(help="CPU threads (default: OMP_NUM_THREADS or all cores).")] = None,
+        lora_r: Annotated[
+            int, typer.Option(help="Train LoRA adapters of this rank instead of the whole model.", rich_help_panel=LORA)
+        ] = None,
+        lora_alpha: Annotated[float, typer.Option(help="LoRA alpha (default 2 x rank).", rich_help_panel=LORA)] = None,
+        lora_targets: Annotated[
+            str,
+            typer.Option(
+                help="Modules that get adapters, comma-separated (default all-linear: every linear layer but the "
+                "LM head).",
+                rich_help_panel=LORA,
+            ),
+        ] = None,
+        merge: Annotated[
+            bool,
+            typer.Option(
+                "--merge",
+                help="Write the merged model (loads like any model folder); the adapter goes in OUTPUT/adapter/.",
+                rich_help_panel=LORA,
+            ),
+        ] = False,
+        bf16: Annotated[
+            bool, typer.Option("--bf16/--no-bf16", help="bf16 weights and autocast (default: on a GPU that has it).")
+        ] = None,
+        gradient_checkpointing: Annotated[
+            bool, typer.Option("--gradient-checkpointing", help="Recompute activations: less memory, more compute.")
+        ] = None,
+        liger_kernel: Annotated[
+            bool, typer.Option("--liger-kernel", help="Liger's fused kernels (GPU; pip install liger-kernel).")
+        ] = None,
+        report_to: Annotated[
+            str, typer.Option(help="Also log to wandb, tensorboard, trackio ... (comma-separated).")
+        ] = None,
         num_processes: Annotated[
             int,
             typer.Option(
@@ -454,6 +487,7 @@ def _train_command(method: str):
         import sys
 
         from harness import distributed
+        from harness.config import ConfigError
         from harness.stages.train import load_train_config, run_train
 
         with _clean_errors():
@@ -473,8 +507,19 @@ def _train_command(method: str):
                     "special_tokens": special_token or None,
                     "save_steps": save_steps,
                     "threads": threads,
+                    "peft": {"r": lora_r, "lora_alpha": lora_alpha, "target_modules": lora_targets}
+                    if lora_r or lora_alpha or lora_targets
+                    else None,
+                    "bf16": bf16,
+                    "gradient_checkpointing": gradient_checkpointing,
+                    "use_liger_kernel": liger_kernel,
+                    "report_to": report_to,
                 },
             )
+            if merge:
+                if cfg.peft is None:
+                    raise ConfigError("--merge applies to LoRA training: add --lora-r R, or a `peft:` recipe section")
+                cfg.peft.merge = True
             if (num_processes or 1) > 1 and not distributed.is_distributed():
                 from harness.launch import run_launch
 

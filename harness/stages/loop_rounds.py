@@ -95,6 +95,8 @@ def run_rounds(plan: LoopPlan, cfg: Any, console: Console) -> LoopSummary:
                 "threads": cfg.threads,
             },
         )
+        if train_cfg.peft is not None:  # the next round loads this round's model: a plain, merged one
+            train_cfg.peft.merge = True
         trained = run_train(train_cfg, console, plan.recipe)  # a finished round's model: checked, not retrained
         step.model_out = trained.output
         step.train = {key: v for key, v in asdict(trained).items() if key not in ("output", "method", "already_done")}

@@ -75,7 +75,7 @@ def _run(cfg: TrainConfig, data: TrainingRows, console: Console, recipe: str | N
         "method": cfg.method,
         "model": model.fingerprint,
         "input": data.fingerprint,
-        "config": cfg.model_dump(exclude={"output", "threads"}),
+        "config": cfg.model_dump(exclude={"output", "threads", "report_to"}),  # what does not change the model
     }
     if (output / PROVENANCE_FILE).is_file():
         return _finished(output, identity)
@@ -162,7 +162,11 @@ def _train(
     if resume:
         console.print(f"resuming from {resume}", highlight=False)
     result = trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model(str(folder))  # model, tokenizer (with its chat template and added tokens), config
+    trainer.save_model(str(folder))  # model (or adapter), tokenizer (its chat template, added tokens), config
+    if cfg.peft is not None and distributed.is_main():
+        from trainers.lora import save_lora
+
+        save_lora(trainer.model, tokenizer, folder, cfg.peft.merge)
     losses = [e["loss"] for e in read_log(folder / LOG_FILE) if "loss" in e]
     steps = trainer.state.global_step
     seconds = float(result.metrics.get("train_runtime", 0.0))
