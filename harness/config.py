@@ -339,6 +339,24 @@ class _LoopSettings(BaseModel):
     synth_batch_size: int | None = Field(default=None, ge=1)
     train: dict[str, Any] = Field(default_factory=dict)  # TrainConfig settings over the recipe (max_steps, ...)
     threads: int | None = Field(default=None, ge=1)
+    # -- measuring each round: the starting model and every round's model on the same drawn questions
+    eval: Literal["mmlu"] | None = None
+    eval_subsets: list[str] = Field(default_factory=lambda: ["all"])  # as `harness eval mmlu --subsets`
+    eval_limit: int | None = Field(default=None, ge=1)  # questions drawn per subject
+    eval_seed: int = 0  # the draw: the same questions for every model
+    keep: Literal["last", "best"] = "last"  # the loop's result: the last round's model, or the most accurate one
+    stop_when_worse: bool = False  # end the loop when a round's model scores below the model it started from
+
+    @field_validator("eval_subsets", mode="before")
+    @classmethod
+    def _split_eval_subsets(cls, value: Any) -> Any:
+        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _measured(self) -> _LoopSettings:
+        if self.eval is None and (self.keep == "best" or self.stop_when_worse):
+            raise ValueError("--keep best and --stop-when-worse need each round measured: add --eval mmlu")
+        return self
 
 
 class LoopConfig(_LoopSettings):
