@@ -7,6 +7,7 @@ on by default only on a GPU that supports it (`bf16:`), gradient checkpointing o
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,8 @@ def freeze_embeddings(model) -> None:
 def trl_args(config_class, cfg: TrainConfig, output_dir: Path, **method_args: Any):
     """`config_class` (SFTConfig, DPOConfig, ...) from the recipe: our names mapped onto TRL's in one place."""
     on_gpu = resolve_device(cfg).startswith("cuda")
+    if cfg.use_liger_kernel and importlib.util.find_spec("liger_kernel") is None:
+        raise ValueError("use_liger_kernel needs the liger-kernel package (pip install liger-kernel) and a GPU")
     common: dict[str, Any] = {
         "output_dir": str(output_dir),
         "learning_rate": cfg.learning_rate,

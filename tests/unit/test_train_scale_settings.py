@@ -43,3 +43,16 @@ def test_cpu_gets_float32_and_no_checkpointing_unless_asked():
     asked = trl_args(SFTConfig, config(device="cpu", gradient_checkpointing=True, report_to="none"), "ckpt")
     assert asked.gradient_checkpointing is True
     assert config(report_to="wandb, tensorboard").report_to == ["wandb", "tensorboard"]
+
+
+def test_liger_without_its_package_is_one_clear_error():
+    import importlib.util
+
+    from trl import SFTConfig
+
+    from trainers.common import trl_args
+
+    if importlib.util.find_spec("liger_kernel") is not None:
+        pytest.skip("liger-kernel is installed here")
+    with pytest.raises(ValueError, match="pip install liger-kernel"):
+        trl_args(SFTConfig, config(device="cpu", use_liger_kernel=True), "ckpt")
