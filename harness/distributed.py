@@ -9,8 +9,7 @@ run never initialises torch.distributed.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -71,38 +70,40 @@ def gather(value: Any) -> list[Any]:
 def on_main(job: Callable[[], T]) -> T:
     """`job` runs on the main process only; its result, or the error it raised, reaches every process, so they
     all go on together or all stop with the same message (none is left waiting for the others)."""
-    return _shared(job, is_main(), lambda ranks: 0)
+    return _shared(job, is_main(), 0)
 
 
 def on_local_main(job: Callable[[], T]) -> T:
     """`job` runs once per node (its first process); each process gets its own node's result. An error on any
     node stops every process with that error. torchrun numbers a node's processes contiguously."""
-    return _shared(job, is_local_main(), lambda ranks: rank() - local_rank())
+    return _shared(job, is_local_main(), rank() - local_rank())
 
 
-def _shared(job: Callable[[], T], runs_here: bool, source: Callable[[int], int]) -> T:
+def _shared(job: Callable[[], T], runs_here: bool, source: int) -> T:
+    """`job` where `runs_here`; every process gets the result of the process ranked `source`."""
     if not is_distributed():
         return job()
     outcome: tuple[bool, Any] = (True, None)
+    raised: Exception | None = None
     if runs_here:
         try:
             outcome = (True, job())
         except Exception as err:  # handed to every process below, then raised there too
-            outcome = (False, err)
+            raised, outcome = err, (False, _picklable(err))
     outcomes = gather(outcome)
+    if raised is not None:
+        raise raised  # here: the error itself, with its traceback
     failed = next((value for ok, value in outcomes if not ok), None)
     if failed is not None:
         raise failed
-    return outcomes[source(len(outcomes))][1]
+    return outcomes[source][1]
 
 
-@contextmanager
-def main_first() -> Iterator[None]:
-    """The main process runs the block first (e.g. converting the default model into the cache), then the rest."""
-    if not is_main():
-        barrier()
+def _picklable(err: Exception) -> Exception:
+    import pickle
+
     try:
-        yield
-    finally:
-        if is_main():
-            barrier()
+        pickle.dumps(err)
+        return err
+    except Exception:
+        return RuntimeError(f"{type(err).__name__}: {err}")

@@ -69,8 +69,8 @@ def run_train(cfg: TrainConfig, console: Console | None = None, recipe: str | No
 
 def _run(cfg: TrainConfig, data: TrainingRows, console: Console, recipe: str | None, rewards) -> TrainSummary:
     output = Path(cfg.output)
-    with distributed.main_first():  # the default model is converted into the cache once
-        model = resolve_model(cfg.model)
+    # Once per node: the default model is converted into the node's cache once, a folder's weights hashed once.
+    model = distributed.on_local_main(lambda: resolve_model(cfg.model))
     identity = {
         "method": cfg.method,
         "model": model.fingerprint,
