@@ -63,7 +63,7 @@ def upload_folder(
         ]
         info = api.create_commit(repo_id, operations, commit_message=message, repo_type=repo_type, revision=revision)
     except Exception as err:
-        raise _hub_error(err, api.endpoint, repo_id, revision, token) from None
+        raise _hub_error(err, api.endpoint, repo_id, revision, token, repo_type) from None
     url = f"{api.endpoint}/datasets/{repo_id}" if repo_type == "dataset" else f"{api.endpoint}/{repo_id}"
     return Pushed(url, info.commit_url, revision or "main", created, stale)
 
@@ -95,15 +95,17 @@ def _ensure_repo(api, repo_id: str, private: bool, repo_type: str = REPO_TYPE) -
     return True
 
 
-def _hub_error(err: Exception, endpoint: str, repo_id: str, revision: str | None, token: str) -> Exception:
+def _hub_error(
+    err: Exception, endpoint: str, repo_id: str, revision: str | None, token: str, repo_type: str = REPO_TYPE
+) -> Exception:
     """One clear line for what went wrong; anything unexpected is re-raised as it is (a bug, with its trace)."""
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
     transport = _transport_errors()
     if isinstance(err, RepositoryNotFoundError):
-        text = f"dataset repo {repo_id} not found at {endpoint}, or this token may not see it"
+        text = f"{repo_type} repo {repo_id} not found at {endpoint}, or this token may not see it"
     elif isinstance(err, RevisionNotFoundError):
-        text = f"revision {revision!r} not found in dataset repo {repo_id} at {endpoint}"
+        text = f"revision {revision!r} not found in {repo_type} repo {repo_id} at {endpoint}"
     elif isinstance(err, HfHubHTTPError):
         status = err.response.status_code if err.response is not None else "?"
         namespace = repo_id.split("/")[0]
