@@ -58,7 +58,7 @@ def test_sft_lora_merged_with_a_special_token_loads_in_synth(tmp_path, default_m
     assert out.artifact_rows == 1
 
 
-def test_rank_trains_an_adapter_only(tmp_path, default_model):
+def test_rank_trains_an_adapter_only_and_pushes_it(tmp_path, default_model, monkeypatch):
     _, summary = train(
         tmp_path, "rank", pairs(), max_steps=2, learning_rate=1e-3, peft={"r": 4, "target_modules": "q_proj,v_proj"}
     )
@@ -67,3 +67,23 @@ def test_rank_trains_an_adapter_only(tmp_path, default_model):
     assert sorted(config["target_modules"]) == ["q_proj", "v_proj"] and config["lora_alpha"] == 8
     assert (folder / "adapter_model.safetensors").is_file() and not (folder / "model.safetensors").exists()
     assert losses(folder, "rank_loss")
+    check_adapter_upload(folder, tmp_path, monkeypatch)
+
+
+def check_adapter_upload(folder: Path, tmp_path: Path, monkeypatch) -> None:
+    """The adapter folder goes to a model repo (a stand-in Hub records it): its files and a peft model card."""
+    from huggingface_hub import constants
+
+    from harness.stages.push_model import run_push_model
+    from tests.hub_server import RecordingHub
+
+    with RecordingHub("hf_test") as hub:
+        monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+        monkeypatch.setenv("HF_TOKEN", "hf_test")
+        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+        run = run_push_model(str(folder), "me/rank-lora")
+        assert run.pushed.created and run.pushed.repo_url == f"{hub.url}/me/rank-lora"
+        assert ("GET", "/api/models/me/rank-lora") in [(c.method, c.path) for c in hub.calls]
+        files = hub.files("me/rank-lora")
+        assert files["adapter_model.safetensors"] == (folder / "adapter_model.safetensors").read_bytes()
+        assert b"library_name: peft" in files["README.md"] and "harness-train.json" in files
