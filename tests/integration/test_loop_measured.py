@@ -28,11 +28,15 @@ def harness(*args: str) -> subprocess.CompletedProcess:
 def test_two_measured_rounds_keep_the_best_report_and_push_it(tmp_path, default_model):
     out = tmp_path / "loop"
     measure = ["--eval", "mmlu", "--eval-subsets", SUBJECTS, "--eval-limit", "5", "--keep", "best"]
-    result = loop("--output", str(out), "--rounds", "2", *SMALL, *measure)
+    result = loop("--output", str(out), "--rounds", "2", *SMALL, *measure, "--stop-when-worse")
     assert result.returncode == 0, result.stderr[-3000:]
 
     links = json.loads((out / "loop.json").read_text())
     table = links["table"]
+    if table[1]["accuracy"] < table[0]["accuracy"]:  # round 1 got worse: the loop ends there, and says why
+        assert len(table) == 2 and "accuracy fell from" in links["stopped"]
+        pytest.skip("round 1 scored below the start; the rest needs two rounds")
+    assert links["stopped"] is None
     assert [row["round"] for row in table] == [0, 1, 2]
     assert all(row["questions"] == 10 and 0 <= row["accuracy"] <= 1 for row in table)
     for row, recorded in zip(table[1:], links["rounds"], strict=True):
