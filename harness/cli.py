@@ -39,6 +39,8 @@ app = HarnessTyper(
 console = Console(stderr=True)
 OPENAI = "Engine openai"
 VLLM = "Engine vllm"
+SCALE = "Scale (GPUs, processes)"
+LORA = "LoRA (PEFT)"
 
 
 # Options several commands take with the same meaning.
@@ -500,7 +502,57 @@ def _train_command(method: str):
         ] = None,
         save_steps: Annotated[int, typer.Option(help="Checkpoint every N steps, so a killed run resumes.")] = None,
         threads: Annotated[int, typer.Option(help="CPU threads (default: OMP_NUM_THREADS or all cores).")] = None,
+        lora_r: Annotated[
+            int, typer.Option(help="Train LoRA adapters of this rank instead of the whole model.", rich_help_panel=LORA)
+        ] = None,
+        lora_alpha: Annotated[float, typer.Option(help="LoRA alpha (default 2 x rank).", rich_help_panel=LORA)] = None,
+        lora_targets: Annotated[
+            str,
+            typer.Option(
+                help="Modules that get adapters, comma-separated (default all-linear: every linear layer but the "
+                "LM head).",
+                rich_help_panel=LORA,
+            ),
+        ] = None,
+        merge: Annotated[
+            bool,
+            typer.Option(
+                "--merge",
+                help="Write the merged model (loads like any model folder); the adapter goes in OUTPUT/adapter/.",
+                rich_help_panel=LORA,
+            ),
+        ] = False,
+        bf16: Annotated[
+            bool, typer.Option("--bf16/--no-bf16", help="bf16 weights and autocast (default: on a GPU that has it).")
+        ] = None,
+        gradient_checkpointing: Annotated[
+            bool, typer.Option("--gradient-checkpointing", help="Recompute activations: less memory, more compute.")
+        ] = None,
+        liger_kernel: Annotated[
+            bool, typer.Option("--liger-kernel", help="Liger's fused kernels (GPU; pip install liger-kernel).")
+        ] = None,
+        report_to: Annotated[
+            str, typer.Option(help="Also log to wandb, tensorboard, trackio ... (comma-separated).")
+        ] = None,
+        num_processes: Annotated[
+            int,
+            typer.Option(
+                help="Train in N processes (accelerate launch): DDP on N GPUs, or N CPU processes (gloo).",
+                rich_help_panel=SCALE,
+            ),
+        ] = None,
+        accelerate_config: Annotated[
+            str,
+            typer.Option(
+                help="With --num-processes: an `accelerate config` file (FSDP, DeepSpeed ZeRO, multi-node).",
+                rich_help_panel=SCALE,
+            ),
+        ] = None,
     ) -> None:
+        import sys
+
+        from harness import distributed
+        from harness.config import ConfigError
         from harness.stages.train import load_train_config, run_train
 
         with _clean_errors():
@@ -520,10 +572,26 @@ def _train_command(method: str):
                     "special_tokens": special_token or None,
                     "save_steps": save_steps,
                     "threads": threads,
+                    "peft": {"r": lora_r, "lora_alpha": lora_alpha, "target_modules": lora_targets}
+                    if lora_r or lora_alpha or lora_targets
+                    else None,
+                    "bf16": bf16,
+                    "gradient_checkpointing": gradient_checkpointing,
+                    "use_liger_kernel": liger_kernel,
+                    "report_to": report_to,
                 },
             )
+            if merge:
+                if cfg.peft is None:
+                    raise ConfigError("--merge applies to LoRA training: add --lora-r R, or a `peft:` recipe section")
+                cfg.peft.merge = True
+            if (num_processes or 1) > 1 and not distributed.is_distributed():
+                from harness.launch import run_launch
+
+                raise typer.Exit(run_launch(sys.argv[1:], num_processes, accelerate_config))  # checked flags first
             summary = run_train(cfg, console, recipe)
-        _print_train_summary(summary)
+        if distributed.is_main():  # under accelerate launch, one process reports for all
+            _print_train_summary(summary)
 
     command.__doc__ = (
         f"{TRAIN_DOCS[method]}\n\nExample: harness train {method} --input runs/x --output runs/model --recipe FILE"
@@ -568,9 +636,29 @@ LoopBatchSizeOpt = Annotated[int, typer.Option(help="Training rows per step.")]
 LoopMaxLengthOpt = Annotated[int, typer.Option(help="Training tokens per sequence.")]
 LoopThreadsOpt = Annotated[int, typer.Option(help="CPU threads.")]
 LoopConfigOpt = Annotated[Path, typer.Option(help="YAML loop config; flags given on the command line override it.")]
+MEASURE = "Measuring each round"
+LoopEvalOpt = Annotated[
+    str, typer.Option("--eval", help="Measure the start and every round's model: mmlu.", rich_help_panel=MEASURE)
+]
+LoopEvalSubsetsOpt = Annotated[
+    str,
+    typer.Option(help="MMLU subjects or groups, comma-separated (as eval mmlu --subsets).", rich_help_panel=MEASURE),
+]
+LoopEvalLimitOpt = Annotated[int, typer.Option(help="Questions drawn per subject.", rich_help_panel=MEASURE)]
+LoopKeepOpt = Annotated[
+    str,
+    typer.Option(help="The loop's result: the last round's model, or the best measured one.", rich_help_panel=MEASURE),
+]
+LoopStopWhenWorseOpt = Annotated[
+    bool,
+    typer.Option(
+        "--stop-when-worse", help="Stop after a round whose model scores below its start.", rich_help_panel=MEASURE
+    ),
+]
 
 
 LOOP_SETTINGS = ("input", "output", "rounds", "model", "recipe", "limit", "threads")
+LOOP_MEASURE = ("eval", "eval_subsets", "eval_limit", "keep", "stop_when_worse")
 LOOP_TRAIN = ("max_steps", "learning_rate", "batch_size", "max_length")
 
 
@@ -580,20 +668,31 @@ def _loop_overrides(given: dict) -> dict:
 
     train = {k: given[k] for k in LOOP_TRAIN if given[k] is not None}
     shared = {k: given[k] for k in LOOP_SETTINGS}
+    shared |= {k: given[k] or None for k in LOOP_MEASURE}  # None: not given (--stop-when-worse is a plain flag)
     return {**shared, "columns": parse_column_flags(given["col"] or []) or None, "train": train or None}
 
 
 def _print_loop_summary(summary, title: str, counts: dict[str, str]) -> None:
     """One line per round: the round's `counts` (heading -> record field), its training, its model."""
     table = Table(title=title)
-    for column in ("round", *counts, "steps", "loss (first -> last)", "model"):
+    measured = summary.start_eval is not None
+    for column in ("round", *counts, "steps", "loss (first -> last)", *(["accuracy"] if measured else []), "model"):
         table.add_column(column)
+    if measured:
+        start = summary.start_eval
+        accuracy = f"{start['accuracy']:.3f} ({start['questions']} q)"
+        table.add_row(
+            "start", *["-"] * (len(counts) + 2), accuracy, str(summary.rounds[0].model_in if summary.rounds else "-")
+        )
     for r in summary.rounds:
         loss = r.train.get("first_loss"), r.train.get("last_loss")
         shown = "-" if loss[0] is None else f"{loss[0]:.3f} -> {loss[1]:.3f}"
         cells = [str(getattr(r, name)) for name in counts.values()]
-        table.add_row(str(r.round), *cells, str(r.train.get("steps", "-")), shown, r.model_out or "-")
+        accuracy = [f"{r.eval['accuracy']:.3f}" if r.eval else "-"] if measured else []
+        table.add_row(str(r.round), *cells, str(r.train.get("steps", "-")), shown, *accuracy, r.model_out or "-")
     console.print(table)
+    if summary.keep == "best" and summary.final_model:
+        console.print(f"kept the most accurate round's model: {escape(summary.final_model)}", highlight=False)
     if summary.stopped:
         console.print(f"[yellow]stopped early:[/yellow] {escape(summary.stopped)}", highlight=False)
     typer.echo(summary.final_model or summary.output)  # stdout: the last trained model, for scripts
@@ -622,6 +721,11 @@ def loop_star(
     batch_size: LoopBatchSizeOpt = None,
     max_length: LoopMaxLengthOpt = None,
     threads: LoopThreadsOpt = None,
+    eval: LoopEvalOpt = None,
+    eval_subsets: LoopEvalSubsetsOpt = None,
+    eval_limit: LoopEvalLimitOpt = None,
+    keep: LoopKeepOpt = None,
+    stop_when_worse: LoopStopWhenWorseOpt = False,
     config: LoopConfigOpt = None,
 ) -> None:
     """Memphis-CoT rounds: sample and verify rationales, pair correct with incorrect, train, repeat on the new model.
@@ -671,6 +775,11 @@ def loop_thought_ranking(
     batch_size: LoopBatchSizeOpt = None,
     max_length: LoopMaxLengthOpt = None,
     threads: LoopThreadsOpt = None,
+    eval: LoopEvalOpt = None,
+    eval_subsets: LoopEvalSubsetsOpt = None,
+    eval_limit: LoopEvalLimitOpt = None,
+    keep: LoopKeepOpt = None,
+    stop_when_worse: LoopStopWhenWorseOpt = False,
     config: LoopConfigOpt = None,
 ) -> None:
     """Thought-Ranked card rounds: thought variants, a judge ranks their answers blind to the thoughts, SFT on the
@@ -725,8 +834,10 @@ def report(
 
 @app.command()
 def push(
-    dir: Annotated[Path, typer.Argument(help="The artifact folder to push.")],
-    repo_id: Annotated[str, typer.Option("--repo-id", help="The Hub dataset repo, OWNER/NAME (created if missing).")],
+    dir: Annotated[Path, typer.Argument(help="The artifact folder, or a `harness train` model folder, to push.")],
+    repo_id: Annotated[
+        str, typer.Option("--repo-id", help="The Hub repo, OWNER/NAME (created if missing): a dataset, or a model.")
+    ],
     private: Annotated[
         bool, typer.Option("--private", help="Create the repo private (an existing public repo is made private).")
     ] = False,
@@ -738,12 +849,17 @@ def push(
     license: Annotated[str, typer.Option(help="License id for the card's metadata, e.g. apache-2.0.")] = "unknown",
 ) -> None:
     """Push an artifact to the Hugging Face Hub as a dataset: Parquet in the Hub's layout and a dataset card.
+    Push a model folder (`harness train`'s output) as a model repo, with a model card.
 
     The token comes from HF_TOKEN or `hf auth login` and is never written anywhere.
     Example: harness push runs/demo --repo-id me/backfill-demo --private
     """
     from harness.stages.push import run_push
+    from harness.stages.push_model import is_model_folder
 
+    if is_model_folder(dir):  # a `harness train` model folder: a model repo with a model card
+        _push_model(dir, repo_id, to_dir, private, revision, message, license)
+        return
     with _clean_errors():
         run = run_push(
             str(dir), repo_id, to_dir=to_dir, private=private, revision=revision, message=message, license=license,
@@ -761,6 +877,29 @@ def push(
         f"{files} pushed to {pushed.repo_url}{created}, {pushed.revision}{stale}.", highlight=False, soft_wrap=True
     )
     typer.echo(pushed.commit_url)  # stdout carries only the commit's URL, for scripts
+
+
+def _push_model(dir: Path, repo_id: str, to_dir, private: bool, revision, message, license: str) -> None:
+    from harness.stages.push import REPO_ID
+    from harness.stages.push_model import run_push_model
+
+    with _clean_errors():
+        if not REPO_ID.match(repo_id):
+            from harness.config import ConfigError
+
+            raise ConfigError(f"--repo-id {repo_id!r}: expected OWNER/NAME, e.g. my-user/smollm2-backfill")
+        run = run_push_model(
+            str(dir), repo_id, to_dir=to_dir, private=private, revision=revision, message=message, license=license,
+            console=console,
+        )  # fmt: skip
+    files = f"{len(run.files)} files ({run.bytes} bytes) with a model card"
+    if run.pushed is None:
+        console.print(f"{files} written to {run.folder} (nothing uploaded).", highlight=False, soft_wrap=True)
+        typer.echo(run.folder)
+        return
+    created = " (repo created)" if run.pushed.created else ""
+    console.print(f"{files} pushed to {run.pushed.repo_url}{created}.", highlight=False, soft_wrap=True)
+    typer.echo(run.pushed.commit_url)
 
 
 @app.command()
@@ -955,7 +1094,10 @@ class _clean_errors:
             err,
             InputError | ConfigError | ArtifactError | ModelNotFound | EngineError | UnsupportedParameter | HubError,
         ):
-            console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False, soft_wrap=True)
+            from harness import distributed
+
+            if distributed.is_main():  # across processes, every one stops with the same error: say it once
+                console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2)
         return False
 

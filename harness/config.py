@@ -246,6 +246,24 @@ class SelectConfig(BaseModel):
 TRAIN_METHODS = ("sft", "grpo", "rank", "dpo")
 
 
+class PeftSettings(BaseModel):
+    """LoRA adapters (PEFT) trained instead of the whole model; PEFT's names. A recipe's `peft:` section."""
+
+    model_config = ConfigDict(extra="forbid")
+    r: int = Field(default=16, ge=1)
+    lora_alpha: float | None = Field(default=None, gt=0)  # None: 2 x r
+    lora_dropout: float = Field(default=0.0, ge=0, lt=1)
+    target_modules: list[str] | str = "all-linear"  # every linear layer but the LM head, or module names
+    merge: bool = False  # the output folder holds the merged model (the adapter beside it, in adapter/)
+
+    @field_validator("target_modules", mode="before")
+    @classmethod
+    def _split_targets(cls, value: Any) -> Any:
+        if isinstance(value, str) and value != "all-linear":
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+
 class TrainConfig(BaseModel):
     """`harness train METHOD`: a recipe (YAML) with flags on top. TRL's own names where TRL has the setting."""
 
@@ -274,6 +292,12 @@ class TrainConfig(BaseModel):
     special_tokens: list[str] = Field(default_factory=list)  # added with resized embeddings, e.g. <|reasoning|>
     chat_template: str | None = None  # chatml, reasoning, or a .jinja file; None keeps the model's
     freeze_embeddings: bool = False  # input embeddings (and a tied LM head) keep their weights
+    peft: PeftSettings | None = None  # LoRA adapters instead of full fine-tuning
+    # -- GPU settings (none costs anything on a CPU)
+    bf16: bool | None = None  # None: bf16 where the GPU supports it, float32 on CPU
+    gradient_checkpointing: bool = False  # less activation memory for about a third more compute
+    use_liger_kernel: bool = False  # Liger's fused Triton kernels (GPU, `pip install liger-kernel`)
+    report_to: list[str] = Field(default_factory=lambda: ["none"])  # wandb, tensorboard, trackio, ...
     # -- sft
     packing: bool = False
     assistant_only_loss: bool = False  # conversational rows: loss on {% generation %} spans only
@@ -296,6 +320,11 @@ class TrainConfig(BaseModel):
     generation_engine: Literal["auto", "transformers", "vllm"] = "auto"  # auto: vLLM on a GPU when installed
     # -- anything else TRL's config for the method takes, by TRL's name (adapt here when TRL renames)
     trl_args: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("report_to", mode="before")
+    @classmethod
+    def _split_report_to(cls, value: Any) -> Any:
+        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _method_settings(self) -> TrainConfig:
@@ -330,6 +359,24 @@ class _LoopSettings(BaseModel):
     synth_batch_size: int | None = Field(default=None, ge=1)
     train: dict[str, Any] = Field(default_factory=dict)  # TrainConfig settings over the recipe (max_steps, ...)
     threads: int | None = Field(default=None, ge=1)
+    # -- measuring each round: the starting model and every round's model on the same drawn questions
+    eval: Literal["mmlu"] | None = None
+    eval_subsets: list[str] = Field(default_factory=lambda: ["all"])  # as `harness eval mmlu --subsets`
+    eval_limit: int | None = Field(default=None, ge=1)  # questions drawn per subject
+    eval_seed: int = 0  # the draw: the same questions for every model
+    keep: Literal["last", "best"] = "last"  # the loop's result: the last round's model, or the most accurate one
+    stop_when_worse: bool = False  # end the loop when a round's model scores below the model it started from
+
+    @field_validator("eval_subsets", mode="before")
+    @classmethod
+    def _split_eval_subsets(cls, value: Any) -> Any:
+        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _measured(self) -> _LoopSettings:
+        if self.eval is None and (self.keep == "best" or self.stop_when_worse):
+            raise ValueError("--keep best and --stop-when-worse need each round measured: add --eval mmlu")
+        return self
 
 
 class LoopConfig(_LoopSettings):
@@ -380,7 +427,7 @@ def parse_column_flags(flags: list[str]) -> dict[str, str]:
 
 
 # Flags that add to the file's mapping of that name rather than replace it (the loop's `judge`, nested).
-MERGED_SECTIONS = ("columns", "task_options", "train", "judge", "ray")
+MERGED_SECTIONS = ("columns", "task_options", "train", "judge", "ray", "peft")
 
 
 def _merge_given(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:

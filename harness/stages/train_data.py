@@ -8,14 +8,16 @@
 
 Rows an artifact marks `valid: false` are skipped and counted (synth keeps them, with their reasons).
 Rows are checked as they stream into the dataset (`train_dataset`): memory does not grow with the input.
+Across processes (`accelerate launch`) the first process of each node builds it and the others map its file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from harness import distributed
 from harness.config import ConfigError, TrainConfig
 from harness.sources import InputError, Source, open_source
 from harness.stages.train_dataset import Scratch, write_dataset
@@ -35,6 +37,11 @@ class TrainingRows:
     skipped_invalid: int = 0  # rows the artifact marks valid: false
     skipped_by_task: int = 0  # grpo with a task: rows whose input checks failed
     scratch: Scratch | None = field(default=None, repr=False)
+    dataset_file: str | None = None  # the Arrow file the dataset maps
+
+    def shareable(self) -> TrainingRows:
+        """What another process needs to map the same rows: counts and the file, not the open objects."""
+        return replace(self, dataset=None, scratch=None, dataset_file=self.dataset.cache_files[0]["filename"])
 
     def close(self) -> None:
         if self.scratch is not None:
@@ -45,6 +52,25 @@ class TrainingRows:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def shared_training_rows(cfg: TrainConfig) -> TrainingRows:
+    """`training_rows`, built once per node by its first process while the others wait (no two processes write
+    the same scratch files); the others then map the file it wrote. One process: `training_rows` itself."""
+    if not distributed.is_distributed():
+        return training_rows(cfg)
+    built: list[TrainingRows] = []
+
+    def build() -> TrainingRows:
+        built.append(training_rows(cfg))
+        return built[0].shareable()
+
+    shared = distributed.on_local_main(build)
+    if built:
+        return built[0]
+    from datasets import Dataset
+
+    return replace(shared, dataset=Dataset.from_file(shared.dataset_file))
 
 
 def training_rows(cfg: TrainConfig) -> TrainingRows:
