@@ -18,7 +18,7 @@ from typer.core import TyperGroup
 class _LifecycleOrder(TyperGroup):
     """`harness --help` lists the commands in the order a dataset goes through them."""
 
-    ORDER = ("synth", "judge", "select", "eval", "train", "loop", "report", "push")
+    ORDER = ("synth", "judge", "select", "decontam", "eval", "train", "loop", "report", "push", "lineage")
 
     def list_commands(self, ctx) -> list[str]:
         names = super().list_commands(ctx)
@@ -41,6 +41,12 @@ VLLM = "Engine vllm"
 ConfigOpt = Annotated[Path, typer.Option(help="YAML config; flags given on the command line override it.")]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the generation cache.")]
 ModelOpt = Annotated[str, typer.Option(help="`default` (SmolLM2-135M-Instruct, bundled), a local folder or a hub id.")]
+AllowUncheckedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-unchecked", help="Take input that `harness decontam` never checked against the eval sets (MMLU)."
+    ),
+]
 ArtifactOutputOpt = Annotated[
     str, typer.Option("--output", "-o", help="Artifact folder (created; a rerun resumes it).")
 ]
@@ -435,10 +441,14 @@ def _train_command(method: str):
         ] = None,
         save_steps: Annotated[int, typer.Option(help="Checkpoint every N steps, so a killed run resumes.")] = None,
         threads: Annotated[int, typer.Option(help="CPU threads (default: OMP_NUM_THREADS or all cores).")] = None,
+        allow_unchecked: AllowUncheckedOpt = False,
     ) -> None:
+        from harness.decontam_gate import require_checked
         from harness.stages.train import load_train_config, run_train
 
         with _clean_errors():
+            status = require_checked(input, allow_unchecked, f"harness train {method} --input")
+            console.print(f"decontamination: {status.describe()}", highlight=False, soft_wrap=True)
             cfg = load_train_config(
                 method,
                 recipe,
@@ -669,6 +679,7 @@ def push(
     ] = None,
     message: Annotated[str, typer.Option(help="Commit message (default: rows, kind and name of the artifact).")] = None,
     license: Annotated[str, typer.Option(help="License id for the card's metadata, e.g. apache-2.0.")] = "unknown",
+    allow_unchecked: AllowUncheckedOpt = False,
 ) -> None:
     """Push an artifact to the Hugging Face Hub as a dataset: Parquet in the Hub's layout and a dataset card.
 
@@ -680,7 +691,7 @@ def push(
     with _clean_errors():
         run = run_push(
             str(dir), repo_id, to_dir=to_dir, private=private, revision=revision, message=message, license=license,
-            console=console,
+            console=console, allow_unchecked=allow_unchecked,
         )  # fmt: skip
     files = f"{run.files.rows} rows in {len(run.files.names)} data file(s) + README.md"
     if run.pushed is None:
@@ -862,6 +873,52 @@ def select(
     console.print(
         f"{summary.rows} {cfg.mode} rows from {summary.questions} questions "
         f"({summary.without_row} gave none) by judge_{summary.judge}_score -> {summary.output}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    typer.echo(summary.output)
+
+
+@app.command()
+def decontam(
+    input: Annotated[str, typer.Option("--input", "-i", help="A harness artifact folder.")],
+    output: ArtifactOutputOpt,
+    against: Annotated[
+        list[str],
+        typer.Option(
+            help="Eval sets, comma-separated or repeated: mmlu (bundled), FILE[:COLUMN] (Parquet/JSONL/CSV), "
+            "lm-eval:TASK (a task with local data). Default mmlu."
+        ),
+    ] = None,
+    subsets: Annotated[str, typer.Option(help="mmlu: subjects or groups, as eval mmlu --subsets (all).")] = None,
+    columns: Annotated[
+        str, typer.Option(help="Comma-separated columns to check (default: every text and messages column).")
+    ] = None,
+    ngram: Annotated[int, typer.Option(help="Words per n-gram (13, as GPT-3 and lm-eval).")] = None,
+    drop: Annotated[bool, typer.Option("--drop", help="Leave contaminated rows out instead of marking them.")] = False,
+    batch_size: Annotated[int, typer.Option(help="Rows per committed shard (65536).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Mark rows that share a word n-gram with an eval set (decontam_clean, the matched item and n-gram).
+
+    `harness train` and `harness push` refuse input that never went through decontam (unless --allow-unchecked)
+    and leave its contaminated rows out.
+    Example: harness decontam --input runs/sft --against mmlu --output runs/sft-clean
+    """
+    from harness.config import DecontamConfig, load_config
+    from harness.stages.decontam import run_decontam
+
+    with _clean_errors():
+        given = {"input": input, "output": output, "against": against, "subsets": subsets, "columns": columns}
+        given |= {"ngram": ngram, "drop": drop or None, "batch_size": batch_size}
+        cfg = load_config(config, given, DecontamConfig)
+        summary = run_decontam(cfg, console)
+    sets = ", ".join(f"{s['name']} ({s['items']} items)" for s in summary.against)
+    left = f", {summary.dropped} dropped" if cfg.drop else ""
+    skipped = f"; {summary.skipped} rows were checked by an earlier run" if summary.skipped else ""
+    console.print(
+        f"{summary.contaminated} of {summary.rows} rows share a {cfg.ngram}-gram with {sets}{left} "
+        f"({summary.ngrams} eval n-grams, {summary.seconds:.1f}s){skipped} -> {summary.output}",
         highlight=False,
         soft_wrap=True,
     )

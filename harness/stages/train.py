@@ -22,6 +22,7 @@ from rich.console import Console
 from harness.artifacts import ArtifactError, _write_atomic, base_provenance
 from harness.cache import LockedError, file_lock
 from harness.config import ConfigError, TrainConfig
+from harness.decontam_gate import decontam_status
 from harness.models import resolve_model
 from harness.stages.train_data import TrainingRows, training_rows
 from harness.stages.train_log import make_log_callback, read_log
@@ -84,7 +85,9 @@ def _run(cfg: TrainConfig, data: TrainingRows, console: Console, recipe: str | N
                     "used": summary.rows,
                     "skipped_invalid": data.skipped_invalid,
                     "skipped_by_task": data.skipped_by_task,
+                    "skipped_contaminated": data.skipped_contaminated,
                 },
+                "decontam": decontam_status(cfg.input).to_dict(),
                 "versions": _versions(),
                 "result": {k: v for k, v in asdict(summary).items() if k not in ("output", "already_done")},
                 "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
