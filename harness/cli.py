@@ -925,6 +925,37 @@ def decontam(
     typer.echo(summary.output)
 
 
+@app.command()
+def lineage(
+    path: Annotated[Path, typer.Argument(help="An artifact folder, or a model folder `harness train` wrote.")],
+    record: Annotated[str, typer.Option(help="The record_id of the row to trace back to its source row.")] = None,
+    sample: Annotated[int, typer.Option(help="Only the row with this sample_idx (default: every row of it).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON for tools instead of text.")] = False,
+) -> None:
+    """Trace a row back to its source row, hop by hop, or show what trained a model.
+
+    Example: harness lineage runs/sft --record 3f2a... ; harness lineage runs/model
+    """
+    import json
+
+    from harness.stages.lineage import is_model_dir, model_lineage, row_lineage
+    from reports.lineage_text import hop_lines, model_lines
+
+    with _clean_errors():
+        if record is None and not is_model_dir(path):
+            raise typer.BadParameter("give --record ID for an artifact folder (or a model folder)")
+        made = model_lineage(path) if is_model_dir(path) else None
+        chains = row_lineage(path, record, sample) if record is not None else []
+    if json_out:
+        result = {"model": made.to_dict() if made else None, "chains": [c.to_dict() for c in chains]}
+        typer.echo(json.dumps(result, indent=2, default=str, ensure_ascii=False))
+        return
+    lines = model_lines(made) if made else []
+    for chain in chains:
+        lines += hop_lines(chain)
+    typer.echo("\n".join(lines))
+
+
 class _clean_errors:
     """Known error types become one red line and exit code 2, not a traceback."""
 

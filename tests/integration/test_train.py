@@ -279,7 +279,18 @@ def test_reasoning_template_renders_as_the_task(default_model):
 def test_cli_names_the_missing_columns(tmp_path):
     path = write_jsonl(tmp_path / "c.jsonl", conversations())
     result = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "train", "dpo", "--allow-unchecked", "--input", path, "--output", str(tmp_path / "m")],
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "train",
+            "dpo",
+            "--allow-unchecked",
+            "--input",
+            path,
+            "--output",
+            str(tmp_path / "m"),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -97,7 +97,16 @@ def test_upload_makes_the_calls_the_hub_expects(real_artifacts: RealArtifacts, t
     run_harness("push", str(real_artifacts.synth), "--allow-unchecked", "--repo-id", "me/traces", "--to-dir", str(staged), env=real_artifacts.env)  # fmt: skip
     with RecordingHub(TOKEN) as hub:
         env = _hub_env(real_artifacts, hub.url, tmp_path)
-        args = ["push", str(real_artifacts.synth), "--allow-unchecked", "--repo-id", "me/traces", "--private", "--revision", "dev"]
+        args = [
+            "push",
+            str(real_artifacts.synth),
+            "--allow-unchecked",
+            "--repo-id",
+            "me/traces",
+            "--private",
+            "--revision",
+            "dev",
+        ]
         result = run_harness(*args, "--message", "first traces", env=env)
         calls = [(c.method, c.path) for c in hub.calls]
         assert calls == [
