@@ -719,7 +719,8 @@ def judge(
             "--judge",
             "-j",
             help="Judges, comma-separated or repeated: mc, math, exact, regex, reasoning-gym, format (verifiers); "
-            "score, pairwise, rank (LLM judges).",
+            "score, pairwise, rank (LLM judges); usefulness (how much the trace helps a model predict the solution, "
+            "on its own).",
         ),
     ],
     col: Annotated[
