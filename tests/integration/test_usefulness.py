@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from harness.artifacts import ArtifactWriter, base_provenance
 from harness.backends.scoring import ScoreRequest
 from harness.config import JudgeConfig
+from harness.records import MESSAGES
 from harness.stages.judge import run_judge
 from harness.stages.usefulness import copied_share
 
@@ -27,6 +30,7 @@ SCHEMA = pa.schema(
         pa.field("instruction", pa.string()),
         pa.field("trace", pa.string()),
         pa.field("solution", pa.string()),
+        pa.field("messages", MESSAGES),  # as backfill's: what best-of-n selects
     ]
 )
 
@@ -68,6 +72,10 @@ def test_a_reasoning_trace_is_more_useful_than_an_unrelated_one_or_a_restatement
         "instruction": [QUESTION] * len(names),
         "trace": [TRACES[n] for n in names],
         "solution": [SOLUTION] * len(names),
+        "messages": [
+            [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": f"{TRACES[n]}\n\n{SOLUTION}"}]
+            for n in names
+        ],
     }
     with ArtifactWriter(tmp_path / "in", SCHEMA, {"test": "usefulness"}).open({}) as writer:
         writer.commit(pa.table(rows, schema=SCHEMA), base_provenance())
@@ -89,3 +97,14 @@ def test_a_reasoning_trace_is_more_useful_than_an_unrelated_one_or_a_restatement
     )
     assert "delta" in judged["reasoning"]["judge_usefulness_reason"]
     assert summary.judges["usefulness"]["scored"] == 3
+    # select keeps the most useful trace; the report shows the distribution
+    from harness.config import SelectConfig
+    from harness.stages.report import run_report
+    from harness.stages.select import run_select
+
+    best = SelectConfig(mode="best-of-n", input=cfg.output, output=str(tmp_path / "best"), judge="usefulness")
+    run_select(best)
+    [picked] = pq.read_table(sorted((tmp_path / "best").glob("*.parquet"))).to_pylist()
+    assert picked["parent_sample_idx"] == names.index("reasoning")
+    markdown = (Path(run_report([cfg.output], str(tmp_path / "report")).output) / "report.md").read_text()
+    assert "## Usefulness and contamination" in markdown and "usefulness scores" in markdown
