@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from harness.backends.base import UnsupportedParameter
+
 
 @dataclass(frozen=True)
 class ScoreRequest:
@@ -110,7 +112,7 @@ async def openai_scores(client: Any, model: str, requests: list[ScoreRequest]) -
         )
         logprobs = reply.choices[0].logprobs
         if logprobs is None or not logprobs.token_logprobs:
-            raise ValueError(f"the server at {client.base_url} does not return prompt log-probabilities (echo)")
+            raise UnsupportedParameter(f"the server at {client.base_url} returns no prompt log-probabilities (echo)")
         prompt_tokens = reply.usage.prompt_tokens
         pairs = zip(logprobs.text_offset[:prompt_tokens], logprobs.token_logprobs[:prompt_tokens], strict=True)
         return Scored([lp for offset, lp in pairs if offset >= len(request.context) and lp is not None])

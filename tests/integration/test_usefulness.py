@@ -14,6 +14,7 @@ from harness.config import JudgeConfig
 from harness.records import MESSAGES
 from harness.stages.judge import run_judge
 from harness.stages.usefulness import copied_share
+from tests.integration.borrowed_engine import lend_engine
 
 QUESTION = "What is 17 + 25?"
 SOLUTION = "The answer is 42."
@@ -63,7 +64,8 @@ def test_copied_share():
 
 
 @pytest.mark.slow
-def test_a_reasoning_trace_is_more_useful_than_an_unrelated_one_or_a_restatement(tmp_path):
+def test_a_reasoning_trace_is_more_useful_than_an_unrelated_one_or_a_restatement(tmp_path, engine, monkeypatch):
+    asked = lend_engine(monkeypatch, engine, "transformers")  # the session's default-model engine
     names = list(TRACES)
     rows = {
         "record_id": ["q0"] * len(names),
@@ -82,6 +84,7 @@ def test_a_reasoning_trace_is_more_useful_than_an_unrelated_one_or_a_restatement
     cfg = JudgeConfig(input=str(tmp_path / "in"), output=str(tmp_path / "out"), judges=["usefulness"], threads=1)
     summary = run_judge(cfg)
     assert summary.rows == 3 and summary.requests == 4  # three traces, and the question without one, once
+    assert asked == ["transformers"]
     judged = {
         names[r["sample_idx"]]: r for r in pq.read_table(sorted((tmp_path / "out").glob("*.parquet"))).to_pylist()
     }
