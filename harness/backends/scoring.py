@@ -1,8 +1,8 @@
 """Prompt scoring: log p(continuation | context) per continuation token, from prompt log-probabilities.
 
-One small function per engine; each engine's `score_prompts` calls its own. The context and the continuation
-are tokenized apart and joined as token ids, so the continuation's tokens are the same whatever context they
-follow (two scores of one solution under two contexts compare the same tokens).
+One small function per engine; each engine's `score_prompts` calls its own. The whole text is tokenized as
+one, and the continuation's tokens are those that start at or after its first character (as a server's echo
+gives them); contexts that end alike (a blank line) give the same continuation tokens.
 """
 
 from __future__ import annotations
@@ -33,10 +33,19 @@ class Scored:
 
 
 def token_ids(tokenizer: Any, request: ScoreRequest) -> tuple[list[int], int]:
-    """The joined ids and where the continuation starts (the context keeps the tokenizer's BOS, if any)."""
-    context = tokenizer(request.context, add_special_tokens=True)["input_ids"]
-    continuation = tokenizer(request.continuation, add_special_tokens=False)["input_ids"]
-    return list(context) + list(continuation), len(context)
+    """The ids of context + continuation, tokenized together as a model reads the whole text, and the first
+    continuation token: the first that starts at or after the continuation's first character. (Tokenized apart,
+    a context ending in a blank line ends in a rare "\n\n" token that the model almost never saw followed by
+    text, and the first continuation token's log-probability falls by ten nats.)"""
+    text = request.context + request.continuation
+    if not getattr(tokenizer, "is_fast", False):  # no offsets: tokenize apart and join
+        context = tokenizer(request.context, add_special_tokens=True)["input_ids"]
+        return list(context) + tokenizer(request.continuation, add_special_tokens=False)["input_ids"], len(context)
+    encoded = tokenizer(text, add_special_tokens=True, return_offsets_mapping=True)
+    ids, spans = list(encoded["input_ids"]), encoded["offset_mapping"]
+    start = len(request.context)
+    split = next((i for i, (a, b) in enumerate(spans) if a >= start and b > a), len(ids))
+    return ids, split
 
 
 def transformers_scores(
