@@ -4,8 +4,8 @@
   its four choices, one per line, as a prompt shows them. Ids are `mmlu:subject/NNNN`, as `harness eval` uses.
 - `FILE` or `FILE:COLUMN`: a local Parquet, JSONL or CSV file (or folder of Parquet) with a text column
   (default: the first of text, question, prompt, problem, input). Ids are `FILE#ROW`.
-- `lm-eval:TASK`: the documents of an lm-eval task whose data is local (its YAML's `dataset_path` names local
-  files, e.g. with `--include-path`-style task folders); an item is `doc_to_text` + `doc_to_target`.
+- `lm-eval:TASK` or `lm-eval:FILE.yaml`: the documents of an lm-eval task whose data is local (a registered
+  task, or a task YAML whose folder becomes lm-eval's include path); an item is `doc_to_text` + its target.
 """
 
 from __future__ import annotations
@@ -81,21 +81,35 @@ def _local_file(spec: str) -> EvalSet:
     return out
 
 
-def _lm_eval_task(name: str) -> EvalSet:
-    """An lm-eval task's test (else validation) documents, read through lm-eval's own task loader."""
+def _lm_eval_task(spec: str) -> EvalSet:
+    """An lm-eval task's test (else validation) documents, read through lm-eval's own task loader. `spec` is a
+    registered task name, or the path of a task's YAML file (its folder becomes lm-eval's include path)."""
     try:
-        from lm_eval.tasks import TaskManager, get_task_dict
+        from lm_eval.tasks import TaskManager
     except ImportError as err:
-        raise InputError(f"--against lm-eval:{name}: lm-eval is not installed") from err
+        raise InputError(f"--against lm-eval:{spec}: lm-eval is not installed") from err
+    name, manager = spec, None
+    yaml_file = Path(spec).expanduser()
+    if yaml_file.suffix in (".yaml", ".yml"):
+        if not yaml_file.is_file():
+            raise InputError(f"--against lm-eval:{spec}: no such task file")
+        import yaml
+
+        name = (yaml.safe_load(yaml_file.read_text()) or {}).get("task")
+        if not isinstance(name, str):
+            raise InputError(f"--against lm-eval:{spec}: the file has no `task:` name")
+        # only that folder: indexing lm-eval's own thousands of task YAMLs takes seconds
+        manager = TaskManager(include_path=str(yaml_file.parent.resolve()), include_defaults=False)
     try:
-        task = get_task_dict([name], TaskManager())[name]
+        task = (manager or TaskManager()).load([name])["tasks"][name]
         docs = list(task.test_docs() if task.has_test_docs() else task.validation_docs())
     except Exception as err:  # lm-eval raises many types for unknown tasks and unreadable data
-        raise InputError(f"--against lm-eval:{name}: cannot load the task's local data ({err})") from err
-    out = EvalSet(f"{LM_EVAL_PREFIX}{name}", {"lm_eval_task": name, "docs": len(docs)}, detail=f"{len(docs)} docs")
+        raise InputError(f"--against lm-eval:{spec}: cannot load the task's local data ({err})") from err
+    out = EvalSet(f"{LM_EVAL_PREFIX}{spec}", {"lm_eval_task": name, "docs": len(docs)}, detail=f"{len(docs)} docs")
     for index, doc in enumerate(docs):
         target = task.doc_to_target(doc)
-        target = task.doc_to_choice(doc)[target] if isinstance(target, int) and task.config.doc_to_choice else target
+        if isinstance(target, int) and task.config.doc_to_choice:
+            target = task.doc_to_choice(doc)[target]
         out.ids.append(f"{name}#{index}")
         out.texts.append(f"{task.doc_to_text(doc)} {target}")
     return out

@@ -153,3 +153,28 @@ def test_train_and_push_gate(tmp_path):
     card = (tmp_path / "p" / "README.md").read_text()
     assert "## Decontamination" in card and "checked against mmlu" in card and "1 contaminated rows left out" in card
     assert pq.read_table(tmp_path / "p" / "data").num_rows == 1
+
+
+def test_an_lm_eval_tasks_local_data(tmp_path):
+    pytest.importorskip("lm_eval")
+    secret = "a farmer crosses a river with a wolf a goat and a cabbage in a boat that holds only two things"
+    data = tmp_path / "tasks" / "riddles.jsonl"
+    data.parent.mkdir()
+    data.write_text(json.dumps({"question": secret, "answer": "seven trips"}) + "\n")
+    task = {
+        "task": "local_riddles",
+        "dataset_path": "json",
+        "dataset_kwargs": {"data_files": {"test": str(data)}, "cache_dir": str(tmp_path / "hf")},
+        "test_split": "test",
+        "output_type": "generate_until",
+        "doc_to_text": "{{question}}",
+        "doc_to_target": "{{answer}}",
+        "metric_list": [{"metric": "exact_match"}],
+    }
+    (tmp_path / "tasks" / "riddles.yaml").write_text(json.dumps(task))  # JSON is YAML
+    src = _artifact(tmp_path / "in", [f"Riddle: {secret}?", "nothing"])
+    cfg = DecontamConfig(
+        input=src, output=str(tmp_path / "out"), against=f"lm-eval:{tmp_path / 'tasks' / 'riddles.yaml'}"
+    )
+    summary = run_decontam(cfg)
+    assert summary.contaminated == 1 and _rows(cfg.output)[0]["decontam_item"] == "local_riddles#0"
