@@ -45,12 +45,11 @@ def model_lines(made: ModelLineage) -> list[str]:
         checked = made.decontam.get("checked")
         sets = ", ".join(s["name"] for s in made.decontam.get("against") or [])
         lines.append(f"  decontamination: {'checked against ' + sets if checked else 'not checked'}")
-    for step, artifact in enumerate(made.chain, start=1):
+    for step, artifact in enumerate(made.chain):
         per_task = artifact.get("rows_per_task") or {}
-        counts = f"{artifact.get('rows')} rows" + (f" ({json.dumps(per_task, sort_keys=True)})" if per_task else "")
-        lines.append(
-            f"  {'<-' * step} {artifact['stage']} {artifact['artifact']}: {counts if 'rows' in artifact else ''}"
-        )
+        counts = f": {artifact['rows']} rows" if "rows" in artifact else ""
+        counts += f" {json.dumps(per_task, sort_keys=True)}" if per_task else ""
+        lines.append(f"  {'  ' * step}<- {artifact['stage']} {artifact['artifact']}{counts}")
     return lines
 
 
