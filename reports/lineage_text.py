@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness.stages.lineage import Hop, ModelLineage
+if TYPE_CHECKING:  # reports import only harness core at run time (DESIGN: imports point one way)
+    from harness.stages.lineage import Hop, ModelLineage
 
 FIELD_CHARS = 300  # long texts are cut in the text view (`--json` has them whole)
 SKIPPED = {"verdicts"}  # shown on their own line
