@@ -107,6 +107,35 @@ KvCacheMemoryOpt = Annotated[
 ]
 
 
+RAY = "Ray cluster"
+RayOpt = Annotated[
+    str,
+    typer.Option(
+        metavar="ADDRESS",
+        help="Run engine replicas on a Ray cluster: `auto` (RAY_ADDRESS, else the cluster `ray start` began "
+        "here, else a local one), `local` (a new local cluster) or HOST:PORT.",
+        rich_help_panel=RAY,
+    ),
+]
+ReplicasOpt = Annotated[
+    int,
+    typer.Option(help="--ray: engine replicas (default: one per GPU, or one per --threads CPUs).", rich_help_panel=RAY),
+]
+GpusPerReplicaOpt = Annotated[
+    int,
+    typer.Option(
+        help="--ray: GPUs per replica; vllm splits the model over them (tensor parallel).", rich_help_panel=RAY
+    ),
+]
+
+
+def _ray_section(address: str | None, replicas: int | None, gpus_per_replica: int | None) -> dict | None:
+    """The config's `ray` section from the flags (None: not given, the YAML's own stays)."""
+    if address is None and replicas is None and gpus_per_replica is None:
+        return None
+    return {"address": address, "replicas": replicas, "gpus_per_replica": gpus_per_replica}
+
+
 @app.callback()
 def main() -> None:
     """reasoning-harness: see `harness COMMAND --help`."""
@@ -203,6 +232,9 @@ def synth(
     max_model_len: MaxModelLenOpt = None,
     quantization: QuantizationOpt = None,
     kv_cache_memory: KvCacheMemoryOpt = None,
+    ray: RayOpt = None,
+    replicas: ReplicasOpt = None,
+    gpus_per_replica: GpusPerReplicaOpt = None,
 ) -> None:
     """Generate reasoning traces for every input row and write them as Parquet shards.
 
@@ -269,6 +301,7 @@ def synth(
                 "max_model_len": max_model_len,
                 "quantization": quantization,
                 "kv_cache_memory_bytes": kv_cache_memory,
+                "ray": _ray_section(ray, replicas, gpus_per_replica),
             },
         )
         summary = run_synth(cfg, console)
@@ -794,6 +827,9 @@ def judge(
     max_model_len: MaxModelLenOpt = None,
     gpu_memory_utilization: GpuMemoryUtilizationOpt = None,
     kv_cache_memory: KvCacheMemoryOpt = None,
+    ray: RayOpt = None,
+    replicas: ReplicasOpt = None,
+    gpus_per_replica: GpusPerReplicaOpt = None,
 ) -> None:
     """Judge every row of an artifact: verifiers and LLM judges add judge_<NAME>_score/_reason columns.
 
@@ -831,6 +867,7 @@ def judge(
                 "max_model_len": max_model_len,
                 "gpu_memory_utilization": gpu_memory_utilization,
                 "kv_cache_memory_bytes": kv_cache_memory,
+                "ray": _ray_section(ray, replicas, gpus_per_replica),
             },
             JudgeConfig,
         )

@@ -104,6 +104,15 @@ class OpenAIOptions(BaseModel):
 ENGINE_SECTIONS = {"vllm": VLLMOptions, "openai": OpenAIOptions}
 
 
+class RayOptions(BaseModel):
+    """`--ray`: run the engine as data-parallel replicas on a Ray cluster (harness/ray_runner.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+    address: str = "auto"  # auto: RAY_ADDRESS or the cluster `ray start` began here, else a local one; local; HOST:PORT
+    replicas: int | None = Field(default=None, ge=1)  # default: one per GPU, or one per --threads CPU slice
+    gpus_per_replica: int | None = Field(default=None, ge=0)  # default: 1 on a cluster with GPUs, else 0
+
+
 class SynthConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     task: str = "backfill"
@@ -126,6 +135,7 @@ class SynthConfig(BaseModel):
     pairs_output: str | None = None  # tasks that write pairs (star): default <output>-pairs
     vllm: VLLMOptions = Field(default_factory=VLLMOptions)  # used by --engine vllm
     openai: OpenAIOptions = Field(default_factory=OpenAIOptions)  # used by --engine openai
+    ray: RayOptions | None = None  # set: engine replicas on a Ray cluster
 
     @field_validator("shard")
     @classmethod
@@ -208,6 +218,7 @@ class JudgeConfig(BaseModel):
     cache: bool = True
     vllm: VLLMOptions = Field(default_factory=VLLMOptions)  # used by --engine vllm
     openai: OpenAIOptions = Field(default_factory=OpenAIOptions)  # used by --engine openai (an external judge)
+    ray: RayOptions | None = None  # set: LLM judge replicas on a Ray cluster
 
     @field_validator("judges", mode="before")
     @classmethod
@@ -390,7 +401,7 @@ def parse_column_flags(flags: list[str]) -> dict[str, str]:
 
 
 # Flags that add to the file's mapping of that name rather than replace it (the loop's `judge`, nested).
-MERGED_SECTIONS = ("columns", "task_options", "train", "judge")
+MERGED_SECTIONS = ("columns", "task_options", "train", "judge", "ray")
 
 
 def _merge_given(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
