@@ -22,7 +22,7 @@ from harness.cli_flags import HarnessGroup, HarnessTyper
 class _LifecycleOrder(HarnessGroup):
     """`harness --help` lists the commands in the order a dataset goes through them."""
 
-    ORDER = ("synth", "judge", "select", "eval", "train", "loop", "report", "push")
+    ORDER = ("synth", "judge", "select", "decontam", "eval", "train", "loop", "report", "push", "lineage")
 
     def list_commands(self, ctx) -> list[str]:
         names = super().list_commands(ctx)
@@ -47,6 +47,12 @@ LORA = "LoRA (PEFT)"
 ConfigOpt = Annotated[Path, typer.Option(help="YAML config; flags given on the command line override it.")]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the generation cache.")]
 ModelOpt = Annotated[str, typer.Option(help="`default` (SmolLM2-135M-Instruct, bundled), a local folder or a hub id.")]
+AllowUncheckedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-unchecked", help="Take input that `harness decontam` never checked against the eval sets (MMLU)."
+    ),
+]
 ArtifactOutputOpt = Annotated[
     str, typer.Option("--output", "-o", help="Artifact folder (created; a rerun resumes it).")
 ]
@@ -548,11 +554,13 @@ def _train_command(method: str):
                 rich_help_panel=SCALE,
             ),
         ] = None,
+        allow_unchecked: AllowUncheckedOpt = False,
     ) -> None:
         import sys
 
         from harness import distributed
         from harness.config import ConfigError
+        from harness.decontam_gate import require_checked
         from harness.stages.train import load_train_config, run_train
 
         with _clean_errors():
@@ -581,6 +589,10 @@ def _train_command(method: str):
                     "report_to": report_to,
                 },
             )
+            # The gate reads the resolved input (a flag or the recipe/config file's `input:`).
+            status = require_checked(cfg.input, allow_unchecked, f"harness train {method} --input")
+            if distributed.is_main():
+                console.print(f"decontamination: {status.describe()}", highlight=False, soft_wrap=True)
             if merge:
                 if cfg.peft is None:
                     raise ConfigError("--merge applies to LoRA training: add --lora-r R, or a `peft:` recipe section")
@@ -847,6 +859,7 @@ def push(
     ] = None,
     message: Annotated[str, typer.Option(help="Commit message (default: rows, kind and name of the artifact).")] = None,
     license: Annotated[str, typer.Option(help="License id for the card's metadata, e.g. apache-2.0.")] = "unknown",
+    allow_unchecked: AllowUncheckedOpt = False,
 ) -> None:
     """Push an artifact to the Hugging Face Hub as a dataset: Parquet in the Hub's layout and a dataset card.
     Push a model folder (`harness train`'s output) as a model repo, with a model card.
@@ -863,7 +876,7 @@ def push(
     with _clean_errors():
         run = run_push(
             str(dir), repo_id, to_dir=to_dir, private=private, revision=revision, message=message, license=license,
-            console=console,
+            console=console, allow_unchecked=allow_unchecked,
         )  # fmt: skip
     files = f"{run.files.rows} rows in {len(run.files.names)} data file(s) + README.md"
     if run.pushed is None:
@@ -914,7 +927,8 @@ def judge(
             "--judge",
             "-j",
             help="Judges, comma-separated or repeated: mc, math, exact, regex, reasoning-gym, format (verifiers); "
-            "score, pairwise, rank (LLM judges).",
+            "score, pairwise, rank (LLM judges); usefulness (how much the trace helps a model predict the solution, "
+            "on its own).",
         ),
     ] = None,
     col: Annotated[
@@ -1074,6 +1088,83 @@ def select(
         soft_wrap=True,
     )
     typer.echo(summary.output)
+
+
+@app.command()
+def decontam(
+    input: Annotated[str, typer.Option("--input", "-i", help="A harness artifact folder.")],
+    output: ArtifactOutputOpt,
+    against: Annotated[
+        list[str],
+        typer.Option(
+            help="Eval sets, comma-separated or repeated: mmlu (bundled), FILE[:COLUMN] (Parquet/JSONL/CSV), "
+            "lm-eval:TASK (a task with local data). Default mmlu."
+        ),
+    ] = None,
+    subsets: Annotated[str, typer.Option(help="mmlu: subjects or groups, as eval mmlu --subsets (all).")] = None,
+    columns: Annotated[
+        str, typer.Option(help="Comma-separated columns to check (default: every text and messages column).")
+    ] = None,
+    ngram: Annotated[int, typer.Option(help="Words per n-gram (13, as GPT-3 and lm-eval).")] = None,
+    drop: Annotated[bool, typer.Option("--drop", help="Leave contaminated rows out instead of marking them.")] = False,
+    batch_size: Annotated[int, typer.Option(help="Rows per committed shard (65536).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Mark rows that share a word n-gram with an eval set (decontam_clean, the matched item and n-gram).
+
+    `harness train` and `harness push` refuse input that never went through decontam (unless --allow-unchecked)
+    and leave its contaminated rows out.
+    Example: harness decontam --input runs/sft --against mmlu --output runs/sft-clean
+    """
+    from harness.config import DecontamConfig, load_config
+    from harness.stages.decontam import run_decontam
+
+    with _clean_errors():
+        given = {"input": input, "output": output, "against": against, "subsets": subsets, "columns": columns}
+        given |= {"ngram": ngram, "drop": drop or None, "batch_size": batch_size}
+        cfg = load_config(config, given, DecontamConfig)
+        summary = run_decontam(cfg, console)
+    sets = ", ".join(f"{s['name']} ({s['items']} items)" for s in summary.against)
+    left = f", {summary.dropped} dropped" if cfg.drop else ""
+    skipped = f"; {summary.skipped} rows were checked by an earlier run" if summary.skipped else ""
+    console.print(
+        f"{summary.contaminated} of {summary.rows} rows share a {cfg.ngram}-gram with {sets}{left} "
+        f"({summary.ngrams} eval n-grams, {summary.seconds:.1f}s){skipped} -> {summary.output}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    typer.echo(summary.output)
+
+
+@app.command()
+def lineage(
+    path: Annotated[Path, typer.Argument(help="An artifact folder, or a model folder `harness train` wrote.")],
+    record: Annotated[str, typer.Option(help="The record_id of the row to trace back to its source row.")] = None,
+    sample: Annotated[int, typer.Option(help="Only the row with this sample_idx (default: every row of it).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON for tools instead of text.")] = False,
+) -> None:
+    """Trace a row back to its source row, hop by hop, or show what trained a model.
+
+    Example: harness lineage runs/sft --record 3f2a... ; harness lineage runs/model
+    """
+    import json
+
+    from harness.stages.lineage import is_model_dir, model_lineage, row_lineage
+    from reports.lineage_text import hop_lines, model_lines
+
+    with _clean_errors():
+        if record is None and not is_model_dir(path):
+            raise typer.BadParameter("give --record ID for an artifact folder (or a model folder)")
+        made = model_lineage(path) if is_model_dir(path) else None
+        chains = row_lineage(path, record, sample) if record is not None else []
+    if json_out:
+        result = {"model": made.to_dict() if made else None, "chains": [c.to_dict() for c in chains]}
+        typer.echo(json.dumps(result, indent=2, default=str, ensure_ascii=False))
+        return
+    lines = model_lines(made) if made else []
+    for chain in chains:
+        lines += hop_lines(chain)
+    typer.echo("\n".join(lines))
 
 
 class _clean_errors:

@@ -243,6 +243,27 @@ class SelectConfig(BaseModel):
     conversational: bool = False  # pairs: prompt as chat messages, chosen/rejected as assistant messages
 
 
+class DecontamConfig(BaseModel):
+    """`harness decontam`: mark (or drop) rows sharing a word n-gram with an eval set."""
+
+    model_config = ConfigDict(extra="forbid")
+    input: str  # a harness artifact folder
+    output: str
+    against: list[str] = Field(default_factory=lambda: ["mmlu"])  # mmlu, FILE[:COLUMN], lm-eval:TASK
+    subsets: str = "all"  # mmlu's subjects or groups, as `harness eval mmlu --subsets`
+    columns: list[str] = Field(default_factory=list)  # the texts checked; default: every text column
+    ngram: int = Field(default=13, ge=1)
+    drop: bool = False  # leave contaminated rows out instead of marking them
+    batch_size: int = Field(default=65536, ge=1)  # rows per committed shard
+
+    @field_validator("against", "columns", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        return [part.strip() for item in value for part in str(item).split(",") if part.strip()]
+
+
 TRAIN_METHODS = ("sft", "grpo", "rank", "dpo")
 
 

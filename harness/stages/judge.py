@@ -92,6 +92,10 @@ class Column:
 
 def run_judge(cfg: JudgeConfig, console: Console | None = None) -> JudgeSummary:
     console = console or Console(stderr=True)
+    if "usefulness" in cfg.judges:  # a scorer model's log-probabilities, not a verifier or an LLM's reply
+        from harness.stages.usefulness import run_usefulness
+
+        return run_usefulness(cfg, console)
     judges = _check_judges(cfg)
     input_dir = Path(cfg.input)
     shards = artifact_shards(input_dir)

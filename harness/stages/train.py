@@ -28,6 +28,7 @@ from harness import distributed
 from harness.artifacts import ArtifactError, _write_atomic, base_provenance
 from harness.cache import LockedError, file_lock
 from harness.config import ConfigError, TrainConfig
+from harness.decontam_gate import decontam_status
 from harness.models import resolve_model
 from harness.stages.train_data import TrainingRows, shared_training_rows
 from harness.stages.train_log import make_log_callback, read_log
@@ -100,7 +101,9 @@ def _run(cfg: TrainConfig, data: TrainingRows, console: Console, recipe: str | N
                     "used": summary.rows,
                     "skipped_invalid": data.skipped_invalid,
                     "skipped_by_task": data.skipped_by_task,
+                    "skipped_contaminated": data.skipped_contaminated,
                 },
+                "decontam": decontam_status(cfg.input).to_dict(),
                 "versions": _versions(),
                 "processes": distributed.world_size(),  # rows per step: batch_size x accumulation x processes
                 "result": {k: v for k, v in asdict(summary).items() if k not in ("output", "already_done")},

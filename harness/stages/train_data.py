@@ -6,7 +6,8 @@
 - grpo: `prompt` (text or messages), or a task (`task: structured`) that renders it from the task's columns;
   every other column is passed to the reward functions
 
-Rows an artifact marks `valid: false` are skipped and counted (synth keeps them, with their reasons).
+Rows an artifact marks `valid: false` are skipped and counted (synth keeps them, with their reasons), and so are
+rows `harness decontam` marked `decontam_clean: false`.
 Rows are checked as they stream into the dataset (`train_dataset`): memory does not grow with the input.
 Across processes (`accelerate launch`) the first process of each node builds it and the others map its file.
 """
@@ -36,6 +37,7 @@ class TrainingRows:
     used: int = 0  # rows in the dataset
     skipped_invalid: int = 0  # rows the artifact marks valid: false
     skipped_by_task: int = 0  # grpo with a task: rows whose input checks failed
+    skipped_contaminated: int = 0  # rows `harness decontam` marked (decontam_clean: false)
     scratch: Scratch | None = field(default=None, repr=False)
     dataset_file: str | None = None  # the Arrow file the dataset maps
 
@@ -130,6 +132,9 @@ def _usable(source: Source, out: TrainingRows, limit: int | None) -> Iterator[tu
         if values.get("valid") is False:
             out.skipped_invalid += 1
             continue
+        if values.get("decontam_clean") is False:
+            out.skipped_contaminated += 1
+            continue
         if limit is not None and out.used >= limit:
             return
         yield index, values
@@ -166,7 +171,7 @@ def _text_or_messages(label: str, index: int, column: str, value: Any) -> str | 
 
 def _extras(row: dict[str, Any]) -> dict[str, Any]:
     """Columns for the reward functions: everything but the prompt and the artifact's bookkeeping."""
-    bookkeeping = {"prompt", "verdicts", "valid", "rejection_reason"}
+    bookkeeping = {"prompt", "verdicts", "valid", "rejection_reason", "decontam_clean"}
     return {k: v for k, v in row.items() if k not in bookkeeping}
 
 
