@@ -64,13 +64,14 @@ COMMANDS: dict[str, tuple[list[str], str, type[BaseModel], dict[str, Any], str, 
         )
         for method in ("sft", "grpo", "rank", "dpo")
     },
+    # Loops: measured (`eval`), since `keep: best` and `stop_when_worse` are refused without it.
     "loop star": (
         ["loop", "star"], "harness.stages.loop.run_star_loop", LoopConfig,
-        {"input": "in", "output": "out"}, "--config", set(),
+        {"input": "in", "output": "out", "eval": "mmlu"}, "--config", set(),
     ),
     "loop thought-ranking": (
         ["loop", "thought-ranking"], "harness.stages.loop_thought_ranking.run_thought_ranking_loop",
-        ThoughtRankingConfig, {"input": "in", "output": "out"}, "--config", set(),
+        ThoughtRankingConfig, {"input": "in", "output": "out", "eval": "mmlu"}, "--config", set(),
     ),
 }  # fmt: skip
 
