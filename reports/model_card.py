@@ -78,7 +78,7 @@ def _data_section(prov: dict[str, Any], kind: str | None, runs: list[dict[str, A
         return lines
     lines += [f"A `{kind}` artifact, made by (its provenance, oldest run first):", ""]
     lines += [f"- {_run_line(run)}" for run in runs]
-    status = _decontamination(runs)
+    status = _decontamination(prov, runs)
     lines += ["", f"Decontamination: {status}" if status else "Decontamination: not recorded.", ""]
     return lines
 
@@ -109,8 +109,14 @@ def _run_line(run: dict[str, Any]) -> str:
     return ", ".join(p for p in parts if p) or "a run with no recorded settings"
 
 
-def _decontamination(runs: list[dict[str, Any]]) -> str | None:
-    """What a decontamination step recorded in the data's provenance (any run, latest first), if anything."""
+def _decontamination(prov: dict[str, Any], runs: list[dict[str, Any]]) -> str | None:
+    """What `harness train` recorded of its input's decontamination (`harness decontam` found in the input's
+    provenance chain), else what a run of the data's own provenance says, if anything."""
+    checked = prov.get("decontam")
+    if isinstance(checked, dict):
+        from harness.decontam_gate import DecontamStatus
+
+        return DecontamStatus(**checked).describe()
     for run in reversed(runs):
         for key in ("decontamination", "decontaminated"):
             if key in run:

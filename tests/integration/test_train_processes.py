@@ -34,7 +34,19 @@ def test_two_cpu_processes_equal_one_with_the_same_global_batch(tmp_path, defaul
     data, out = write_jsonl(tmp_path / "rows.jsonl", conversations()), tmp_path / "two"
     flags = ["--max-steps", "2", "--batch-size", "2", "--max-length", str(FAST["max_length"]), "--threads", "1"]
     flags += ["--learning-rate", str(FAST["learning_rate"])]
-    command = [sys.executable, "-m", "harness.cli", "train", "sft", "-i", data, "-o", str(out), *flags]
+    command = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "train",
+        "sft",
+        "-i",
+        data,
+        "-o",
+        str(out),
+        *flags,
+        "--allow-unchecked",
+    ]
     recipe = tmp_path / "constant.yaml"  # the one setting of FAST without a flag
     recipe.write_text("lr_scheduler_type: constant\n")
     result = subprocess.run(
@@ -58,7 +70,18 @@ def test_two_cpu_processes_equal_one_with_the_same_global_batch(tmp_path, defaul
 
 def test_a_bad_input_stops_every_process_with_one_clear_error(tmp_path):
     data = write_jsonl(tmp_path / "rows.jsonl", [{"question": "no messages here"}])
-    command = [sys.executable, "-m", "harness.cli", "train", "sft", "-i", data, "-o", str(tmp_path / "m")]
+    command = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "train",
+        "sft",
+        "-i",
+        data,
+        "-o",
+        str(tmp_path / "m"),
+        "--allow-unchecked",
+    ]
     result = subprocess.run([*command, "--num-processes", "2"], capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
     assert "needs the column(s) messages" in result.stderr

@@ -56,7 +56,8 @@ COMMANDS: dict[str, tuple[list[str], str, type[BaseModel], dict[str, Any], str, 
     ),
     **{
         f"train {method}": (
-            ["train", method], "harness.stages.train.run_train", TrainConfig,
+            # --allow-unchecked: these inputs were never decontaminated (the gate reads the resolved input)
+            ["train", method, "--allow-unchecked"], "harness.stages.train.run_train", TrainConfig,
             {"input": "in", "output": "out", **({"rewards": GRPO_REWARDS} if method == "grpo" else {})},
             "--recipe",
             {"method"} | ({"rewards", "mixce_ratio"} - ({"rewards"} if method == "grpo" else set()))
