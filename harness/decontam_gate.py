@@ -13,7 +13,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.artifacts import PART_RE, read_provenance
+import pyarrow as pa
+
+from harness.artifacts import PART_RE, read_provenance, verify_shards
 from harness.eval_sets import MMLU
 from harness.sources import InputError
 
@@ -54,7 +56,7 @@ def decontam_status(spec: str | Path) -> DecontamStatus:
         if not shards or path.resolve() in seen:
             break
         seen.add(path.resolve())
-        provenances = [read_provenance(s) for s in shards]
+        provenances = [_provenance(path, s) for s in shards]
         runs = [p for p in provenances if p.get("stage") == "decontam"]
         if runs:
             settings = runs[-1]["decontam"]
@@ -68,6 +70,15 @@ def decontam_status(spec: str | Path) -> DecontamStatus:
             break
         path = Path(label)
     return DecontamStatus(False)
+
+
+def _provenance(folder: Path, shard: Path) -> dict[str, Any]:
+    """A shard's provenance; a corrupted or unreadable shard is named (an input error, not a traceback)."""
+    verify_shards(folder, [shard])
+    try:
+        return read_provenance(shard)
+    except (OSError, pa.ArrowException) as err:
+        raise InputError(f"{shard}: not a readable Parquet file ({err})") from err
 
 
 def require_checked(spec: str | Path, allow_unchecked: bool, command: str) -> DecontamStatus:

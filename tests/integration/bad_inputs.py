@@ -315,7 +315,7 @@ def eval_cases() -> list[Case]:
 
 
 def train_cases() -> list[Case]:
-    t = "train sft --output {work}/model --max-steps 1"
+    t = "train sft --allow-unchecked --output {work}/model --max-steps 1"
     return [
         Case("train-input-missing", f"{t} --input {{work}}/nothere.jsonl", "nothere.jsonl"),
         Case("train-input-empty", f"{t} --input {{work}}/empty.jsonl", "empty.jsonl", ("empty.jsonl",)),
@@ -330,9 +330,13 @@ def train_cases() -> list[Case]:
         Case("train-input-garbage", f"{t} --input {{work}}/garbage.parquet", "garbage.parquet", ("garbage.parquet",)),
         Case("train-input-file-not-artifact", f"{t} --input {{file}}", "unknown input format"),
         Case("train-input-truncated", f"{t} --input {{work}}/star-truncated", "corrupted", ("star-truncated",)),
-        Case("train-dpo-not-pairs", "train dpo --output {work}/model --input {sft}", "chosen"),
-        Case("train-rank-not-pairs", "train rank --output {work}/model --input {sft}", "chosen"),
-        Case("train-max-steps-zero", "train sft --output {work}/model --input {sft} --max-steps 0", "max_steps"),
+        Case("train-dpo-not-pairs", "train dpo --allow-unchecked --output {work}/model --input {sft}", "chosen"),
+        Case("train-rank-not-pairs", "train rank --allow-unchecked --output {work}/model --input {sft}", "chosen"),
+        Case(
+            "train-max-steps-zero",
+            "train sft --allow-unchecked --output {work}/model --input {sft} --max-steps 0",
+            "max_steps",
+        ),
         Case("train-lr-nan", f"{t} --input {{sft}} --learning-rate nan", "learning_rate"),
         Case("train-lr-negative", f"{t} --input {{sft}} --learning-rate -1", "learning_rate"),
         Case("train-batch-size-zero", f"{t} --input {{sft}} --batch-size 0", "batch_size"),
@@ -352,11 +356,22 @@ def train_cases() -> list[Case]:
             "recipe-bad.yaml",
             ("recipe-bad.yaml",),
         ),  # fmt: skip
-        Case("train-output-file", "train sft --input {sft} --max-steps 1 --output {file}", "Not a directory"),
+        Case(
+            "train-output-file",
+            "train sft --allow-unchecked --input {sft} --max-steps 1 --output {file}",
+            "Not a directory",
+        ),
         Case("train-model-missing", f"{t} --input {{sft}} --model {{work}}/no-model-here", "no-model-here"),
         Case("train-unknown-method", "train ppo --input {sft} --output {work}/model", "ppo"),
         Case("train-unknown-flag", f"{t} --input {{sft}} --epochs 3", "--epochs"),
         Case("train-no-output", "train sft --input {sft}", "--output"),
+        Case("train-not-decontaminated", "train sft --input {sft} --output {work}/model", "harness decontam"),
+        Case(
+            "train-truncated-gate",
+            "train sft --input {work}/star-truncated --output {work}/m",
+            "corrupted",
+            ("star-truncated",),
+        ),  # fmt: skip
     ]
 
 
@@ -408,7 +423,7 @@ def report_cases() -> list[Case]:
 
 
 def push_cases() -> list[Case]:
-    p = "push --repo-id me/demo --to-dir {work}/push"
+    p = "push --allow-unchecked --repo-id me/demo --to-dir {work}/push"
     return [
         Case("push-missing", f"{p} {{work}}/nothere", "nothere"),
         Case("push-file", f"{p} {{file}}", "is a file, not an artifact folder"),
@@ -416,10 +431,19 @@ def push_cases() -> list[Case]:
         Case("push-truncated", f"{p} {{work}}/star-truncated", "corrupted", ("star-truncated",)),
         Case("push-altered", f"{p} {{work}}/star-altered", "corrupted", ("star-altered",)),
         Case("push-uncommitted", f"{p} {{work}}/star-uncommitted", "no completion marker", ("star-uncommitted",)),
-        Case("push-bad-repo-id", "push --repo-id not/a/repo --to-dir {work}/push {star}", "not/a/repo"),
-        Case("push-no-repo-id", "push --to-dir {work}/push {star}", "--repo-id"),
-        Case("push-to-dir-inside", "push --repo-id me/demo --to-dir {star}/hub {star}", "inside the artifact folder"),
-        Case("push-to-dir-file", "push --repo-id me/demo --to-dir {file} {star}", "not an empty folder"),
+        Case(
+            "push-bad-repo-id", "push --allow-unchecked --repo-id not/a/repo --to-dir {work}/push {star}", "not/a/repo"
+        ),
+        Case("push-no-repo-id", "push --allow-unchecked --to-dir {work}/push {star}", "--repo-id"),
+        Case(
+            "push-to-dir-inside",
+            "push --allow-unchecked --repo-id me/demo --to-dir {star}/hub {star}",
+            "inside the artifact folder",
+        ),
+        Case(
+            "push-to-dir-file", "push --allow-unchecked --repo-id me/demo --to-dir {file} {star}", "not an empty folder"
+        ),
+        Case("push-not-decontaminated", "push --repo-id me/demo --to-dir {work}/push {star}", "harness decontam"),
         Case("push-unknown-flag", f"{p} --public {{star}}", "--public"),
     ]
 
