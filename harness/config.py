@@ -243,12 +243,17 @@ class TrainConfig(BaseModel):
     learning_rate: float = Field(default=2e-5, gt=0)
     lr_scheduler_type: str = "linear"
     warmup_steps: int = Field(default=0, ge=0)
+    warmup_ratio: float | None = Field(default=None, ge=0, lt=1)  # a fraction of all steps (Memphis: 0.2, 0.1)
     num_train_epochs: float = Field(default=1.0, gt=0)
     max_steps: int = Field(default=-1, ge=-1)  # > 0 overrides the epochs
     batch_size: int = Field(default=4, ge=1)  # per device
     gradient_accumulation_steps: int = Field(default=1, ge=1)
     weight_decay: float = Field(default=0.0, ge=0)
-    max_length: int = Field(default=1024, ge=8)  # tokens per sequence (prompt + response)
+    max_grad_norm: float = Field(default=1.0, gt=0)
+    # TrainingArguments' optimizer name; an 8-bit bitsandbytes one falls back to adamw_torch without a GPU or
+    # bitsandbytes (trainers.common.resolve_optim; the provenance says which ran and why)
+    optim: str = "adamw_torch"
+    max_length: int = Field(default=1024, ge=8)  # tokens per sequence (prompt + response), capped by the model
     seed: int = 0
     logging_steps: int = Field(default=1, ge=1)
     save_steps: int = Field(default=0, ge=0)  # checkpoint every N steps (a killed run resumes from the last); 0: none
@@ -287,6 +292,8 @@ class TrainConfig(BaseModel):
             raise ValueError("grpo needs `rewards` (name: weight), e.g. structured_structure: 1.0")
         if self.method != "grpo" and self.rewards:
             raise ValueError(f"`rewards` apply to grpo, not {self.method}")
+        if self.warmup_ratio is not None and self.warmup_steps:
+            raise ValueError("give warmup_steps or warmup_ratio, not both")
         if self.mixce_ratio is not None and self.method != "sft":
             raise ValueError(f"`mixce_ratio` applies to sft, not {self.method}")
         if self.method == "grpo" and self.batch_size % self.num_generations:
@@ -317,6 +324,7 @@ class LoopConfig(_LoopSettings):
 
     method: Literal["rank", "dpo"] = "rank"
     sampling: SamplingOverrides = Field(default_factory=SamplingOverrides)  # the star recipe's unless given
+    task_options: dict[str, Any] = Field(default_factory=dict)  # star: gold_rationale (input has `rationale`)
 
 
 class LoopJudgeSettings(BaseModel):

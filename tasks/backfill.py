@@ -19,14 +19,14 @@ from tasks.base import Task, check_text
 # The card's system prompt, VERBATIM from its "Example Prompt" (its '<|thinking_end>' spelling included; the
 # parser accepts both spellings). tests/unit/test_backfill.py compares it with the card's text.
 SYSTEM_PROMPT = (
-    'Your role as an assistant involves thoroughly reconstructing a plausible reasoning process that '
-    'leads from a user-provided INSTRUCTION to a user-provided SOLUTION. You must not alter the SOLUTION. '
-    'Each step should include concrete decisions and validations, such as: interpreting the INSTRUCTION, '
-    'extracting constraints, selecting an approach, justifying key choices, verifying that intermediate '
-    'results remain consistent with the provided SOLUTION, refining any errors, and a final consistency '
-    'check noting any residual ambiguities. Use domain-appropriate specifics and avoid filler. Do not '
-    'introduce new facts that would change the SOLUTION. Now, given an INSTRUCTION and a SOLUTION, '
-    'reconstruct the Thought and present the Solution per the above guidelines. Your reasoning should '
+    "Your role as an assistant involves thoroughly reconstructing a plausible reasoning process that "
+    "leads from a user-provided INSTRUCTION to a user-provided SOLUTION. You must not alter the SOLUTION. "
+    "Each step should include concrete decisions and validations, such as: interpreting the INSTRUCTION, "
+    "extracting constraints, selecting an approach, justifying key choices, verifying that intermediate "
+    "results remain consistent with the provided SOLUTION, refining any errors, and a final consistency "
+    "check noting any residual ambiguities. Use domain-appropriate specifics and avoid filler. Do not "
+    "introduce new facts that would change the SOLUTION. Now, given an INSTRUCTION and a SOLUTION, "
+    "reconstruct the Thought and present the Solution per the above guidelines. Your reasoning should "
     "begin and end with '<|thinking_start|>' and '<|thinking_end>' respectively."
 )
 # The turns as the card's example lays them out: in ChatML each turn's content ends with a line break before

@@ -39,7 +39,7 @@ def run_star_loop(cfg: LoopConfig, console: Console | None = None) -> LoopSummar
         return StarRound(round=k, model_in=model, samples=str(folder / "samples"), pairs=str(folder / "pairs"))
 
     def prepare(step: StarRound) -> str | None:
-        star = {"pairs_output": step.pairs, "sampling": cfg.sampling}
+        star = {"pairs_output": step.pairs, "sampling": cfg.sampling, "task_options": cfg.task_options}
         synth = run_synth(round_synth_config(cfg, step, "star", step.samples, **star), console)
         step.rows, step.valid, step.pairs_count = synth.artifact_rows, synth.artifact_valid, synth.pairs
         if synth.pairs == 0:

@@ -38,7 +38,7 @@ def chatml(request: Request) -> str:
 
 def test_system_prompt_is_the_cards_verbatim():
     card = CARD_PROMPT.read_text(encoding="utf-8")
-    assert SYSTEM_PROMPT == card.split("<|im_start|>system\n")[1].split("\n<|im_end|>")[0]
+    assert card.split("<|im_start|>system\n")[1].split("\n<|im_end|>")[0] == SYSTEM_PROMPT
     assert SYSTEM_PROMPT.endswith("'<|thinking_start|>' and '<|thinking_end>' respectively.")  # the card's spelling
 
 
