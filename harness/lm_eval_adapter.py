@@ -136,7 +136,8 @@ def generation_kwargs(params: SamplingParams) -> dict[str, Any]:
 @dataclass(frozen=True)
 class TaskSpec:
     """What lm-eval is asked to do. Generative mode needs `prompts`: a module with NAME, user_prompt(question,
-    choices) and parse_answer(text, n_choices) (e.g. tasks/structured_mc.py), and the generation kwargs."""
+    choices) and parse_answer(text, n_choices, question, choices) (e.g. tasks/structured_mc.py), and the generation
+    kwargs."""
 
     mode: str
     prompts: ModuleType | None = None
@@ -235,7 +236,7 @@ def generative_metrics(module_name: str):
     module = importlib.import_module(module_name)
 
     def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
-        parsed = module.parse_answer(results[0], len(doc["choices"]))
+        parsed = module.parse_answer(results[0], len(doc["choices"]), doc["question"], doc["choices"])
         return {"acc": float(parsed.option == doc["answer"]), "format_valid": float(parsed.format_valid)}
 
     return process_results
@@ -370,7 +371,7 @@ def question_rows(
                 row["prediction"] = _argmax(_normalized(logprobs, doc["choices"]) if spec.mode == "cloze" else logprobs)
             else:
                 text = sample["filtered_resps"][0]
-                parsed = prompts.parse_answer(text, len(doc["choices"]))
+                parsed = prompts.parse_answer(text, len(doc["choices"]), doc["question"], doc["choices"])
                 row.update(completion=text, prediction=parsed.option, verdicts=parsed.verdicts)
                 row["completion_tokens"] = count_tokens(text) if count_tokens is not None else None
             rows.append(row)
