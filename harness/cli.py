@@ -143,6 +143,16 @@ def synth(
     temperature: Annotated[float, typer.Option(help="Sampling temperature (0 = greedy).")] = None,
     top_p: Annotated[float, typer.Option(help="Nucleus sampling mass.")] = None,
     min_p: Annotated[float, typer.Option(help="Minimum token probability relative to the top token.")] = None,
+    top_k: Annotated[int, typer.Option(help="Keep only the K most likely tokens (0 = off).")] = None,
+    repetition_penalty: Annotated[float, typer.Option(help="Penalty on tokens already in the text (1 = off).")] = None,
+    sampling_from_model: Annotated[
+        bool,
+        typer.Option(
+            "--sampling-from-model/--no-sampling-from-model",
+            help="Take sampling from the model's generation_config.json (under these flags); default: the task's "
+            "choice (reasoning-token: yes).",
+        ),
+    ] = None,
     max_tokens: Annotated[int, typer.Option(help="Token budget per completion.")] = None,
     stop: Annotated[list[str], typer.Option(help="Stop string (repeatable); replaces the task's stops.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed for sampling.")] = None,
@@ -215,6 +225,9 @@ def synth(
                 "temperature": temperature,
                 "top_p": top_p,
                 "min_p": min_p,
+                "top_k": top_k,
+                "repetition_penalty": repetition_penalty,
+                "from_model": sampling_from_model,
                 "max_tokens": max_tokens,
                 "stop": stop,
                 "seed": seed,

@@ -25,14 +25,19 @@ class SamplingOverrides(BaseModel):
     model_config = ConfigDict(extra="forbid")
     temperature: float | None = None
     top_p: float | None = None
+    top_k: int | None = None
     min_p: float | None = None
+    repetition_penalty: float | None = None
     max_tokens: int | None = None
     n: int | None = None
     stop: list[str] | None = None
     seed: int | None = None
+    # Lay the model's generation_config.json over the task's defaults (these flags still win); None: the
+    # task decides (reasoning-token: yes, as its card generates with the model's own config).
+    from_model: bool | None = None
 
     def apply(self, defaults: SamplingParams) -> SamplingParams:
-        given = {k: v for k, v in self.model_dump().items() if v is not None}
+        given = {k: v for k, v in self.model_dump(exclude={"from_model"}).items() if v is not None}
         if "stop" in given:
             given["stop"] = tuple(given["stop"])
         try:

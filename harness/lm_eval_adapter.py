@@ -126,6 +126,10 @@ def generation_kwargs(params: SamplingParams) -> dict[str, Any]:
         kwargs.update(temperature=params.temperature, top_p=params.top_p)
         if params.min_p:
             kwargs["min_p"] = params.min_p
+        if params.top_k:
+            kwargs["top_k"] = params.top_k
+    if params.repetition_penalty != 1:
+        kwargs["repetition_penalty"] = params.repetition_penalty
     # Always explicit: without `until` lm-eval stops at the first blank line. The model's end of turn is
     # added by lm-eval itself.
     kwargs["until"] = list(params.stop)

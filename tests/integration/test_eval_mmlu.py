@@ -230,9 +230,7 @@ def test_openai_engine_scores_and_generates_through_a_real_server(loglikelihood_
     harness_eval(*server, *args, "--output", str(generated), env=env)
     df = pl.read_parquet(generated / "*.parquet")
     assert df.height == 2 and df["completion"].is_not_null().all()
-    assert all(
-        [v["name"] for v in row] == STRUCTURED_RULES for row in df["verdicts"]
-    )
+    assert all([v["name"] for v in row] == STRUCTURED_RULES for row in df["verdicts"])
     provenance = read_provenance(sorted(generated.glob("*.parquet"))[0])
     assert provenance["lm_eval_model"] == "local-chat-completions"
     assert provenance["lm_eval"]["model_args"]["base_url"] == vllm_server.url + "/chat/completions"
