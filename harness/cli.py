@@ -320,6 +320,13 @@ def eval_mmlu(
         ),
     ] = None,
     task: Annotated[str, typer.Option(help="Generative mode: prompt and answer format, `structured`.")] = None,
+    preset: Annotated[
+        str,
+        typer.Option(
+            help="`structured-card`: the structured card's table (its 12 subjects x 100 random questions, "
+            "generative, its prompt and sampling), printed in its layout beside ours."
+        ),
+    ] = None,
     output: ArtifactOutputOpt = "runs/eval-mmlu",
     dataset: Annotated[
         str,
@@ -375,6 +382,7 @@ def eval_mmlu(
                 "seed": seed,
                 "mode": mode,
                 "task": task,
+                "preset": preset,
                 "output": output,
                 "dataset": dataset,
                 "dataset_config": dataset_config,

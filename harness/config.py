@@ -161,6 +161,9 @@ class EvalConfig(BaseModel):
     seed: int = 0  # the draw, and generation in generative mode
     mode: Literal["loglikelihood", "cloze", "generative"] = "loglikelihood"
     task: str | None = None  # generative mode: the prompt/parser family (structured)
+    # `structured-card`: the structured card's MMLU table (its 12 subjects, 100 random questions each, generative,
+    # its prompt and sampling; its table in the report). Settings given explicitly still win.
+    preset: Literal["structured-card"] | None = None
     sampling: SamplingOverrides = Field(default_factory=SamplingOverrides)  # generative mode only
     system_prompt: str | None = None  # generative mode: replaces the task's system prompt (text, or @FILE)
     batch_size: int = Field(default=8, ge=1)
@@ -168,6 +171,15 @@ class EvalConfig(BaseModel):
     threads: int | None = Field(default=None, ge=1)
     vllm: VLLMOptions = Field(default_factory=VLLMOptions)  # used by --engine vllm (lm-eval's vllm model)
     openai: OpenAIOptions = Field(default_factory=OpenAIOptions)  # used by --engine openai (lm-eval's local-*)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("preset") == "structured-card":
+            from reports.mmlu_card import LIMIT, SUBJECTS
+
+            data = {"subsets": list(SUBJECTS), "limit": LIMIT, "mode": "generative", "task": "structured", **data}
+        return data
 
     @field_validator("subsets", mode="before")
     @classmethod
