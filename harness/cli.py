@@ -35,6 +35,10 @@ app = typer.Typer(
 console = Console(stderr=True)
 OPENAI = "Engine openai"
 VLLM = "Engine vllm"
+THOUGHT_PREFIX_HELP = (
+    "How `<thought>c</thought>` prefixes: `open` (c opens the thought, the model continues and closes it) or "
+    "`closed` (the whole tag is forced, then the model's own thought chain)."
+)
 
 
 # Options several commands take with the same meaning.
@@ -166,6 +170,7 @@ def synth(
         str, typer.Option(help="thought-variants: the forced thought characters (default a-zA-Z0-9).")
     ] = None,
     max_thought_tokens: Annotated[int, typer.Option(help="thought-variants: thought budget (128).")] = None,
+    thought_prefix: Annotated[str, typer.Option(help="thought-variants: " + THOUGHT_PREFIX_HELP)] = None,
     max_answer_tokens: Annotated[
         int, typer.Option(help="thought-variants, reasoning-token: budget of the answer step.")
     ] = None,
@@ -205,6 +210,7 @@ def synth(
         "variants": variants,
         "max_thought_tokens": max_thought_tokens,
         "max_answer_tokens": max_answer_tokens,
+        "prefix": thought_prefix,
     }
     task_options = {k: v for k, v in task_options.items() if v is not None}
     with _clean_errors():
@@ -610,6 +616,7 @@ def loop_thought_ranking(
     variants: Annotated[str, typer.Option(help="The forced thought characters (card: a-zA-Z0-9, 62).")] = None,
     max_thought_tokens: Annotated[int, typer.Option(help="Thought budget (card: 128).")] = None,
     max_answer_tokens: Annotated[int, typer.Option(help="Answer budget (card: 2048).")] = None,
+    thought_prefix: Annotated[str, typer.Option(help=THOUGHT_PREFIX_HELP)] = None,
     judge_model: Annotated[
         str, typer.Option(help="The rank judge's model: `default`, a folder, a hub id or a served model's name.")
     ] = None,
@@ -640,6 +647,7 @@ def loop_thought_ranking(
         "variants": variants,
         "max_thought_tokens": max_thought_tokens,
         "max_answer_tokens": max_answer_tokens,
+        "prefix": thought_prefix,
     }
     judge = {
         "model": judge_model,

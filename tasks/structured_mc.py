@@ -20,18 +20,19 @@ from functools import lru_cache
 
 from harness.records import Verdict
 from judges.structured_format import FORMAT_RULES, Settings, parse_trace, validate_trace
-from tasks.structured import StructuredTask
-from tasks.structured import user_prompt as _task_user_prompt
+from tasks import structured
 
 NAME = "structured"
 VERSION = "2"
 
-DEFAULTS = StructuredTask.defaults
+# The prompt and sampling are the structured task's own, so eval and synthesis ask the same question.
+SYSTEM_PROMPT = structured.SYSTEM_PROMPT
+DEFAULTS = structured.StructuredTask.defaults
 
 
 def user_prompt(question: str, choices: list[str] | tuple[str, ...]) -> str:
     """The card's user turn; options are numbered from 1, as its "number of the option" reads."""
-    return _task_user_prompt(question, choices)
+    return structured.user_prompt(question, choices)
 
 
 @dataclass(frozen=True)
