@@ -579,6 +579,22 @@ def loop_star(
     temperature: Annotated[float, typer.Option(help="Sampling temperature (card: 0.5).")] = None,
     max_tokens: Annotated[int, typer.Option(help="Tokens per rationale (card: 512).")] = None,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = None,
+    sft_input: Annotated[
+        str,
+        typer.Option(
+            help="The card's initial SFT phase first: instruction data in its `### User:`/`### Assistant:` or "
+            "TinyCoT format (`text`), or TinyCoT's question/rationale/answer columns."
+        ),
+    ] = None,
+    sft_recipe: Annotated[str, typer.Option(help="Recipe of the initial SFT phase (default memphis-sft).")] = None,
+    gold_rationale: Annotated[
+        bool,
+        typer.Option(
+            "--gold-rationale",
+            help="The questions have the reference `rationale` (TinyCoT): the rank loss's cross-entropy is on it "
+            "and the answer, as the card's.",
+        ),
+    ] = False,
     max_steps: LoopMaxStepsOpt = None,
     learning_rate: LoopLearningRateOpt = None,
     batch_size: LoopBatchSizeOpt = None,
@@ -596,6 +612,9 @@ def loop_star(
     given = locals()
     with _clean_errors():
         star = {"method": method, "n": n, "temperature": temperature, "max_tokens": max_tokens, "seed": seed}
+        star.update(sft_input=sft_input, sft_recipe=sft_recipe)
+        if gold_rationale:
+            star["task_options"] = {"gold_rationale": True}
         cfg = load_config(config, {**_loop_overrides(given), **star}, LoopConfig)
         summary = run_star_loop(cfg, console)
     _print_loop_summary(summary, "loop star summary", {"samples": "rows", "valid": "valid", "pairs": "pairs_count"})

@@ -342,6 +342,10 @@ class LoopConfig(_LoopSettings):
     method: Literal["rank", "dpo"] = "rank"
     sampling: SamplingOverrides = Field(default_factory=SamplingOverrides)  # the star recipe's unless given
     task_options: dict[str, Any] = Field(default_factory=dict)  # star: gold_rationale (input has `rationale`)
+    # The card's initial SFT phase before round 1: instruction data in its `### User:`/`### Assistant:` or TinyCoT
+    # format (a `text` column), or TinyCoT's question/rationale/answer columns; trained with `sft_recipe`.
+    sft_input: str | None = None
+    sft_recipe: str | None = None  # default memphis-sft
 
 
 class LoopJudgeSettings(BaseModel):

@@ -15,6 +15,7 @@ from rich.console import Console
 
 from harness.config import LoopConfig
 from harness.stages.loop_rounds import LoopPlan, LoopRound, LoopSummary, round_synth_config, run_rounds
+from harness.stages.loop_star_sft import run_initial_sft
 from harness.stages.synth import run_synth
 
 DEFAULT_RECIPES = {"rank": "memphis-rank", "dpo": "star-dpo"}
@@ -47,4 +48,6 @@ def run_star_loop(cfg: LoopConfig, console: Console | None = None) -> LoopSummar
         return None
 
     recipe = cfg.recipe or DEFAULT_RECIPES[cfg.method]
+    if cfg.sft_input is not None:  # the card's first phase: round 1 starts from its model
+        cfg = cfg.model_copy(update={"model": run_initial_sft(cfg, console)})
     return run_rounds(LoopPlan("star", StarRound, new_round, prepare, cfg.method, recipe), cfg, console)

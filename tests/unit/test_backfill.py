@@ -469,3 +469,37 @@ def test_the_minimum_is_a_task_option_and_part_of_the_template_hash():
     assert BackfillTask(min_trace_words=3).template_hash() != BackfillTask().template_hash()
     with pytest.raises(ValueError, match="min_trace_words must be an integer >= 0"):
         BackfillTask(min_trace_words=-1)
+
+
+# -- the training recipe: the card's axolotl config ------------------------------------------------------------
+def test_the_recipe_is_the_cards_axolotl_config():
+    import yaml
+
+    from harness.stages.train import load_train_config
+    from trainers.common import resolve_optim
+
+    card = yaml.safe_load((CARD_PROMPT.parent / "backfill-qwen3-4b.axolotl.yaml").read_text(encoding="utf-8"))
+    cfg = load_train_config("sft", "backfill-sft", {"input": "x", "output": "y"})
+    assert (cfg.batch_size, cfg.gradient_accumulation_steps) == (
+        card["micro_batch_size"],
+        card["gradient_accumulation_steps"],
+    )
+    assert (cfg.num_train_epochs, cfg.optim, cfg.lr_scheduler_type) == (
+        card["num_epochs"],
+        card["optimizer"],
+        card["lr_scheduler"],
+    )
+    assert (cfg.learning_rate, cfg.max_grad_norm, cfg.weight_decay) == (
+        float(card["learning_rate"]),
+        card["max_grad_norm"],
+        card["weight_decay"],
+    )
+    assert (cfg.max_length, cfg.packing, cfg.warmup_steps) == (
+        card["sequence_len"],
+        card["sample_packing"],
+        card["warmup_steps"],
+    )
+    assert cfg.chat_template == card["chat_template"]
+    # Without a GPU (or bitsandbytes) the 8-bit optimizer cannot run: plain AdamW, and the reason is recorded.
+    used, why = resolve_optim(cfg.model_copy(update={"device": "cpu"}))
+    assert used == "adamw_torch" and why == "adamw_bnb_8bit needs a GPU; plain AdamW instead"
