@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -478,7 +479,9 @@ def test_the_recipe_is_the_cards_axolotl_config():
     from harness.stages.train import load_train_config
     from trainers.common import resolve_optim
 
-    card = yaml.safe_load((CARD_PROMPT.parent / "backfill-qwen3-4b.axolotl.yaml").read_text(encoding="utf-8"))
+    # The card's YAML lost its indentation on the way (fixtures README): read its top-level `key: value` lines.
+    text = (CARD_PROMPT.parent / "backfill-qwen3-4b.axolotl.yaml").read_text(encoding="utf-8")
+    card = {k: yaml.safe_load(v) for k, v in re.findall(r"^(\w+): (.+)$", text, re.MULTILINE)}
     cfg = load_train_config("sft", "backfill-sft", {"input": "x", "output": "y"})
     assert (cfg.batch_size, cfg.gradient_accumulation_steps) == (
         card["micro_batch_size"],
