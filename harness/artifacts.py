@@ -115,9 +115,8 @@ class ArtifactWriter:
             return
         before = json.loads(run_file.read_text())
         now = json.loads(json.dumps(self.run_identity, default=str))
-        changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
-        if changed:
-            details = "; ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in changed)
+        if changed := _differences(before, now):
+            details = "; ".join(f"{k}: {old!r} -> {new!r}" for k, old, new in changed)
             raise ArtifactError(
                 f"{self.path} holds a run with other settings ({details}); resuming would mix them. "
                 "Use another --output, or delete the folder to start over"
@@ -196,6 +195,18 @@ class ArtifactWriter:
         seqs = [int(m["seq"]) for p in self.path.glob("*.parquet") if (m := PART_RE.match(p.name))]
         seq = max(seqs, default=-1) + 1
         return f"part-{self.label + '-' if self.label else ''}{seq:05d}.parquet"
+
+
+def _differences(before: Any, now: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """(dotted key, old, new) for each setting that differs, into nested mappings: `sampling.max_tokens`, not
+    both sampling dicts whole."""
+    if not (isinstance(before, dict) and isinstance(now, dict)):
+        return [] if before == now else [(prefix.rstrip("."), before, now)]
+    return [
+        difference
+        for key in sorted(before.keys() | now.keys())
+        for difference in _differences(before.get(key), now.get(key), f"{prefix}{key}.")
+    ]
 
 
 def generated_by(provenance: dict[str, Any]) -> dict[str, Any] | None:

@@ -12,10 +12,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from typer.core import TyperGroup
+
+# Precedence, for every flag of every command: typed flag > --config/--recipe YAML > the config model's default.
+# A flag's default never overrides the file: declare commands on a HarnessTyper app (below) and it holds by
+# itself (harness/cli_flags.py); put a setting's built-in default in its config model (harness/config.py).
+from harness.cli_flags import HarnessGroup, HarnessTyper
 
 
-class _LifecycleOrder(TyperGroup):
+class _LifecycleOrder(HarnessGroup):
     """`harness --help` lists the commands in the order a dataset goes through them."""
 
     ORDER = ("synth", "judge", "select", "eval", "train", "loop", "report", "push")
@@ -25,7 +29,7 @@ class _LifecycleOrder(TyperGroup):
         return sorted(names, key=lambda n: self.ORDER.index(n) if n in self.ORDER else len(self.ORDER))
 
 
-app = typer.Typer(
+app = HarnessTyper(
     cls=_LifecycleOrder,
     help="Synthesize, judge, evaluate and train on reasoning-trace datasets. Every stage reads and writes Parquet.",
     no_args_is_help=True,
@@ -127,9 +131,7 @@ def synth(
     ] = None,
     config: ConfigOpt = None,
     limit: Annotated[int, typer.Option(help="Only the first N input rows.")] = None,
-    batch_size: Annotated[
-        int, typer.Option(help="Rows per engine call; each batch is committed before the next.")
-    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Rows per engine call; each batch is committed before the next.")] = 8,
     col: Annotated[
         list[str],
         typer.Option(
@@ -143,8 +145,10 @@ def synth(
     solution_col: Annotated[str, typer.Option(help="Same as --col solution=COLUMN.")] = None,
     question_col: Annotated[str, typer.Option(help="Same as --col question=COLUMN.")] = None,
     answer_col: Annotated[str, typer.Option(help="Same as --col answer=COLUMN.")] = None,
-    n: Annotated[int, typer.Option(help="Samples per row.")] = None,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature (0 = greedy).")] = None,
+    n: Annotated[int, typer.Option(help="Samples per row (default: the task's recipe: 8 for star, else 1).")] = None,
+    temperature: Annotated[
+        float, typer.Option(help="Sampling temperature, 0 = greedy (default: the task's recipe, 0-0.8).")
+    ] = None,
     top_p: Annotated[float, typer.Option(help="Nucleus sampling mass.")] = None,
     min_p: Annotated[float, typer.Option(help="Minimum token probability relative to the top token.")] = None,
     top_k: Annotated[int, typer.Option(help="Keep only the K most likely tokens (0 = off).")] = None,
@@ -157,7 +161,13 @@ def synth(
             "choice (reasoning-token: yes).",
         ),
     ] = None,
-    max_tokens: Annotated[int, typer.Option(help="Token budget per completion.")] = None,
+    max_tokens: Annotated[
+        int,
+        typer.Option(
+            help="Token budget per completion (default: the task's recipe: backfill and structured 1024, star 512, "
+            "thought-variants 128, reasoning-token 3000)."
+        ),
+    ] = None,
     stop: Annotated[list[str], typer.Option(help="Stop string (repeatable); replaces the task's stops.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed for sampling.")] = None,
     shard: Annotated[str, typer.Option(help="I/N: handle only the rows whose record_id hash is I mod N.")] = None,
@@ -298,7 +308,7 @@ def _print_synth_summary(summary) -> None:
     typer.echo(summary.output)  # stdout carries only the artifact path, for scripts
 
 
-eval_app = typer.Typer(
+eval_app = HarnessTyper(
     help="Evaluate a model on a benchmark through lm-eval, offline; one row per question as Parquet.",
     no_args_is_help=True,
 )
@@ -351,7 +361,7 @@ def eval_mmlu(
         ),
     ] = None,
     config: ConfigOpt = None,
-    batch_size: Annotated[int, typer.Option(help="lm-eval batch size.")] = None,
+    batch_size: Annotated[int, typer.Option(help="lm-eval batch size.")] = 8,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda when available).")] = None,
     threads: Annotated[int, typer.Option(help="CPU threads (default: OMP_NUM_THREADS or all cores).")] = None,
     temperature: Annotated[float, typer.Option(help="Generative mode: sampling temperature (0 = greedy).")] = None,
@@ -425,7 +435,7 @@ def eval_mmlu(
     typer.echo(run.output)  # stdout carries only the artifact path, for scripts
 
 
-train_app = typer.Typer(
+train_app = HarnessTyper(
     help="Fine-tune a model on an artifact (TRL): sft, grpo, rank, dpo. Writes a model folder that synth and eval load.",
     no_args_is_help=True,
 )
@@ -439,21 +449,29 @@ TRAIN_DOCS = {
 }
 
 
+def _bundled_recipes() -> str:
+    """The names `--recipe` takes, from the recipes folder (found, not imported: --help stays instant)."""
+    from importlib.util import find_spec
+
+    folder = Path(find_spec("trainers").submodule_search_locations[0]) / "recipes"
+    return ", ".join(sorted(p.stem for p in folder.glob("*.yaml")))
+
+
 def _train_command(method: str):
     def command(
-        input: Annotated[str, typer.Option("--input", "-i", help="Artifact folder or Parquet/JSONL file.")],
+        input: Annotated[str, typer.Option("--input", "-i", help="Artifact folder or Parquet/JSONL file.")] = None,
         output: Annotated[
             str, typer.Option("--output", "-o", help="Model folder to write (atomic; a rerun is a no-op).")
-        ],
+        ] = None,
         model: Annotated[
             str, typer.Option(help="`default` (SmolLM2-135M-Instruct, bundled), a local folder or a hub id.")
         ] = None,
         recipe: Annotated[
-            str, typer.Option(help="YAML recipe file or a bundled recipe name; flags override it.")
+            str, typer.Option(help=f"YAML recipe file or a bundled recipe ({_bundled_recipes()}); flags override it.")
         ] = None,
         max_steps: Annotated[int, typer.Option(help="Optimizer steps (overrides the epochs).")] = None,
         learning_rate: Annotated[float, typer.Option(help="Peak learning rate.")] = None,
-        batch_size: Annotated[int, typer.Option(help="Rows per device per step.")] = None,
+        batch_size: Annotated[int, typer.Option(help="Rows per device per step (default 4, or the recipe's).")] = None,
         max_length: Annotated[int, typer.Option(help="Tokens per sequence.")] = None,
         limit: Annotated[int, typer.Option(help="Only the first N usable rows.")] = None,
         seed: Annotated[int, typer.Option(help="Random seed.")] = None,
@@ -511,7 +529,7 @@ def _print_train_summary(summary) -> None:
     typer.echo(summary.output)  # stdout carries only the model folder, for scripts
 
 
-loop_app = typer.Typer(
+loop_app = HarnessTyper(
     help="Self-improvement loops: synth -> verify/judge -> select -> train, for N rounds, every round kept.",
     no_args_is_help=True,
 )
@@ -565,8 +583,8 @@ def _print_loop_summary(summary, title: str, counts: dict[str, str]) -> None:
 def loop_star(
     input: Annotated[
         str, typer.Option("--input", "-i", help="Questions with answers (as synth --task star), or `sample`.")
-    ],
-    output: Annotated[str, typer.Option("--output", "-o", help="Loop folder: round-K/{samples,pairs,model}.")],
+    ] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="Loop folder: round-K/{samples,pairs,model}.")] = None,
     rounds: LoopRoundsOpt = 4,
     model: LoopModelOpt = None,
     method: Annotated[str, typer.Option(help="Training on the pairs: rank (Memphis-CoT) or dpo.")] = None,
@@ -624,8 +642,10 @@ def loop_star(
 def loop_thought_ranking(
     input: Annotated[
         str, typer.Option("--input", "-i", help="Questions (as synth --task thought-variants), or `sample`.")
-    ],
-    output: Annotated[str, typer.Option("--output", "-o", help="Loop folder: round-K/{variants,judged,sft,model}.")],
+    ] = None,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="Loop folder: round-K/{variants,judged,sft,model}.")
+    ] = None,
     rounds: LoopRoundsOpt = 4,
     model: LoopModelOpt = None,
     engine: Annotated[str, typer.Option(help="The policy's engine: transformers or vllm.")] = None,
@@ -746,10 +766,10 @@ def push(
 
 @app.command()
 def judge(
-    input: Annotated[str, typer.Option("--input", "-i", help="A harness artifact folder (synth's --output).")],
+    input: Annotated[str, typer.Option("--input", "-i", help="A harness artifact folder (synth's --output).")] = None,
     output: Annotated[
         str, typer.Option("--output", "-o", help="Judged artifact folder (created; a rerun resumes it).")
-    ],
+    ] = None,
     judge: Annotated[
         list[str],
         typer.Option(
@@ -758,7 +778,7 @@ def judge(
             help="Judges, comma-separated or repeated: mc, math, exact, regex, reasoning-gym, format (verifiers); "
             "score, pairwise, rank (LLM judges).",
         ),
-    ],
+    ] = None,
     col: Annotated[
         list[str],
         typer.Option(
@@ -803,6 +823,7 @@ def judge(
     """
     from harness.config import JudgeConfig, load_config, parse_column_flags
     from harness.stages.judge import run_judge
+    from judges.calibration import describe as describe_judge
 
     with _clean_errors():
         cfg = load_config(
@@ -850,12 +871,7 @@ def judge(
             f"in {summary.seconds:.1f}s",
         )
     for name, s in summary.judges.items():
-        line = f"{s['scored']}/{s['rows']} scored, {s['unparsable']} unparsable"
-        if s["ties"] is not None:
-            line += f", {s['ties']} ties"
-        if s["position_swap_agreement"] is not None:
-            line += f", swap agreement {s['position_swap_agreement']:.0%}"
-        table.add_row(f"{name} ({s['kind']})", line)
+        table.add_row(f"{name} ({s['kind']})", describe_judge(s))
     table.add_row("artifact", f"{summary.output}/*.parquet; calibration: {summary.summary_file}")
     console.print(table)
     typer.echo(summary.output)  # stdout carries only the artifact path, for scripts
@@ -864,8 +880,10 @@ def judge(
 @app.command("select")
 def select(
     mode: Annotated[str, typer.Argument(help="best-of-n (SFT rows) or pairs (prompt/chosen/rejected rows).")],
-    input: Annotated[str, typer.Option("--input", "-i", help="A judged artifact folder (harness judge's --output).")],
-    output: Annotated[str, typer.Option("--output", "-o", help="Selection artifact folder.")],
+    input: Annotated[
+        str, typer.Option("--input", "-i", help="A judged artifact folder (harness judge's --output).")
+    ] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="Selection artifact folder.")] = None,
     judge: Annotated[
         str, typer.Option("--judge", "-j", help="The judge whose score decides (default: the only one).")
     ] = None,

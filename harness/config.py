@@ -111,9 +111,9 @@ ENGINE_SECTIONS = {"vllm": VLLMOptions, "openai": OpenAIOptions}
 
 class SynthConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    task: str
-    input: str
-    output: str
+    task: str = "backfill"
+    input: str = "sample"
+    output: str = "runs/synth"
     model: str = "default"
     engine: str = "transformers"
     columns: dict[str, str] = Field(default_factory=dict)  # logical column -> input column
@@ -150,7 +150,7 @@ class EvalConfig(BaseModel):
     """`harness eval mmlu`: which questions, which model and engine, which prompt mode."""
 
     model_config = ConfigDict(extra="forbid")
-    output: str
+    output: str = "runs/eval-mmlu"
     model: str = "default"
     engine: str = "transformers"
     dataset: str = "bundled"  # bundled MMLU, a local file/folder or a hub id in the cais/mmlu schema
@@ -306,7 +306,11 @@ class TrainConfig(BaseModel):
     @model_validator(mode="after")
     def _method_settings(self) -> TrainConfig:
         if self.method == "grpo" and not self.rewards:
-            raise ValueError("grpo needs `rewards` (name: weight), e.g. structured_structure: 1.0")
+            raise ValueError(
+                "grpo needs rewards to learn from: use the bundled recipe (`--recipe structured-grpo`, the "
+                "structured card's format and correctness rewards) or a recipe of your own with "
+                "`rewards: {name: weight}`, e.g. structured_structure: 1.0"
+            )
         if self.method != "grpo" and self.rewards:
             raise ValueError(f"`rewards` apply to grpo, not {self.method}")
         if self.warmup_ratio is not None and self.warmup_steps:
@@ -435,5 +439,15 @@ def load_config(path: Path | None, overrides: dict[str, Any], kind: type[Config]
     try:
         return kind(**data)
     except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
-        raise ConfigError(f"{path or 'flags'}: {problems}") from err
+        raise ConfigError(f"{path or 'flags'}: {'; '.join(map(_describe_problem, err.errors()))}") from err
+
+
+def _describe_problem(error: Any) -> str:
+    """One pydantic error as `setting: what is wrong`; a missing setting says where it can be given."""
+    where = ".".join(map(str, error["loc"]))
+    if not where:  # a rule between settings (a model validator): its own sentence says it all
+        return str(error["ctx"]["error"]) if "error" in error.get("ctx", {}) else error["msg"]
+    if error["type"] == "missing" and len(error["loc"]) == 1:
+        flag = {"judges": "judge"}.get(where, where).replace("_", "-")
+        return f"{where}: missing; give --{flag} or set `{where}:` in the config file"
+    return f"{where}: {error['msg']}"

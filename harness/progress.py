@@ -40,6 +40,11 @@ class StageProgress:
         if self._bar is not None:
             self._bar.stop()
 
+    def note(self, text: str) -> None:
+        """A line saying what the stage is doing between batches (loading a model can take minutes)."""
+        console = self._bar.console if self._bar is not None else self.console
+        console.print(f"[{self.label}] {text}", highlight=False, markup=False, soft_wrap=True)
+
     @property
     def elapsed(self) -> float:
         return max(time.perf_counter() - self.started, 1e-9)

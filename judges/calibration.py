@@ -57,3 +57,19 @@ class JudgeTally:
             "score_histogram": dict(sorted(self.histogram.items(), key=lambda kv: float(kv[0]))),
             "requests": self.requests,
         }
+
+
+def describe(summary: dict[str, Any]) -> str:
+    """One judge's summary record as one line. A verifier scores an answer it cannot read 0 (as TRL's rewards
+    do), so those rows are among the scored ones; an LLM judge's unreadable reply leaves its row unscored."""
+    line = f"{summary['scored']}/{summary['rows']} scored"
+    if unparsable := summary["unparsable"]:
+        if summary["kind"] == "verifier":
+            line += f" ({unparsable} of them 0 because the answer could not be read)"
+        else:
+            line += f", {unparsable} replies could not be read"
+    if summary["ties"] is not None:
+        line += f", {summary['ties']} ties"
+    if summary["position_swap_agreement"] is not None:
+        line += f", swap agreement {summary['position_swap_agreement']:.0%}"
+    return line

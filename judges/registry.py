@@ -21,12 +21,18 @@ class VerifierSpec:
     columns: tuple[str, ...]  # logical columns after the prediction, in the check's argument order
     optional: tuple[str, ...] = ()  # logical columns passed as None when the input has none
     package: tuple[str, str] | None = None  # (module, distribution) it needs beyond the core install
+    # The synth task families whose rows hold what it reads (None: any). backfill rows have no gold answer:
+    # their `solution` is the input the trace leads to, not something to check a prediction against.
+    tasks: tuple[str, ...] | None = None
+
+
+ANSWERING_TASKS = ("star", "structured", "reasoning-token", "thought-variants")
 
 
 VERIFIERS: dict[str, VerifierSpec] = {
-    "mc": VerifierSpec(check_choice, ("gold",), ("choices",)),
-    "math": VerifierSpec(check_math, ("gold",), package=("math_verify", "math-verify")),
-    "exact": VerifierSpec(check_exact, ("gold",)),
+    "mc": VerifierSpec(check_choice, ("gold",), ("choices",), tasks=("structured", "star")),  # star: A-D answers
+    "math": VerifierSpec(check_math, ("gold",), package=("math_verify", "math-verify"), tasks=ANSWERING_TASKS),
+    "exact": VerifierSpec(check_exact, ("gold",), tasks=ANSWERING_TASKS),
     "regex": VerifierSpec(check_regex, ("gold", "pattern")),
     "reasoning-gym": VerifierSpec(
         check_reasoning_gym, ("generator", "seed", "index"), ("config",), package=("reasoning_gym", "reasoning-gym")

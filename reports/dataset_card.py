@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from harness import __version__
+from harness.artifacts import generated_by, read_provenance
 from reports.document import Table, markdown_table
 from reports.mmlu import markdown_tables
 from reports.sections import (
@@ -106,7 +108,7 @@ def _prose(repo_id: str, item: Input, files: PushedFiles) -> str:
         "",
         "## How it was made",
         "",
-        *_how_made(prov),
+        *_how_made(item),
         "",
     ]
     lines += _results(item)
@@ -116,14 +118,25 @@ def _prose(repo_id: str, item: Input, files: PushedFiles) -> str:
 
 
 def _stage_command(item: Input) -> str:
+    """The command that wrote the artifact, as a user would type it."""
     prov = item.artifact.provenance
     if item.artifact.kind == "eval":
         return f"eval {prov.get('benchmark', 'mmlu')}"
+    if prov.get("stage") == "select":
+        return f"select {prov.get('mode')}"
+    if prov.get("stage") == "judge" or item.artifact.kind == "judge":
+        return f"judge --judge {','.join(_judges(item)) or '...'}"
     return f"synth --task {prov['task']}" if prov.get("task") else item.artifact.kind
 
 
-def _how_made(prov: dict[str, Any]) -> list[str]:
-    lines = []
+def _judges(item: Input) -> list[str]:
+    judges = (item.artifact.judge_summary or {}).get("judges") or item.artifact.provenance.get("judges") or []
+    return list(judges)
+
+
+def _how_made(item: Input) -> list[str]:
+    prov = item.artifact.provenance
+    lines = _derived_from(item)
     task = prov.get("task")
     if task:
         recipe = RECIPES.get(str(task))
@@ -133,10 +146,11 @@ def _how_made(prov: dict[str, Any]) -> list[str]:
         )
     if prov.get("benchmark"):
         lines.append(f"- Benchmark `{prov['benchmark']}`, mode `{prov.get('mode')}`, metric `{prov.get('metric')}`.")
-    model = prov.get("model")
+    model = prov.get("model") if isinstance(prov.get("model"), dict) else generated_by(prov)
     if isinstance(model, dict):
+        wrote = "Model" if model is prov.get("model") else "The texts were written by the model"
         lines.append(
-            f"- Model `{model.get('requested')}` ({model.get('source')}; weights fingerprint `{model.get('fingerprint')}`)."
+            f"- {wrote} `{model.get('requested')}` ({model.get('source')}; weights fingerprint `{model.get('fingerprint')}`)."
         )
     engine = prov.get("engine")
     if engine:
@@ -145,6 +159,38 @@ def _how_made(prov: dict[str, Any]) -> list[str]:
     if isinstance(sampling, dict) and sampling:
         lines += ["", "Sampling:", "", *markdown_table(Table(["parameter", "value"], _pairs(sampling)))]
     return lines or ["- (the artifact's provenance does not say)"]
+
+
+def _derived_from(item: Input) -> list[str]:
+    """For judge and select artifacts: the artifact they were made from and how."""
+    prov = item.artifact.provenance
+    source = prov.get("input")
+    label = source.get("label") if isinstance(source, dict) else source
+    if prov.get("stage") == "select":
+        rule = (
+            f"a score >= {prov.get('threshold')} counts as correct; each pair is (correct, incorrect)"
+            if prov.get("mode") == "pairs"
+            else "the best-scored answer per question"
+            + (f", when its score is at least {prov['min_score']}" if prov.get("min_score") is not None else "")
+        )
+        invalid = "included" if prov.get("include_invalid") else "left out"
+        return [
+            f"- Selected from the judged artifact `{label}` by `judge_{prov.get('judge')}_score`: {rule}. "
+            f"Rows that failed synth's own checks were {invalid}."
+        ]
+    if item.artifact.run_identity.get("derived") == "pairs":  # synth star's own pairs; each shard names its source
+        samples = read_provenance(item.artifact.shards[0]).get("derived_from") if item.artifact.shards else None
+        where = f" `{Path(samples).parent}`" if samples else ""
+        return [
+            f"- (correct, incorrect) pairs of samples of the same question, rebuilt from the synth artifact{where} "
+            "after its run."
+        ]
+    if prov.get("stage") == "judge" or item.artifact.kind == "judge":
+        summary = (item.artifact.judge_summary or {}).get("judges") or {}
+        judges = ", ".join(f"`{name}` ({summary.get(name, {}).get('kind', 'judge')})" for name in _judges(item))
+        llm = f", judge model `{prov.get('model')}` on `{prov.get('engine')}`" if prov.get("model") else ""
+        return [f"- Judged from the artifact `{label}` by {judges or 'its judges'}{llm}."]
+    return []
 
 
 def _results(item: Input) -> list[str]:
@@ -167,6 +213,8 @@ def _provenance(item: Input) -> list[str]:
     prov = item.artifact.provenance
     lines = [f"- harness {prov.get('harness_version')} at git revision `{prov.get('git_revision')}`."]
     source = prov.get("input") or prov.get("dataset")
+    if isinstance(source, str):  # select records its input folder alone
+        lines.append(f"- Input `{source}`.")
     if isinstance(source, dict):
         lines.append(f"- Input `{source.get('label')}`:")
         files = source.get("files")

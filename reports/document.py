@@ -91,7 +91,8 @@ STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
 h1 { border-bottom: 2px solid #444; } h2 { border-bottom: 1px solid #bbb; margin-top: 2em; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; max-width: 26em; overflow-wrap: anywhere; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; max-width: 26em; overflow-wrap: break-word; }
+/* break-word, not anywhere: a word breaks only when it cannot fit a line of its own (no "transfo rmers") */
 th:first-child, td:first-child { text-align: left; }
 th { background: #eee; } tr.total td { font-weight: bold; background: #f6f6f6; }
 img { max-width: 100%; border: 1px solid #ddd; margin: 0.5em 0; }

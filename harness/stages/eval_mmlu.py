@@ -103,6 +103,7 @@ def _ask(writer: ArtifactWriter, pending, cfg: EvalConfig, plan: _Plan, model, i
     tasks_dir = writer.meta / "lm_eval"
     args = _model_args(cfg, model.path)
     device = _device(cfg)
+    console.print(f"[eval mmlu] loading {cfg.model} on {cfg.engine} ...", highlight=False, markup=False)
     model_lm = lm.load_lm(plan.lm_type, args, cfg.batch_size, device)
     lm_eval_facts = {"model": plan.lm_type, "model_args": args, "batch_size": cfg.batch_size, "device": device}
     provenance = {

@@ -94,6 +94,7 @@ def run_judge(cfg: JudgeConfig, console: Console | None = None) -> JudgeSummary:
     shards = artifact_shards(input_dir)
     in_schema = pq.read_schema(shards[0]).remove_metadata()
     upstream = read_provenance(shards[0])
+    _check_fit(cfg, judges, upstream.get("task"))
     source = _SourceColumns(cfg.source, upstream)
     columns = _resolve_columns(cfg, judges, in_schema.names, source)
     llm = _llm_judges(cfg, judges)
@@ -134,6 +135,7 @@ def run_judge(cfg: JudgeConfig, console: Console | None = None) -> JudgeSummary:
             with contextlib.ExitStack() as stack, StageProgress(label, total, console, tokens=bool(llm)) as progress:
                 if session is not None:
                     stack.enter_context(session)
+                    session.on_status = progress.note
                 for batch in itertools.chain([first], batches):
                     before = session.usage() if session else {}
                     rows, tallies = _judge_batch(batch, judges, columns, lookup, llm, session, params, summary)
@@ -170,6 +172,22 @@ def _check_judges(cfg: JudgeConfig) -> list[str]:
     if any(j in LLM_JUDGES for j in cfg.judges) and cfg.engine not in ENGINES:
         raise ConfigError(f"unknown engine {cfg.engine!r}; engines are: {', '.join(sorted(ENGINES))}")
     return list(cfg.judges)
+
+
+def _check_fit(cfg: JudgeConfig, judges: list[str], task: str | None) -> None:
+    """Refuse, before any work, a verifier that cannot read the rows of the artifact's task, unless --col says
+    where its columns are (then the user vouches for them)."""
+    for name in judges:
+        spec = VERIFIERS.get(name)
+        if task is None or spec is None or spec.tasks is None or task in spec.tasks:
+            continue
+        if {"prediction", *spec.columns} <= set(cfg.columns):
+            continue
+        fits = ", ".join(spec.tasks)
+        raise ConfigError(
+            f"{cfg.input} holds {task} rows, which the {name} judge cannot check (it fits: {fits}); "
+            f"choose another judge, or name its columns with --col prediction=COLUMN --col gold=COLUMN"
+        )
 
 
 def _llm_judges(cfg: JudgeConfig, judges: list[str]) -> dict[str, LLMJudge]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from harness.backends import make_backend
@@ -59,6 +60,7 @@ class EngineSession:
         self.cache_hits = 0
         self.generated_tokens = 0
         self._reported_tokens = 0
+        self.on_status: Callable[[str], None] | None = None  # told when the engine starts loading and is ready
 
     def check(self) -> None:
         """Settings errors a remote engine would hit only at its first request (no base URL, no model name),
@@ -88,7 +90,11 @@ class EngineSession:
         if self.backend is not None:
             return
         self._open()
+        say = self.on_status or (lambda text: None)
+        say(f"loading {self.model_spec} on the {self.engine} engine ...")
+        started = time.perf_counter()
         self.backend = make_backend(self.engine, self.model.path, **self.options)
+        say(f"{self.model_spec} ready in {time.perf_counter() - started:.0f}s; generating")
 
     def generate(self, requests: list[Request], params: SamplingParams) -> list[list[Completion]]:
         if not requests:

@@ -90,6 +90,8 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
     input_spec = str(bundled_sample()) if cfg.input == "sample" else cfg.input
     # Whole-input checks, before any model loads.
     source = open_source(input_spec, required, cfg.split, task.text_columns)
+    rows = f"{source.count} input rows" if source.count is not None else "input read"
+    console.print(f"[synth {task.name}] {rows}; preparing model {cfg.model} ...", highlight=False, markup=False)
     model = _resolve_model(cfg)
     params, from_model = _model_sampling(cfg, task, model, params)
     shard = cfg.shard_parts()
@@ -138,6 +140,7 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
 def _generate(batches, run_batch, write_batch, cfg, model, provenance, total, summary, console) -> None:
     """The engine loop: each batch is generated, parsed and committed as one shard before the next starts."""
     with EngineSession(cfg, model) as session, StageProgress(f"synth {cfg.task}", total, console) as progress:
+        session.on_status = progress.note  # loading a model says so: minutes of silence read as a hang
         for batch in batches:
             before, hits = session.usage(), session.cache_hits
             rows = run_batch(session=session, batch=batch)

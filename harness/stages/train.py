@@ -132,6 +132,9 @@ def _train(
     hf_logging.disable_progress_bar()  # our log callback reports progress, one line per logged step
     datasets.disable_progress_bars()
     dataset = data.dataset
+    console.print(
+        f"[train {cfg.method}] {data.used} rows ready; loading {cfg.model} ...", highlight=False, markup=False
+    )
     model, tokenizer = load_model_and_tokenizer(model_path, cfg)
     rows_per_step = cfg.batch_size * cfg.gradient_accumulation_steps
     log = make_log_callback(folder / LOG_FILE, f"train {cfg.method}", rows_per_step, console)

@@ -167,6 +167,6 @@ def _task_prompts(cfg: TrainConfig) -> TrainingRows:
                 continue
             request = task.render(values)
             prompt = request.prompt if request.prompt is not None else [dict(m) for m in request.messages]
-            yield {"prompt": prompt, **values}
+            yield {"prompt": prompt, **task.canonical_values(values)}  # the task's reading of the answer, as synth's
 
     return _build(out, prompts())

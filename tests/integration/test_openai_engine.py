@@ -124,21 +124,52 @@ def test_failed_requests_become_rows_and_only_they_are_retried(tmp_path, vllm_se
         assert indexes == sorted(indexes)
 
 
-def test_requests_per_minute_are_paced(vllm_server):
+def _run_32_requests_at_30_rpm(vllm_server) -> tuple[list[float], list[float]]:
+    """When the rpm limiter released each request, by its own clock, and when each reached the server (sorted)."""
     from harness.backends.openai_engine import OpenAIBackend
 
+    releases = []
     with FaultProxy(vllm_server.url) as proxy:
         engine = OpenAIBackend(vllm_server.model_path, base_url=proxy.url, rpm=30, concurrency=32)
+        reserve = engine._rpm.reserve
+
+        def spy(cost: float, now: float) -> float:
+            wait = reserve(cost, now)
+            releases.append(now + wait)
+            return wait
+
+        engine._rpm.reserve = spy
         try:
             requests = [Request(messages=({"role": "user", "content": f"Say {i}."},)) for i in range(32)]
             out = engine.generate(requests, SamplingParams(temperature=0, max_tokens=1))
         finally:
             engine.close()
     assert len(out) == 32 and not any(c.is_error for s in out for c in s)
-    arrivals = sorted(t for times in proxy.stats.arrivals.values() for t in times)
-    # A fresh client may spend a minute's budget (30) at once; the 31st and 32nd wait 2 s each for refills
-    # (unpaced, all 32 would leave at once: nothing else holds them back at concurrency 32).
-    assert arrivals[30] - arrivals[0] >= 1.9 and arrivals[31] - arrivals[0] >= 3.9
+    return sorted(releases), sorted(t for times in proxy.stats.arrivals.values() for t in times)
+
+
+def assert_paced(releases: list[float], arrivals: list[float]) -> None:
+    # A fresh client may spend a minute's budget (30) at once; the 31st and 32nd wait 2 s each for refills. Taken
+    # from the limiter's own clock, this is the bucket's arithmetic (release k = first + 2 s x (k - 29)), which
+    # scheduling noise cannot shorten; unpaced, all 32 are released within milliseconds.
+    assert len(releases) == 32
+    assert releases[30] - releases[0] >= 1.99 and releases[31] - releases[0] >= 3.99
+    # And the engine waited for them: no request reached the server before its release. (The k-th earliest
+    # arrival is after the k-th earliest release when every request arrives after its own; a late wake-up only
+    # makes an arrival later, so this lower bound holds on any machine.)
+    assert all(arrival >= release - 0.01 for arrival, release in zip(arrivals, releases, strict=True))
+
+
+def test_requests_per_minute_are_paced(vllm_server):
+    assert_paced(*_run_32_requests_at_30_rpm(vllm_server))
+
+
+def test_the_pacing_check_fails_with_the_limiter_turned_off(vllm_server, monkeypatch):
+    from harness.backends.limits import TokenBucket
+
+    monkeypatch.setattr(TokenBucket, "reserve", lambda self, cost, now: 0.0)  # every request may go at once
+    with pytest.raises(AssertionError):
+        assert_paced(*_run_32_requests_at_30_rpm(vllm_server))
 
 
 def test_api_key_is_never_written_or_logged(tmp_path, vllm_server):

@@ -189,3 +189,32 @@ def test_bad_input_files_fail_before_any_model_runs(tmp_path, content, flags, ex
     assert expected in result.stderr and str(source) in result.stderr
     assert "Traceback" not in result.stderr
     assert not list(out.glob("*.parquet"))
+
+
+def test_a_config_file_s_task_input_and_output_are_obeyed_and_saved(tmp_path, default_model):
+    """Issue 18: the flags' shown defaults (backfill, sample, runs/synth) must not override the file."""
+    import yaml
+
+    questions = Path(__file__).parents[1] / "fixtures" / "star_fewshot.jsonl"
+    out = tmp_path / "from-yaml"
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({"task": "star", "input": str(questions), "output": str(out)}))
+    result = synth("--config", str(config), "--limit", "1", "--max-tokens", "1", "--n", "1")
+    assert result.stdout.strip() == str(out)
+    saved = yaml.safe_load((out / ".harness" / "config.yaml").read_text())
+    assert (saved["task"], saved["input"], saved["output"]) == ("star", str(questions), str(out))
+    assert saved["limit"] == 1 and saved["sampling"]["max_tokens"] == 1
+    assert read_provenance(sorted(out.glob("*.parquet"))[0])["task"] == "star"
+
+
+def test_what_the_run_is_doing_is_said_before_the_model_loads(tmp_path, default_model):
+    """Issue 18: the demo was silent for 14 minutes on a busy machine before its first batch."""
+    result = synth("--input", "sample", "--limit", "1", "--max-tokens", "1", "--output", str(tmp_path / "run"))
+    lines = result.stderr.splitlines()
+    said = [next(i for i, line in enumerate(lines) if text in line) for text in (
+        "input rows; preparing model default ...",
+        "[synth backfill] loading default on the transformers engine",
+        "[synth backfill] default ready in",
+        "[synth backfill] 1/1 rows",
+    )]  # fmt: skip
+    assert said == sorted(said)

@@ -23,10 +23,11 @@ SAMPLES = {
 }
 
 
-def star_artifact(folder: Path, samples: dict[int, list[str]] = SAMPLES) -> Path:
-    """Write the artifact; return the folder. Its provenance names the bundled sample as its input."""
+def star_artifact(folder: Path, samples: dict[int, list[str]] = SAMPLES, **provenance) -> Path:
+    """Write the artifact; return the folder. Its provenance names the bundled sample as its input (and holds
+    `provenance`'s entries, e.g. the model that wrote it)."""
     return _task_artifact(
-        folder, StarTask(), samples, lambda v: {"question": v["instruction"], "answer": v["solution"]}
+        folder, StarTask(), samples, lambda v: {"question": v["instruction"], "answer": v["solution"]}, **provenance
     )
 
 
@@ -38,7 +39,7 @@ def backfill_artifact(folder: Path, completions: dict[int, list[str]]) -> Path:
     )
 
 
-def _task_artifact(folder: Path, task: Task, samples: dict[int, list[str]], values_of) -> Path:
+def _task_artifact(folder: Path, task: Task, samples: dict[int, list[str]], values_of, **provenance) -> Path:
     source = open_source(str(bundled_sample()), {})
     by_index = {row.index: row for row in source.rows() if row.index in samples}
     rows = [
@@ -46,7 +47,7 @@ def _task_artifact(folder: Path, task: Task, samples: dict[int, list[str]], valu
         for index, completions in samples.items()
         for sample_idx, text in enumerate(completions)
     ]
-    write_task_artifact(folder, rows, source, task)
+    write_task_artifact(folder, rows, source, task, **provenance)
     return folder
 
 
@@ -81,10 +82,13 @@ def write_star_artifact(folder: Path, rows: list[dict], source: Source, shard_ro
     write_task_artifact(folder, rows, source, StarTask(), shard_rows)
 
 
-def write_task_artifact(folder: Path, rows: list[dict], source: Source, task: Task, shard_rows: int = 4096) -> None:
+def write_task_artifact(
+    folder: Path, rows: list[dict], source: Source, task: Task, shard_rows: int = 4096, **provenance_extra
+) -> None:
     """The rows as `task`'s artifact whose provenance names `source` as the synth run's input."""
     schema = traces_schema(task.fields)
-    provenance = {**base_provenance(), "input": {"label": source.label, **source.fingerprint}}
+    provenance = {**base_provenance(), "task": task.name, "input": {"label": source.label, **source.fingerprint}}
+    provenance.update(provenance_extra)
     with ArtifactWriter(folder, schema, {"task": task.name, "input": source.label}).open({}) as writer:
         for start in range(0, len(rows), shard_rows):
             writer.commit(to_table(rows[start : start + shard_rows], schema), provenance)

@@ -235,10 +235,12 @@ def test_reopening_with_another_identity_names_the_changed_key(tmp_path):
     )
 
 
-def test_reopening_with_a_nested_change_names_the_top_key(tmp_path):
-    out = committed(tmp_path, "a")
-    with pytest.raises(ArtifactError, match=r"\(sampling: \{'temperature': 0.7\} -> \{'temperature': 0.8\}\)"):
-        writer(out, identity={**IDENTITY, "sampling": {"temperature": 0.8}}).open(CONFIG)
+def test_reopening_with_a_nested_change_names_only_the_setting_that_differs(tmp_path):
+    out = tmp_path / "out"
+    with writer(out, identity={**IDENTITY, "sampling": {"temperature": 0.7, "max_tokens": 256}}).open(CONFIG) as w:
+        w.commit(table("a"), {})
+    with pytest.raises(ArtifactError, match=r"other settings \(sampling\.max_tokens: 256 -> 128\); resuming"):
+        writer(out, identity={**IDENTITY, "sampling": {"temperature": 0.7, "max_tokens": 128}}).open(CONFIG)
 
 
 def test_reopening_with_the_same_identity_and_another_config_is_fine(tmp_path):

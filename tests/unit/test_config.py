@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.backends.base import SamplingParams
-from harness.config import ConfigError, SamplingOverrides, SynthConfig, load_config
+from harness.config import ConfigError, JudgeConfig, SamplingOverrides, SynthConfig, load_config
 from tasks.backfill import BackfillTask
 
 BASE = "task: backfill\ninput: data.jsonl\noutput: out\n"
@@ -175,10 +175,13 @@ def test_unknown_sampling_key_in_yaml(tmp_path):
         load_config(path, {})
 
 
-def test_missing_required_fields_are_all_named():
+def test_missing_required_fields_are_all_named_with_where_to_give_them():
     with pytest.raises(ConfigError) as err:
-        load_config(None, {"task": "backfill"})
-    assert str(err.value) == "flags: input: Field required; output: Field required"
+        load_config(None, {"input": "runs/x"}, JudgeConfig)
+    assert str(err.value) == (
+        "flags: output: missing; give --output or set `output:` in the config file; "
+        "judges: missing; give --judge or set `judges:` in the config file"
+    )
 
 
 @pytest.mark.parametrize("text", ["- task: backfill\n- input: x\n", "just a string\n", "42\n"])

@@ -11,7 +11,7 @@ from harness.cli import app
 from harness.config import ConfigError, JudgeConfig
 from harness.sources import InputError
 from harness.stages.judge import run_judge
-from tests.unit.judged_samples import read_summary, star_artifact
+from tests.unit.judged_samples import backfill_artifact, read_summary, star_artifact
 
 VERIFIERS = ["exact", "math", "reasoning-gym", "format"]
 
@@ -152,3 +152,20 @@ def test_a_moved_source_matters_only_when_a_column_must_come_from_it(tmp_path):
     with pytest.raises(ConfigError, match="no column for the generator .*cannot be read"):
         cfg = JudgeConfig(input=str(tmp_path / "star"), output=str(tmp_path / "b"), judges=["reasoning-gym"])
         run_judge(cfg.model_copy(update={"source": str(gone)}))
+
+
+@pytest.mark.parametrize("name", ["mc", "exact", "math"])
+def test_a_judge_that_does_not_fit_the_artifact_s_task_is_refused_before_any_work(tmp_path, name):
+    backfill_artifact(tmp_path / "backfill", {0: ["Think.<|thinking_end|>"], 5: ["Hmm.<|thinking_end|>"]})
+    out = tmp_path / "judged"
+    result = CliRunner().invoke(app, ["judge", "-i", str(tmp_path / "backfill"), "-o", str(out), "--judge", name])
+    assert result.exit_code == 2
+    assert f"holds backfill rows, which the {name} judge cannot check" in result.output
+    assert not out.exists()
+
+
+def test_mapped_columns_vouch_for_a_judge_on_another_task(tmp_path):
+    backfill_artifact(tmp_path / "backfill", {0: ["Think.<|thinking_end|>"]})
+    columns = {"prediction": "solution", "gold": "source:solution"}
+    cfg = JudgeConfig(input=str(tmp_path / "backfill"), output=str(tmp_path / "j"), judges=["exact"], columns=columns)
+    assert run_judge(cfg).rows == 1

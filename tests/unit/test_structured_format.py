@@ -138,9 +138,9 @@ def test_huge_inputs_stay_fast():
         completion(planning="word " * 400_000),
         "".join(TAGS) * 50_000,
     ]
-    start = time.perf_counter()
+    start = time.process_time()  # this process's CPU time: other jobs on a shared machine do not count
     results = [verdicts(text) for text in hostile]
-    assert time.perf_counter() - start < 5
+    assert time.process_time() - start < 5
     assert not results[0]["structure"].passed and not results[4]["structure"].passed
     assert results[3]["structure"].passed and results[3]["min_tokens"].passed
 

@@ -57,7 +57,7 @@ def test_unknown_recipe_lists_the_bundled_ones():
 
 
 def test_method_settings_are_checked():
-    with pytest.raises(ValueError, match="grpo needs `rewards`"):
+    with pytest.raises(ValueError, match="grpo needs rewards to learn from"):
         TrainConfig(method="grpo", input="x", output="y")
     with pytest.raises(ValueError, match="`rewards` apply to grpo"):
         TrainConfig(method="sft", input="x", output="y", rewards={"exact_answer": 1.0})
@@ -65,6 +65,14 @@ def test_method_settings_are_checked():
         TrainConfig(method="dpo", input="x", output="y", mixce_ratio=0.5)
     with pytest.raises(ValueError, match="multiple of num_generations"):
         TrainConfig(method="grpo", input="x", output="y", rewards={"exact_answer": 1}, batch_size=3)
+
+
+def test_grpo_without_rewards_says_so_plainly_and_names_the_bundled_recipe():
+    with pytest.raises(ConfigError) as err:
+        load_train_config("grpo", None, {"input": "x", "output": "y"})
+    message = str(err.value)
+    assert message.startswith("flags: grpo needs rewards to learn from: use the bundled recipe (`--recipe structured")
+    assert "Value error" not in message and ": :" not in message
 
 
 def test_rewards_by_name():
@@ -115,6 +123,33 @@ def test_grpo_prompts_rendered_by_a_task(tmp_path):
     row = data.dataset[0]
     assert [m["role"] for m in row["prompt"]] == ["system", "user"] and "7 × 8" in row["prompt"][1]["content"]
     assert (row["question"], row["choices"], row["answer"]) == (rows[0]["question"], ["54", "56"], 1)
+
+
+def test_grpo_reads_a_structured_answer_column_mixing_forms_as_synth_does(tmp_path):
+    """Issue 18: synth accepts an `answer` column of indexes, letters and option numbers; grpo must too, and both
+    must read each row's answer as the same option."""
+    from judges.structured_format import Settings, correct, parse_trace
+    from tasks.structured import StructuredTask
+
+    rows = [
+        {"question": f"Question {i}?", "choices": ["red", "green", "blue"], "answer": answer}
+        for i, answer in enumerate([1, "B", "2", "(c)"])
+    ]
+    path = write_jsonl(tmp_path / "mixed.jsonl", rows)
+    cfg = TrainConfig(method="grpo", input=path, output="o", task="structured", rewards={"structured_correct": 1})
+    data = training_rows(cfg)
+    assert data.used == 4 and data.skipped_by_task == 0
+    synth_gold = [StructuredTask().parse(row, _completion("<output>1</output>"))[0]["gold_option"] for row in rows]
+    assert synth_gold == [2, 2, 2, 3]
+    trace = parse_trace("<output>2</output>")
+    grpo_verdicts = [correct(trace, data.dataset[i], Settings()).passed for i in range(4)]
+    assert grpo_verdicts == [gold == 2 for gold in synth_gold]
+
+
+def _completion(text: str):
+    from harness.backends.base import Completion
+
+    return Completion(text=text, finish_reason="stop", prompt_tokens=1, completion_tokens=1)
 
 
 def test_a_column_mixing_types_is_named(tmp_path):
