@@ -100,10 +100,13 @@ EXTRA_FORBIDDEN_PHRASES = (
 # Quantifiers are bounded so that hostile text (megabytes of digits or spaces) stays linear.
 CALCULATION = re.compile(
     r"\d[\d.,]{0,20}\s{0,3}(?:[-+*/×÷^x]|\*\*)\s{0,3}\(?-?\d"  # 3 + 4, 0.5 * 12, 2^3, 6x7
-    r"|[\w)\]]\s{0,3}(?:=|≈|≠|<=|>=|≤|≥)\s{0,3}[-\w(]"  # x = 4, f(2) ≈ 0.3, a <= b
     r"|\d\s?%\s{0,3}of\s{1,3}\d",  # 20% of 50
     re.IGNORECASE,
 )
+# An equation or relation: x = 4, f(2) ≈ 0.3, a <= b. Searched only where a relation sign occurs at all
+# (a scan for the sign is C-speed; this pattern would try every word character).
+RELATION = re.compile(r"[\w)\]]\s{0,3}(?:=|≈|≠|<=|>=|≤|≥)\s{0,3}[-\w(]")
+RELATION_SIGNS = ("=", "≈", "≠", "≤", "≥")
 DEDUCTIONS = (
     "therefore",
     "thus",
@@ -122,8 +125,7 @@ DEDUCTIONS = (
 )
 IF_THEN = re.compile(r"\bif\b[^.!?]{1,200}?\bthen\b", re.IGNORECASE)
 # Card rule 2: "detailed reasoning in full sentences": sentences of at least this many words, ended by . ! ? or :
-SENTENCE_BREAK = re.compile(r"(?<=[.!?:])\s+|\n")
-SENTENCE_END = (".", "!", "?", ":")
+SENTENCE_END = re.compile(r"[.!?:](?=\s|$)|\n")  # a sentence's end, or a line's (which ends no sentence)
 MIN_SENTENCE_WORDS = 5
 MIN_SENTENCE_SHARE = 0.5  # of a section's words that stand in full sentences (the rest: fragments, bullets)
 # INVALID "Bullet point placeholders": a bullet that names a step without taking it ("- step 1", "* details").
@@ -310,10 +312,14 @@ def full_sentences(trace: Trace, row: Mapping[str, Any], settings: Settings) -> 
         if not section:
             return Verdict("full_sentences", False, f"<{name}> is missing or empty")
         words = len(section.split())
-        pieces = SENTENCE_BREAK.split(section)
-        in_sentences = sum(
-            n for p in pieces if p.rstrip().endswith(SENTENCE_END) and (n := len(p.split())) >= MIN_SENTENCE_WORDS
-        )
+        enough = MIN_SENTENCE_SHARE * words
+        in_sentences = start = 0
+        for end in SENTENCE_END.finditer(section):
+            piece, start = section[start : end.end()], end.end()
+            if end.group() != "\n" and (n := len(piece.split())) >= MIN_SENTENCE_WORDS:
+                in_sentences += n
+                if in_sentences >= enough:  # most sections: decided before the last sentence
+                    break
         if in_sentences == 0:
             return Verdict("full_sentences", False, f"<{name}> has no full sentence ({MIN_SENTENCE_WORDS}+ words)")
         if in_sentences < MIN_SENTENCE_SHARE * words:
@@ -343,8 +349,8 @@ def calculations(trace: Trace, row: Mapping[str, Any], settings: Settings) -> Ve
     numbers, _ = _problem_values(question, options)
     if len(NUMBER.findall(question)) < 2 and len(numbers) < 2:
         return Verdict("calculations", True, "the problem has no numbers to compute with")
-    if trace.monitoring and (calc := CALCULATION.search(trace.monitoring)):
-        return Verdict("calculations", True, f"computes {calc.group()!r}")
+    if trace.monitoring and (calc := _calculation(trace.monitoring)):
+        return Verdict("calculations", True, f"computes {calc!r}")
     return Verdict("calculations", False, "the problem has numbers but <monitoring> shows no calculation")
 
 
@@ -490,15 +496,24 @@ def _placeholder_line(section: str) -> str | None:
 
 
 def _step(monitoring: str) -> str | None:
-    """The first calculation, derivation or deduction in <monitoring> (None: none)."""
-    if calc := CALCULATION.search(monitoring):
-        return calc.group()
+    """A deduction, calculation or derivation in <monitoring> (None: none); the cheapest checks first."""
     lowered = monitoring.lower()
     for word in DEDUCTIONS:
         if word in lowered and _mentions(lowered, word):
             return word
+    if calc := _calculation(monitoring):
+        return calc
     if if_then := IF_THEN.search(monitoring):
         return _shorten(if_then.group(), 40)
+    return None
+
+
+def _calculation(text: str) -> str | None:
+    """Arithmetic between numbers, or an equation/relation."""
+    if match := CALCULATION.search(text):
+        return match.group()
+    if any(sign in text for sign in RELATION_SIGNS) and (match := RELATION.search(text)):
+        return match.group()
     return None
 
 
