@@ -46,3 +46,23 @@ def test_the_table_shows_this_runs_accuracy_beside_the_cards():
     assert "| Management | 25% | 70% |" in comparison_markdown(summary(figures))
     partial = card_markdown(summary({"management": 0.5}))
     assert "| Management | 50% |" in partial and "| Medicine | - |" in partial
+
+
+def test_the_preset_report_puts_the_cards_table_first_then_ours(tmp_path):
+    from harness.models import ResolvedModel
+    from harness.stages.eval_mmlu import _write_reports
+
+    cfg = EvalConfig(output=str(tmp_path), preset="structured-card")
+    data = load_mmlu("bundled", "test", None)
+    model = ResolvedModel("default", "/m", "fp", "default")
+    (tmp_path / ".harness").mkdir()
+    scored = summary(dict.fromkeys(SUBJECTS, 0.5))
+    report, _ = _write_reports(tmp_path, cfg, data, {}, model, scored, "MMLU", {"lm_eval_version": "0.4.13"})
+    text = report.read_text()
+    card, beside, ours = (
+        text.index("## As the card reports it"),
+        text.index("## Beside the card"),
+        text.index("## Every level"),
+    )
+    assert card < beside < ours and text.index("- model: `default`") < card
+    assert card_markdown(scored) in text and "| **Overall** |" in text[ours:]
