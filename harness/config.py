@@ -119,7 +119,10 @@ class SynthConfig(BaseModel):
     columns: dict[str, str] = Field(default_factory=dict)  # logical column -> input column
     sampling: SamplingOverrides = Field(default_factory=SamplingOverrides)
     limit: int | None = Field(default=None, ge=1)
-    batch_size: int = Field(default=8, ge=1)
+    batch_size: int = Field(default=8, ge=1)  # the transformers engine's static batch (requests per generate)
+    window: int | None = Field(default=None, ge=1)  # requests kept inside the engine; None: the engine's default
+    shard_rows: int = Field(default=1024, ge=1)  # a shard is committed every shard_rows finished rows ...
+    commit_seconds: float = Field(default=60.0, gt=0)  # ... or every commit_seconds, whichever comes first
     shard: str | None = None  # "I/N": this process handles the rows whose record_id hash is I mod N
     split: str = "train"
     threads: int | None = Field(default=None, ge=1)
@@ -214,7 +217,9 @@ class JudgeConfig(BaseModel):
     score_low: int = 1
     score_high: int = 10
     rank_chunk: int = Field(default=8, ge=2)  # answers per ranking request
-    batch_size: int | None = Field(default=None, ge=1)  # questions per shard: 4 with LLM judges, else 256
+    batch_size: int | None = Field(default=None, ge=1)  # questions per shard: 256 (LLM judges: also every minute)
+    window: int | None = Field(default=None, ge=1)  # LLM judges: requests kept inside the engine
+    commit_seconds: float = Field(default=60.0, gt=0)  # LLM judges: a shard at least this often
     limit: int | None = Field(default=None, ge=1)  # only the first N questions
     threads: int | None = Field(default=None, ge=1)
     cache: bool = True

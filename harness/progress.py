@@ -1,6 +1,7 @@
 """Live progress for long stages: rows done, rows/s, generated tokens/s and ETA.
 
-On a terminal it is a rich progress bar; elsewhere (CI logs, pipes) one line per committed batch.
+On a terminal it is a rich progress bar; elsewhere (CI logs, pipes) one line per committed batch, or for
+streaming stages (which advance per finished record) one line every few seconds.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import time
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+PRINT_EVERY = 5.0  # seconds between log lines of a streaming stage
+
 
 class StageProgress:
     def __init__(self, label: str, total: int | None, console: Console, tokens: bool = True) -> None:
@@ -17,6 +20,8 @@ class StageProgress:
         self.show_tokens = tokens  # False for stages that score text rather than generate it
         self.rows = 0
         self.tokens = 0
+        self.in_flight: int | None = None  # requests inside the engine, for streaming stages
+        self._printed = 0.0
         self.started = time.perf_counter()
         self._bar: Progress | None = None
         if console.is_terminal:
@@ -50,15 +55,22 @@ class StageProgress:
         return max(time.perf_counter() - self.started, 1e-9)
 
     def rates(self) -> str:
-        rows = f"{self.rows / self.elapsed:.2f} rows/s"
-        return f"{rows}  {self.tokens / self.elapsed:.1f} tok/s" if self.show_tokens else rows
+        text = f"{self.rows / self.elapsed:.2f} rows/s"
+        if self.show_tokens:
+            text += f"  {self.tokens / self.elapsed:.1f} tok/s"
+        return text + (f"  {self.in_flight} in flight" if self.in_flight is not None else "")
 
-    def advance(self, rows: int, tokens: int) -> None:
+    def advance(self, rows: int, tokens: int, in_flight: int | None = None) -> None:
         self.rows += rows
         self.tokens += tokens
+        self.in_flight = in_flight
         if self._bar is not None:
             self._bar.update(self._task, advance=rows, rate=self.rates())
             return
+        now = time.perf_counter()
+        if in_flight is not None and now - self._printed < PRINT_EVERY and self.rows != self.total:
+            return  # streaming stages advance per record: a log line every few seconds is enough
+        self._printed = now
         eta = ""
         if self.total and self.rows:
             eta = f"  ETA {max(self.total - self.rows, 0) * self.elapsed / self.rows:.0f}s"

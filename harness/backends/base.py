@@ -1,13 +1,20 @@
-"""The engine contract: a batch of requests in, one list of completions per request out, order kept.
+"""The engine contract: requests stream in, completions stream out as each request finishes.
 
-Every engine (transformers, vLLM, OpenAI-compatible servers, ...) implements `Backend.generate`. The same
-`SamplingParams` map onto each of them; an engine that cannot honour a parameter raises
+Every engine (transformers, vLLM, OpenAI-compatible servers, ...) opens an `EngineStream`: `add` puts tagged
+requests (`Job`s) into the engine, `wait` returns those that finished, in any order, each with its tag. The
+caller bounds how many are inside at once (its window), so vLLM's continuous batching and a server's
+concurrency stay full for a whole job instead of draining at every batch boundary. `Backend.generate` (a batch
+in, one list of completions per request out, order kept) is a convenience on top of the stream; engines that
+can only run static batches implement `generate` instead and get a batching stream for free.
+
+The same `SamplingParams` map onto each engine; an engine that cannot honour a parameter raises
 `UnsupportedParameter` instead of ignoring it.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -137,14 +144,139 @@ def render_with_template(tokenizer: Any, request: Request, model_path: str) -> s
     return text + request.assistant_prefix
 
 
-class Backend(ABC):
-    """One engine. Heavy imports happen in the constructor, never at package import time."""
+@dataclass(frozen=True)
+class Job:
+    """One request in a stream, with the caller's tag that comes back with its completions."""
 
-    name: str
+    tag: Hashable
+    request: Request
+    params: SamplingParams
+
+
+Finished = tuple[Hashable, list[Completion]]  # a job's tag and its `params.n` completions
+
+
+class EngineStream(ABC):
+    """Requests inside one engine. Not thread-safe: one caller adds and waits."""
 
     @abstractmethod
+    def add(self, jobs: list[Job]) -> None:
+        """Put jobs into the engine; they start as soon as it has room (never blocks on generation)."""
+
+    @abstractmethod
+    def wait(self) -> list[Finished]:
+        """Block until at least one job has finished and return every finished one (any order); [] when none
+        is inside."""
+
+    @property
+    @abstractmethod
+    def in_flight(self) -> int:
+        """Jobs added and not yet returned by `wait`."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Drop whatever is still inside (the caller was interrupted)."""
+
+
+class BatchingStream(EngineStream):
+    """A stream over an engine that runs static batches (`run(requests, params)` -> completions per request).
+
+    Each `wait` runs one batch of at most `batch_size`: the oldest waiting job and, of the others with its
+    sampling params, those closest to it in prompt length (`length`), so a batch pads little and no job waits
+    behind ever newer shorter ones.
+    """
+
+    def __init__(
+        self,
+        run: Callable[[list[Request], SamplingParams], list[list[Completion]]],
+        batch_size: int,
+        length: Callable[[Request], int] | None = None,
+    ) -> None:
+        self.run, self.batch_size = run, batch_size
+        self.length = length or _text_length
+        self.waiting: list[Job] = []
+
+    def add(self, jobs: list[Job]) -> None:
+        self.waiting.extend(jobs)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.waiting)
+
+    def wait(self) -> list[Finished]:
+        if not self.waiting:
+            return []
+        oldest = self.waiting[0]
+        size = self.length(oldest.request)
+        same = [j for j in self.waiting[1:] if j.params == oldest.params]
+        batch = [oldest, *sorted(same, key=lambda j: abs(self.length(j.request) - size))[: self.batch_size - 1]]
+        batch.sort(key=lambda j: self.length(j.request))
+        params = oldest.params
+        taken = {id(j) for j in batch}
+        self.waiting = [j for j in self.waiting if id(j) not in taken]
+        outputs = self.run([j.request for j in batch], params)
+        return [(j.tag, out) for j, out in zip(batch, outputs, strict=True)]
+
+    def close(self) -> None:
+        self.waiting = []
+
+
+def _text_length(request: Request) -> int:
+    return len(request.prompt) if request.prompt is not None else sum(len(m["content"]) for m in request.messages)
+
+
+def drain(stream: EngineStream, jobs: Iterable[Job], window: int) -> Iterator[Finished]:
+    """Stream `jobs` through `stream` with at most `window` inside at once, refilled as they finish; yields each
+    finished job (tag, completions) as soon as the engine returns it."""
+    pending = iter(jobs)
+    exhausted = False
+    while True:
+        while not exhausted and stream.in_flight < window:
+            job = next(pending, None)
+            if job is None:
+                exhausted = True
+            else:
+                stream.add([job])
+        if stream.in_flight == 0:
+            return
+        yield from stream.wait()
+
+
+class Backend(ABC):
+    """One engine. Heavy imports happen in the constructor, never at package import time.
+
+    An engine implements `open_stream` (it can take requests while others run), or `generate` (static batches;
+    it then streams through `BatchingStream`), or both."""
+
+    name: str
+    batch_size: int = 8  # static-batch engines: requests per batch
+
+    def __new__(cls, *args: Any, **kwargs: Any):
+        if cls.generate is Backend.generate and cls.open_stream is Backend.open_stream:
+            raise TypeError(f"{cls.__name__} must implement open_stream or generate")
+        return super().__new__(cls)
+
+    @property
+    def default_window(self) -> int:
+        """How many requests to keep inside the engine when the caller does not say."""
+        return self.batch_size * 4  # static batches: a few batches to sort by length
+
+    def open_stream(self) -> EngineStream:
+        return BatchingStream(self.generate, self.batch_size)
+
+    def stream(self, jobs: Iterable[Job], window: int | None = None) -> Iterator[Finished]:
+        """Completions of `jobs` as each finishes (any order, tagged), at most `window` requests inside."""
+        stream = self.open_stream()
+        try:
+            yield from drain(stream, jobs, window or self.default_window)
+        finally:
+            stream.close()
+
     def generate(self, requests: list[Request], params: SamplingParams) -> list[list[Completion]]:
         """Return, for each request in order, `params.n` completions (sample_idx 0..n-1)."""
+        if not requests:
+            return []
+        done = dict(self.stream((Job(i, r, params) for i, r in enumerate(requests)), window=len(requests)))
+        return [done[i] for i in range(len(requests))]
 
     def describe(self) -> dict[str, Any]:
         """Engine facts for provenance (library versions, dtype, device)."""

@@ -3,7 +3,9 @@
 - Chat messages go to chat completions; raw prompts to completions. An assistant prefix is sent as a final
   assistant message with `continue_final_message` (a vLLM/SGLang extension): the server renders its own chat
   template, so the prefix continues exactly where the template leaves off.
-- At most `concurrency` requests are in flight; optional requests/tokens-per-minute budgets pace them.
+- One pool over the whole job: at most `concurrency` requests are in flight, and a few more wait for a slot
+  (the stream's window, twice the concurrency by default), so a slot is refilled the moment a request returns,
+  not at a batch boundary. Optional requests/tokens-per-minute budgets pace them.
 - 429, 408/409, 5xx, timeouts and dropped connections are retried with jittered exponential backoff, never
   sooner than the server's `Retry-After`. A request that still fails comes back as `Completion.failed` rows
   (the stage writes them with an `engine_error` verdict and a rerun retries them). A bad key, a forbidden
@@ -15,8 +17,10 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
+import queue
 import random
 import threading
 import time
@@ -24,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from harness.backends.base import Backend, Completion, EngineError, Request, SamplingParams
+from harness.backends.base import Backend, Completion, EngineError, EngineStream, Finished, Job, Request, SamplingParams
 from harness.backends.limits import RETRY_STATUS, RetryPolicy, TokenBucket, parse_retry_after
 
 log = logging.getLogger("harness.engines.openai")
@@ -155,17 +159,12 @@ class OpenAIBackend(Backend):
     def usage_totals(self) -> dict[str, Any]:
         return self.usage.to_dict()
 
-    def generate(self, requests: list[Request], params: SamplingParams) -> list[list[Completion]]:
-        return self._call(self._generate(requests, params)) if requests else []
+    @property
+    def default_window(self) -> int:
+        return 2 * self.concurrency  # every slot busy, and the next request already waiting for one
 
-    async def _generate(self, requests: list[Request], params: SamplingParams) -> list[list[Completion]]:
-        # A TaskGroup cancels the other requests when one raises EngineError (a bad key fails them all).
-        try:
-            async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(self._request(r, params)) for r in requests]
-        except BaseExceptionGroup as errors:
-            raise errors.exceptions[0] from None  # the first cause, as the caller would see it without a group
-        return [t.result() for t in tasks]
+    def open_stream(self) -> EngineStream:
+        return _Pool(self)
 
     async def _request(self, request: Request, params: SamplingParams) -> list[Completion]:
         attempt = 0
@@ -293,6 +292,47 @@ class OpenAIBackend(Backend):
         await asyncio.gather(*pending, return_exceptions=True)
         if hasattr(self, "_client"):
             await self._client.close()
+
+
+class _Pool(EngineStream):
+    """Jobs running on the engine's event loop; each one's completions are queued back as it returns."""
+
+    def __init__(self, backend: OpenAIBackend) -> None:
+        self.backend = backend
+        self.futures: dict[int, concurrent.futures.Future] = {}
+        self.finished: queue.SimpleQueue = queue.SimpleQueue()
+        self.count = 0
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.futures)
+
+    def add(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            key, self.count = self.count, self.count + 1
+            future = asyncio.run_coroutine_threadsafe(
+                self.backend._request(job.request, job.params), self.backend._loop
+            )
+            future.add_done_callback(lambda f, key=key, tag=job.tag: self.finished.put((key, tag, f)))
+            self.futures[key] = future
+
+    def wait(self) -> list[Finished]:
+        if not self.futures:
+            return []
+        done = [self.finished.get()]
+        while not self.finished.empty():
+            done.append(self.finished.get_nowait())
+        out = []
+        for key, tag, future in done:
+            del self.futures[key]
+            out.append((tag, future.result()))  # EngineError (a bad key) stops the run: retrying cannot fix it
+        return out
+
+    def close(self) -> None:
+        # Requests still in flight (the caller was interrupted or one failed fatally) are cancelled.
+        for future in self.futures.values():
+            future.cancel()
+        self.futures = {}
 
 
 def _text(choice) -> str:

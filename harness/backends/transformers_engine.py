@@ -1,4 +1,9 @@
-"""The `transformers` engine: batched `model.generate` with left padding, on CPU or one GPU."""
+"""The `transformers` engine: batched `model.generate` with left padding, on CPU or one GPU.
+
+Static batches are all `generate` can do; the engine still serves the streaming contract (`BatchingStream`):
+of the requests in the caller's window it runs `batch_size` at a time, the oldest with those closest to it in
+prompt length, which cuts padding.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,15 @@ import bisect
 import os
 from typing import Any
 
-from harness.backends.base import Backend, Completion, Request, SamplingParams, render_with_template
+from harness.backends.base import (
+    Backend,
+    BatchingStream,
+    Completion,
+    EngineStream,
+    Request,
+    SamplingParams,
+    render_with_template,
+)
 
 
 def default_threads() -> int:
@@ -24,7 +37,15 @@ def default_threads() -> int:
 class TransformersBackend(Backend):
     name = "transformers"
 
-    def __init__(self, model_path: str, *, device: str | None = None, dtype: str = "auto", threads: int | None = None):
+    def __init__(
+        self,
+        model_path: str,
+        *,
+        device: str | None = None,
+        dtype: str = "auto",
+        threads: int | None = None,
+        batch_size: int = 8,
+    ):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
@@ -41,6 +62,7 @@ class TransformersBackend(Backend):
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch_dtype).to(self.device).eval()
         self.model_path = model_path
+        self.batch_size = batch_size
         self._eos_ids = _as_list(self.model.generation_config.eos_token_id) or _as_list(self.tokenizer.eos_token_id)
 
     def describe(self) -> dict[str, Any]:
@@ -58,6 +80,9 @@ class TransformersBackend(Backend):
     def render(self, request: Request) -> str:
         """The exact text the model sees."""
         return render_with_template(self.tokenizer, request, self.model_path)
+
+    def open_stream(self) -> EngineStream:
+        return BatchingStream(self.generate, self.batch_size, length=lambda r: len(self.render(r)))
 
     def generate(self, requests: list[Request], params: SamplingParams) -> list[list[Completion]]:
         if not requests:

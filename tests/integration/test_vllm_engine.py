@@ -10,7 +10,7 @@ import sys
 import polars as pl
 import pytest
 
-from harness.backends.base import Request, SamplingParams, UnsupportedParameter
+from harness.backends.base import Job, Request, SamplingParams, UnsupportedParameter
 
 pytestmark = pytest.mark.slow
 
@@ -47,6 +47,27 @@ def test_seeded_request_samples_the_same_in_any_batch(vllm_engine):
     assert [c.text for c in alone] == [c.text for c in crowded]
     other_seed = vllm_engine.generate([target], SamplingParams(temperature=1.0, max_tokens=12, n=2, seed=12))[0]
     assert [c.text for c in other_seed] != [c.text for c in alone]
+
+
+def test_a_seeded_request_streamed_in_mid_run_samples_as_if_alone(vllm_engine):
+    # The stream adds requests while others are being generated: a seeded request's text must not depend on
+    # what it joins, or on when.
+    params = SamplingParams(temperature=1.0, max_tokens=12, n=2, seed=11)
+    target = chat("Invent a name for a cat.")
+    alone = [c.text for c in vllm_engine.generate([target], params)[0]]
+    stream = vllm_engine.open_stream()
+    long = SamplingParams(temperature=1.0, max_tokens=40, seed=5)
+    stream.add([Job("long", chat("Count to fifty."), long), Job("short", chat("Hi"), SamplingParams(max_tokens=2))])
+    done = dict(stream.wait())  # the short one finished; the long one is mid-generation
+    assert "short" in done and stream.in_flight == 1
+    stream.add([Job("target", target, params)])
+    while stream.in_flight:
+        done.update(stream.wait())
+    assert [c.text for c in done["target"]] == alone
+    assert done["long"][0].completion_tokens > 2
+    streamed = dict(vllm_engine.stream([Job(i, chat(f"Name animal {i}."), params) for i in range(4)], window=2))
+    batch = vllm_engine.generate([chat(f"Name animal {i}.") for i in range(4)], params)
+    assert [[c.text for c in streamed[i]] for i in range(4)] == [[c.text for c in s] for s in batch]
 
 
 def test_seeded_batch_past_the_prefill_budget_does_not_crash(vllm_engine):

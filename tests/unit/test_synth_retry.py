@@ -22,6 +22,7 @@ class Scripted(Backend):
     """Fails the requests whose user turn mentions a broken instruction; answers the rest with a valid trace."""
 
     name = "scripted"
+    batch_size = 4  # static batches through the batching stream: usage grows batch by batch
 
     def __init__(self, broken: set[str]) -> None:
         self.broken = broken
@@ -54,7 +55,7 @@ def run(tmp_path, monkeypatch):
         engines.append(engine)
         monkeypatch.setattr(plumbing, "make_backend", lambda *a, **k: engine)
         cfg = SynthConfig(
-            task=task, input="sample", output=str(tmp_path / "out"), limit=6, batch_size=4,
+            task=task, input="sample", output=str(tmp_path / "out"), limit=6, shard_rows=8,
             sampling=SamplingOverrides(n=2),
         )  # fmt: skip
         return synth.run_synth(cfg, Console(quiet=True))
@@ -105,7 +106,7 @@ def test_a_retry_that_fails_again_stays_an_error_row_in_place(run):
     assert artifact(run.out)["valid"].all()
 
 
-def test_engine_usage_per_batch_goes_into_each_shards_provenance(run):
+def test_engine_usage_since_the_last_commit_goes_into_each_shards_provenance(run):
     summary = run(set())
     shards = sorted(run.out.glob("*.parquet"))
     usage = [read_provenance(p)["engine_usage"] for p in shards]
