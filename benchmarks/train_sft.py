@@ -12,6 +12,11 @@ outside it, and are reported separately as the end-to-end wall time of each proc
   as the harness sets them on CPU), then `save_model`.
 
     OMP_NUM_THREADS=1 python benchmarks/train_sft.py --rows 32 --batch-size 4 --max-length 256 --steps 8 --repeats 3
+
+`--processes N` runs both sides under the same `accelerate launch --multi_gpu --num_processes N` (DDP; gloo on
+a CPU): the harness side is `run_train` in every process, the raw side the same SFTTrainer script in every
+process (with `ddp_find_unused_parameters=False`, as the harness sets it, so both do the same work per step).
+The main process's timings are reported; `--batch-size` is per process.
 """
 
 from __future__ import annotations
@@ -96,6 +101,7 @@ def run_raw(data: str, out: str, args) -> dict:
         gradient_checkpointing=False,
         use_cpu=True,
         dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,
     )
     dataset = load_dataset("json", data_files=data, split="train")
     trainer = SFTTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer)
@@ -111,12 +117,20 @@ def one(side: str, args) -> dict:
         data = Path(tmp) / "data.jsonl"
         data.write_text("".join(json.dumps(r) + "\n" for r in conversations(args.rows)))
         command = [sys.executable, __file__, "--side", side, "--data", str(data), "--out", str(Path(tmp) / "model")]
+        if args.processes > 1:
+            command[:1] = [sys.executable, "-m", "accelerate.commands.launch", *launch_flags(args.processes)]
         command += ["--rows", str(args.rows), "--batch-size", str(args.batch_size)]
         command += ["--max-length", str(args.max_length), "--steps", str(args.steps)]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise SystemExit(f"{side} failed:\n{done.stderr[-3000:]}")
         return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def launch_flags(processes: int) -> list[str]:
+    from harness.launch import launch_command
+
+    return launch_command([], processes, None)[:-2]  # accelerate's own flags, up to `-m harness.cli`
 
 
 def main() -> None:
@@ -126,6 +140,7 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--processes", type=int, default=1, help="both sides under accelerate launch, N processes")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--side", choices=["harness", "raw"], help=argparse.SUPPRESS)  # internal: one run
     parser.add_argument("--data", help=argparse.SUPPRESS)
@@ -133,7 +148,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.side:
         run = run_harness if args.side == "harness" else run_raw
-        print(json.dumps(run(args.data, args.out, args)))
+        timings = run(args.data, args.out, args)
+        if os.environ.get("RANK", "0") == "0":  # under a launch: the main process's timings
+            print(json.dumps(timings))
         return
 
     runs: dict[str, list[dict]] = {"harness": [], "raw": []}

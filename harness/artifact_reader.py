@@ -20,7 +20,10 @@ import pyarrow.parquet as pq
 from harness.artifacts import META_DIR, PART_RE, ArtifactError, read_provenance
 
 # Provenance keys that differ from shard to shard of one run; without them, one run's shards share one dict.
-PER_SHARD_KEYS = ("part", "rows", "written_at", "drawn_ids", "lm_eval", "derived_from", "replaced_records")
+PER_SHARD_KEYS = (
+    "part", "rows", "written_at", "drawn_ids", "lm_eval", "derived_from", "replaced_records", "input_span",
+    "decontam_rows",
+)  # fmt: skip
 JUDGE_SUMMARY = "judge_summary.json"  # the judge stage's summary, in DIR itself (cross-team contract)
 EVAL_SUMMARY = "summary.json"  # the eval stage's summary, in DIR/.harness/
 BATCH_ROWS = 8192

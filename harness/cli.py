@@ -22,7 +22,7 @@ from harness.cli_flags import HarnessGroup, HarnessTyper
 class _LifecycleOrder(HarnessGroup):
     """`harness --help` lists the commands in the order a dataset goes through them."""
 
-    ORDER = ("synth", "judge", "select", "eval", "train", "loop", "report", "push")
+    ORDER = ("synth", "judge", "select", "decontam", "eval", "train", "loop", "report", "push", "lineage")
 
     def list_commands(self, ctx) -> list[str]:
         names = super().list_commands(ctx)
@@ -43,12 +43,20 @@ THOUGHT_PREFIX_HELP = (
     "How `<thought>c</thought>` prefixes: `open` (c opens the thought, the model continues and closes it) or "
     "`closed` (the whole tag is forced, then the model's own thought chain)."
 )
+SCALE = "Scale (GPUs, processes)"
+LORA = "LoRA (PEFT)"
 
 
 # Options several commands take with the same meaning.
 ConfigOpt = Annotated[Path, typer.Option(help="YAML config; flags given on the command line override it.")]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Do not read or write the generation cache.")]
 ModelOpt = Annotated[str, typer.Option(help="`default` (SmolLM2-135M-Instruct, bundled), a local folder or a hub id.")]
+AllowUncheckedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-unchecked", help="Take input that `harness decontam` never checked against the eval sets (MMLU)."
+    ),
+]
 ArtifactOutputOpt = Annotated[
     str, typer.Option("--output", "-o", help="Artifact folder (created; a rerun resumes it).")
 ]
@@ -103,6 +111,35 @@ QuantizationOpt = Annotated[
 KvCacheMemoryOpt = Annotated[
     str, typer.Option(help="vllm: KV cache size, e.g. 256MiB or 4GiB (CPU default 256MiB).", rich_help_panel=VLLM)
 ]
+
+
+RAY = "Ray cluster"
+RayOpt = Annotated[
+    str,
+    typer.Option(
+        metavar="ADDRESS",
+        help="Run engine replicas on a Ray cluster: `auto` (RAY_ADDRESS, else the cluster `ray start` began "
+        "here, else a local one), `local` (a new local cluster) or HOST:PORT.",
+        rich_help_panel=RAY,
+    ),
+]
+ReplicasOpt = Annotated[
+    int,
+    typer.Option(help="--ray: engine replicas (default: one per GPU, or one per --threads CPUs).", rich_help_panel=RAY),
+]
+GpusPerReplicaOpt = Annotated[
+    int,
+    typer.Option(
+        help="--ray: GPUs per replica; vllm splits the model over them (tensor parallel).", rich_help_panel=RAY
+    ),
+]
+
+
+def _ray_section(address: str | None, replicas: int | None, gpus_per_replica: int | None) -> dict | None:
+    """The config's `ray` section from the flags (None: not given, the YAML's own stays)."""
+    if address is None and replicas is None and gpus_per_replica is None:
+        return None
+    return {"address": address, "replicas": replicas, "gpus_per_replica": gpus_per_replica}
 
 
 @app.callback()
@@ -212,6 +249,9 @@ def synth(
     max_model_len: MaxModelLenOpt = None,
     quantization: QuantizationOpt = None,
     kv_cache_memory: KvCacheMemoryOpt = None,
+    ray: RayOpt = None,
+    replicas: ReplicasOpt = None,
+    gpus_per_replica: GpusPerReplicaOpt = None,
 ) -> None:
     """Generate reasoning traces for every input row and write them as Parquet shards.
 
@@ -282,6 +322,7 @@ def synth(
                 "max_model_len": max_model_len,
                 "quantization": quantization,
                 "kv_cache_memory_bytes": kv_cache_memory,
+                "ray": _ray_section(ray, replicas, gpus_per_replica),
             },
         )
         summary = run_synth(cfg, console)
@@ -494,7 +535,59 @@ def _train_command(method: str):
         ] = None,
         save_steps: Annotated[int, typer.Option(help="Checkpoint every N steps, so a killed run resumes.")] = None,
         threads: Annotated[int, typer.Option(help="CPU threads (default: OMP_NUM_THREADS or all cores).")] = None,
+        lora_r: Annotated[
+            int, typer.Option(help="Train LoRA adapters of this rank instead of the whole model.", rich_help_panel=LORA)
+        ] = None,
+        lora_alpha: Annotated[float, typer.Option(help="LoRA alpha (default 2 x rank).", rich_help_panel=LORA)] = None,
+        lora_targets: Annotated[
+            str,
+            typer.Option(
+                help="Modules that get adapters, comma-separated (default all-linear: every linear layer but the "
+                "LM head).",
+                rich_help_panel=LORA,
+            ),
+        ] = None,
+        merge: Annotated[
+            bool,
+            typer.Option(
+                "--merge",
+                help="Write the merged model (loads like any model folder); the adapter goes in OUTPUT/adapter/.",
+                rich_help_panel=LORA,
+            ),
+        ] = False,
+        bf16: Annotated[
+            bool, typer.Option("--bf16/--no-bf16", help="bf16 weights and autocast (default: on a GPU that has it).")
+        ] = None,
+        gradient_checkpointing: Annotated[
+            bool, typer.Option("--gradient-checkpointing", help="Recompute activations: less memory, more compute.")
+        ] = None,
+        liger_kernel: Annotated[
+            bool, typer.Option("--liger-kernel", help="Liger's fused kernels (GPU; pip install liger-kernel).")
+        ] = None,
+        report_to: Annotated[
+            str, typer.Option(help="Also log to wandb, tensorboard, trackio ... (comma-separated).")
+        ] = None,
+        num_processes: Annotated[
+            int,
+            typer.Option(
+                help="Train in N processes (accelerate launch): DDP on N GPUs, or N CPU processes (gloo).",
+                rich_help_panel=SCALE,
+            ),
+        ] = None,
+        accelerate_config: Annotated[
+            str,
+            typer.Option(
+                help="With --num-processes: an `accelerate config` file (FSDP, DeepSpeed ZeRO, multi-node).",
+                rich_help_panel=SCALE,
+            ),
+        ] = None,
+        allow_unchecked: AllowUncheckedOpt = False,
     ) -> None:
+        import sys
+
+        from harness import distributed
+        from harness.config import ConfigError
+        from harness.decontam_gate import require_checked
         from harness.stages.train import load_train_config, run_train
 
         with _clean_errors():
@@ -514,10 +607,30 @@ def _train_command(method: str):
                     "special_tokens": special_token or None,
                     "save_steps": save_steps,
                     "threads": threads,
+                    "peft": {"r": lora_r, "lora_alpha": lora_alpha, "target_modules": lora_targets}
+                    if lora_r or lora_alpha or lora_targets
+                    else None,
+                    "bf16": bf16,
+                    "gradient_checkpointing": gradient_checkpointing,
+                    "use_liger_kernel": liger_kernel,
+                    "report_to": report_to,
                 },
             )
+            # The gate reads the resolved input (a flag or the recipe/config file's `input:`).
+            status = require_checked(cfg.input, allow_unchecked, f"harness train {method} --input")
+            if distributed.is_main():
+                console.print(f"decontamination: {status.describe()}", highlight=False, soft_wrap=True)
+            if merge:
+                if cfg.peft is None:
+                    raise ConfigError("--merge applies to LoRA training: add --lora-r R, or a `peft:` recipe section")
+                cfg.peft.merge = True
+            if (num_processes or 1) > 1 and not distributed.is_distributed():
+                from harness.launch import run_launch
+
+                raise typer.Exit(run_launch(sys.argv[1:], num_processes, accelerate_config))  # checked flags first
             summary = run_train(cfg, console, recipe)
-        _print_train_summary(summary)
+        if distributed.is_main():  # under accelerate launch, one process reports for all
+            _print_train_summary(summary)
 
     command.__doc__ = (
         f"{TRAIN_DOCS[method]}\n\nExample: harness train {method} --input runs/x --output runs/model --recipe FILE"
@@ -562,9 +675,29 @@ LoopBatchSizeOpt = Annotated[int, typer.Option(help="Training rows per step.")]
 LoopMaxLengthOpt = Annotated[int, typer.Option(help="Training tokens per sequence.")]
 LoopThreadsOpt = Annotated[int, typer.Option(help="CPU threads.")]
 LoopConfigOpt = Annotated[Path, typer.Option(help="YAML loop config; flags given on the command line override it.")]
+MEASURE = "Measuring each round"
+LoopEvalOpt = Annotated[
+    str, typer.Option("--eval", help="Measure the start and every round's model: mmlu.", rich_help_panel=MEASURE)
+]
+LoopEvalSubsetsOpt = Annotated[
+    str,
+    typer.Option(help="MMLU subjects or groups, comma-separated (as eval mmlu --subsets).", rich_help_panel=MEASURE),
+]
+LoopEvalLimitOpt = Annotated[int, typer.Option(help="Questions drawn per subject.", rich_help_panel=MEASURE)]
+LoopKeepOpt = Annotated[
+    str,
+    typer.Option(help="The loop's result: the last round's model, or the best measured one.", rich_help_panel=MEASURE),
+]
+LoopStopWhenWorseOpt = Annotated[
+    bool,
+    typer.Option(
+        "--stop-when-worse", help="Stop after a round whose model scores below its start.", rich_help_panel=MEASURE
+    ),
+]
 
 
 LOOP_SETTINGS = ("input", "output", "rounds", "model", "recipe", "limit", "threads")
+LOOP_MEASURE = ("eval", "eval_subsets", "eval_limit", "keep", "stop_when_worse")
 LOOP_TRAIN = ("max_steps", "learning_rate", "batch_size", "max_length")
 
 
@@ -574,20 +707,31 @@ def _loop_overrides(given: dict) -> dict:
 
     train = {k: given[k] for k in LOOP_TRAIN if given[k] is not None}
     shared = {k: given[k] for k in LOOP_SETTINGS}
+    shared |= {k: given[k] or None for k in LOOP_MEASURE}  # None: not given (--stop-when-worse is a plain flag)
     return {**shared, "columns": parse_column_flags(given["col"] or []) or None, "train": train or None}
 
 
 def _print_loop_summary(summary, title: str, counts: dict[str, str]) -> None:
     """One line per round: the round's `counts` (heading -> record field), its training, its model."""
     table = Table(title=title)
-    for column in ("round", *counts, "steps", "loss (first -> last)", "model"):
+    measured = summary.start_eval is not None
+    for column in ("round", *counts, "steps", "loss (first -> last)", *(["accuracy"] if measured else []), "model"):
         table.add_column(column)
+    if measured:
+        start = summary.start_eval
+        accuracy = f"{start['accuracy']:.3f} ({start['questions']} q)"
+        table.add_row(
+            "start", *["-"] * (len(counts) + 2), accuracy, str(summary.rounds[0].model_in if summary.rounds else "-")
+        )
     for r in summary.rounds:
         loss = r.train.get("first_loss"), r.train.get("last_loss")
         shown = "-" if loss[0] is None else f"{loss[0]:.3f} -> {loss[1]:.3f}"
         cells = [str(getattr(r, name)) for name in counts.values()]
-        table.add_row(str(r.round), *cells, str(r.train.get("steps", "-")), shown, r.model_out or "-")
+        accuracy = [f"{r.eval['accuracy']:.3f}" if r.eval else "-"] if measured else []
+        table.add_row(str(r.round), *cells, str(r.train.get("steps", "-")), shown, *accuracy, r.model_out or "-")
     console.print(table)
+    if summary.keep == "best" and summary.final_model:
+        console.print(f"kept the most accurate round's model: {escape(summary.final_model)}", highlight=False)
     if summary.stopped:
         console.print(f"[yellow]stopped early:[/yellow] {escape(summary.stopped)}", highlight=False)
     typer.echo(summary.final_model or summary.output)  # stdout: the last trained model, for scripts
@@ -632,6 +776,11 @@ def loop_star(
     batch_size: LoopBatchSizeOpt = None,
     max_length: LoopMaxLengthOpt = None,
     threads: LoopThreadsOpt = None,
+    eval: LoopEvalOpt = None,
+    eval_subsets: LoopEvalSubsetsOpt = None,
+    eval_limit: LoopEvalLimitOpt = None,
+    keep: LoopKeepOpt = None,
+    stop_when_worse: LoopStopWhenWorseOpt = False,
     config: LoopConfigOpt = None,
 ) -> None:
     """Memphis-CoT rounds: sample and verify rationales, pair correct with incorrect, train, repeat on the new model.
@@ -685,6 +834,11 @@ def loop_thought_ranking(
     batch_size: LoopBatchSizeOpt = None,
     max_length: LoopMaxLengthOpt = None,
     threads: LoopThreadsOpt = None,
+    eval: LoopEvalOpt = None,
+    eval_subsets: LoopEvalSubsetsOpt = None,
+    eval_limit: LoopEvalLimitOpt = None,
+    keep: LoopKeepOpt = None,
+    stop_when_worse: LoopStopWhenWorseOpt = False,
     config: LoopConfigOpt = None,
 ) -> None:
     """Thought-Ranked card rounds: thought variants, a judge ranks their answers blind to the thoughts, SFT on the
@@ -740,8 +894,10 @@ def report(
 
 @app.command()
 def push(
-    dir: Annotated[Path, typer.Argument(help="The artifact folder to push.")],
-    repo_id: Annotated[str, typer.Option("--repo-id", help="The Hub dataset repo, OWNER/NAME (created if missing).")],
+    dir: Annotated[Path, typer.Argument(help="The artifact folder, or a `harness train` model folder, to push.")],
+    repo_id: Annotated[
+        str, typer.Option("--repo-id", help="The Hub repo, OWNER/NAME (created if missing): a dataset, or a model.")
+    ],
     private: Annotated[
         bool, typer.Option("--private", help="Create the repo private (an existing public repo is made private).")
     ] = False,
@@ -751,18 +907,24 @@ def push(
     ] = None,
     message: Annotated[str, typer.Option(help="Commit message (default: rows, kind and name of the artifact).")] = None,
     license: Annotated[str, typer.Option(help="License id for the card's metadata, e.g. apache-2.0.")] = "unknown",
+    allow_unchecked: AllowUncheckedOpt = False,
 ) -> None:
     """Push an artifact to the Hugging Face Hub as a dataset: Parquet in the Hub's layout and a dataset card.
+    Push a model folder (`harness train`'s output) as a model repo, with a model card.
 
     The token comes from HF_TOKEN or `hf auth login` and is never written anywhere.
     Example: harness push runs/demo --repo-id me/backfill-demo --private
     """
     from harness.stages.push import run_push
+    from harness.stages.push_model import is_model_folder
 
+    if is_model_folder(dir):  # a `harness train` model folder: a model repo with a model card
+        _push_model(dir, repo_id, to_dir, private, revision, message, license)
+        return
     with _clean_errors():
         run = run_push(
             str(dir), repo_id, to_dir=to_dir, private=private, revision=revision, message=message, license=license,
-            console=console,
+            console=console, allow_unchecked=allow_unchecked,
         )  # fmt: skip
     files = f"{run.files.rows} rows in {len(run.files.names)} data file(s) + README.md"
     if run.pushed is None:
@@ -778,6 +940,29 @@ def push(
     typer.echo(pushed.commit_url)  # stdout carries only the commit's URL, for scripts
 
 
+def _push_model(dir: Path, repo_id: str, to_dir, private: bool, revision, message, license: str) -> None:
+    from harness.stages.push import REPO_ID
+    from harness.stages.push_model import run_push_model
+
+    with _clean_errors():
+        if not REPO_ID.match(repo_id):
+            from harness.config import ConfigError
+
+            raise ConfigError(f"--repo-id {repo_id!r}: expected OWNER/NAME, e.g. my-user/smollm2-backfill")
+        run = run_push_model(
+            str(dir), repo_id, to_dir=to_dir, private=private, revision=revision, message=message, license=license,
+            console=console,
+        )  # fmt: skip
+    files = f"{len(run.files)} files ({run.bytes} bytes) with a model card"
+    if run.pushed is None:
+        console.print(f"{files} written to {run.folder} (nothing uploaded).", highlight=False, soft_wrap=True)
+        typer.echo(run.folder)
+        return
+    created = " (repo created)" if run.pushed.created else ""
+    console.print(f"{files} pushed to {run.pushed.repo_url}{created}.", highlight=False, soft_wrap=True)
+    typer.echo(run.pushed.commit_url)
+
+
 @app.command()
 def judge(
     input: Annotated[str, typer.Option("--input", "-i", help="A harness artifact folder (synth's --output).")] = None,
@@ -790,7 +975,8 @@ def judge(
             "--judge",
             "-j",
             help="Judges, comma-separated or repeated: mc, math, exact, regex, reasoning-gym, format (verifiers); "
-            "score, pairwise, rank (LLM judges).",
+            "score, pairwise, rank (LLM judges); usefulness (how much the trace helps a model predict the solution, "
+            "on its own).",
         ),
     ] = None,
     col: Annotated[
@@ -830,6 +1016,9 @@ def judge(
     max_model_len: MaxModelLenOpt = None,
     gpu_memory_utilization: GpuMemoryUtilizationOpt = None,
     kv_cache_memory: KvCacheMemoryOpt = None,
+    ray: RayOpt = None,
+    replicas: ReplicasOpt = None,
+    gpus_per_replica: GpusPerReplicaOpt = None,
 ) -> None:
     """Judge every row of an artifact: verifiers and LLM judges add judge_<NAME>_score/_reason columns.
 
@@ -867,6 +1056,7 @@ def judge(
                 "max_model_len": max_model_len,
                 "gpu_memory_utilization": gpu_memory_utilization,
                 "kv_cache_memory_bytes": kv_cache_memory,
+                "ray": _ray_section(ray, replicas, gpus_per_replica),
             },
             JudgeConfig,
         )
@@ -948,6 +1138,83 @@ def select(
     typer.echo(summary.output)
 
 
+@app.command()
+def decontam(
+    input: Annotated[str, typer.Option("--input", "-i", help="A harness artifact folder.")],
+    output: ArtifactOutputOpt,
+    against: Annotated[
+        list[str],
+        typer.Option(
+            help="Eval sets, comma-separated or repeated: mmlu (bundled), FILE[:COLUMN] (Parquet/JSONL/CSV), "
+            "lm-eval:TASK (a task with local data). Default mmlu."
+        ),
+    ] = None,
+    subsets: Annotated[str, typer.Option(help="mmlu: subjects or groups, as eval mmlu --subsets (all).")] = None,
+    columns: Annotated[
+        str, typer.Option(help="Comma-separated columns to check (default: every text and messages column).")
+    ] = None,
+    ngram: Annotated[int, typer.Option(help="Words per n-gram (13, as GPT-3 and lm-eval).")] = None,
+    drop: Annotated[bool, typer.Option("--drop", help="Leave contaminated rows out instead of marking them.")] = False,
+    batch_size: Annotated[int, typer.Option(help="Rows per committed shard (65536).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Mark rows that share a word n-gram with an eval set (decontam_clean, the matched item and n-gram).
+
+    `harness train` and `harness push` refuse input that never went through decontam (unless --allow-unchecked)
+    and leave its contaminated rows out.
+    Example: harness decontam --input runs/sft --against mmlu --output runs/sft-clean
+    """
+    from harness.config import DecontamConfig, load_config
+    from harness.stages.decontam import run_decontam
+
+    with _clean_errors():
+        given = {"input": input, "output": output, "against": against, "subsets": subsets, "columns": columns}
+        given |= {"ngram": ngram, "drop": drop or None, "batch_size": batch_size}
+        cfg = load_config(config, given, DecontamConfig)
+        summary = run_decontam(cfg, console)
+    sets = ", ".join(f"{s['name']} ({s['items']} items)" for s in summary.against)
+    left = f", {summary.dropped} dropped" if cfg.drop else ""
+    skipped = f"; {summary.skipped} rows were checked by an earlier run" if summary.skipped else ""
+    console.print(
+        f"{summary.contaminated} of {summary.rows} rows share a {cfg.ngram}-gram with {sets}{left} "
+        f"({summary.ngrams} eval n-grams, {summary.seconds:.1f}s){skipped} -> {summary.output}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    typer.echo(summary.output)
+
+
+@app.command()
+def lineage(
+    path: Annotated[Path, typer.Argument(help="An artifact folder, or a model folder `harness train` wrote.")],
+    record: Annotated[str, typer.Option(help="The record_id of the row to trace back to its source row.")] = None,
+    sample: Annotated[int, typer.Option(help="Only the row with this sample_idx (default: every row of it).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON for tools instead of text.")] = False,
+) -> None:
+    """Trace a row back to its source row, hop by hop, or show what trained a model.
+
+    Example: harness lineage runs/sft --record 3f2a... ; harness lineage runs/model
+    """
+    import json
+
+    from harness.stages.lineage import is_model_dir, model_lineage, row_lineage
+    from reports.lineage_text import hop_lines, model_lines
+
+    with _clean_errors():
+        if record is None and not is_model_dir(path):
+            raise typer.BadParameter("give --record ID for an artifact folder (or a model folder)")
+        made = model_lineage(path) if is_model_dir(path) else None
+        chains = row_lineage(path, record, sample) if record is not None else []
+    if json_out:
+        result = {"model": made.to_dict() if made else None, "chains": [c.to_dict() for c in chains]}
+        typer.echo(json.dumps(result, indent=2, default=str, ensure_ascii=False))
+        return
+    lines = model_lines(made) if made else []
+    for chain in chains:
+        lines += hop_lines(chain)
+    typer.echo("\n".join(lines))
+
+
 class _clean_errors:
     """Known error types become one red line and exit code 2, not a traceback."""
 
@@ -966,7 +1233,10 @@ class _clean_errors:
             err,
             InputError | ConfigError | ArtifactError | ModelNotFound | EngineError | UnsupportedParameter | HubError,
         ):
-            console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False, soft_wrap=True)
+            from harness import distributed
+
+            if distributed.is_main():  # across processes, every one stops with the same error: say it once
+                console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2)
         return False
 

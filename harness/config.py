@@ -109,6 +109,15 @@ class OpenAIOptions(BaseModel):
 ENGINE_SECTIONS = {"vllm": VLLMOptions, "openai": OpenAIOptions}
 
 
+class RayOptions(BaseModel):
+    """`--ray`: run the engine as data-parallel replicas on a Ray cluster (harness/ray_runner.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+    address: str = "auto"  # auto: RAY_ADDRESS or the cluster `ray start` began here, else a local one; local; HOST:PORT
+    replicas: int | None = Field(default=None, ge=1)  # default: one per GPU, or one per --threads CPU slice
+    gpus_per_replica: int | None = Field(default=None, ge=0)  # default: 1 on a cluster with GPUs, else 0
+
+
 class SynthConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     task: str = "backfill"
@@ -131,6 +140,7 @@ class SynthConfig(BaseModel):
     pairs_output: str | None = None  # tasks that write pairs (star): default <output>-pairs
     vllm: VLLMOptions = Field(default_factory=VLLMOptions)  # used by --engine vllm
     openai: OpenAIOptions = Field(default_factory=OpenAIOptions)  # used by --engine openai
+    ray: RayOptions | None = None  # set: engine replicas on a Ray cluster
 
     @field_validator("shard")
     @classmethod
@@ -225,6 +235,7 @@ class JudgeConfig(BaseModel):
     cache: bool = True
     vllm: VLLMOptions = Field(default_factory=VLLMOptions)  # used by --engine vllm
     openai: OpenAIOptions = Field(default_factory=OpenAIOptions)  # used by --engine openai (an external judge)
+    ray: RayOptions | None = None  # set: LLM judge replicas on a Ray cluster
 
     @field_validator("judges", mode="before")
     @classmethod
@@ -249,7 +260,46 @@ class SelectConfig(BaseModel):
     conversational: bool = False  # pairs: prompt as chat messages, chosen/rejected as assistant messages
 
 
+class DecontamConfig(BaseModel):
+    """`harness decontam`: mark (or drop) rows sharing a word n-gram with an eval set."""
+
+    model_config = ConfigDict(extra="forbid")
+    input: str  # a harness artifact folder
+    output: str
+    against: list[str] = Field(default_factory=lambda: ["mmlu"])  # mmlu, FILE[:COLUMN], lm-eval:TASK
+    subsets: str = "all"  # mmlu's subjects or groups, as `harness eval mmlu --subsets`
+    columns: list[str] = Field(default_factory=list)  # the texts checked; default: every text column
+    ngram: int = Field(default=13, ge=1)
+    drop: bool = False  # leave contaminated rows out instead of marking them
+    batch_size: int = Field(default=65536, ge=1)  # rows per committed shard
+
+    @field_validator("against", "columns", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        return [part.strip() for item in value for part in str(item).split(",") if part.strip()]
+
+
 TRAIN_METHODS = ("sft", "grpo", "rank", "dpo")
+
+
+class PeftSettings(BaseModel):
+    """LoRA adapters (PEFT) trained instead of the whole model; PEFT's names. A recipe's `peft:` section."""
+
+    model_config = ConfigDict(extra="forbid")
+    r: int = Field(default=16, ge=1)
+    lora_alpha: float | None = Field(default=None, gt=0)  # None: 2 x r
+    lora_dropout: float = Field(default=0.0, ge=0, lt=1)
+    target_modules: list[str] | str = "all-linear"  # every linear layer but the LM head, or module names
+    merge: bool = False  # the output folder holds the merged model (the adapter beside it, in adapter/)
+
+    @field_validator("target_modules", mode="before")
+    @classmethod
+    def _split_targets(cls, value: Any) -> Any:
+        if isinstance(value, str) and value != "all-linear":
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
 
 class TrainConfig(BaseModel):
@@ -285,6 +335,12 @@ class TrainConfig(BaseModel):
     special_tokens: list[str] = Field(default_factory=list)  # added with resized embeddings, e.g. <|reasoning|>
     chat_template: str | None = None  # chatml, reasoning, or a .jinja file; None keeps the model's
     freeze_embeddings: bool = False  # input embeddings (and a tied LM head) keep their weights
+    peft: PeftSettings | None = None  # LoRA adapters instead of full fine-tuning
+    # -- GPU settings (none costs anything on a CPU)
+    bf16: bool | None = None  # None: bf16 where the GPU supports it, float32 on CPU
+    gradient_checkpointing: bool = False  # less activation memory for about a third more compute
+    use_liger_kernel: bool = False  # Liger's fused Triton kernels (GPU, `pip install liger-kernel`)
+    report_to: list[str] = Field(default_factory=lambda: ["none"])  # wandb, tensorboard, trackio, ...
     # -- sft
     packing: bool = False
     assistant_only_loss: bool = False  # conversational rows: loss on {% generation %} spans only
@@ -307,6 +363,11 @@ class TrainConfig(BaseModel):
     generation_engine: Literal["auto", "transformers", "vllm"] = "auto"  # auto: vLLM on a GPU when installed
     # -- anything else TRL's config for the method takes, by TRL's name (adapt here when TRL renames)
     trl_args: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("report_to", mode="before")
+    @classmethod
+    def _split_report_to(cls, value: Any) -> Any:
+        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _method_settings(self) -> TrainConfig:
@@ -343,6 +404,24 @@ class _LoopSettings(BaseModel):
     synth_batch_size: int | None = Field(default=None, ge=1)
     train: dict[str, Any] = Field(default_factory=dict)  # TrainConfig settings over the recipe (max_steps, ...)
     threads: int | None = Field(default=None, ge=1)
+    # -- measuring each round: the starting model and every round's model on the same drawn questions
+    eval: Literal["mmlu"] | None = None
+    eval_subsets: list[str] = Field(default_factory=lambda: ["all"])  # as `harness eval mmlu --subsets`
+    eval_limit: int | None = Field(default=None, ge=1)  # questions drawn per subject
+    eval_seed: int = 0  # the draw: the same questions for every model
+    keep: Literal["last", "best"] = "last"  # the loop's result: the last round's model, or the most accurate one
+    stop_when_worse: bool = False  # end the loop when a round's model scores below the model it started from
+
+    @field_validator("eval_subsets", mode="before")
+    @classmethod
+    def _split_eval_subsets(cls, value: Any) -> Any:
+        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _measured(self) -> _LoopSettings:
+        if self.eval is None and (self.keep == "best" or self.stop_when_worse):
+            raise ValueError("--keep best and --stop-when-worse need each round measured: add --eval mmlu")
+        return self
 
 
 class LoopConfig(_LoopSettings):
@@ -398,7 +477,7 @@ def parse_column_flags(flags: list[str]) -> dict[str, str]:
 
 
 # Flags that add to the file's mapping of that name rather than replace it (the loop's `judge`, nested).
-MERGED_SECTIONS = ("columns", "task_options", "train", "judge")
+MERGED_SECTIONS = ("columns", "task_options", "train", "judge", "ray", "peft")
 
 
 def _merge_given(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:

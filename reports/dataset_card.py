@@ -51,6 +51,7 @@ class PushedFiles:
     download_size: int  # bytes of those files
     rows: int
     num_bytes: int  # the rows' in-memory Arrow size, as `datasets` reports a split's num_bytes
+    decontamination: str | None = None  # whether and against what the rows were checked (None: eval results)
 
 
 def card_markdown(repo_id: str, item: Input, files: PushedFiles, license: str) -> str:
@@ -111,6 +112,8 @@ def _prose(repo_id: str, item: Input, files: PushedFiles) -> str:
         *_how_made(item),
         "",
     ]
+    if files.decontamination is not None:
+        lines += ["## Decontamination", "", f"Word n-gram overlap with eval sets: {files.decontamination}.", ""]
     lines += _results(item)
     lines += ["## Columns", "", *markdown_table(_columns_table(artifact.schema)), ""]
     lines += ["## Provenance", "", *_provenance(item), ""]

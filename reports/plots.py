@@ -110,3 +110,19 @@ def _median(counts: Counter[int]) -> int:
         if seen >= half:
             return value
     return 0
+
+
+def accuracy_by_round(series: dict[str, tuple[list[int], list[float]]], title: str) -> bytes:
+    """One line per loop: accuracy (%) of the starting model (round 0) and of each round's model."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for label, (rounds, accuracy) in series.items():
+        ax.plot(rounds, [100 * a for a in accuracy], marker="o", label=label)
+    ax.axhline(25, color="#888", linestyle="--", linewidth=1, label="chance (25%)")
+    ax.set_xticks(sorted({r for rounds, _ in series.values() for r in rounds}))
+    ax.set_xlabel("round (0: the starting model)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="lower right", fontsize=8)
+    return _png(fig)

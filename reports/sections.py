@@ -12,6 +12,7 @@ from typing import Any
 from harness.artifact_reader import Artifact
 from reports import plots
 from reports.collect import Collected, answer_column, trace_columns
+from reports.data_checks import data_checks_sections
 from reports.document import Image, Section, Table
 from reports.mmlu import MMLUSummary, card_rows, group_rows, summarize
 
@@ -43,6 +44,7 @@ def build_sections(inputs: list[Input]) -> list[Section]:
         judge_section(inputs),
         usage_section(inputs),
         lineage_section(inputs),
+        *data_checks_sections(inputs),  # only when an input has usefulness scores or decontam marks
     ]
 
 

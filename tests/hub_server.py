@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlparse
 
-REPO = r"/api/datasets/(?P<repo>[^/]+/[^/]+)"
+REPO = r"/api/(?:datasets|models)/(?P<repo>[^/]+/[^/]+)"  # dataset pushes, and model pushes (harness train's)
 
 
 @dataclass

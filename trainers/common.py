@@ -1,11 +1,13 @@
 """What every trainer adapter shares: loading the model and tokenizer, and TRL's arguments with CPU-safe defaults.
 
 TRL 1.16 configs default to bf16 and gradient checkpointing. On a CPU without bf16 units both slow a step about
-tenfold (104 vs 11 s/step measured on this project's AVX2 machine), so both are off on CPU.
+tenfold (104 vs 11 s/step measured on this project's AVX2 machine), so both are off unless asked for: bf16 is
+on by default only on a GPU that supports it (`bf16:`), gradient checkpointing only with `gradient_checkpointing:`.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +22,23 @@ def resolve_device(cfg: TrainConfig) -> str:
     return cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def use_bf16(cfg: TrainConfig) -> bool:
+    """`bf16:` as set, else on a GPU that has bf16 (Ampere and later), never on a CPU."""
+    import torch
+
+    if cfg.bf16 is not None:
+        return cfg.bf16
+    return resolve_device(cfg).startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
 def load_model_and_tokenizer(path: str, cfg: TrainConfig):
-    """The model (float32 on CPU, bf16 on a GPU) and its tokenizer, with the recipe's tokens, template and freezes."""
+    """The model (bf16 where `use_bf16`, else float32) and its tokenizer, with the recipe's tokens, template,
+    freezes and LoRA adapters."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    on_gpu = resolve_device(cfg).startswith("cuda")
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if on_gpu else torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if use_bf16(cfg) else torch.float32)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if cfg.special_tokens:
@@ -36,6 +47,10 @@ def load_model_and_tokenizer(path: str, cfg: TrainConfig):
         tokenizer.chat_template = load_chat_template(cfg.chat_template)
     if cfg.freeze_embeddings:
         freeze_embeddings(model)
+    if cfg.peft is not None:
+        from trainers.lora import apply_lora
+
+        model = apply_lora(model, cfg)
     return model, tokenizer
 
 
@@ -67,6 +82,8 @@ def max_length_for(model, cfg: TrainConfig) -> int:
 def trl_args(config_class, cfg: TrainConfig, output_dir: Path, **method_args: Any):
     """`config_class` (SFTConfig, DPOConfig, ...) from the recipe: our names mapped onto TRL's in one place."""
     on_gpu = resolve_device(cfg).startswith("cuda")
+    if cfg.use_liger_kernel and importlib.util.find_spec("liger_kernel") is None:
+        raise ValueError("use_liger_kernel needs the liger-kernel package (pip install liger-kernel) and a GPU")
     common: dict[str, Any] = {
         "output_dir": str(output_dir),
         "learning_rate": cfg.learning_rate,
@@ -86,12 +103,16 @@ def trl_args(config_class, cfg: TrainConfig, output_dir: Path, **method_args: An
         "save_strategy": "steps" if cfg.save_steps else "no",
         "save_steps": cfg.save_steps or 500,
         "save_total_limit": 1,  # checkpoints are for resuming, not for keeping
-        "report_to": "none",
+        "report_to": cfg.report_to,
         "disable_tqdm": True,  # the stage prints its own progress
-        "bf16": on_gpu,
+        "bf16": use_bf16(cfg),
         "fp16": False,
-        "gradient_checkpointing": False,  # big models on a GPU: trl_args: {gradient_checkpointing: true}
+        "gradient_checkpointing": cfg.gradient_checkpointing,
+        "use_liger_kernel": cfg.use_liger_kernel,
         "use_cpu": not on_gpu,
         "dataloader_num_workers": 0,
+        # Across processes (DDP): every trainable parameter gets a gradient in our methods, so DDP need not walk
+        # the graph each step looking for ones that do not (transformers' default without checkpointing).
+        "ddp_find_unused_parameters": False,
     }
     return config_class(**{**common, **method_args, **cfg.trl_args})

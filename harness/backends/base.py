@@ -16,7 +16,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.backends.scoring import Scored, ScoreRequest
 
 
 class UnsupportedParameter(ValueError):
@@ -281,6 +284,10 @@ class Backend(ABC):
     def describe(self) -> dict[str, Any]:
         """Engine facts for provenance (library versions, dtype, device)."""
         return {"engine": self.name}
+
+    def score_prompts(self, requests: list[ScoreRequest], batch: int = 8) -> list[Scored]:
+        """log p(continuation | context) per continuation token, for each request (harness.backends.scoring)."""
+        raise UnsupportedParameter(f"the {self.name} engine cannot score prompts")
 
     def usage_totals(self) -> dict[str, Any]:
         """Running totals of what remote calls used (requests, retries, tokens, cost); empty for local engines."""

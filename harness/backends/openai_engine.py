@@ -274,6 +274,11 @@ class OpenAIBackend(Backend):
     def _redact(self, text: str) -> str:
         return text.replace(self._key, "[redacted]") if self._key != NO_KEY and len(self._key) >= 4 else text
 
+    def score_prompts(self, requests, batch: int = 8):
+        from harness.backends.scoring import openai_scores
+
+        return self._call(openai_scores(self._client, self.model, requests))
+
     def close(self) -> None:
         if self._loop.is_closed():
             return

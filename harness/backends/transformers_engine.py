@@ -181,6 +181,11 @@ class TransformersBackend(Backend):
                 strings.append(stop)
         return ids, strings
 
+    def score_prompts(self, requests, batch: int = 8):
+        from harness.backends.scoring import transformers_scores
+
+        return transformers_scores(self.model, self.tokenizer, self._torch, requests, batch)
+
     def close(self) -> None:
         del self.model
 

@@ -210,6 +210,11 @@ class VLLMBackend(Backend):
             samples = [samples[0]] * params.n
         return [Completion(**{**s.to_dict(), "sample_idx": i}) for i, s in enumerate(samples)]
 
+    def score_prompts(self, requests, batch: int = 8):
+        from harness.backends.scoring import vllm_scores
+
+        return vllm_scores(self.llm, requests)  # vLLM batches them itself
+
     def close(self) -> None:
         self.llm = None  # type: ignore[assignment]
 

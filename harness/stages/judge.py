@@ -14,6 +14,7 @@ plus its own columns; `DIR/judge_summary.json` holds the calibration summary of 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -91,6 +92,10 @@ class Column:
 
 def run_judge(cfg: JudgeConfig, console: Console | None = None) -> JudgeSummary:
     console = console or Console(stderr=True)
+    if "usefulness" in cfg.judges:  # a scorer model's log-probabilities, not a verifier or an LLM's reply
+        from harness.stages.usefulness import run_usefulness
+
+        return run_usefulness(cfg, console)
     judges = _check_judges(cfg)
     input_dir = Path(cfg.input)
     shards = artifact_shards(input_dir)
@@ -132,10 +137,18 @@ def run_judge(cfg: JudgeConfig, console: Console | None = None) -> JudgeSummary:
             needs = {c.name for c in columns.values() if c.where == "source"}
             lookup = source.values(needs)
             total = None if cfg.limit else count_rows(shards) - writer.rows_written()
-            records = (judge_record(group, judges, columns, lookup, llm, params) for group in _chain(first, groups))
             label = f"judge {','.join(judges)}"
             with StageProgress(label, total, console, tokens=bool(llm)) as progress:
-                _judge_all(records, writer, schema, provenance, session, cfg, summary, progress)
+                if cfg.ray is not None and llm:  # the same questions, judged by engine replicas on a Ray cluster
+                    from harness.stages.judge_ray import judge_on_ray
+
+                    record = functools.partial(
+                        judge_record, judges=judges, columns=columns, lookup=lookup, llm=llm, params=params
+                    )
+                    judge_on_ray(_chain(first, groups), record, writer, schema, provenance, cfg, summary, progress)
+                else:
+                    records = (judge_record(g, judges, columns, lookup, llm, params) for g in _chain(first, groups))
+                    _judge_all(records, writer, schema, provenance, session, cfg, summary, progress)
                 summary.seconds = progress.elapsed
         summary.judges = _artifact_summary(writer.shards(), judges, llm)
     summary.summary_file = str(Path(cfg.output) / SUMMARY_FILE)
@@ -219,28 +232,18 @@ def _judge_all(records, writer, schema, provenance, session, cfg, summary, progr
 
     def write(judged: list[JudgedQuestion]) -> None:
         nonlocal usage_before
-        tallies: dict[str, JudgeTally] = {}
-        for question in judged:
-            for name, tally in question.tallies.items():
-                tallies.setdefault(name, JudgeTally(tally.kind)).merge(tally)
         extra: dict[str, Any] = {}
         if session is not None:
             after = session.usage()  # this shard's requests, as synth records them
             usage, usage_before = usage_delta(usage_before, after), after
             extra = {**session.provenance(), **({"engine_usage": usage} if usage else {})}
-        rows = [row for question in judged for row in question.rows]
-        tally_meta = {name: t.to_dict() for name, t in tallies.items()}
-        writer.commit(to_table(rows, schema), {**provenance, **extra, "judge_tally": tally_meta})
+        commit_questions(writer, schema, {**provenance, **extra}, judged)
 
     committer = Committer(write, lambda q: 1, cfg.batch_size or SHARD_QUESTIONS, cfg.commit_seconds)
 
     def done(question: JudgedQuestion) -> None:
-        summary.requests += question.requests
-        if question.failed:  # not committed: a rerun judges it again
-            summary.failed_questions += 1
+        if not count_question(summary, question):
             return
-        summary.questions += 1
-        summary.rows += len(question.rows)
         committer.add(question)
         tokens = session.new_tokens() if session is not None else 0
         progress.advance(len(question.rows), tokens, stream.in_flight if session is not None else 0)
@@ -257,9 +260,33 @@ def _judge_all(records, writer, schema, provenance, session, cfg, summary, progr
                     stream_records(records, stream, session.window, done)
                 finally:
                     stream.close()
+                    committer.flush()  # while the engine is open: the last shard records its facts too
                 summary.cache_hits, summary.generated_tokens = session.cache_hits, session.generated_tokens
     finally:
         committer.flush()  # judged questions are whole: keep them, even when the run is interrupted
+
+
+def commit_questions(writer, schema, provenance: dict[str, Any], judged: list[JudgedQuestion]) -> None:
+    """One shard of judged questions: their rows, and per judge the tally of those rows in its provenance."""
+    tallies: dict[str, JudgeTally] = {}
+    for question in judged:
+        for name, tally in question.tallies.items():
+            tallies.setdefault(name, JudgeTally(tally.kind)).merge(tally)
+    rows = [row for question in judged for row in question.rows]
+    tally_meta = {name: t.to_dict() for name, t in tallies.items()}
+    writer.commit(to_table(rows, schema), {**provenance, "judge_tally": tally_meta})
+
+
+def count_question(summary: JudgeSummary, question: JudgedQuestion) -> bool:
+    """A finished question into the summary; False when a judge request failed for good (the question is not
+    committed: a rerun judges it again)."""
+    summary.requests += question.requests
+    if question.failed:
+        summary.failed_questions += 1
+        return False
+    summary.questions += 1
+    summary.rows += len(question.rows)
+    return True
 
 
 def _no_engine(requests, params):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -31,6 +32,9 @@ class StarRound(LoopRound):
 
     def training_input(self) -> str:
         return self.pairs
+
+    def figures(self) -> dict[str, Any]:
+        return {"valid_share": self.valid / self.rows if self.rows else None, "training_rows": self.pairs_count}
 
 
 def run_star_loop(cfg: LoopConfig, console: Console | None = None) -> LoopSummary:

@@ -5,6 +5,9 @@ trained model, which the next round starts from. `DIR/loop.json` links every rou
 from, its artifacts, its counts and its training result. A round whose model is saved whole is finished: a
 rerun skips it (keeping the counts loop.json recorded) and goes on from its model; an interrupted round
 resumes, each stage where it stopped. `prepare` may stop the loop (no training rows): it says why.
+With `eval` set, the starting model and each round's model are measured on the same questions (`loop_eval.py`):
+loop.json carries the per-round table, `keep: best` makes the most accurate round's model the loop's result, and
+`stop_when_worse` ends the loop after a round whose model scored below the one it started from.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from rich.console import Console
 
 from harness.artifacts import ArtifactError, _write_atomic
 from harness.config import SynthConfig
+from harness.stages.loop_eval import START_EVAL, best_round, got_worse, measure, round_table
 from harness.stages.train import PROVENANCE_FILE, load_train_config, run_train
 
 LINKS_FILE = "loop.json"
@@ -33,10 +37,15 @@ class LoopRound:
     model_in: str
     model_out: str | None = None
     train: dict[str, Any] = field(default_factory=dict)
+    eval: dict[str, Any] = field(default_factory=dict)  # the round's model measured (loops with `eval`)
 
     def training_input(self) -> str:
         """The artifact the round's model is trained on."""
         raise NotImplementedError
+
+    def figures(self) -> dict[str, Any]:
+        """The round's columns of the per-round table: `valid_share` of its synth, `training_rows`."""
+        return {}
 
 
 Round = TypeVar("Round", bound=LoopRound)
@@ -47,11 +56,19 @@ class LoopSummary:
     output: str
     rounds: list[Any]  # the loop's LoopRound records
     stopped: str | None = None  # why the loop ended early
+    start_eval: dict[str, Any] | None = None  # the starting model measured (loops with `eval`)
+    keep: str = "last"  # which round's model is the loop's result: the last, or the best measured
 
     @property
     def final_model(self) -> str | None:
+        if self.keep == "best" and (best := best_round(self.rounds)) is not None:
+            return best.model_out
         trained = [r.model_out for r in self.rounds if r.model_out]
         return trained[-1] if trained else None
+
+    @property
+    def table(self) -> list[dict[str, Any]]:
+        return round_table(self.start_eval, self.rounds)
 
 
 @dataclass(frozen=True)
@@ -70,8 +87,12 @@ def run_rounds(plan: LoopPlan, cfg: Any, console: Console) -> LoopSummary:
     """`cfg`: a loop config (output, rounds, model, train, threads, and the rest for `plan`'s steps)."""
     root = Path(cfg.output)
     earlier = _earlier_rounds(root, plan)
-    summary = LoopSummary(output=str(root), rounds=[])
+    summary = LoopSummary(output=str(root), rounds=[], keep=cfg.keep)
     model = cfg.model
+    if cfg.eval:
+        console.rule(f"loop {plan.name}: measuring the starting model ({model})")
+        summary.start_eval = measure(cfg, model, root / START_EVAL, console)
+    before = summary.start_eval
     for k in range(1, cfg.rounds + 1):
         folder = root / f"round-{k}"
         finished = (folder / MODEL_FOLDER / PROVENANCE_FILE).is_file()
@@ -95,10 +116,20 @@ def run_rounds(plan: LoopPlan, cfg: Any, console: Console) -> LoopSummary:
                 "threads": cfg.threads,
             },
         )
+        if train_cfg.peft is not None:  # the next round loads this round's model: a plain, merged one
+            train_cfg.peft.merge = True
         trained = run_train(train_cfg, console, plan.recipe)  # a finished round's model: checked, not retrained
         step.model_out = trained.output
         step.train = {key: v for key, v in asdict(trained).items() if key not in ("output", "method", "already_done")}
         model = trained.output
+        if cfg.eval:
+            step.eval = measure(cfg, model, folder / "eval", console)
+            stop = got_worse(before, step.eval) if cfg.stop_when_worse else None
+            before = step.eval
+            if stop is not None and k < cfg.rounds:
+                summary.stopped = f"round {k}: {stop}"
+                _write_links(root, plan, cfg, summary)
+                return summary
         _write_links(root, plan, cfg, summary)
     return summary
 
@@ -144,6 +175,9 @@ def _write_links(root: Path, plan: LoopPlan, cfg: Any, summary: LoopSummary) -> 
         "config": cfg.model_dump(),
         "rounds": [asdict(r) for r in summary.rounds],
         "final_model": summary.final_model,
+        "keep": summary.keep,
         "stopped": summary.stopped,
+        "start_eval": summary.start_eval,
+        "table": summary.table,  # per round: accuracy, valid share, training rows, loss
     }
     _write_atomic(root / LINKS_FILE, json.dumps(links, indent=2, default=str))

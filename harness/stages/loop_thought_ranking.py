@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -42,6 +43,9 @@ class ThoughtRankingRound(LoopRound):
 
     def training_input(self) -> str:
         return self.sft
+
+    def figures(self) -> dict[str, Any]:
+        return {"valid_share": self.valid / self.rows if self.rows else None, "training_rows": self.selected}
 
 
 def run_thought_ranking_loop(cfg: ThoughtRankingConfig, console: Console | None = None) -> LoopSummary:

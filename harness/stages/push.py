@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -22,6 +22,7 @@ from harness.artifact_reader import Artifact, open_artifact, refuse_inside
 from harness.artifacts import PROVENANCE_KEY, ArtifactError
 from harness.cache import canonical_json
 from harness.config import ConfigError
+from harness.decontam_gate import CLEAN, DecontamStatus, require_checked
 from harness.hub import Pushed, hub_token, upload_folder
 from harness.progress import StageProgress
 from reports.collect import collect
@@ -61,21 +62,24 @@ def run_push(
     license: str = "unknown",
     console: Console | None = None,
     limits: FileLimits | None = None,
+    allow_unchecked: bool = False,
 ) -> PushRun:
     console = console or Console(stderr=True)
     limits = limits or FileLimits()
     if not REPO_ID.match(repo_id):
         raise ConfigError(f"--repo-id {repo_id!r}: expected OWNER/NAME, e.g. my-user/backfill-traces")
     artifact = open_artifact(source)
+    # An eval artifact is the eval set's own results, not training data: nothing to check it against.
+    gate = None if artifact.kind == "eval" else require_checked(source, allow_unchecked, "harness push")
     if to_dir is not None:
         refuse_inside(Path(to_dir), [artifact], "--to-dir")
         folder = _empty_folder(Path(to_dir))
-        files, seconds = _stage(artifact, folder, repo_id, license, console, limits)
+        files, seconds = _stage(artifact, folder, repo_id, license, console, limits, gate)
         return PushRun(artifact.path, folder, files, None, seconds)
     hub_token()  # fail before reading any rows when there is no token
     commit = message or f"harness push: {artifact.rows} rows from the {artifact.kind} artifact {artifact.path.name}"
     with tempfile.TemporaryDirectory(prefix="harness-push-") as tmp:
-        files, seconds = _stage(artifact, Path(tmp), repo_id, license, console, limits)
+        files, seconds = _stage(artifact, Path(tmp), repo_id, license, console, limits, gate)
         console.print(f"uploading {len(files.names) + 1} files ({files.download_size} bytes of data) ...")
         pushed = upload_folder(Path(tmp), repo_id, private, revision, commit)
     return PushRun(artifact.path, None, files, pushed, seconds)
@@ -88,11 +92,23 @@ def _empty_folder(folder: Path) -> Path:
     return folder
 
 
-def _stage(artifact: Artifact, folder: Path, repo_id: str, license: str, console: Console, limits: FileLimits):
+def _stage(
+    artifact: Artifact,
+    folder: Path,
+    repo_id: str,
+    license: str,
+    console: Console,
+    limits: FileLimits,
+    gate: DecontamStatus | None,
+):
     """Write data/ and README.md into `folder`; returns (the files, seconds)."""
     data = collect(artifact, None)  # the card's numbers: light columns only, words for lengths (not shown)
     with StageProgress("push", artifact.rows, console, tokens=False) as progress:
         files = _write_data(artifact, folder, progress, limits)
+    if gate is not None:
+        left_out = artifact.rows - files.rows
+        note = f"; {left_out} contaminated rows left out of this push" if left_out else ""
+        files = replace(files, decontamination=gate.describe() + note)
     card = card_markdown(repo_id, Input(1, artifact, data), files, license)
     (folder / CARD).write_text(card, encoding="utf-8")
     return files, progress.elapsed
@@ -127,7 +143,11 @@ def _write_data(artifact: Artifact, folder: Path, progress: StageProgress, limit
         buffer.clear()
         buffered_rows = buffered_bytes = 0
 
+    rows = 0
     for batch in artifact.batches(artifact.schema.names):
+        if CLEAN in batch.schema.names:  # rows `harness decontam` marked are never published
+            batch = batch.filter(batch.column(CLEAN))
+        rows += batch.num_rows
         while batch.num_rows:  # row groups of exactly limits.group_rows rows, or fewer when bytes run out
             part, batch = (
                 batch.slice(0, limits.group_rows - buffered_rows),
@@ -146,7 +166,7 @@ def _write_data(artifact: Artifact, folder: Path, progress: StageProgress, limit
         part.rename(final)
         names.append(final.relative_to(folder).as_posix())
     size = sum((folder / n).stat().st_size for n in names)
-    return PushedFiles(names, size, artifact.rows, arrow_bytes)
+    return PushedFiles(names, size, rows, arrow_bytes)
 
 
 def _provenance(artifact: Artifact) -> dict:

@@ -19,6 +19,7 @@ from harness.artifacts import ArtifactError, generated_by
 from harness.progress import StageProgress
 from reports.collect import TokenCount, answer_column, collect, trace_columns
 from reports.document import PLOTS_DIR, Document, to_html, to_markdown
+from reports.loop import is_loop_folder, loop_section
 from reports.sections import Input, build_sections
 
 MARKDOWN = "report.md"
@@ -40,7 +41,8 @@ def run_report(dirs: list[str], output: str, console: Console | None = None) -> 
     console = console or Console(stderr=True)
     if not dirs:
         raise ArtifactError("give at least one artifact folder to report on")
-    artifacts = [open_artifact(d) for d in dirs]
+    loops = [d for d in dirs if is_loop_folder(d)]  # `harness loop` folders: their rounds, not rows
+    artifacts = [open_artifact(d) for d in dirs if d not in loops]
     out = _prepare_output(Path(output), artifacts)
     total = sum(a.rows for a in artifacts)
     inputs: list[Input] = []
@@ -48,10 +50,11 @@ def run_report(dirs: list[str], output: str, console: Console | None = None) -> 
         for index, artifact in enumerate(artifacts, start=1):
             data = collect(artifact, _token_counter(artifact), lambda rows: progress.advance(rows, 0))
             inputs.append(Input(index, artifact, data))
-    sections = build_sections(inputs)
+    sections = ([loop_section(loops)] if loops else []) + (build_sections(inputs) if inputs or not loops else [])
     made = datetime.now(UTC).isoformat(timespec="seconds")
     intro = [
-        f"{len(inputs)} artifact(s), {total} rows; made by reasoning-harness {__version__} at {made}.",
+        f"{len(inputs)} artifact(s), {total} rows{f', {len(loops)} loop(s)' if loops else ''}; "
+        f"made by reasoning-harness {__version__} at {made}.",
         *(f"{i.label}: `{i.artifact.path}` ({i.artifact.kind})" for i in inputs),
     ]
     doc = Document("reasoning-harness report", intro, sections)

@@ -133,6 +133,8 @@ def _is_score(name: str) -> bool:
 
 
 def _usable(row: dict[str, Any], cfg: SelectConfig) -> bool:
+    if row.get("decontam_clean") is False:  # `harness decontam` found it in an eval set: never selected
+        return False
     return cfg.include_invalid or row.get("valid", True) is True
 
 

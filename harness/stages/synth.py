@@ -13,6 +13,7 @@ the failed ones.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import shutil
 from collections.abc import Iterator
@@ -131,8 +132,15 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
                 "config": cfg.model_dump(),
             }
             total = _expected_rows(source.count, cfg.limit, shard, len(done))
-            records = (synth_record(task, row, required, params) for row in itertools.chain([first], pending))
-            _generate(records, writer, failed, cfg, model, provenance, total, summary, console)
+            rows = itertools.chain([first], pending)
+            if cfg.ray is not None:  # the same records, run by engine replicas on a Ray cluster
+                from harness.stages.synth_ray import generate_on_ray
+
+                record = functools.partial(synth_record, task, required=required, params=params)
+                generate_on_ray(rows, record, writer, failed, cfg, model, provenance, total, summary, console)
+            else:
+                records = (synth_record(task, row, required, params) for row in rows)
+                _generate(records, writer, failed, cfg, model, provenance, total, summary, console)
         summary.artifact_rows, summary.artifact_valid = writer.rows_written(), writer.valid_rows()
         if task.pair_fields is not None:
             summary.pairs_output = cfg.pairs_output or f"{cfg.output}-pairs"

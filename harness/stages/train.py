@@ -5,6 +5,10 @@ is set, so a killed run resumes from the last one) and renamed into place only w
 output folder holds the model and tokenizer (save_pretrained), `training_log.jsonl` (every logged step) and
 `harness-train.json` (provenance: base model, input hashes, resolved config, library versions, results).
 Running the same command again on a finished output does nothing.
+
+Under `accelerate launch` (or `harness train --num-processes N`) every process runs this same code: the main
+process alone claims and writes the output folder, the log and the provenance; each process trains on its share
+of the one memory-mapped dataset (built once per node, `shared_training_rows`).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,11 +24,13 @@ from typing import Any
 
 from rich.console import Console
 
+from harness import distributed
 from harness.artifacts import ArtifactError, _write_atomic, base_provenance
 from harness.cache import LockedError, file_lock
 from harness.config import ConfigError, TrainConfig
+from harness.decontam_gate import decontam_status
 from harness.models import resolve_model
-from harness.stages.train_data import TrainingRows, training_rows
+from harness.stages.train_data import TrainingRows, shared_training_rows
 from harness.stages.train_log import make_log_callback, read_log
 
 PROVENANCE_FILE = "harness-train.json"
@@ -47,32 +54,42 @@ class TrainSummary:
 
 def run_train(cfg: TrainConfig, console: Console | None = None, recipe: str | None = None) -> TrainSummary:
     console = console or Console(stderr=True)
+    if not distributed.is_main():
+        console = Console(stderr=True, quiet=True)  # one process speaks for all of them
     _check_chat_template(cfg)
     rewards = _rewards(cfg) if cfg.method == "grpo" else None
-    with training_rows(cfg) as data:  # whole-input checks before any model loads; its scratch files go after
-        return _run(cfg, data, console, recipe, rewards)
+    if distributed.is_distributed():
+        from trainers.common import resolve_device
+
+        distributed.init(cpu=not resolve_device(cfg).startswith("cuda"))
+    with shared_training_rows(cfg) as data:  # whole-input checks before any model loads; its scratch files go after
+        summary = _run(cfg, data, console, recipe, rewards)
+        distributed.barrier()  # every process is done reading the data before its builder removes it
+    return summary
 
 
 def _run(cfg: TrainConfig, data: TrainingRows, console: Console, recipe: str | None, rewards) -> TrainSummary:
     output = Path(cfg.output)
-    model = resolve_model(cfg.model)
+    # Once per node: the default model is converted into the node's cache once, a folder's weights hashed once.
+    model = distributed.on_local_main(lambda: resolve_model(cfg.model))
     identity = {
         "method": cfg.method,
         "model": model.fingerprint,
         "input": data.fingerprint,
-        "config": cfg.model_dump(exclude={"output", "threads"}),
+        "config": cfg.model_dump(exclude={"output", "threads", "report_to"}),  # what does not change the model
     }
     if (output / PROVENANCE_FILE).is_file():
         return _finished(output, identity)
     if output.exists() and any(output.iterdir()):
         raise ArtifactError(f"{output} exists and is not a `harness train` output; use another --output")
     partial = output.with_name(f".{output.name}.partial")
-    partial.mkdir(parents=True, exist_ok=True)
     try:
-        with file_lock(partial.with_name(partial.name + ".lock"), blocking=False):
-            _check_partial(partial, identity)
+        with ExitStack() as claim:
+            distributed.on_main(lambda: _claim(partial, identity, claim))
             started = base_provenance()
             summary = _train(cfg, model.path, data, partial, console, rewards)
+            if not distributed.is_main():
+                return summary
             provenance = {
                 **started,
                 "identity": identity,  # what a rerun must match to count as the same run
@@ -85,8 +102,11 @@ def _run(cfg: TrainConfig, data: TrainingRows, console: Console, recipe: str | N
                     "used": summary.rows,
                     "skipped_invalid": data.skipped_invalid,
                     "skipped_by_task": data.skipped_by_task,
+                    "skipped_contaminated": data.skipped_contaminated,
                 },
+                "decontam": decontam_status(cfg.input).to_dict(),
                 "versions": _versions(),
+                "processes": distributed.world_size(),  # rows per step: batch_size x accumulation x processes
                 "result": {k: v for k, v in asdict(summary).items() if k not in ("output", "already_done")},
                 "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
             }
@@ -103,6 +123,13 @@ def _optimizer(cfg: TrainConfig) -> dict[str, str]:
 
     used, why = resolve_optim(cfg)
     return {"requested": cfg.optim, "used": used, "why": why}
+
+
+def _claim(partial: Path, identity: dict[str, Any], stack: ExitStack) -> None:
+    """The work folder, locked for this run (held until `stack` closes) and checked against an interrupted one."""
+    partial.mkdir(parents=True, exist_ok=True)
+    stack.enter_context(file_lock(partial.with_name(partial.name + ".lock"), blocking=False))
+    _check_partial(partial, identity)
 
 
 def _publish(partial: Path, output: Path, provenance: dict[str, Any]) -> None:
@@ -136,7 +163,7 @@ def _train(
         f"[train {cfg.method}] {data.used} rows ready; loading {cfg.model} ...", highlight=False, markup=False
     )
     model, tokenizer = load_model_and_tokenizer(model_path, cfg)
-    rows_per_step = cfg.batch_size * cfg.gradient_accumulation_steps
+    rows_per_step = cfg.batch_size * cfg.gradient_accumulation_steps * distributed.world_size()
     log = make_log_callback(folder / LOG_FILE, f"train {cfg.method}", rows_per_step, console)
     checkpoints = folder / "checkpoints"
     extra = {"rewards": rewards} if rewards is not None else {}
@@ -149,7 +176,11 @@ def _train(
     if resume:
         console.print(f"resuming from {resume}", highlight=False)
     result = trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model(str(folder))  # model, tokenizer (with its chat template and added tokens), config
+    trainer.save_model(str(folder))  # model (or adapter), tokenizer (its chat template, added tokens), config
+    if cfg.peft is not None and distributed.is_main():
+        from trainers.lora import save_lora
+
+        save_lora(trainer.model, tokenizer, folder, cfg.peft.merge)
     losses = [e["loss"] for e in read_log(folder / LOG_FILE) if "loss" in e]
     steps = trainer.state.global_step
     seconds = float(result.metrics.get("train_runtime", 0.0))

@@ -6,16 +6,19 @@
 - grpo: `prompt` (text or messages), or a task (`task: structured`) that renders it from the task's columns;
   every other column is passed to the reward functions
 
-Rows an artifact marks `valid: false` are skipped and counted (synth keeps them, with their reasons).
+Rows an artifact marks `valid: false` are skipped and counted (synth keeps them, with their reasons), and so are
+rows `harness decontam` marked `decontam_clean: false`.
 Rows are checked as they stream into the dataset (`train_dataset`): memory does not grow with the input.
+Across processes (`accelerate launch`) the first process of each node builds it and the others map its file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from harness import distributed
 from harness.config import ConfigError, TrainConfig
 from harness.sources import InputError, Source, open_source
 from harness.stages.train_dataset import Scratch, write_dataset
@@ -34,7 +37,13 @@ class TrainingRows:
     used: int = 0  # rows in the dataset
     skipped_invalid: int = 0  # rows the artifact marks valid: false
     skipped_by_task: int = 0  # grpo with a task: rows whose input checks failed
+    skipped_contaminated: int = 0  # rows `harness decontam` marked (decontam_clean: false)
     scratch: Scratch | None = field(default=None, repr=False)
+    dataset_file: str | None = None  # the Arrow file the dataset maps
+
+    def shareable(self) -> TrainingRows:
+        """What another process needs to map the same rows: counts and the file, not the open objects."""
+        return replace(self, dataset=None, scratch=None, dataset_file=self.dataset.cache_files[0]["filename"])
 
     def close(self) -> None:
         if self.scratch is not None:
@@ -45,6 +54,25 @@ class TrainingRows:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def shared_training_rows(cfg: TrainConfig) -> TrainingRows:
+    """`training_rows`, built once per node by its first process while the others wait (no two processes write
+    the same scratch files); the others then map the file it wrote. One process: `training_rows` itself."""
+    if not distributed.is_distributed():
+        return training_rows(cfg)
+    built: list[TrainingRows] = []
+
+    def build() -> TrainingRows:
+        built.append(training_rows(cfg))
+        return built[0].shareable()
+
+    shared = distributed.on_local_main(build)
+    if built:
+        return built[0]
+    from datasets import Dataset
+
+    return replace(shared, dataset=Dataset.from_file(shared.dataset_file))
 
 
 def training_rows(cfg: TrainConfig) -> TrainingRows:
@@ -107,6 +135,9 @@ def _usable(source: Source, out: TrainingRows, limit: int | None) -> Iterator[tu
         if values.get("valid") is False:
             out.skipped_invalid += 1
             continue
+        if values.get("decontam_clean") is False:
+            out.skipped_contaminated += 1
+            continue
         if limit is not None and out.used >= limit:
             return
         yield index, values
@@ -143,7 +174,7 @@ def _text_or_messages(label: str, index: int, column: str, value: Any) -> str | 
 
 def _extras(row: dict[str, Any]) -> dict[str, Any]:
     """Columns for the reward functions: everything but the prompt and the artifact's bookkeeping."""
-    bookkeeping = {"prompt", "verdicts", "valid", "rejection_reason"}
+    bookkeeping = {"prompt", "verdicts", "valid", "rejection_reason", "decontam_clean"}
     return {k: v for k, v in row.items() if k not in bookkeeping}
 
 

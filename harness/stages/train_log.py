@@ -26,6 +26,8 @@ def make_log_callback(path: Path, label: str, rows_per_step: int, console: Conso
             self.started, self.first_step = time.perf_counter(), state.global_step
 
         def on_log(self, args, state, control, logs=None, **kwargs):
+            if not state.is_world_process_zero:  # across processes, the main one keeps the log
+                return
             logs = dict(logs or {})
             entry = {"step": state.global_step, "epoch": state.epoch, "time": time.time(), **logs}
             with open(path, "a", encoding="utf-8") as f:

@@ -127,6 +127,7 @@ def test_dpo_through_the_cli_with_a_bundled_recipe_and_flags(tmp_path, default_m
     data, out = write_jsonl(tmp_path / "pairs.jsonl", pairs()), tmp_path / "dpo"
     flags = ["--max-steps", "2", "--batch-size", "4", "--max-length", "96", "--learning-rate", "1e-5", "--threads", "1"]
     command = [sys.executable, "-m", "harness.cli", "train", "dpo", "-i", data, "-o", str(out), "--recipe", "star-dpo"]
+    command.append("--allow-unchecked")  # a hand-made file: never went through decontam
     result = subprocess.run([*command, *flags], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(out)  # stdout carries only the model folder
@@ -278,7 +279,18 @@ def test_reasoning_template_renders_as_the_task(default_model):
 def test_cli_names_the_missing_columns(tmp_path):
     path = write_jsonl(tmp_path / "c.jsonl", conversations())
     result = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "train", "dpo", "--input", path, "--output", str(tmp_path / "m")],
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "train",
+            "dpo",
+            "--allow-unchecked",
+            "--input",
+            path,
+            "--output",
+            str(tmp_path / "m"),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -14,7 +14,7 @@ def test_top_level_help_lists_the_commands_in_lifecycle_order():
     result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "120"})
     assert result.exit_code == 0
     listed = re.findall(r"^│ (\w+) ", result.output, flags=re.M)
-    assert listed == ["synth", "judge", "select", "eval", "train", "loop", "report", "push"]
+    assert listed == ["synth", "judge", "select", "decontam", "eval", "train", "loop", "report", "push", "lineage"]
 
 
 def _help(*command: str) -> str:
@@ -25,7 +25,7 @@ def _help(*command: str) -> str:
 
 ALL_COMMANDS = [
     [], ["synth"], ["judge"], ["select"], ["eval"], ["eval", "mmlu"], ["train"], *(["train", m] for m in TRAIN),
-    ["loop"], ["loop", "star"], ["loop", "thought-ranking"], ["report"], ["push"],
+    ["loop"], ["loop", "star"], ["loop", "thought-ranking"], ["report"], ["push"], ["decontam"], ["lineage"],
 ]  # fmt: skip
 
 

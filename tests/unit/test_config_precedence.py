@@ -56,7 +56,8 @@ COMMANDS: dict[str, tuple[list[str], str, type[BaseModel], dict[str, Any], str, 
     ),
     **{
         f"train {method}": (
-            ["train", method], "harness.stages.train.run_train", TrainConfig,
+            # --allow-unchecked: these inputs were never decontaminated (the gate reads the resolved input)
+            ["train", method, "--allow-unchecked"], "harness.stages.train.run_train", TrainConfig,
             {"input": "in", "output": "out", **({"rewards": GRPO_REWARDS} if method == "grpo" else {})},
             "--recipe",
             {"method"} | ({"rewards", "mixce_ratio"} - ({"rewards"} if method == "grpo" else set()))
@@ -64,13 +65,14 @@ COMMANDS: dict[str, tuple[list[str], str, type[BaseModel], dict[str, Any], str, 
         )
         for method in ("sft", "grpo", "rank", "dpo")
     },
+    # Loops: measured (`eval`), since `keep: best` and `stop_when_worse` are refused without it.
     "loop star": (
         ["loop", "star"], "harness.stages.loop.run_star_loop", LoopConfig,
-        {"input": "in", "output": "out"}, "--config", set(),
+        {"input": "in", "output": "out", "eval": "mmlu"}, "--config", set(),
     ),
     "loop thought-ranking": (
         ["loop", "thought-ranking"], "harness.stages.loop_thought_ranking.run_thought_ranking_loop",
-        ThoughtRankingConfig, {"input": "in", "output": "out"}, "--config", set(),
+        ThoughtRankingConfig, {"input": "in", "output": "out", "eval": "mmlu"}, "--config", set(),
     ),
 }  # fmt: skip
 

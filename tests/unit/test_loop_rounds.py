@@ -42,8 +42,8 @@ def test_a_round_that_stops_is_linked_with_its_counts_and_the_reason(tmp_path):
     links = json.loads((tmp_path / "loop" / "loop.json").read_text())
     assert links["loop"] == "demo" and links["stopped"] == summary.stopped
     assert links["rounds"] == [
-        {"round": 1, "model_in": "default", "model_out": None, "train": {}, "rows": str(tmp_path / "loop/round-1/rows"),
-         "count": 3}
+        {"round": 1, "model_in": "default", "model_out": None, "train": {}, "eval": {},
+         "rows": str(tmp_path / "loop/round-1/rows"), "count": 3}
     ]  # fmt: skip
     assert links["config"]["rounds"] == 3
 

@@ -29,7 +29,7 @@ def _read_artifact(folder: Path) -> pl.DataFrame:
 
 def test_to_dir_loads_with_datasets_and_its_card(real_artifacts: RealArtifacts, tmp_path):
     out = tmp_path / "pushed"
-    result = run_harness("push", str(real_artifacts.synth), "--repo-id", "me/backfill-demo", "--to-dir", str(out), "--license", "apache-2.0", env=real_artifacts.env)  # fmt: skip
+    result = run_harness("push", str(real_artifacts.synth), "--allow-unchecked", "--repo-id", "me/backfill-demo", "--to-dir", str(out), "--license", "apache-2.0", env=real_artifacts.env)  # fmt: skip
     assert result.stdout.strip() == str(out) and "nothing uploaded" in result.stderr
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
         "README.md",
@@ -94,10 +94,19 @@ def _assert_token_nowhere(*places: Path | str) -> None:
 
 def test_upload_makes_the_calls_the_hub_expects(real_artifacts: RealArtifacts, tmp_path):
     staged = tmp_path / "staged"
-    run_harness("push", str(real_artifacts.synth), "--repo-id", "me/traces", "--to-dir", str(staged), env=real_artifacts.env)  # fmt: skip
+    run_harness("push", str(real_artifacts.synth), "--allow-unchecked", "--repo-id", "me/traces", "--to-dir", str(staged), env=real_artifacts.env)  # fmt: skip
     with RecordingHub(TOKEN) as hub:
         env = _hub_env(real_artifacts, hub.url, tmp_path)
-        args = ["push", str(real_artifacts.synth), "--repo-id", "me/traces", "--private", "--revision", "dev"]
+        args = [
+            "push",
+            str(real_artifacts.synth),
+            "--allow-unchecked",
+            "--repo-id",
+            "me/traces",
+            "--private",
+            "--revision",
+            "dev",
+        ]
         result = run_harness(*args, "--message", "first traces", env=env)
         calls = [(c.method, c.path) for c in hub.calls]
         assert calls == [
@@ -138,7 +147,7 @@ def test_a_second_push_replaces_stale_data_files(real_artifacts: RealArtifacts, 
 
 
 def test_bad_requests_fail_before_anything_is_written(real_artifacts: RealArtifacts, tmp_path):
-    push = ["push", str(real_artifacts.synth)]
+    push = ["push", str(real_artifacts.synth), "--allow-unchecked"]
     inside = run_harness(*push, "--repo-id", "me/x", "--to-dir", str(real_artifacts.synth / "hub"), env=real_artifacts.env, check=False)  # fmt: skip
     assert inside.returncode == 2 and "is inside the artifact folder" in inside.stderr
     assert not (real_artifacts.synth / "hub").exists()
@@ -147,7 +156,7 @@ def test_bad_requests_fail_before_anything_is_written(real_artifacts: RealArtifa
 
 
 def test_errors_are_one_line_and_never_show_the_token(real_artifacts: RealArtifacts, tmp_path):
-    push = ["push", str(real_artifacts.synth)]
+    push = ["push", str(real_artifacts.synth), "--allow-unchecked"]
     with RecordingHub(TOKEN, forbidden={"someone-else"}) as hub:
         no_token = run_harness(*push, "--repo-id", "me/x", env=_hub_env(real_artifacts, hub.url, tmp_path, token=None), check=False)  # fmt: skip
         assert no_token.returncode == 2 and "no Hugging Face token: set HF_TOKEN" in no_token.stderr

@@ -1,0 +1,90 @@
+"""Whether an input was checked against the eval sets: the gate of `harness train` and `harness push`.
+
+An input counts as checked when `harness decontam` wrote it, or wrote an artifact it was derived from: the
+provenance of each artifact names its input, and the chain is followed back. Stages after decontam keep its
+verdict (judge copies the `decontam_clean` column; select and train leave contaminated rows out), so every
+row downstream of a decontam run is either marked or clean. The check must include MMLU, the eval set
+`harness eval` runs; anything else is refused unless `--allow-unchecked` is given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.artifacts import PART_RE, read_provenance
+from harness.eval_sets import MMLU
+from harness.sources import InputError
+
+CLEAN = "decontam_clean"
+MAX_HOPS = 16  # a provenance chain longer than this is not followed further
+
+
+@dataclass
+class DecontamStatus:
+    checked: bool
+    against: list[dict[str, Any]] = field(default_factory=list)  # the eval sets, as decontam recorded them
+    artifact: str | None = None  # where decontam wrote its output
+    ngram: int | None = None
+    contaminated: int | None = None  # rows that run marked (or dropped, with `dropped` true)
+    dropped: bool = False
+    allowed_unchecked: bool = False
+
+    @property
+    def names(self) -> list[str]:
+        return [s["name"] for s in self.against]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        if not self.checked:
+            return "not checked against any eval set" + (" (--allow-unchecked)" if self.allowed_unchecked else "")
+        sets = "; ".join(f"{s['name']} ({s.get('detail') or s.get('items')})" for s in self.against)
+        action = "dropped" if self.dropped else "marked and left out"
+        return f"checked against {sets} with {self.ngram}-gram overlap in {self.artifact}: {self.contaminated} rows {action}"
+
+
+def decontam_status(spec: str | Path) -> DecontamStatus:
+    """Follow the input's provenance back to a `harness decontam` run; unchecked when there is none."""
+    path, seen = Path(spec), set()
+    for _ in range(MAX_HOPS):
+        shards = sorted(p for p in path.glob("*.parquet") if PART_RE.match(p.name)) if path.is_dir() else []
+        if not shards or path.resolve() in seen:
+            break
+        seen.add(path.resolve())
+        provenances = [read_provenance(s) for s in shards]
+        runs = [p for p in provenances if p.get("stage") == "decontam"]
+        if runs:
+            settings = runs[-1]["decontam"]
+            counts = [p.get("decontam_rows", {}).get("contaminated", 0) for p in runs]
+            return DecontamStatus(
+                True, settings["against"], str(path), settings["ngram"], sum(counts), bool(settings.get("drop"))
+            )
+        upstream = provenances[-1].get("input")
+        label = upstream.get("label") if isinstance(upstream, dict) else upstream
+        if not isinstance(label, str):
+            break
+        path = Path(label)
+    return DecontamStatus(False)
+
+
+def require_checked(spec: str | Path, allow_unchecked: bool, command: str) -> DecontamStatus:
+    """The input's status; an InputError when it was not checked against MMLU and that was not allowed."""
+    status = decontam_status(spec)
+    if allow_unchecked:
+        status.allowed_unchecked = not status.checked or MMLU not in status.names
+        return status
+    if not status.checked:
+        raise InputError(
+            f"{spec}: never checked against the eval sets (no `harness decontam` in its provenance). Run "
+            f"`harness decontam --input {spec} --against mmlu --output DIR` and {command} DIR, "
+            "or pass --allow-unchecked"
+        )
+    if MMLU not in status.names:
+        raise InputError(
+            f"{spec}: checked against {', '.join(status.names)} but not mmlu, which `harness eval` runs; "
+            "run `harness decontam --against mmlu` on it, or pass --allow-unchecked"
+        )
+    return status

