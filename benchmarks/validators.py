@@ -9,7 +9,7 @@ peak RSS is that mode's alone), one thread, streaming the file in batches:
 - baseline:   read + a bare one-regex format check per row, the usual hand-written GRPO format reward
               (`<think>.*?</think>\\s*<output>.*?</output>`)
 - structure:  read + parse + the structure verdict (card rule 1)
-- validators: read + every verdict the task gives (7 format rules + correctness), as `harness synth` does
+- validators: read + every verdict the task gives (every format rule + correctness), as `harness synth` does
 - rewards:    read + the 8 TRL reward functions called on each batch (each parses the completion again)
 
 rows/s counts the validator work only (read time subtracted per batch); `with read` includes the Parquet

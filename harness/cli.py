@@ -73,6 +73,10 @@ app = HarnessTyper(
 console = Console(stderr=True)
 OPENAI = "Engine openai"
 VLLM = "Engine vllm"
+THOUGHT_PREFIX_HELP = (
+    "How `<thought>c</thought>` prefixes: `open` (c opens the thought, the model continues and closes it) or "
+    "`closed` (the whole tag is forced, then the model's own thought chain)."
+)
 SCALE = "Scale (GPUs, processes)"
 LORA = "LoRA (PEFT)"
 
@@ -229,6 +233,16 @@ def synth(
     ] = None,
     top_p: Annotated[float, typer.Option(help="Nucleus sampling mass.")] = None,
     min_p: Annotated[float, typer.Option(help="Minimum token probability relative to the top token.")] = None,
+    top_k: Annotated[int, typer.Option(help="Keep only the K most likely tokens (0 = off).")] = None,
+    repetition_penalty: Annotated[float, typer.Option(help="Penalty on tokens already in the text (1 = off).")] = None,
+    sampling_from_model: Annotated[
+        bool,
+        typer.Option(
+            "--sampling-from-model/--no-sampling-from-model",
+            help="Take sampling from the model's generation_config.json (under these flags); default: the task's "
+            "choice (reasoning-token: yes).",
+        ),
+    ] = None,
     max_tokens: Annotated[
         int,
         typer.Option(
@@ -248,6 +262,7 @@ def synth(
         str, typer.Option(help="thought-variants: the forced thought characters (default a-zA-Z0-9).")
     ] = None,
     max_thought_tokens: Annotated[int, typer.Option(help="thought-variants: thought budget (128).")] = None,
+    thought_prefix: Annotated[str, typer.Option(help="thought-variants: " + THOUGHT_PREFIX_HELP)] = None,
     max_answer_tokens: Annotated[
         int, typer.Option(help="thought-variants, reasoning-token: budget of the answer step.")
     ] = None,
@@ -290,6 +305,7 @@ def synth(
         "variants": variants,
         "max_thought_tokens": max_thought_tokens,
         "max_answer_tokens": max_answer_tokens,
+        "prefix": thought_prefix,
     }
     task_options = {k: v for k, v in task_options.items() if v is not None}
     with _clean_errors():
@@ -313,6 +329,9 @@ def synth(
                 "temperature": temperature,
                 "top_p": top_p,
                 "min_p": min_p,
+                "top_k": top_k,
+                "repetition_penalty": repetition_penalty,
+                "from_model": sampling_from_model,
                 "max_tokens": max_tokens,
                 "stop": stop,
                 "seed": seed,
@@ -406,6 +425,13 @@ def eval_mmlu(
         ),
     ] = None,
     task: Annotated[str, typer.Option(help="Generative mode: prompt and answer format, `structured`.")] = None,
+    preset: Annotated[
+        str,
+        typer.Option(
+            help="`structured-card`: the structured card's table (its 12 subjects x 100 random questions, "
+            "generative, its prompt and sampling), printed in its layout beside ours."
+        ),
+    ] = None,
     output: ArtifactOutputOpt = "runs/eval-mmlu",
     dataset: Annotated[
         str,
@@ -463,6 +489,7 @@ def eval_mmlu(
                 "seed": seed,
                 "mode": mode,
                 "task": task,
+                "preset": preset,
                 "output": output,
                 "dataset": dataset,
                 "dataset_config": dataset_config,
@@ -766,6 +793,22 @@ def loop_star(
     temperature: Annotated[float, typer.Option(help="Sampling temperature (card: 0.5).")] = None,
     max_tokens: Annotated[int, typer.Option(help="Tokens per rationale (card: 512).")] = None,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = None,
+    sft_input: Annotated[
+        str,
+        typer.Option(
+            help="The card's initial SFT phase first: instruction data in its `### User:`/`### Assistant:` or "
+            "TinyCoT format (`text`), or TinyCoT's question/rationale/answer columns."
+        ),
+    ] = None,
+    sft_recipe: Annotated[str, typer.Option(help="Recipe of the initial SFT phase (default memphis-sft).")] = None,
+    gold_rationale: Annotated[
+        bool,
+        typer.Option(
+            "--gold-rationale",
+            help="The questions have the reference `rationale` (TinyCoT): the rank loss's cross-entropy is on it "
+            "and the answer, as the card's.",
+        ),
+    ] = False,
     max_steps: LoopMaxStepsOpt = None,
     learning_rate: LoopLearningRateOpt = None,
     batch_size: LoopBatchSizeOpt = None,
@@ -788,6 +831,9 @@ def loop_star(
     given = locals()
     with _clean_errors():
         star = {"method": method, "n": n, "temperature": temperature, "max_tokens": max_tokens, "seed": seed}
+        star.update(sft_input=sft_input, sft_recipe=sft_recipe)
+        if gold_rationale:
+            star["task_options"] = {"gold_rationale": True}
         cfg = load_config(config, {**_loop_overrides(given), **star}, LoopConfig)
         summary = run_star_loop(cfg, console)
     _print_loop_summary(summary, "loop star summary", {"samples": "rows", "valid": "valid", "pairs": "pairs_count"})
@@ -810,6 +856,7 @@ def loop_thought_ranking(
     variants: Annotated[str, typer.Option(help="The forced thought characters (card: a-zA-Z0-9, 62).")] = None,
     max_thought_tokens: Annotated[int, typer.Option(help="Thought budget (card: 128).")] = None,
     max_answer_tokens: Annotated[int, typer.Option(help="Answer budget (card: 2048).")] = None,
+    thought_prefix: Annotated[str, typer.Option(help=THOUGHT_PREFIX_HELP)] = None,
     judge_model: Annotated[
         str, typer.Option(help="The rank judge's model: `default`, a folder, a hub id or a served model's name.")
     ] = None,
@@ -845,6 +892,7 @@ def loop_thought_ranking(
         "variants": variants,
         "max_thought_tokens": max_thought_tokens,
         "max_answer_tokens": max_answer_tokens,
+        "prefix": thought_prefix,
     }
     judge = {
         "model": judge_model,

@@ -25,14 +25,19 @@ class SamplingOverrides(BaseModel):
     model_config = ConfigDict(extra="forbid")
     temperature: float | None = None
     top_p: float | None = None
+    top_k: int | None = None
     min_p: float | None = None
+    repetition_penalty: float | None = None
     max_tokens: int | None = None
     n: int | None = None
     stop: list[str] | None = None
     seed: int | None = None
+    # Lay the model's generation_config.json over the task's defaults (these flags still win); None: the
+    # task decides (reasoning-token: yes, as its card generates with the model's own config).
+    from_model: bool | None = None
 
     def apply(self, defaults: SamplingParams) -> SamplingParams:
-        given = {k: v for k, v in self.model_dump().items() if v is not None}
+        given = {k: v for k, v in self.model_dump(exclude={"from_model"}).items() if v is not None}
         if "stop" in given:
             given["stop"] = tuple(given["stop"])
         try:
@@ -169,6 +174,9 @@ class EvalConfig(BaseModel):
     seed: int = 0  # the draw, and generation in generative mode
     mode: Literal["loglikelihood", "cloze", "generative"] = "loglikelihood"
     task: str | None = None  # generative mode: the prompt/parser family (structured)
+    # `structured-card`: the structured card's MMLU table (its 12 subjects, 100 random questions each, generative,
+    # its prompt and sampling; its table in the report). Settings given explicitly still win.
+    preset: Literal["structured-card"] | None = None
     sampling: SamplingOverrides = Field(default_factory=SamplingOverrides)  # generative mode only
     system_prompt: str | None = None  # generative mode: replaces the task's system prompt (text, or @FILE)
     batch_size: int = Field(default=8, ge=1)
@@ -176,6 +184,15 @@ class EvalConfig(BaseModel):
     threads: int | None = Field(default=None, ge=1)
     vllm: VLLMOptions = Field(default_factory=VLLMOptions)  # used by --engine vllm (lm-eval's vllm model)
     openai: OpenAIOptions = Field(default_factory=OpenAIOptions)  # used by --engine openai (lm-eval's local-*)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("preset") == "structured-card":
+            from reports.mmlu_card import LIMIT, SUBJECTS
+
+            data = {"subsets": list(SUBJECTS), "limit": LIMIT, "mode": "generative", "task": "structured", **data}
+        return data
 
     @field_validator("subsets", mode="before")
     @classmethod
@@ -298,12 +315,17 @@ class TrainConfig(BaseModel):
     learning_rate: float = Field(default=2e-5, gt=0)
     lr_scheduler_type: str = "linear"
     warmup_steps: int = Field(default=0, ge=0)
+    warmup_ratio: float | None = Field(default=None, ge=0, lt=1)  # a fraction of all steps (Memphis: 0.2, 0.1)
     num_train_epochs: float = Field(default=1.0, gt=0)
     max_steps: int = Field(default=-1, ge=-1)  # > 0 overrides the epochs; -1: the epochs decide
     batch_size: int = Field(default=4, ge=1)  # per device
     gradient_accumulation_steps: int = Field(default=1, ge=1)
     weight_decay: float = Field(default=0.0, ge=0)
-    max_length: int = Field(default=1024, ge=8)  # tokens per sequence (prompt + response)
+    max_grad_norm: float = Field(default=1.0, gt=0)
+    # TrainingArguments' optimizer name; an 8-bit bitsandbytes one falls back to adamw_torch without a GPU or
+    # bitsandbytes (trainers.common.resolve_optim; the provenance says which ran and why)
+    optim: str = "adamw_torch"
+    max_length: int = Field(default=1024, ge=8)  # tokens per sequence (prompt + response), capped by the model
     seed: int = 0
     logging_steps: int = Field(default=1, ge=1)
     save_steps: int = Field(default=0, ge=0)  # checkpoint every N steps (a killed run resumes from the last); 0: none
@@ -359,6 +381,8 @@ class TrainConfig(BaseModel):
             )
         if self.method != "grpo" and self.rewards:
             raise ValueError(f"`rewards` apply to grpo, not {self.method}")
+        if self.warmup_ratio is not None and self.warmup_steps:
+            raise ValueError("give warmup_steps or warmup_ratio, not both")
         if self.mixce_ratio is not None and self.method != "sft":
             raise ValueError(f"`mixce_ratio` applies to sft, not {self.method}")
         if self.method == "grpo" and self.batch_size % self.num_generations:
@@ -407,6 +431,11 @@ class LoopConfig(_LoopSettings):
 
     method: Literal["rank", "dpo"] = "rank"
     sampling: SamplingOverrides = Field(default_factory=SamplingOverrides)  # the star recipe's unless given
+    task_options: dict[str, Any] = Field(default_factory=dict)  # star: gold_rationale (input has `rationale`)
+    # The card's initial SFT phase before round 1: instruction data in its `### User:`/`### Assistant:` or TinyCoT
+    # format (a `text` column), or TinyCoT's question/rationale/answer columns; trained with `sft_recipe`.
+    sft_input: str | None = None
+    sft_recipe: str | None = None  # default memphis-sft
 
 
 class LoopJudgeSettings(BaseModel):

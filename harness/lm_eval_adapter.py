@@ -156,6 +156,10 @@ def generation_kwargs(params: SamplingParams) -> dict[str, Any]:
         kwargs.update(temperature=params.temperature, top_p=params.top_p)
         if params.min_p:
             kwargs["min_p"] = params.min_p
+        if params.top_k:
+            kwargs["top_k"] = params.top_k
+    if params.repetition_penalty != 1:
+        kwargs["repetition_penalty"] = params.repetition_penalty
     # Always explicit: without `until` lm-eval stops at the first blank line. The model's end of turn is
     # added by lm-eval itself.
     kwargs["until"] = list(params.stop)
@@ -166,7 +170,8 @@ def generation_kwargs(params: SamplingParams) -> dict[str, Any]:
 @dataclass(frozen=True)
 class TaskSpec:
     """What lm-eval is asked to do. Generative mode needs `prompts`: a module with NAME, user_prompt(question,
-    choices) and parse_answer(text, n_choices) (e.g. tasks/structured_mc.py), and the generation kwargs."""
+    choices) and parse_answer(text, n_choices, question, choices) (e.g. tasks/structured_mc.py), and the generation
+    kwargs."""
 
     mode: str
     prompts: ModuleType | None = None
@@ -265,7 +270,7 @@ def generative_metrics(module_name: str):
     module = importlib.import_module(module_name)
 
     def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
-        parsed = module.parse_answer(results[0], len(doc["choices"]))
+        parsed = module.parse_answer(results[0], len(doc["choices"]), doc["question"], doc["choices"])
         return {"acc": float(parsed.option == doc["answer"]), "format_valid": float(parsed.format_valid)}
 
     return process_results
@@ -400,7 +405,7 @@ def question_rows(
                 row["prediction"] = _argmax(_normalized(logprobs, doc["choices"]) if spec.mode == "cloze" else logprobs)
             else:
                 text = sample["filtered_resps"][0]
-                parsed = prompts.parse_answer(text, len(doc["choices"]))
+                parsed = prompts.parse_answer(text, len(doc["choices"]), doc["question"], doc["choices"])
                 row.update(completion=text, prediction=parsed.option, verdicts=parsed.verdicts)
                 row["completion_tokens"] = count_tokens(text) if count_tokens is not None else None
             rows.append(row)

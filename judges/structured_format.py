@@ -14,8 +14,24 @@ A completion must look like
 task's verdicts (`validate`) and the TRL rewards (`judges.structured_rewards`) call these same functions, so one
 check serves filtering, eval and RL.
 
-Rules 1-3 are the card's verbatim rules; what each later rule checks is our reading of the card (its text
-for rules 4-7 could not be retrieved offline; see tasks/structured.py).
+Each card rule (its system prompt's FORMAT RULES 1-7) is one rule here, and so is each item of its
+INVALID RESPONSES list:
+
+    card                                           rule (verdict name)
+    1. three sections in order                     structure
+    2. detailed reasoning in full sentences        full_sentences
+    3. at least 40/80/40 tokens                    min_tokens
+    4. monitoring: calculations, derivations,      explicit_steps
+       or logical deductions
+    5. the four generic placeholder phrases        forbidden_phrases (our fourteen more: EXTRA_FORBIDDEN_PHRASES,
+                                                   opt-in)
+    6. references values, equations, relations     references_problem
+    7. <output> only the final answer              output_only
+    INVALID: empty sections, bullet point          no_placeholders
+             placeholders
+    INVALID: generic reasoning                     forbidden_phrases and references_problem
+    INVALID: missing calculations when required    calculations (the problem has numbers: <monitoring> computes)
+    INVALID: incorrect tag order                   structure
 """
 
 from __future__ import annotations
@@ -51,9 +67,18 @@ WELL_FORMED = re.compile(
 )
 MIN_TOKENS = {"planning": 40, "monitoring": 80, "evaluation": 40}  # card rule 3, verbatim
 
-# Reconstructed (the card's own list could not be retrieved offline): generic phrases that fit any problem and
-# so carry no reasoning. Matched case-insensitively on word boundaries inside <think>. Configurable.
-DEFAULT_FORBIDDEN_PHRASES = (
+# Card rule 5, verbatim: "Generic placeholder phrases are forbidden, including:" these four. Matched
+# case-insensitively on word boundaries inside <think>.
+CARD_FORBIDDEN_PHRASES = (
+    "analyze the problem",
+    "determine the strategy",
+    "verify the solution",
+    "check correctness",
+)
+DEFAULT_FORBIDDEN_PHRASES = CARD_FORBIDDEN_PHRASES
+# Ours, not the card's (rule 5 says "including"): more filler that fits any problem. Opt-in (task option
+# `extra_phrases`, or list them in `forbidden_phrases`).
+EXTRA_FORBIDDEN_PHRASES = (
     "as an ai",
     "let me think",
     "let's think step by step",
@@ -69,24 +94,48 @@ DEFAULT_FORBIDDEN_PHRASES = (
     "without further analysis",
     "i am confident",
 )
-# Explicit steps in <monitoring>: a number, an equation or arithmetic sign, or a logical connective.
-STEP_SIGNS = re.compile(r"[0-9=+×÷≈<>≤≥→⇒∴]")
-CONNECTIVES = (
+# Card rule 4: "explicit reasoning steps, including calculations, derivations, or logical deductions". A
+# calculation is arithmetic between numbers or an equation; a derivation or deduction is a logical consequence
+# word. A lone digit or "so" is neither.
+# Quantifiers are bounded so that hostile text (megabytes of digits or spaces) stays linear.
+CALCULATION = re.compile(
+    r"\d[\d.,]{0,20}\s{0,3}(?:[-+*/×÷^x]|\*\*)\s{0,3}\(?-?\d"  # 3 + 4, 0.5 * 12, 2^3, 6x7
+    r"|\d\s?%\s{0,3}of\s{1,3}\d",  # 20% of 50
+    re.IGNORECASE,
+)
+# An equation or relation: x = 4, f(2) ≈ 0.3, a <= b. Searched only where a relation sign occurs at all
+# (a scan for the sign is C-speed; this pattern would try every word character).
+RELATION = re.compile(r"[\w)\]]\s{0,3}(?:=|≈|≠|<=|>=|≤|≥)\s{0,3}[-\w(]")
+RELATION_SIGNS = ("=", "≈", "≠", "≤", "≥")
+DEDUCTIONS = (
     "therefore",
-    "because",
-    "since",
     "thus",
     "hence",
-    "so",
-    "then",
-    "implies",
     "consequently",
-    "which means",
     "it follows",
-    "if",
+    "which means",
+    "this means",
+    "implies",
+    "because",
+    "we can conclude",
+    "we conclude",
+    "rules out",
+    "must be",
+    "cannot be",
+)
+IF_THEN = re.compile(r"\bif\b[^.!?]{1,200}?\bthen\b", re.IGNORECASE)
+# Card rule 2: "detailed reasoning in full sentences": sentences of at least this many words, ended by . ! ? or :
+SENTENCE_END = re.compile(r"[.!?:](?=\s|$)|\n")  # a sentence's end, or a line's (which ends no sentence)
+MIN_SENTENCE_WORDS = 5
+MIN_SENTENCE_SHARE = 0.5  # of a section's words that stand in full sentences (the rest: fragments, bullets)
+# INVALID "Bullet point placeholders": a bullet that names a step without taking it ("- step 1", "* details").
+GENERIC_BULLET = re.compile(
+    r"(?:step|point|item|idea|reason|detail|details|note|notes|calculation|calculations|analysis|reasoning)"
+    r"\s{0,3}\d{0,3}\s?[.:]?",
+    re.IGNORECASE,
 )
 # A line that is only a bullet, an ellipsis or a to-do word is a placeholder, not reasoning.
-BULLET = re.compile(r"(?:[-*•+]|\d{1,2}[.)])\s*")
+BULLET = re.compile(r"(?:[-*•+‐–]|\d{1,2}[.)])\s*")
 PLACEHOLDER_WORDS = frozenset({"", "...", "…", "tbd", "tba", "todo", "n/a", "etc", "etc.", "[...]", "(...)", "xxx"})
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 WORD = re.compile(r"[^\W\d_]{5,}")  # key terms: words of 5+ letters
@@ -228,6 +277,7 @@ def _reasoning(text: str) -> str:
 # Passing verdicts with a fixed reason are built once (a Verdict is immutable; most rows pass most rules).
 STRUCTURE_OK = Verdict("structure", True, "think(planning, monitoring, evaluation) then output")
 MIN_TOKENS_OK = Verdict("min_tokens", True, "every section meets its minimum")
+FULL_SENTENCES_OK = Verdict("full_sentences", True, "every section reasons in full sentences")
 NO_FORBIDDEN_OK = Verdict("forbidden_phrases", True, "no generic phrase")
 NO_PLACEHOLDERS_OK = Verdict("no_placeholders", True, "no empty section or placeholder")
 
@@ -255,18 +305,53 @@ def min_tokens(trace: Trace, row: Mapping[str, Any], settings: Settings) -> Verd
     return MIN_TOKENS_OK
 
 
+def full_sentences(trace: Trace, row: Mapping[str, Any], settings: Settings) -> Verdict:
+    """Card rule 2: each section holds detailed reasoning in full sentences, not fragments or bullet lists."""
+    for name in SECTIONS:
+        section = getattr(trace, name)
+        if not section:
+            return Verdict("full_sentences", False, f"<{name}> is missing or empty")
+        words = len(section.split())
+        enough = MIN_SENTENCE_SHARE * words
+        in_sentences = start = 0
+        for end in SENTENCE_END.finditer(section):
+            piece, start = section[start : end.end()], end.end()
+            if end.group() != "\n" and (n := len(piece.split())) >= MIN_SENTENCE_WORDS:
+                in_sentences += n
+                if in_sentences >= enough:  # most sections: decided before the last sentence
+                    break
+        if in_sentences == 0:
+            return Verdict("full_sentences", False, f"<{name}> has no full sentence ({MIN_SENTENCE_WORDS}+ words)")
+        if in_sentences < MIN_SENTENCE_SHARE * words:
+            share = f"{in_sentences} of {words} words"
+            return Verdict("full_sentences", False, f"<{name}> is mostly fragments: {share} in full sentences")
+    return FULL_SENTENCES_OK
+
+
 def explicit_steps(trace: Trace, row: Mapping[str, Any], settings: Settings) -> Verdict:
-    """<monitoring> shows explicit steps: numbers, equations or logical connectives."""
+    """Card rule 4: <monitoring> shows explicit steps: a calculation, a derivation or a logical deduction."""
     monitoring = trace.monitoring
     if not monitoring:
         return Verdict("explicit_steps", False, "no <monitoring> section")
-    if sign := STEP_SIGNS.search(monitoring):
-        return Verdict("explicit_steps", True, f"shows {sign.group()!r}")
-    lowered = monitoring.lower()
-    for word in CONNECTIVES:
-        if _mentions(lowered, word):
-            return Verdict("explicit_steps", True, f"shows {word!r}")
-    return Verdict("explicit_steps", False, "<monitoring> has no number, equation or logical connective")
+    if step := _step(monitoring):
+        return Verdict("explicit_steps", True, f"shows {step!r}")
+    return Verdict("explicit_steps", False, "<monitoring> has no calculation, derivation or logical deduction")
+
+
+def calculations(trace: Trace, row: Mapping[str, Any], settings: Settings) -> Verdict | None:
+    """INVALID "Missing calculations when required": a problem with numbers needs a calculation in <monitoring>.
+    None when the row has no question; passes when the problem has fewer than two numbers to compute with."""
+    question = row.get("question")
+    if not isinstance(question, str):
+        return None
+    choices = row.get("choices")
+    options = tuple(c for c in choices if isinstance(c, str)) if _is_list(choices) else ()
+    numbers, _ = _problem_values(question, options)
+    if len(NUMBER.findall(question)) < 2 and len(numbers) < 2:
+        return Verdict("calculations", True, "the problem has no numbers to compute with")
+    if trace.monitoring and (calc := _calculation(trace.monitoring)):
+        return Verdict("calculations", True, f"computes {calc!r}")
+    return Verdict("calculations", False, "the problem has numbers but <monitoring> shows no calculation")
 
 
 def forbidden_phrases(trace: Trace, row: Mapping[str, Any], settings: Settings) -> Verdict:
@@ -300,7 +385,8 @@ def references_problem(trace: Trace, row: Mapping[str, Any], settings: Settings)
 
 
 def no_placeholders(trace: Trace, row: Mapping[str, Any], settings: Settings) -> Verdict:
-    """No empty section, and no line that is only a bullet, an ellipsis or "TBD"."""
+    """INVALID "Empty sections" and "Bullet point placeholders": no empty section, no line that is only a bullet,
+    an ellipsis or "TBD", and no bullet line of a few words standing in for a step."""
     for name in (*SECTIONS, "output"):
         section = getattr(trace, name)
         if section is None:
@@ -347,8 +433,10 @@ def correct(trace: Trace, row: Mapping[str, Any], settings: Settings) -> Verdict
 
 FORMAT_RULES: tuple[Rule, ...] = (
     structure,
+    full_sentences,
     min_tokens,
     explicit_steps,
+    calculations,
     forbidden_phrases,
     references_problem,
     no_placeholders,
@@ -396,11 +484,36 @@ def _problem_values(question: str, choices: tuple[str, ...]) -> tuple[list[str],
 def _placeholder_line(section: str) -> str | None:
     for line in section.splitlines():
         stripped = line.strip()
-        if not stripped or len(stripped) > 12:  # every placeholder is short; most lines skip the checks below
+        if not stripped:
             continue
-        body = stripped[bullet.end() :] if (bullet := BULLET.match(stripped)) else stripped
+        bullet = BULLET.match(stripped)
+        body = stripped[bullet.end() :] if bullet else stripped
         if body.lower() in PLACEHOLDER_WORDS:
             return stripped
+        if bullet and GENERIC_BULLET.fullmatch(body):
+            return stripped
+    return None
+
+
+def _step(monitoring: str) -> str | None:
+    """A deduction, calculation or derivation in <monitoring> (None: none); the cheapest checks first."""
+    lowered = monitoring.lower()
+    for word in DEDUCTIONS:
+        if word in lowered and _mentions(lowered, word):
+            return word
+    if calc := _calculation(monitoring):
+        return calc
+    if if_then := IF_THEN.search(monitoring):
+        return _shorten(if_then.group(), 40)
+    return None
+
+
+def _calculation(text: str) -> str | None:
+    """Arithmetic between numbers, or an equation/relation."""
+    if match := CALCULATION.search(text):
+        return match.group()
+    if any(sign in text for sign in RELATION_SIGNS) and (match := RELATION.search(text)):
+        return match.group()
     return None
 
 

@@ -16,21 +16,34 @@ from harness.backends.base import Completion, Request, SamplingParams
 from harness.records import MESSAGES, Verdict
 from tasks.base import Task, check_text
 
-# The card's prompt opens with "Your role as an assistant"; the rest of its text could not be retrieved
-# on a machine without a hub (see README, "backfill prompt"). This is our reconstruction of it: it asks for
-# exactly what the card describes. Replace it with the card's text via `--system-prompt FILE`.
+# The card's system prompt, VERBATIM from its "Example Prompt" (its '<|thinking_end>' spelling included; the
+# parser accepts both spellings). tests/unit/test_backfill.py compares it with the card's text.
 SYSTEM_PROMPT = (
-    "Your role as an assistant is to reconstruct the reasoning that leads from a user's INSTRUCTION to a "
-    "given SOLUTION. The instruction is wrapped in <|instruction_start|> and <|instruction_end|>, the "
-    "solution in <|solution_start|> and <|solution_end|>. Think through the problem step by step, the way "
-    "someone solving it would, and arrive at exactly the given solution: the solution is fixed and must not "
-    "be changed, corrected or rewritten. Write the reasoning between <|thinking_start|> and <|thinking_end|>."
+    "Your role as an assistant involves thoroughly reconstructing a plausible reasoning process that "
+    "leads from a user-provided INSTRUCTION to a user-provided SOLUTION. You must not alter the SOLUTION. "
+    "Each step should include concrete decisions and validations, such as: interpreting the INSTRUCTION, "
+    "extracting constraints, selecting an approach, justifying key choices, verifying that intermediate "
+    "results remain consistent with the provided SOLUTION, refining any errors, and a final consistency "
+    "check noting any residual ambiguities. Use domain-appropriate specifics and avoid filler. Do not "
+    "introduce new facts that would change the SOLUTION. Now, given an INSTRUCTION and a SOLUTION, "
+    "reconstruct the Thought and present the Solution per the above guidelines. Your reasoning should "
+    "begin and end with '<|thinking_start|>' and '<|thinking_end>' respectively."
 )
+# The turns as the card's example lays them out: in ChatML each turn's content ends with a line break before
+# <|im_end|> (`<|im_start|>system\n{prompt}\n<|im_end|>`), the user turn is the instruction block, a blank line,
+# the solution block.
+TURN_END = "\n"
 USER_TEMPLATE = (
-    "<|instruction_start|>\n{instruction}\n<|instruction_end|>\n\n<|solution_start|>\n{solution}\n<|solution_end|>"
+    "<|instruction_start|>\n{instruction}\n<|instruction_end|>\n\n<|solution_start|>\n{solution}\n<|solution_end|>\n"
 )
 THINKING_START = "<|thinking_start|>"
+# The example ends `<|thinking_start|>` then a line break; its last, empty line is the `<pre>` block closing on
+# its own line, not part of the prompt (README, "backfill prompt").
 PRIMER = THINKING_START + "\n"
+# The card asks for steps of "concrete decisions and validations": a trace that is only the solution restated, or
+# fewer words than this that are not the solution's, is no reasoning (`trace_reasoning`; task option `min_trace_words`).
+MIN_TRACE_WORDS = 12
+WORDS = re.compile(r"[^\W_]+(?:[.,'’-][^\W_]+)*")
 # The card spells some markers without their closing pipe; accept both spellings when parsing.
 THINKING_END = re.compile(r"<\|thinking_end\|?>")
 SOLUTION_BLOCK = re.compile(r"<\|solution_start\|?>(?P<body>.*?)(?:<\|solution_end\|?>|$)", re.DOTALL)
@@ -50,11 +63,14 @@ class BackfillTask(Task):
         pa.field("messages", MESSAGES),  # system, user, assistant = trace + solution; null unless valid
     ]
 
-    def __init__(self, system_prompt: str = SYSTEM_PROMPT) -> None:
+    def __init__(self, system_prompt: str = SYSTEM_PROMPT, min_trace_words: int = MIN_TRACE_WORDS) -> None:
+        if not isinstance(min_trace_words, int) or min_trace_words < 0:
+            raise ValueError(f"min_trace_words must be an integer >= 0, got {min_trace_words!r}")
         self.system_prompt = system_prompt
+        self.min_trace_words = min_trace_words
 
     def template(self) -> str:
-        return "\n\0".join([self.system_prompt, USER_TEMPLATE, PRIMER])
+        return "\n\0".join([self.system_prompt, USER_TEMPLATE, PRIMER, f"min_trace_words={self.min_trace_words}"])
 
     def check(self, values: dict[str, Any]) -> list[Verdict]:
         verdicts = [check_text(values, column) for column in ("instruction", "solution")]
@@ -66,7 +82,8 @@ class BackfillTask(Task):
 
     def render(self, values: dict[str, Any], variant: str = "") -> Request:
         user = USER_TEMPLATE.format(instruction=values["instruction"], solution=values["solution"])
-        messages = ({"role": "system", "content": self.system_prompt}, {"role": "user", "content": user})
+        system = self.system_prompt if self.system_prompt.endswith(TURN_END) else self.system_prompt + TURN_END
+        messages = ({"role": "system", "content": system}, {"role": "user", "content": user})
         return Request(messages=messages, assistant_prefix=PRIMER)
 
     def parse(
@@ -88,6 +105,7 @@ class BackfillTask(Task):
         verdicts = [Verdict("markers", True, "trace opened and closed in order")]
         trace = text[: end.start()].strip()
         verdicts.append(Verdict("trace_nonempty", bool(trace), "ok" if trace else "nothing between the markers"))
+        verdicts.append(_reasoning_verdict(trace, values["solution"], self.min_trace_words))
         verdicts.append(_solution_verdict(values["solution"], text[end.end() :]))
         if all(v.passed for v in verdicts):
             fields["trace"] = trace
@@ -117,6 +135,24 @@ def _solution_verdict(solution: str, tail: str) -> Verdict:
         False,
         f"the model rewrote the solution after the trace: {_shorten(_normalize(repeated))!r}",
     )
+
+
+def _reasoning_verdict(trace: str, solution: str, min_words: int) -> Verdict:
+    """The trace must reason, not restate: only its words that are not the solution's count."""
+    solution_words = set(WORDS.findall(solution.lower()))
+    trace_words = WORDS.findall(trace.lower())
+    if not trace_words:
+        return Verdict("trace_reasoning", False, "no words in the trace")
+    beyond = [w for w in trace_words if w not in solution_words]
+    if not beyond:
+        return Verdict("trace_reasoning", False, "the trace only restates the solution")
+    if len(beyond) < min_words:
+        return Verdict(
+            "trace_reasoning",
+            False,
+            f"{len(beyond)} word(s) of reasoning beyond the solution; at least {min_words} are needed",
+        )
+    return Verdict("trace_reasoning", True, f"{len(beyond)} words of reasoning beyond the solution")
 
 
 def _shorten(text: str) -> str:

@@ -35,6 +35,7 @@ class Task(ABC):
     text_columns: tuple[str, ...] | None = None
     defaults: SamplingParams  # the recipe's sampling defaults; CLI flags override them
     fields: list[pa.Field]  # the task's own output columns
+    sampling_from_model: bool = False  # the recipe samples with the model's generation_config.json (over defaults)
     two_step: bool = False  # True: each first completion is sent back (`follow_up`) for a second generation
     pair_fields: list[pa.Field] | None = None  # set by tasks that also write a (chosen, rejected) pairs artifact
 

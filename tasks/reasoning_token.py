@@ -8,6 +8,7 @@ tokenizer too (`tokenizer.chat_template = REASONING_CHAT_TEMPLATE`), so the same
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pyarrow as pa
@@ -18,6 +19,7 @@ from harness.records import MESSAGES, Verdict
 from tasks.base import Task, check_text
 
 REASONING_TOKEN = "<|reasoning|>"
+CARD_MAX_NEW_TOKENS = 3000  # the card's `max_new_tokens`, for the reasoning and the answer alike
 SYSTEM_PROMPT = "You are a helpful assistant"  # the card's example conversation
 # ChatML with one more role: a message of role "reasoning" renders as `<|im_start|><|reasoning|>\n...`.
 # `add_reasoning_prompt` opens the reasoning turn, `add_generation_prompt` the assistant turn.
@@ -53,18 +55,38 @@ class ReasoningTokenTask(Task):
         pa.field("messages", MESSAGES),  # system, user, reasoning, assistant; null unless valid
     ]
 
-    def __init__(self, system_prompt: str = SYSTEM_PROMPT, max_answer_tokens: int = 1024) -> None:
+    # The card calls `model.generate(input_ids, max_new_tokens=3000)` for both turns: the model's own
+    # generation_config.json decides the sampling (harness.generation_config, laid over these defaults).
+    sampling_from_model = True
+
+    def __init__(
+        self, system_prompt: str = SYSTEM_PROMPT, max_answer_tokens: int = CARD_MAX_NEW_TOKENS, history: bool = False
+    ) -> None:
+        """`history`: the input also has a `history` column, the conversation so far as the card's loop keeps it
+        (system, then user, `<|reasoning|>` and assistant turns), which the new question continues."""
         self.system_prompt = system_prompt
         self.max_answer_tokens = max_answer_tokens
-        # The card calls generate() with the model's defaults and max_new_tokens=3000; these are Qwen2.5's
-        # sampling defaults. Both turns end at the ChatML end of turn.
-        self.defaults = SamplingParams(temperature=0.7, top_p=0.8, max_tokens=3000, stop=("<|im_end|>",))
+        self.history = bool(history)
+        if self.history:
+            self.columns = {"question": "question", "history": "history"}
+            self.text_columns = ("question",)
+        # Where the model has no generation config (a remote server's model): Qwen2.5-Instruct's sampling.
+        # Both turns end at the ChatML end of turn.
+        self.defaults = SamplingParams(
+            temperature=0.7,
+            top_p=0.8,
+            top_k=20,
+            repetition_penalty=1.05,
+            max_tokens=CARD_MAX_NEW_TOKENS,
+            stop=("<|im_end|>",),
+        )
 
     def template(self) -> str:
         return "\n\0".join([self.system_prompt, REASONING_CHAT_TEMPLATE])
 
     def check(self, values: dict[str, Any]) -> list[Verdict]:
-        return [check_text(values, "question")]
+        verdicts = [check_text(values, "question")]
+        return [*verdicts, _history_verdict(values.get("history"))] if self.history else verdicts
 
     def render(self, values: dict[str, Any], variant: str = "") -> Request:
         return Request(prompt=render_conversation(self._history(values), reasoning_prompt=True))
@@ -74,15 +96,7 @@ class ReasoningTokenTask(Task):
         return Request(prompt=render_conversation(history))
 
     def follow_up_params(self, params: SamplingParams) -> SamplingParams:
-        return SamplingParams(
-            temperature=params.temperature,
-            top_p=params.top_p,
-            min_p=params.min_p,
-            max_tokens=self.max_answer_tokens,
-            stop=params.stop,
-            seed=params.seed,
-            logprobs=params.logprobs,
-        )
+        return dataclasses.replace(params, max_tokens=self.max_answer_tokens, n=1)
 
     def parse(
         self, values: dict[str, Any], completion: Completion, variant: str = "", first: Completion | None = None
@@ -111,7 +125,34 @@ class ReasoningTokenTask(Task):
         }, verdicts
 
     def _history(self, values: dict[str, Any]) -> list[dict[str, str]]:
-        return [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": values["question"]}]
+        """The card's `history` before a generation: system, the earlier turns, then the new question."""
+        earlier = [_turn(m) for m in values.get("history") or []] if self.history else []
+        system = (
+            [] if earlier and earlier[0]["role"] == "system" else [{"role": "system", "content": self.system_prompt}]
+        )
+        return [*system, *earlier, {"role": "user", "content": values["question"]}]
+
+
+ROLES = ("system", "user", "reasoning", REASONING_TOKEN, "assistant")
+
+
+def _turn(message: dict[str, Any]) -> dict[str, str]:
+    """One earlier turn; the card's history names the reasoning role `<|reasoning|>`, ours `reasoning`."""
+    role = "reasoning" if message["role"] == REASONING_TOKEN else message["role"]
+    return {"role": role, "content": message["content"]}
+
+
+def _history_verdict(history: Any) -> Verdict:
+    if history is None:
+        return Verdict("input_history", True, "no earlier turns")
+    if not isinstance(history, list | tuple):
+        return Verdict("input_history", False, f"expected a list of messages, got {type(history).__name__}")
+    for i, message in enumerate(history):
+        if not isinstance(message, dict) or message.get("role") not in ROLES:
+            return Verdict("input_history", False, f"message {i}: role must be one of {', '.join(ROLES)}")
+        if not isinstance(message.get("content"), str):
+            return Verdict("input_history", False, f"message {i}: content must be text")
+    return Verdict("input_history", True, f"{len(history)} earlier turns")
 
 
 def _finished(name: str, completion: Completion, turn: str) -> Verdict:

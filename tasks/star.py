@@ -21,6 +21,9 @@ from tasks.base import Task, check_text
 
 PROMPT = "### User:\n{question}\n\n### Rationale:\n"
 ANSWER_HEADER = "### Answer:"
+# The ground truth as the model would write it after PROMPT (the TinyCoT layout): the rank phase's cross-entropy is
+# on it (the card: "A standard CE loss over the ground-truth was included to prevent excessive drift").
+GOLD = "{rationale}\n\n### Answer:\n{answer}"
 
 
 class StarTask(Task):
@@ -35,19 +38,31 @@ class StarTask(Task):
         pa.field("answer", pa.string()),  # the model's answer
         pa.field("correct", pa.bool_()),  # null when the sample was rejected for its format
     ]
-    pair_fields = PAIR_FIELDS
+    # `gold`: the question's reference rationale and answer (GOLD) when the input has a rationale, else null
+    # (the rank trainer's cross-entropy then falls back to the chosen response).
+    pair_fields = [*PAIR_FIELDS, pa.field("gold", pa.string())]
+
+    def __init__(self, gold_rationale: bool = False) -> None:
+        """`gold_rationale`: the input has the reference rationale (column `rationale`, TinyCoT's), which the
+        pairs carry with the answer as the ground truth of the rank phase's cross-entropy."""
+        self.gold_rationale = bool(gold_rationale)
+        if self.gold_rationale:
+            self.columns = {**StarTask.columns, "rationale": "rationale"}
+            self.fields = [*StarTask.fields, pa.field("gold_rationale", pa.string())]
 
     def template(self) -> str:
         return PROMPT + "\0" + ANSWER_HEADER
 
     def check(self, values: dict[str, Any]) -> list[Verdict]:
-        return [check_text(values, "question"), check_text(values, "answer")]
+        return [check_text(values, column) for column in self.columns]
 
     def values_from_output(self, row: dict[str, Any]) -> dict[str, Any]:
-        return {"question": row.get("question"), "answer": row.get("reference")}  # `answer` is the model's
+        values = {"question": row.get("question"), "answer": row.get("reference")}  # `answer` is the model's
+        return {**values, "rationale": row.get("gold_rationale")} if self.gold_rationale else values
 
     def rejected(self, values: dict[str, Any]) -> dict[str, Any]:
-        return {"question": _text(values.get("question")), "reference": _text(values.get("answer"))}
+        fields = {"question": _text(values.get("question")), "reference": _text(values.get("answer"))}
+        return {**fields, "gold_rationale": _text(values.get("rationale"))} if self.gold_rationale else fields
 
     def render(self, values: dict[str, Any], variant: str = "") -> Request:
         return Request(prompt=PROMPT.format(question=values["question"]))
@@ -56,6 +71,8 @@ class StarTask(Task):
         self, values: dict[str, Any], completion: Completion, variant: str = "", first: Completion | None = None
     ) -> tuple[dict[str, Any], list[Verdict]]:
         fields = {"question": values["question"], "reference": values["answer"], "rationale": None, "answer": None}
+        if self.gold_rationale:
+            fields["gold_rationale"] = values["rationale"]
         rationale, header, answer = completion.text.partition(ANSWER_HEADER)
         rationale, answer = rationale.strip(), answer.strip()
         if not header:
@@ -74,12 +91,20 @@ class StarTask(Task):
 
     def pairs(self, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The pairs rows for one question, from its sample rows (in sample order)."""
-        return pair_rows(
+        rows = pair_rows(
             samples,
             is_correct=lambda s: s["correct"] if s["valid"] else None,
             prompt_of=lambda s: PROMPT.format(question=s["question"]),
             response_of=lambda s: s["completion"],
         )
+        return [{**row, "gold": _gold(samples[0])} for row in rows]
+
+
+def _gold(sample: dict[str, Any]) -> str | None:
+    rationale, answer = sample.get("gold_rationale"), sample.get("reference")
+    if not (isinstance(rationale, str) and rationale.strip() and isinstance(answer, str)):
+        return None
+    return GOLD.format(rationale=rationale.strip(), answer=answer.strip())
 
 
 def _text(value: Any) -> str | None:

@@ -13,7 +13,7 @@ integer, a letter "A".., or a 1-based option number as text "2"). Map other colu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
@@ -21,7 +21,8 @@ import pyarrow as pa
 from harness.backends.base import Completion, Request, SamplingParams
 from harness.records import MESSAGES, Verdict
 from judges.structured_format import (
-    DEFAULT_FORBIDDEN_PHRASES,
+    CARD_FORBIDDEN_PHRASES,
+    EXTRA_FORBIDDEN_PHRASES,
     Settings,
     normalize_answer,
     parse_option,
@@ -31,12 +32,9 @@ from judges.structured_format import (
 from judges.token_count import DEFAULT_TOKENIZER, TokenCounter
 from tasks.base import Task, check_text
 
-# The card's SYSTEM_PROMPT is VERBATIM up to "4. The <monitoring> section MUST show ex" (the card writes it as a
-# Python triple-quoted string that opens with a newline, kept here). The rest, SYSTEM_PROMPT_RECONSTRUCTED
-# (the end of rule 4, rules 5-7 and the list of forbidden phrases), could not be retrieved offline: it is our
-# reconstruction from the card's description of its rules. Pass the card's exact text with
-# `--system-prompt @FILE` (task option `system_prompt`); `template_hash` records which prompt made each row.
-SYSTEM_PROMPT_VERBATIM = """
+# The card's SYSTEM_PROMPT, VERBATIM: the whole of its Python triple-quoted string, which opens and ends with a
+# line break (kept). tests/unit/test_structured_task.py compares it with the card's text.
+SYSTEM_PROMPT = """
 You are an AI assistant that MUST produce structured reasoning.
 Your response MUST EXACTLY follow this format:
 <think>
@@ -61,30 +59,61 @@ FORMAT RULES:
 - <planning>: at least 40 tokens
 - <monitoring>: at least 80 tokens
 - <evaluation>: at least 40 tokens
-4. The <monitoring> section MUST show ex"""
-SYSTEM_PROMPT_RECONSTRUCTED = """plicit steps: numbers, equations or logical connectives (because, therefore, so, if ... then).
-5. Do NOT use generic phrases that fit any question, such as:
-{phrases}
-6. The reasoning MUST reference the specific values, numbers and key terms given in the question.
-7. No section may be empty or hold placeholders such as "...", "-", "*" or "TBD".
-The <output> block must contain ONLY the final answer.
+4. The <monitoring> section MUST show explicit reasoning steps,
+including calculations, derivations, or logical deductions.
+5. Generic placeholder phrases are forbidden, including:
+- "analyze the problem"
+- "determine the strategy"
+- "verify the solution"
+- "check correctness"
+6. The reasoning must explicitly reference values, equations,
+or logical relationships from the problem.
+7. The <output> section must contain ONLY the final answer.
+INVALID RESPONSES:
+Responses will be rejected if they contain:
+- Empty sections
+- Bullet point placeholders
+- Generic reasoning
+- Missing calculations when required
+- Incorrect tag order
+The format must always be strictly respected.
 """
-# The user prompt's first two sentences are the card's, VERBATIM; the layout after them is RECONSTRUCTED.
-USER_INSTRUCTION = (
-    "Examine the following question and select the right answer from given options. "
-    "The output must be only the number of the option."
+# The user turn exactly as the card's `generate_response` builds it, `choices` formatted as its f-string formats
+# them: a Python list, `['Venus', 'Mercury', ...]`. The answer is "the number of the option", counted from 1.
+USER_TEMPLATE = (
+    "Examine the following question and select the right answer from given options.\n"
+    "The output must be only the number of the option.\n"
+    "Question: {question}\n"
+    "Provided options: {choices}\n"
 )
-USER_TEMPLATE = "{instruction}\n\nQuestion: {question}\n\nOptions:\n{options}"
+# Ours, an option (`user_layout: numbered`): the same instruction, then the options one a line, numbered from 1.
+NUMBERED_TEMPLATE = (
+    "Examine the following question and select the right answer from given options.\n"
+    "The output must be only the number of the option.\n"
+    "Question: {question}\n"
+    "Provided options:\n{choices}\n"
+)
+USER_LAYOUTS = ("card", "numbered")
 
 
-def build_system_prompt(forbidden_phrases: Iterable[str] = DEFAULT_FORBIDDEN_PHRASES) -> str:
-    """The default system prompt, listing the phrases the forbidden-phrase validator rejects."""
-    phrases = "\n".join(f'- "{p}"' for p in forbidden_phrases)
-    return SYSTEM_PROMPT_VERBATIM + SYSTEM_PROMPT_RECONSTRUCTED.format(phrases=phrases)
+def render_options(choices: list[str] | tuple[str, ...], layout: str = "card") -> str:
+    """The options as the card's f-string writes a list (`str(list)`), or numbered one a line."""
+    if layout == "numbered":
+        return "\n".join(f"{number}. {choice}" for number, choice in enumerate(choices, start=1))
+    return str(list(choices))
 
 
-def render_options(choices: list[str]) -> str:
-    return "\n".join(f"{number}. {choice}" for number, choice in enumerate(choices, start=1))
+def user_prompt(question: str, choices: list[str] | tuple[str, ...], layout: str = "card") -> str:
+    template = NUMBERED_TEMPLATE if layout == "numbered" else USER_TEMPLATE
+    return template.format(question=question, choices=render_options(choices, layout))
+
+
+def forbidden_phrase_list(phrases: list[str] | str | None, extra_phrases: bool) -> tuple[str, ...]:
+    """Rule 5's phrases: the card's four (or the given list; text: one phrase a line), plus ours when asked."""
+    if isinstance(phrases, str):
+        phrases = [line.strip() for line in phrases.splitlines() if line.strip()]
+    chosen = tuple(phrases) if phrases is not None else CARD_FORBIDDEN_PHRASES
+    return chosen + (EXTRA_FORBIDDEN_PHRASES if extra_phrases else ())
 
 
 class StructuredTask(Task):
@@ -111,18 +140,25 @@ class StructuredTask(Task):
         system_prompt: str | None = None,
         tokenizer: str | Callable[[str], int] = DEFAULT_TOKENIZER,
         forbidden_phrases: list[str] | str | None = None,
+        extra_phrases: bool = False,
+        user_layout: str = "card",
     ) -> None:
         """`tokenizer`: what counts section tokens: a model folder or hub id ("default": the default model's),
-        loaded on first need, or a function text -> token count. `forbidden_phrases`: a list, or text with one
-        phrase a line (`@FILE`); the default system prompt lists the same phrases."""
-        if isinstance(forbidden_phrases, str):
-            forbidden_phrases = [line.strip() for line in forbidden_phrases.splitlines() if line.strip()]
-        phrases = tuple(forbidden_phrases) if forbidden_phrases is not None else DEFAULT_FORBIDDEN_PHRASES
+        loaded on first need, or a function text -> token count. `forbidden_phrases`: rule 5's list (default the
+        card's four; text: one phrase a line, `@FILE`); `extra_phrases`: add our fourteen. `user_layout`: `card`
+        (the card's user turn) or `numbered` (options one a line)."""
+        if user_layout not in USER_LAYOUTS:
+            raise ValueError(f"user_layout must be one of {', '.join(USER_LAYOUTS)}, got {user_layout!r}")
+        phrases = forbidden_phrase_list(forbidden_phrases, extra_phrases)
         self.settings = Settings(forbidden_phrases=phrases, tokens=TokenCounter(tokenizer))
-        self.system_prompt = system_prompt if system_prompt is not None else build_system_prompt(phrases)
+        self.system_prompt = system_prompt if system_prompt is not None else SYSTEM_PROMPT
+        self.user_layout = user_layout
 
     def template(self) -> str:
-        return "\n\0".join([self.system_prompt, USER_INSTRUCTION, USER_TEMPLATE])
+        rules = f"layout={self.user_layout}\0phrases=" + "|".join(self.settings.forbidden_phrases)
+        return "\n\0".join(
+            [self.system_prompt, USER_TEMPLATE if self.user_layout == "card" else NUMBERED_TEMPLATE, rules]
+        )
 
     def check(self, values: dict[str, Any]) -> list[Verdict]:
         choices = values.get("choices")
@@ -138,9 +174,7 @@ class StructuredTask(Task):
         return {**values, "answer": normalize_answer(values["answer"], len(values["choices"])) - 1}
 
     def render(self, values: dict[str, Any], variant: str = "") -> Request:
-        user = USER_TEMPLATE.format(
-            instruction=USER_INSTRUCTION, question=values["question"], options=render_options(values["choices"])
-        )
+        user = user_prompt(values["question"], values["choices"], self.user_layout)
         return Request(messages=({"role": "system", "content": self.system_prompt}, {"role": "user", "content": user}))
 
     def parse(

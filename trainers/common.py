@@ -59,6 +59,26 @@ def freeze_embeddings(model) -> None:
     model.get_input_embeddings().weight.requires_grad_(False)
 
 
+def resolve_optim(cfg: TrainConfig) -> tuple[str, str]:
+    """The optimizer that runs, and why. bitsandbytes' 8-bit optimizers (the backfill card's `adamw_bnb_8bit`)
+    need a GPU and the package; elsewhere plain AdamW runs instead, and the provenance says so."""
+    import importlib.util
+
+    if "bnb" not in cfg.optim and "8bit" not in cfg.optim:
+        return cfg.optim, "as configured"
+    if not resolve_device(cfg).startswith("cuda"):
+        return "adamw_torch", f"{cfg.optim} needs a GPU; plain AdamW instead"
+    if importlib.util.find_spec("bitsandbytes") is None:
+        return "adamw_torch", f"{cfg.optim} needs bitsandbytes, which is not installed; plain AdamW instead"
+    return cfg.optim, "as configured"
+
+
+def max_length_for(model, cfg: TrainConfig) -> int:
+    """The recipe's sequence length, capped by what the model can attend to (Memphis: 4096 on a 2048 model)."""
+    limit = getattr(model.config, "max_position_embeddings", None)
+    return min(cfg.max_length, limit) if isinstance(limit, int) and limit > 0 else cfg.max_length
+
+
 def trl_args(config_class, cfg: TrainConfig, output_dir: Path, **method_args: Any):
     """`config_class` (SFTConfig, DPOConfig, ...) from the recipe: our names mapped onto TRL's in one place."""
     on_gpu = resolve_device(cfg).startswith("cuda")
@@ -68,7 +88,11 @@ def trl_args(config_class, cfg: TrainConfig, output_dir: Path, **method_args: An
         "output_dir": str(output_dir),
         "learning_rate": cfg.learning_rate,
         "lr_scheduler_type": cfg.lr_scheduler_type,
-        "warmup_steps": cfg.warmup_steps,
+        # transformers reads a warmup_steps below 1 as a fraction of all steps
+        "warmup_steps": cfg.warmup_ratio if cfg.warmup_ratio is not None else cfg.warmup_steps,
+        "optim": resolve_optim(cfg)[0],
+        "max_grad_norm": cfg.max_grad_norm,
+        "neftune_noise_alpha": cfg.neftune_noise_alpha,  # Trainer's own NEFTune: sft, rank and dpo alike
         "num_train_epochs": cfg.num_train_epochs,
         "max_steps": cfg.max_steps,
         "per_device_train_batch_size": cfg.batch_size,

@@ -2,8 +2,9 @@
 
 Each row is (prompt, chosen, rejected): a correct and an incorrect response to one question. The loss is
 `rank_weight * PRO ranking loss` over the length-normalised sequence log-probabilities of the two responses
-plus cross-entropy on the chosen (reference) response; no loss on the prompt. The losses are in
-trainers/losses.py.
+plus cross-entropy on the ground truth, as the card has it: the row's `gold` (the question's reference
+rationale and answer, which synth star writes when its input has them), or the chosen response when the row has
+none. No loss on the prompt. The losses are in trainers/losses.py.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import TrainConfig
-from trainers.common import trl_args
+from trainers.common import max_length_for, trl_args
 from trainers.losses import IGNORE, mean_nll, ranking_loss, sequence_scores
 
 
 class RankCollator:
-    """Rows -> one batch of 2B sequences, the B chosen first then the B rejected, right-padded; labels only on
-    the responses. Prompts are tokenized as raw prompts are at generation (with the tokenizer's special tokens);
+    """Rows -> one batch of 3B sequences, the B chosen, the B rejected, then the B ground truths (`gold`, or the
+    chosen when a row has none), right-padded; labels only on the responses. Prompts are tokenized as raw prompts are at generation (with the tokenizer's special tokens);
     each response ends with the end-of-sequence token, so the model learns to stop."""
 
     def __init__(self, tokenizer, max_length: int) -> None:
@@ -37,6 +38,7 @@ class RankCollator:
 
         encoded = [self.encode(r["prompt"], r["chosen"]) for r in rows]
         encoded += [self.encode(r["prompt"], r["rejected"]) for r in rows]
+        encoded += [self.encode(r["prompt"], r.get("gold") or r["chosen"]) for r in rows]
         width = max(len(ids) for ids, _ in encoded)
         pad = self.tokenizer.pad_token_id
         return {
@@ -61,11 +63,11 @@ def rank_trainer_class():
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = inputs["labels"]
             outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], use_cache=False)
-            half = labels.shape[0] // 2
-            scores = sequence_scores(outputs.logits, labels)
-            pairs = scores.view(2, half).T  # (pairs, 2): chosen, rejected
+            third = labels.shape[0] // 3
+            scores = sequence_scores(outputs.logits[: 2 * third], labels[: 2 * third])
+            pairs = scores.view(2, third).T  # (pairs, 2): chosen, rejected
             rank = ranking_loss(pairs)
-            ce = mean_nll(outputs.logits[:half], labels[:half])
+            ce = mean_nll(outputs.logits[2 * third :], labels[2 * third :])  # the ground truth
             loss = self.rank_weight * rank + ce
             margin = (pairs[:, 0] - pairs[:, 1]).detach()
             self._metrics["rank_loss"].append(rank.item())
@@ -93,7 +95,7 @@ def build_rank(model, tokenizer, dataset, cfg: TrainConfig, output_dir: Path, ca
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
-        data_collator=RankCollator(tokenizer, cfg.max_length),
+        data_collator=RankCollator(tokenizer, max_length_for(model, cfg)),
         callbacks=callbacks,
         rank_weight=cfg.rank_weight,
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from harness.config import TrainConfig
 from trainers.chat_template import has_generation_markers
-from trainers.common import trl_args
+from trainers.common import max_length_for, trl_args
 from trainers.losses import mixce_logprobs
 
 
@@ -23,11 +23,10 @@ def build_sft(model, tokenizer, dataset, cfg: TrainConfig, output_dir: Path, cal
         SFTConfig,
         cfg,
         output_dir,
-        max_length=cfg.max_length,
+        max_length=max_length_for(model, cfg),
         packing=cfg.packing,
         assistant_only_loss=cfg.assistant_only_loss,
         completion_only_loss=cfg.completion_only_loss,
-        neftune_noise_alpha=cfg.neftune_noise_alpha,
     )
     trainer_class = _mixce_trainer(SFTTrainer, cfg.mixce_ratio) if cfg.mixce_ratio is not None else SFTTrainer
     return trainer_class(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks)

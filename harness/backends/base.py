@@ -37,7 +37,9 @@ class EngineError(RuntimeError):
 class SamplingParams:
     temperature: float = 1.0  # 0 means greedy decoding
     top_p: float = 1.0
+    top_k: int = 0  # keep only the k most likely tokens; 0 = off (generation configs' top_k)
     min_p: float = 0.0
+    repetition_penalty: float = 1.0  # > 1 discourages tokens already in the text; 1 = off (also when greedy)
     max_tokens: int = 256
     n: int = 1
     stop: tuple[str, ...] = ()
@@ -50,6 +52,10 @@ class SamplingParams:
             problems.append(f"temperature must be >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
             problems.append(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            problems.append(f"top_k must be >= 0 (0 = off), got {self.top_k}")
+        if not self.repetition_penalty > 0:  # also catches NaN
+            problems.append(f"repetition_penalty must be > 0 (1 = off), got {self.repetition_penalty}")
         if not 0 <= self.min_p < 1:  # NaN fails every comparison, so it lands here too
             problems.append(f"min_p must be in [0, 1), got {self.min_p}")
         if self.max_tokens < 1:
@@ -64,7 +70,13 @@ class SamplingParams:
             raise ValueError("; ".join(problems))
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "stop": list(self.stop)}
+        """Canonical form (provenance, cache keys). top_k and repetition_penalty only when set, so artifacts and
+        cached generations from before they existed keep their identity."""
+        data = {**asdict(self), "stop": list(self.stop)}
+        for name, off in (("top_k", 0), ("repetition_penalty", 1.0)):
+            if data[name] == off:
+                del data[name]
+        return data
 
 
 @dataclass(frozen=True)

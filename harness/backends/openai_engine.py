@@ -236,7 +236,7 @@ class OpenAIBackend(Backend):
             "stop": list(params.stop) or None,
             "seed": params.seed,
         }
-        extra: dict[str, Any] = {"min_p": params.min_p} if params.min_p else {}
+        extra: dict[str, Any] = server_sampling(params)
         if request.prompt is not None:
             if params.logprobs is not None:
                 common["logprobs"] = params.logprobs
@@ -399,3 +399,17 @@ def _public_url(url: str) -> str:
     host = parts.hostname or ""
     netloc = f"{host}:{parts.port}" if parts.port else host
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+def server_sampling(params: SamplingParams) -> dict[str, Any]:
+    """The sampling settings the OpenAI API has no field for, sent in the request body only when set: vLLM's and
+    SGLang's servers honour min_p, top_k and repetition_penalty; a server that does not know them rejects the
+    request (a failed row naming the server's reason) or, at its discretion, ignores them (README, "Sampling")."""
+    extra: dict[str, Any] = {}
+    if params.min_p:
+        extra["min_p"] = params.min_p
+    if params.top_k:
+        extra["top_k"] = params.top_k
+    if params.repetition_penalty != 1:
+        extra["repetition_penalty"] = params.repetition_penalty
+    return extra

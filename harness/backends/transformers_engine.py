@@ -102,8 +102,10 @@ class TransformersBackend(Backend):
                 temperature=params.temperature,
                 top_p=params.top_p,
                 min_p=params.min_p or None,
-                top_k=None,  # generation_config may set top_k=50; our contract has no top_k, so none applies
+                top_k=params.top_k or None,  # None, not the generation_config's 50: 0 means off in our contract
             )
+        # Applies to greedy decoding too; None (not the generation_config's value) when off.
+        kwargs["repetition_penalty"] = params.repetition_penalty if params.repetition_penalty != 1 else None
         if stop_strings:
             kwargs.update(stop_strings=stop_strings, tokenizer=self.tokenizer)
         if params.seed is not None:

@@ -171,8 +171,9 @@ class VLLMBackend(Backend):
             n=1 if params.temperature == 0 else params.n,
             temperature=params.temperature,
             top_p=params.top_p,
-            top_k=0,  # our contract has no top_k; 0 turns it off whatever the model's generation_config says
+            top_k=params.top_k,  # 0 = off, whatever the model's generation_config says
             min_p=params.min_p,
+            repetition_penalty=params.repetition_penalty,
             max_tokens=params.max_tokens,
             stop=stop_strings or None,
             stop_token_ids=stop_ids or None,

@@ -30,7 +30,8 @@ from harness.mmlu import MMLUData, Question, draw, load_mmlu, resolve_subsets, s
 from harness.models import resolve_engine_model
 from harness.progress import StageProgress
 from harness.records import eval_schema, to_table, verdict_fields
-from reports.mmlu import MMLUSummary, markdown, summarize
+from reports.mmlu import MMLUSummary, markdown, markdown_tables, summarize
+from reports.mmlu_card import PRESET, card_markdown, comparison_markdown
 
 CHUNK_QUESTIONS = 100
 # `--mode generative --task NAME`: modules with a prompt builder and an answer parser (see tasks/structured_mc.py).
@@ -299,7 +300,14 @@ def _write_reports(out: Path, cfg: EvalConfig, data: MMLUData, drawn, model, sum
         f"dataset: {data.label}; lm-eval {identity['lm_eval_version']}",
     ]
     report = out / REPORT
-    report.write_text(markdown(summary, title, notes), encoding="utf-8")
+    text = markdown(summary, title, notes)
+    if cfg.preset == PRESET:  # the card's table in its layout and names first, then ours
+        ours = markdown_tables(summary)
+        card = card_markdown(summary)
+        beside = comparison_markdown(summary)
+        text = f"{text.removesuffix(ours)}## As the card reports it\n\n{card}\n## Beside the card\n\n{beside}\n"
+        text += f"## Every level\n\n{ours}"
+    report.write_text(text, encoding="utf-8")
     summary_file = out / META_DIR / SUMMARY
     payload = {
         **summary.to_dict(),

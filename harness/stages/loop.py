@@ -16,6 +16,7 @@ from rich.console import Console
 
 from harness.config import LoopConfig
 from harness.stages.loop_rounds import LoopPlan, LoopRound, LoopSummary, round_synth_config, run_rounds
+from harness.stages.loop_star_sft import run_initial_sft
 from harness.stages.synth import run_synth
 
 DEFAULT_RECIPES = {"rank": "memphis-rank", "dpo": "star-dpo"}
@@ -43,7 +44,7 @@ def run_star_loop(cfg: LoopConfig, console: Console | None = None) -> LoopSummar
         return StarRound(round=k, model_in=model, samples=str(folder / "samples"), pairs=str(folder / "pairs"))
 
     def prepare(step: StarRound) -> str | None:
-        star = {"pairs_output": step.pairs, "sampling": cfg.sampling}
+        star = {"pairs_output": step.pairs, "sampling": cfg.sampling, "task_options": cfg.task_options}
         synth = run_synth(round_synth_config(cfg, step, "star", step.samples, **star), console)
         step.rows, step.valid, step.pairs_count = synth.artifact_rows, synth.artifact_valid, synth.pairs
         if synth.pairs == 0:
@@ -51,4 +52,6 @@ def run_star_loop(cfg: LoopConfig, console: Console | None = None) -> LoopSummar
         return None
 
     recipe = cfg.recipe or DEFAULT_RECIPES[cfg.method]
+    if cfg.sft_input is not None:  # the card's first phase: round 1 starts from its model
+        cfg = cfg.model_copy(update={"model": run_initial_sft(cfg, console)})
     return run_rounds(LoopPlan("star", StarRound, new_round, prepare, cfg.method, recipe), cfg, console)

@@ -28,7 +28,9 @@ from rich.console import Console
 
 from harness.artifacts import ArtifactWriter, base_provenance
 from harness.backends import ENGINES
+from harness.backends.base import SamplingParams
 from harness.config import ConfigError, SynthConfig
+from harness.generation_config import with_generation_config
 from harness.models import ResolvedModel, resolve_engine_model
 from harness.progress import StageProgress
 from harness.records import Verdict, to_table, traces_schema, verdict_fields
@@ -97,6 +99,7 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
     rows = f"{source.count} input rows" if source.count is not None else "input read"
     console.print(f"[synth {task.name}] {rows}; preparing model {cfg.model} ...", highlight=False, markup=False)
     model = _resolve_model(cfg)
+    params, from_model = _model_sampling(cfg, task, model, params)
     shard = cfg.shard_parts()
     schema = traces_schema(task.fields)
     identity = {
@@ -111,6 +114,8 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
         "shard": cfg.shard,
         "task_options": cfg.task_options,
     }
+    if from_model is not None:  # only then: artifacts written before this setting existed keep their identity
+        identity["sampling_from_model"] = from_model
     label = f"s{shard[0]}of{shard[1]}" if shard else None
     summary = SynthSummary(output=str(Path(cfg.output)))
     with ArtifactWriter(Path(cfg.output), schema, identity, label).open(cfg.model_dump()) as writer:
@@ -319,6 +324,21 @@ def _task_options(cfg: SynthConfig) -> dict[str, Any]:
             except (OSError, UnicodeDecodeError) as err:
                 raise ConfigError(f"task_options.{key}: cannot read {value[1:]} ({err})") from err
     return options
+
+
+def _model_sampling(cfg: SynthConfig, task: Task, model: ResolvedModel, params: SamplingParams):
+    """With `sampling.from_model` (a task's default for some recipes): the model's generation_config.json over
+    the task's defaults, the user's flags over both. Returns the params and the values taken from the model."""
+    wanted = cfg.sampling.from_model if cfg.sampling.from_model is not None else task.sampling_from_model
+    if not wanted:
+        return params, None
+    try:
+        base, taken = with_generation_config(task.defaults, model.path)
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
+    if taken is None:
+        return params, {"note": f"{model.path} has no generation_config.json here; the task's defaults apply"}
+    return cfg.sampling.apply(base), taken
 
 
 def _resolve_model(cfg: SynthConfig) -> ResolvedModel:

@@ -98,6 +98,7 @@ def _run(cfg: TrainConfig, data: TrainingRows, console: Console, recipe: str | N
                 "model": model.to_dict(),
                 "input": {"label": data.label, **data.fingerprint},
                 "recipe": recipe,
+                "optimizer": _optimizer(cfg),
                 "rows": {
                     "used": summary.rows,
                     "skipped_invalid": data.skipped_invalid,
@@ -116,6 +117,13 @@ def _run(cfg: TrainConfig, data: TrainingRows, console: Console, recipe: str | N
     partial.with_name(partial.name + ".lock").unlink(missing_ok=True)
     summary.output = str(output)
     return summary
+
+
+def _optimizer(cfg: TrainConfig) -> dict[str, str]:
+    from trainers.common import resolve_optim
+
+    used, why = resolve_optim(cfg)
+    return {"requested": cfg.optim, "used": used, "why": why}
 
 
 def _claim(partial: Path, identity: dict[str, Any], stack: ExitStack) -> None:

@@ -91,7 +91,10 @@ def _plain_rows(cfg: TrainConfig, source: Source, columns: tuple[str, ...], out:
             yield {"prompt": _prompt(source.label, index, row["prompt"]), **_extras(row)}
         else:
             check = _text_or_messages if cfg.method == "dpo" else _checked  # the rank loss encodes text
-            yield {c: check(source.label, index, c, row.get(c)) for c in columns}
+            checked = {c: check(source.label, index, c, row.get(c)) for c in columns}
+            if cfg.method == "rank":  # the ground truth its cross-entropy is on; "" = none, the chosen stands in
+                checked["gold"] = row["gold"] if isinstance(row.get("gold"), str) else ""
+            yield checked
 
 
 def _build(out: TrainingRows, rows: Iterator[dict[str, Any]]) -> TrainingRows:

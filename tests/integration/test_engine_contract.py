@@ -87,3 +87,14 @@ def test_logprobs(any_engine):
         assert len(entry["top"]) == 3
         # Greedy decoding picks the most likely token.
         assert entry["logprob"] == pytest.approx(max(entry["top"].values()), abs=1e-4)
+
+
+def test_top_k_and_repetition_penalty_are_honoured(any_engine):
+    """Generation configs' two settings (the reasoning-token card samples with the model's own): top_k=1 is greedy
+    at any temperature; a strong repetition penalty changes what greedy decoding repeats."""
+    request = chat("Write the word cat ten times, separated by spaces.")
+    [[greedy]] = any_engine.generate([request], SamplingParams(temperature=0, max_tokens=16))
+    top_1 = SamplingParams(temperature=1.5, top_k=1, max_tokens=16, n=2, seed=3)
+    assert [c.text for c in any_engine.generate([request], top_1)[0]] == [greedy.text, greedy.text]
+    [[penalized]] = any_engine.generate([request], SamplingParams(temperature=0, repetition_penalty=3.0, max_tokens=16))
+    assert penalized.text != greedy.text

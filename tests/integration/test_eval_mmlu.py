@@ -14,11 +14,13 @@ import polars as pl
 import pytest
 
 from harness.artifacts import read_provenance
+from judges.structured_format import FORMAT_RULES
 
 pytestmark = pytest.mark.slow
 
 HARNESS = [sys.executable, "-m", "harness.cli", "eval", "mmlu"]
 SUBSETS = "college_mathematics,high_school_psychology"
+STRUCTURED_RULES = [rule.__name__ for rule in FORMAT_RULES]
 
 
 def harness_eval(*args: str, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess:
@@ -158,9 +160,9 @@ def test_cloze_and_generative_modes(tmp_path, default_model):
     assert generative.summary.overall.format_valid is not None
     df = pl.read_parquet(tmp_path / "gen" / "*.parquet")
     for row in df.iter_rows(named=True):
-        assert row["prompt"].startswith("<|im_start|>system\n") and "Options:\n1. " in row["prompt"]
+        assert row["prompt"].startswith("<|im_start|>system\n") and "\nProvided options: ['" in row["prompt"]
         assert row["completion"] is not None and 0 < row["completion_tokens"] <= 16
-        assert [v["name"] for v in row["verdicts"]] == ["think_sections", "output_tag", "output_is_option"]
+        assert [v["name"] for v in row["verdicts"]] == STRUCTURED_RULES  # the task's own validators score
         assert row["correct"] == (row["prediction"] == row["gold"])
     assert read_provenance(sorted((tmp_path / "gen").glob("*.parquet"))[0])["generation_kwargs"]["temperature"] == 0.8
 
@@ -228,9 +230,7 @@ def test_openai_engine_scores_and_generates_through_a_real_server(loglikelihood_
     harness_eval(*server, *args, "--output", str(generated), env=env)
     df = pl.read_parquet(generated / "*.parquet")
     assert df.height == 2 and df["completion"].is_not_null().all()
-    assert all(
-        [v["name"] for v in row] == ["think_sections", "output_tag", "output_is_option"] for row in df["verdicts"]
-    )
+    assert all([v["name"] for v in row] == STRUCTURED_RULES for row in df["verdicts"])
     provenance = read_provenance(sorted(generated.glob("*.parquet"))[0])
     assert provenance["lm_eval_model"] == "local-chat-completions"
     assert provenance["lm_eval"]["model_args"]["base_url"] == vllm_server.url + "/chat/completions"

@@ -34,8 +34,10 @@ def star_artifact(folder: Path, samples: dict[int, list[str]] = SAMPLES, **prove
 def backfill_artifact(folder: Path, completions: dict[int, list[str]]) -> Path:
     """A backfill artifact: per question (bundled-sample index), the completions of its samples (a trace, then
     `<|thinking_end|>`, for a valid row)."""
+    # Short traces are the point of these samples (judging, selecting): no reasoning minimum here.
+    task = BackfillTask(min_trace_words=0)
     return _task_artifact(
-        folder, BackfillTask(), completions, lambda v: {"instruction": v["instruction"], "solution": v["solution"]}
+        folder, task, completions, lambda v: {"instruction": v["instruction"], "solution": v["solution"]}
     )
 
 

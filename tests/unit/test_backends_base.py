@@ -106,6 +106,13 @@ def test_params_to_dict():
         "seed": 3,
         "logprobs": None,
     }
+    # Set, they are part of it (and so of cache keys); off, they are left out (earlier artifacts keep their identity).
+    assert SamplingParams(top_k=20, repetition_penalty=1.05).to_dict()["top_k"] == 20
+
+
+def test_from_dict_round_trip_with_the_generation_config_settings():
+    params = SamplingParams(top_k=20, repetition_penalty=1.05, stop=("x",))
+    assert SamplingParams(**{**params.to_dict(), "stop": tuple(params.to_dict()["stop"])}) == params
 
 
 # -- Request ---------------------------------------------------------------------------------------------------

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from harness.backends.base import Completion, Request
 from harness.records import Verdict
 from tasks import get_task
-from tasks.backfill import SYSTEM_PROMPT, BackfillTask
+from tasks.backfill import MIN_TRACE_WORDS, SYSTEM_PROMPT, BackfillTask
+
+CARD_PROMPT = Path(__file__).parents[1] / "fixtures" / "cards" / "backfill-qwen3-4b.example_prompt.txt"
+CARD_SAMPLING = Path(__file__).parents[1] / "fixtures" / "cards" / "backfill-qwen3-4b.sampling.txt"
 
 INSTRUCTION = "What is 2 + 2?"
 SOLUTION = "2 + 2 = 4.\nThe answer is 4."
@@ -15,7 +21,8 @@ VALUES = {"instruction": INSTRUCTION, "solution": SOLUTION}
 
 
 def parse(text: str, finish_reason: str = "stop", values: dict | None = None, task: BackfillTask | None = None):
-    task = task or BackfillTask()
+    # Most cases here are about markers and the solution: short traces pass (the reasoning minimum is tested below).
+    task = task or BackfillTask(min_trace_words=0)
     return task.parse(values or VALUES, Completion(text, finish_reason, prompt_tokens=10, completion_tokens=5))
 
 
@@ -24,14 +31,34 @@ def by_name(verdicts: list[Verdict]) -> dict[str, Verdict]:
 
 
 # -- render --------------------------------------------------------------------------------------------------
-def test_system_prompt_is_exact():
-    assert SYSTEM_PROMPT == (
-        "Your role as an assistant is to reconstruct the reasoning that leads from a user's INSTRUCTION to a "
-        "given SOLUTION. The instruction is wrapped in <|instruction_start|> and <|instruction_end|>, the "
-        "solution in <|solution_start|> and <|solution_end|>. Think through the problem step by step, the way "
-        "someone solving it would, and arrive at exactly the given solution: the solution is fixed and must not "
-        "be changed, corrected or rewritten. Write the reasoning between <|thinking_start|> and <|thinking_end|>."
-    )
+def chatml(request: Request) -> str:
+    """What a ChatML model sees (the card's chat_template: chatml), rendered as the template does."""
+    turns = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in request.messages)
+    return turns + "<|im_start|>assistant\n" + request.assistant_prefix
+
+
+def test_system_prompt_is_the_cards_verbatim():
+    card = CARD_PROMPT.read_text(encoding="utf-8")
+    assert card.split("<|im_start|>system\n")[1].split("\n<|im_end|>")[0] == SYSTEM_PROMPT
+    assert SYSTEM_PROMPT.endswith("'<|thinking_start|>' and '<|thinking_end>' respectively.")  # the card's spelling
+
+
+def test_rendered_prompt_is_the_cards_example_prompt():
+    """The card's Example Prompt, turn for turn, with its own instruction and solution (the block's last, empty
+    line is the `<pre>` closing on its own line)."""
+    card = CARD_PROMPT.read_text(encoding="utf-8")
+    instruction = card.split("<|instruction_start|>\n")[1].split("\n<|instruction_end|>")[0]
+    solution = card.split("<|solution_start|>\n")[1].split("\n<|solution_end|>")[0]
+    request = BackfillTask().render({"instruction": instruction, "solution": solution})
+    assert chatml(request) + "\n" == card
+
+
+def test_sampling_defaults_are_the_cards():
+    card = CARD_SAMPLING.read_text(encoding="utf-8")
+    d = BackfillTask.defaults
+    assert "temperature: 0.7–1.0" in card and d.temperature == 0.7
+    assert f"top_p: {d.top_p}" in card and f"min_p: {d.min_p}" in card
+    assert 'stop: ["<|im_end|>"]' in card and d.stop == ("<|im_end|>",)
 
 
 def test_render_builds_system_and_user_turns_and_primes_the_trace():
@@ -39,11 +66,11 @@ def test_render_builds_system_and_user_turns_and_primes_the_trace():
     assert isinstance(request, Request)
     assert request.prompt is None
     assert request.messages == (
-        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "system", "content": SYSTEM_PROMPT + "\n"},
         {
             "role": "user",
             "content": "<|instruction_start|>\nWhat is 2 + 2?\n<|instruction_end|>\n\n"
-            "<|solution_start|>\n2 + 2 = 4.\nThe answer is 4.\n<|solution_end|>",
+            "<|solution_start|>\n2 + 2 = 4.\nThe answer is 4.\n<|solution_end|>\n",
         },
     )
     assert request.assistant_prefix == "<|thinking_start|>\n"
@@ -54,13 +81,13 @@ def test_render_keeps_text_verbatim_including_braces_and_unicode():
     user = BackfillTask().render(values).messages[1]["content"]
     assert user == (
         "<|instruction_start|>\nSolve {x}: x² = 4 — über\n<|instruction_end|>\n\n"
-        "<|solution_start|>\nx = ±2 {done}\n<|solution_end|>"
+        "<|solution_start|>\nx = ±2 {done}\n<|solution_end|>\n"
     )
 
 
 def test_render_uses_a_custom_system_prompt():
     request = BackfillTask(system_prompt="Be brief.").render(VALUES)
-    assert request.messages[0] == {"role": "system", "content": "Be brief."}
+    assert request.messages[0] == {"role": "system", "content": "Be brief.\n"}  # the turn ends with a line break
 
 
 def test_registry_returns_backfill_with_options():
@@ -147,11 +174,11 @@ def test_rejected_row_keeps_text_inputs_only():
 # -- parse: the good path ------------------------------------------------------------------------------------
 def expected_messages(trace: str, values: dict = VALUES, system: str = SYSTEM_PROMPT) -> list[dict[str, str]]:
     return [
-        {"role": "system", "content": system},
+        {"role": "system", "content": system + "\n"},
         {
             "role": "user",
             "content": f"<|instruction_start|>\n{values['instruction']}\n<|instruction_end|>\n\n"
-            f"<|solution_start|>\n{values['solution']}\n<|solution_end|>",
+            f"<|solution_start|>\n{values['solution']}\n<|solution_end|>\n",
         },
         {"role": "assistant", "content": f"<|thinking_start|>\n{trace}\n<|thinking_end|>\n\n{values['solution']}"},
     ]
@@ -162,6 +189,7 @@ def test_parse_valid_trace_without_repeating_the_solution():
     assert verdicts == [
         Verdict("markers", True, "trace opened and closed in order"),
         Verdict("trace_nonempty", True, "ok"),
+        Verdict("trace_reasoning", True, "5 words of reasoning beyond the solution"),
         Verdict("solution_preserved", True, "not repeated after the trace; the given solution is kept"),
     ]
     assert fields == {
@@ -173,7 +201,7 @@ def test_parse_valid_trace_without_repeating_the_solution():
 
 
 def test_messages_use_the_custom_system_prompt():
-    task = BackfillTask(system_prompt="Custom prompt.")
+    task = BackfillTask(system_prompt="Custom prompt.", min_trace_words=0)
     fields, _ = parse("Reasoning.\n<|thinking_end|>", task=task)
     assert fields["messages"] == expected_messages("Reasoning.", system="Custom prompt.")
 
@@ -335,6 +363,7 @@ def test_parse_empty_trace_and_rewritten_solution_reports_both():
     assert [(v.name, v.passed) for v in verdicts] == [
         ("markers", True),
         ("trace_nonempty", False),
+        ("trace_reasoning", False),
         ("solution_preserved", False),
     ]
     assert fields["trace"] is None
@@ -391,3 +420,89 @@ def test_parse_leaves_its_inputs_alone():
     values = dict(VALUES)
     parse("Think.\n<|thinking_end|>", values=values)
     assert values == VALUES
+
+
+# -- the reasoning minimum (the card: steps of concrete decisions and validations) ------------------------------
+REASONED = (
+    "The instruction asks for the sum of two and two. Adding two to two gives four, "
+    "which matches the provided solution, so nothing needs refining."
+)
+
+
+def reasoning_verdict(trace: str, values: dict = VALUES, task: BackfillTask | None = None) -> Verdict:
+    _, verdicts = parse(f"{trace}\n<|thinking_end|>", values=values, task=task or BackfillTask())
+    return by_name(verdicts)["trace_reasoning"]
+
+
+@pytest.mark.parametrize(
+    ("trace", "solution"),
+    [
+        ("9", "9"),  # the README demo's case: the trace is the answer
+        ("2 + 2 = 4.\nThe answer is 4.", SOLUTION),
+        ("2 + 2 = 4. The answer is 4. 2 + 2 = 4. The answer is 4.", SOLUTION),  # restated twice
+        ("The answer is 4.", SOLUTION),  # a part of it
+    ],
+)
+def test_a_trace_that_only_restates_the_solution_is_rejected(trace, solution):
+    values = {"instruction": "What is 4 + 5?" if solution == "9" else INSTRUCTION, "solution": solution}
+    verdict = reasoning_verdict(trace, values)
+    assert verdict == Verdict("trace_reasoning", False, "the trace only restates the solution")
+
+
+def test_a_trace_under_the_minimum_is_rejected_with_its_count():
+    verdict = reasoning_verdict("Adding gives 4.")
+    assert verdict == Verdict(
+        "trace_reasoning", False, f"2 word(s) of reasoning beyond the solution; at least {MIN_TRACE_WORDS} are needed"
+    )
+
+
+def test_a_reasoned_trace_passes_and_words_of_the_solution_inside_it_do_not_count():
+    assert reasoning_verdict(REASONED).passed
+    fields, verdicts = parse(f"{REASONED}\n<|thinking_end|>", task=BackfillTask())
+    assert all(v.passed for v in verdicts) and fields["messages"] is not None
+    padded = "2 + 2 = 4. The answer is 4. Four, yes."  # the solution plus two words
+    assert reasoning_verdict(padded).reason.startswith("2 word(s) of reasoning beyond the solution")
+
+
+def test_the_minimum_is_a_task_option_and_part_of_the_template_hash():
+    assert reasoning_verdict("Adding gives 4.", task=BackfillTask(min_trace_words=2)).passed
+    assert get_task("backfill", min_trace_words=3).min_trace_words == 3
+    assert BackfillTask(min_trace_words=3).template_hash() != BackfillTask().template_hash()
+    with pytest.raises(ValueError, match="min_trace_words must be an integer >= 0"):
+        BackfillTask(min_trace_words=-1)
+
+
+# -- the training recipe: the card's axolotl config ------------------------------------------------------------
+def test_the_recipe_is_the_cards_axolotl_config():
+    import yaml
+
+    from harness.stages.train import load_train_config
+    from trainers.common import resolve_optim
+
+    # The card's YAML lost its indentation on the way (fixtures README): read its top-level `key: value` lines.
+    text = (CARD_PROMPT.parent / "backfill-qwen3-4b.axolotl.yaml").read_text(encoding="utf-8")
+    card = {k: yaml.safe_load(v) for k, v in re.findall(r"^(\w+): (.+)$", text, re.MULTILINE)}
+    cfg = load_train_config("sft", "backfill-sft", {"input": "x", "output": "y"})
+    assert (cfg.batch_size, cfg.gradient_accumulation_steps) == (
+        card["micro_batch_size"],
+        card["gradient_accumulation_steps"],
+    )
+    assert (cfg.num_train_epochs, cfg.optim, cfg.lr_scheduler_type) == (
+        card["num_epochs"],
+        card["optimizer"],
+        card["lr_scheduler"],
+    )
+    assert (cfg.learning_rate, cfg.max_grad_norm, cfg.weight_decay) == (
+        float(card["learning_rate"]),
+        card["max_grad_norm"],
+        card["weight_decay"],
+    )
+    assert (cfg.max_length, cfg.packing, cfg.warmup_steps) == (
+        card["sequence_len"],
+        card["sample_packing"],
+        card["warmup_steps"],
+    )
+    assert cfg.chat_template == card["chat_template"]
+    # Without a GPU (or bitsandbytes) the 8-bit optimizer cannot run: plain AdamW, and the reason is recorded.
+    used, why = resolve_optim(cfg.model_copy(update={"device": "cpu"}))
+    assert used == "adamw_torch" and why == "adamw_bnb_8bit needs a GPU; plain AdamW instead"

@@ -168,9 +168,9 @@ def test_unknown_key_in_yaml(tmp_path):
 
 
 def test_unknown_sampling_key_in_yaml(tmp_path):
-    path = yaml_file(tmp_path, BASE + "sampling:\n  top_k: 5\n")
+    path = yaml_file(tmp_path, BASE + "sampling:\n  top_q: 5\n")
     with pytest.raises(
-        ConfigError, match=rf"^{re.escape(str(path))}: sampling\.top_k: Extra inputs are not permitted$"
+        ConfigError, match=rf"^{re.escape(str(path))}: sampling\.top_q: Extra inputs are not permitted$"
     ):
         load_config(path, {})
 

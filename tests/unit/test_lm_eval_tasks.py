@@ -71,7 +71,7 @@ def test_generative_configs_carry_the_prompt_sampling_and_parser(tmp_path, drawn
     doc = next(iter(task.test_docs()))
     question = drawn["college_mathematics"][0]
     assert task.doc_to_text(doc).startswith("Examine the following question")
-    assert task.doc_to_text(doc).endswith(f"4. {question.choices[3]}")
+    assert task.doc_to_text(doc).endswith(f"Provided options: {list(question.choices)}\n")  # the card's user turn
     assert task.config.generation_kwargs["until"] == [] and task.config.generation_kwargs["max_gen_toks"] == 64
     right = f"<output>{question.answer + 1}</output>"
     assert task.process_results(doc, [right]) == {"acc": 1.0, "format_valid": 0.0}

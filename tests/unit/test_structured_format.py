@@ -7,7 +7,9 @@ import time
 import pytest
 
 from judges.structured_format import (
+    CARD_FORBIDDEN_PHRASES,
     DEFAULT_FORBIDDEN_PHRASES,
+    EXTRA_FORBIDDEN_PHRASES,
     RULES,
     TAGS,
     Settings,
@@ -191,10 +193,14 @@ def test_has_words_is_a_lower_bound():
 @pytest.mark.parametrize(
     ("monitoring", "passed"),
     [
-        ("The orbit is 0.39 AU.", True),
-        ("Distance equals speed times time, d = v t.", True),
-        ("Mercury is first, therefore it is closest.", True),
-        ("It comes first, so it wins.", True),
+        # Card rule 4: "calculations, derivations, or logical deductions"; a lone number or "so" is none of them.
+        ("The orbit is 0.39 AU.", False),
+        ("It comes first, so it wins.", False),
+        ("0.72 - 0.39 = 0.33 AU, the gap between the two orbits.", True),  # a calculation
+        ("Distance equals speed times time, d = v t.", True),  # a derivation (an equation)
+        ("Mercury is first, therefore it is closest.", True),  # a deduction
+        ("If Venus were first then Mercury would be second, which the order contradicts.", True),
+        ("Because Mercury orbits inside Venus, Mercury is closer.", True),
         ("Mercury is the closest planet and also the smallest one.", False),  # "so" inside "also" does not count
         ("Mercury is the closest planet.", False),
     ],
@@ -209,13 +215,15 @@ def test_explicit_steps_without_monitoring():
 
 # -- forbidden_phrases -------------------------------------------------------------------------------------
 def test_a_generic_phrase_fails_case_insensitively():
-    verdict = run(forbidden_phrases, completion(planning="Let me THINK about this. " + PLANNING))
-    assert not verdict.passed and verdict.reason == "uses the generic phrase 'let me think'"
+    verdict = run(forbidden_phrases, completion(planning="First ANALYZE the problem. " + PLANNING))
+    assert not verdict.passed and verdict.reason == "uses the generic phrase 'analyze the problem'"
 
 
 def test_phrases_match_whole_words_only_and_only_in_the_reasoning():
-    assert run(forbidden_phrases, completion(planning=PLANNING + " I asked as an aide would.")).passed
-    assert run(forbidden_phrases, completion(output="As an AI, 2")).passed  # <output> is output_only's business
+    assert run(forbidden_phrases, completion(planning=PLANNING + " I verify the solutions later.")).passed
+    assert run(
+        forbidden_phrases, completion(output="Verify the solution, 2")
+    ).passed  # <output> is output_only's business
 
 
 def test_the_phrase_list_is_configurable_and_normalized():
@@ -223,7 +231,8 @@ def test_the_phrase_list_is_configurable_and_normalized():
     assert settings.forbidden_phrases == ("the closest",)
     assert run(forbidden_phrases, GOOD, settings=settings).reason == "uses the generic phrase 'the closest'"
     assert run(forbidden_phrases, GOOD, settings=Settings(forbidden_phrases=())).passed
-    assert "let me think" in DEFAULT_FORBIDDEN_PHRASES
+    assert DEFAULT_FORBIDDEN_PHRASES == CARD_FORBIDDEN_PHRASES  # the card's four; ours are opt-in
+    assert "let me think" in EXTRA_FORBIDDEN_PHRASES and "let me think" not in DEFAULT_FORBIDDEN_PHRASES
 
 
 # -- references_problem ------------------------------------------------------------------------------------

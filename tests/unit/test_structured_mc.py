@@ -1,55 +1,66 @@
-"""The generative eval's prompt builder and answer parser (structured-reasoning format)."""
+"""The generative eval's prompt builder and scorer (structured-reasoning format): the task's validators decide."""
 
 from __future__ import annotations
 
 import pytest
 
+from judges.structured_format import FORMAT_RULES
+from tasks.structured import SYSTEM_PROMPT as TASK_SYSTEM_PROMPT
 from tasks.structured_mc import DEFAULTS, SYSTEM_PROMPT, parse_answer, user_prompt
+from tests.unit.structured_samples import GOOD, ROW, SETTINGS, completion
 
-GOOD = (
-    "<think>\n<planning>\nRead the question.\n</planning>\n<monitoring>\n2 + 2 = 4.\n</monitoring>\n"
-    "<evaluation>\n4 is option 2.\n</evaluation>\n</think>\n<output>\n2\n</output>"
-)
+QUESTION, CHOICES = ROW["question"], ROW["choices"]
 
 
-def verdicts(text: str) -> dict[str, bool]:
-    return {v.name: v.passed for v in parse_answer(text, 4).verdicts}
+def parse(text: str):
+    return parse_answer(text, 4, QUESTION, CHOICES, SETTINGS)  # tokens counted as words: no tokenizer to load
 
 
-def test_user_prompt_numbers_the_options_from_one():
-    prompt = user_prompt("  What is 2+2? ", ["3", "4", "5", "6"])
-    assert prompt.startswith("Examine the following question and select the right answer from given options.")
-    assert "Question: What is 2+2?\n" in prompt
-    assert prompt.endswith("Options:\n1. 3\n2. 4\n3. 5\n4. 6")
+def failed(text: str) -> set[str]:
+    return {v.name for v in parse(text).verdicts if not v.passed}
+
+
+def test_user_prompt_is_the_cards():
+    assert user_prompt("What is 2+2?", ["3", "4", "5", "6"]) == (
+        "Examine the following question and select the right answer from given options.\n"
+        "The output must be only the number of the option.\n"
+        "Question: What is 2+2?\n"
+        "Provided options: ['3', '4', '5', '6']\n"
+    )
 
 
 def test_card_prompt_and_sampling():
-    assert "<planning>" in SYSTEM_PROMPT and "<output>" in SYSTEM_PROMPT
+    assert SYSTEM_PROMPT == TASK_SYSTEM_PROMPT
     assert (DEFAULTS.temperature, DEFAULTS.top_p, DEFAULTS.max_tokens) == (0.8, 0.95, 1024)
 
 
-def test_well_formed_answer():
-    parsed = parse_answer(GOOD, 4)
+def test_a_card_conforming_answer_passes_every_rule():
+    parsed = parse(GOOD)
     assert parsed.option == 1 and parsed.format_valid
-    assert [v.name for v in parsed.verdicts] == ["think_sections", "output_tag", "output_is_option"]
+    assert [v.name for v in parsed.verdicts] == [rule.__name__ for rule in FORMAT_RULES]
 
 
 @pytest.mark.parametrize(
-    ("text", "option", "failed"),
+    ("text", "option", "failing"),
     [
-        ("The answer is 2.", None, {"think_sections", "output_tag", "output_is_option"}),
-        ("<output>3</output>", 2, {"think_sections"}),
-        ("<output>Option 3 is right</output>", 2, {"think_sections", "output_is_option"}),
-        ("<output>7</output>", None, {"think_sections", "output_is_option"}),
-        ("<output>0</output>", None, {"think_sections", "output_is_option"}),
-        (GOOD.replace("\n</output>", ""), 1, {"output_tag"}),  # truncated: unclosed, still parsed
-        (GOOD.replace("Read the question.", " "), 1, {"think_sections"}),  # an empty section
-        (GOOD.replace("<monitoring>", "<monitor>"), 1, {"think_sections"}),
-        (GOOD + "\n<output>4</output>", 3, set()),  # the last <output> counts
+        ("The answer is 2.", None, {"structure", "output_only", "full_sentences", "explicit_steps"}),
+        (completion(output="Option 3 is right"), None, {"output_only"}),  # rule 7: only the number
+        (completion(output="7"), None, {"output_only"}),
+        (completion(output="3"), 2, set()),
+        (completion(monitoring="Mercury is the closest planet to the Sun of the four options here."), 1, None),
+        (completion(planning="analyze the problem"), 1, None),
     ],
 )
-def test_malformed_answers_are_verdicts_not_errors(text, option, failed):
-    parsed = parse_answer(text, 4)
+def test_eval_scores_with_the_tasks_validators(text, option, failing):
+    parsed = parse(text)
     assert parsed.option == option
-    assert {name for name, passed in verdicts(text).items() if not passed} == failed
-    assert all(v.reason for v in parsed.verdicts)
+    if failing is not None:
+        assert failing <= failed(text)
+        assert all(v.reason for v in parsed.verdicts)
+    else:
+        assert not parsed.format_valid  # a rule the light parser never checked now fails the row
+
+
+def test_without_the_question_the_rules_that_need_it_are_left_out():
+    names = {v.name for v in parse_answer(GOOD, 4, settings=SETTINGS).verdicts}
+    assert "references_problem" not in names and "calculations" not in names and "output_only" in names

@@ -8,12 +8,7 @@ from harness.backends.base import Completion, Request
 from harness.records import traces_schema, verdict_fields
 from judges.structured_format import RULES
 from tasks import get_task
-from tasks.structured import (
-    SYSTEM_PROMPT_VERBATIM,
-    USER_INSTRUCTION,
-    StructuredTask,
-    build_system_prompt,
-)
+from tasks.structured import SYSTEM_PROMPT, StructuredTask
 from tests.unit.structured_samples import GOOD, MONITORING, PLANNING, ROW, completion, word_count
 
 
@@ -25,44 +20,48 @@ def parse(text: str, finish_reason: str = "stop", values: dict | None = None):
     return task().parse(values or ROW, Completion(text, finish_reason, prompt_tokens=10, completion_tokens=5))
 
 
-# -- prompts -----------------------------------------------------------------------------------------------
-def test_system_prompt_starts_with_the_cards_verbatim_text():
-    assert SYSTEM_PROMPT_VERBATIM.startswith("\nYou are an AI assistant that MUST produce structured reasoning.\n")
-    assert SYSTEM_PROMPT_VERBATIM.endswith(
-        "- <evaluation>: at least 40 tokens\n4. The <monitoring> section MUST show ex"
-    )
-    prompt = task().system_prompt
-    assert prompt.startswith(SYSTEM_PROMPT_VERBATIM + "plicit steps: numbers, equations or logical connectives")
-    assert '\n- "let me think"\n' in prompt
-    assert prompt.endswith("The <output> block must contain ONLY the final answer.\n")
-
-
-def test_the_prompt_lists_the_configured_phrases():
-    prompt = task(forbidden_phrases="Basically\n\n  In summary \n").system_prompt
-    assert '5. Do NOT use generic phrases that fit any question, such as:\n- "Basically"\n- "In summary"\n6.' in prompt
-    assert task(forbidden_phrases=["x y"]).settings.forbidden_phrases == ("x y",)
-
-
+# -- prompts (compared with the card's own text in tests/unit/test_structured_card.py) -----------------------
 def test_render_is_exact():
     request = task().render(ROW)
     assert isinstance(request, Request) and request.prompt is None and request.assistant_prefix == ""
     assert request.messages == (
-        {"role": "system", "content": build_system_prompt()},
+        {"role": "system", "content": SYSTEM_PROMPT},
         {
             "role": "user",
-            "content": "Examine the following question and select the right answer from given options. "
-            "The output must be only the number of the option.\n\n"
-            "Question: Which planet is closest to the Sun?\n\n"
-            "Options:\n1. Venus\n2. Mercury\n3. Earth\n4. Mars",
+            "content": "Examine the following question and select the right answer from given options.\n"
+            "The output must be only the number of the option.\n"
+            "Question: Which planet is closest to the Sun?\n"
+            "Provided options: ['Venus', 'Mercury', 'Earth', 'Mars']\n",
         },
     )
+
+
+def test_numbered_layout_is_an_option():
+    user = task(user_layout="numbered").render(ROW).messages[1]["content"]
+    assert user.endswith(
+        "Question: Which planet is closest to the Sun?\nProvided options:\n1. Venus\n2. Mercury\n3. Earth\n4. Mars\n"
+    )
+    assert task(user_layout="numbered").template_hash() != task().template_hash()
+    with pytest.raises(ValueError, match="user_layout must be one of card, numbered"):
+        task(user_layout="letters")
 
 
 def test_render_keeps_text_verbatim_including_braces_and_newlines():
     values = {"question": "Solve {x}: x² = 4\nwhat is x?", "choices": ["{2}", "±2 — both"], "answer": 1}
     user = task().render(values).messages[1]["content"]
-    assert user.endswith("Question: Solve {x}: x² = 4\nwhat is x?\n\nOptions:\n1. {2}\n2. ±2 — both")
-    assert user.startswith(USER_INSTRUCTION)
+    assert user.endswith("Question: Solve {x}: x² = 4\nwhat is x?\nProvided options: ['{2}', '±2 — both']\n")
+
+
+def test_the_phrase_list_and_its_extras():
+    assert task(forbidden_phrases="Basically\n\n  In summary \n").settings.forbidden_phrases == (
+        "basically",
+        "in summary",
+    )
+    assert task(forbidden_phrases=["x y"]).settings.forbidden_phrases == ("x y",)
+    extended = task(extra_phrases=True).settings.forbidden_phrases
+    assert extended[:4] == ("analyze the problem", "determine the strategy", "verify the solution", "check correctness")
+    assert "let me think" in extended and len(extended) == 18
+    assert task(extra_phrases=True).system_prompt == SYSTEM_PROMPT  # the prompt is the card's whatever is checked
 
 
 def test_custom_system_prompt_and_template_hash():

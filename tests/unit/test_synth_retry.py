@@ -14,6 +14,9 @@ from harness.backends.base import Backend, Completion
 from harness.config import SamplingOverrides, SynthConfig
 from harness.models import ResolvedModel
 
+# A trace that passes backfill's checks, the reasoning minimum included.
+TRACE = "Reading the instruction, I work through each step and check it against the given solution.<|thinking_end|>"
+
 
 class Scripted(Backend):
     """Fails the requests whose user turn mentions a broken instruction; answers the rest with a valid trace."""
@@ -35,7 +38,7 @@ class Scripted(Backend):
             if any(b in user for b in self.broken):
                 out.append(Completion.failed("HTTP 503 after 7 attempts", params.n))
             else:
-                out.append([Completion("thinking<|thinking_end|>", "stop", 10, 5, i) for i in range(params.n)])
+                out.append([Completion(TRACE, "stop", 10, 5, i) for i in range(params.n)])
         return out
 
     def usage_totals(self):

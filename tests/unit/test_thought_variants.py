@@ -70,3 +70,34 @@ def test_check_rejects_missing_or_empty_questions():
     assert not task.check({"question": " "})[0].passed
     assert task.check({"question": None})[0].reason == "missing from this row"
     assert task.check(Q)[0].passed
+
+
+# -- the card's wording (tests/fixtures/cards/thought-ranked-llama-3.2-3b.training.txt) and its two readings -----
+def test_the_card_prints_the_closed_tag_and_its_budgets():
+    from pathlib import Path
+
+    card = (Path(__file__).parents[1] / "fixtures" / "cards" / "thought-ranked-llama-3.2-3b.training.txt").read_text()
+    assert "`<thought>{char}</thought>` for each character in `[a-zA-Z0-9]`" in card
+    assert "up to 128 tokens" in card and "up to 2048 tokens" in card
+    task = ThoughtVariantsTask(prefix="closed")
+    assert (task.defaults.max_tokens, task.max_answer_tokens, task.defaults.temperature) == (128, 2048, 0)
+
+
+def test_closed_prefix_forces_the_whole_tag_then_the_models_own_thought():
+    task = get_task("thought-variants", prefix="closed")
+    first = task.render(Q, "k")
+    assert first.assistant_prefix == "<thought>k</thought>" and task.defaults.stop == ()
+    chain = " Six sevens: 6 * 7 = 42."
+    second = task.follow_up(Q, "k", done(chain))
+    assert second.assistant_prefix == "<thought>k</thought>" + chain
+    fields, verdicts = task.parse(Q, done(" The answer is 42."), "k", first=done(chain))
+    assert all(v.passed for v in verdicts)
+    assert fields["variant"] == "k" and fields["thought"] == chain and fields["answer"] == "The answer is 42."
+    assert fields["messages"][-1]["content"] == f"<thought>k</thought>{chain} The answer is 42."
+    assert task.template_hash() != ThoughtVariantsTask().template_hash()
+
+
+def test_open_prefix_stays_the_default_and_a_bad_reading_is_refused():
+    assert ThoughtVariantsTask().render(Q, "k").assistant_prefix == "<thought>k"
+    with pytest.raises(ValueError, match="prefix must be one of open, closed"):
+        ThoughtVariantsTask(prefix="half")

@@ -1,0 +1,66 @@
+"""The Qwen2.5 GRPO structured-reasoning card's MMLU table: its 12 subjects, 100 random questions each, in its
+layout and with its names (`harness eval mmlu --preset structured-card`).
+
+The card groups its subjects under three headings and names some of them its own way ("Medicine" for
+college_medicine, "Management" under High School Courses, "Psychology" for high_school_psychology). Our fuller
+table (every level, stderr, format validity) follows it in the report.
+"""
+
+from __future__ import annotations
+
+from reports.mmlu import MMLUSummary
+
+PRESET = "structured-card"
+LIMIT = 100  # "We selected random 100 samples from each subsets of MMLU dataset."
+INTRO = (
+    "We selected random 100 samples from each subsets of MMLU dataset. Performance across a range of MMLU "
+    "subject categories:"
+)
+# (heading, [(subject, the card's name, the card's accuracy in %)]), in the card's order.
+CARD_TABLE: tuple[tuple[str, tuple[tuple[str, str, int], ...]], ...] = (
+    (
+        "### 🎓 College Courses",
+        (
+            ("college_mathematics", "College Mathematics", 50),
+            ("college_computer_science", "College Computer Science", 57),
+            ("college_medicine", "Medicine", 67),
+        ),
+    ),
+    ("### 🧑💼 Professional", (("professional_psychology", "Professional Psychology", 63),)),
+    (
+        "### 🏫 High School Courses",
+        (
+            ("high_school_psychology", "Psychology", 83),
+            ("high_school_computer_science", "Computer Science", 78),
+            ("management", "Management", 70),
+            ("high_school_mathematics", "Mathematics", 68),
+            ("high_school_statistics", "Statistics", 66),
+            ("high_school_biology", "Biology", 67),
+            ("high_school_chemistry", "Chemistry", 62),
+            ("high_school_european_history", "European History", 64),
+        ),
+    ),
+)
+SUBJECTS = [subject for _, rows in CARD_TABLE for subject, _, _ in rows]
+
+
+def card_markdown(summary: MMLUSummary, with_card: bool = False) -> str:
+    """The card's tables with this run's accuracies (`with_card`: the card's own figures, as it prints them)."""
+    lines = [INTRO]
+    for heading, rows in CARD_TABLE:
+        lines += ["", heading, "", "| Subject | Accuracy |", "|---|---|"]
+        for subject, name, card in rows:
+            score = summary.subjects.get(subject)
+            value = f"{card}%" if with_card else (f"{round(100 * score.accuracy)}%" if score else "-")
+            lines.append(f"| {name} | {value} |")
+    return "\n".join(lines) + "\n"
+
+
+def comparison_markdown(summary: MMLUSummary) -> str:
+    """This run beside the card, subject by subject."""
+    lines = ["| Subject | Accuracy | The card |", "|---|---|---|"]
+    for _, rows in CARD_TABLE:
+        for subject, name, card in rows:
+            score = summary.subjects.get(subject)
+            lines.append(f"| {name} | {f'{100 * score.accuracy:.0f}%' if score else '-'} | {card}% |")
+    return "\n".join(lines) + "\n"
