@@ -169,6 +169,12 @@ GpusPerReplicaOpt = Annotated[
 ]
 
 
+def _done(line: str, result: object) -> None:
+    """A command's one-line summary on stderr; stdout carries only its result (a path or URL), for scripts."""
+    console.print(line, highlight=False, soft_wrap=True)
+    typer.echo(result)
+
+
 def _ray_section(address: str | None, replicas: int | None, gpus_per_replica: int | None) -> dict | None:
     """The config's `ray` section from the flags (None: not given, the YAML's own stays)."""
     if address is None and replicas is None and gpus_per_replica is None:
@@ -522,8 +528,7 @@ def eval_mmlu(
     done = f"{run.asked} questions asked in {run.seconds:.1f}s"
     if run.skipped:
         done += f"; {run.skipped} were already in the artifact"
-    console.print(f"{done}. Table: {run.report}; summary: {run.summary_file}", highlight=False, soft_wrap=True)
-    typer.echo(run.output)  # stdout carries only the artifact path, for scripts
+    _done(f"{done}. Table: {run.report}; summary: {run.summary_file}", run.output)
 
 
 train_app = HarnessTyper(
@@ -926,8 +931,7 @@ def report(
         run = run_report([str(d) for d in dirs], output, console)
     absent = f"; no data for: {', '.join(run.absent)}" if run.absent else ""
     console.print(f"{run.rows} rows read in {run.seconds:.1f}s. Sections: {', '.join(run.shown)}{absent}.")
-    console.print(f"Markdown: {run.markdown}; HTML: {run.html}", highlight=False, soft_wrap=True)
-    typer.echo(run.output)  # stdout carries only the report folder's path, for scripts
+    _done(f"Markdown: {run.markdown}; HTML: {run.html}", run.output)
 
 
 @app.command()
@@ -966,16 +970,12 @@ def push(
         )  # fmt: skip
     files = f"{run.files.rows} rows in {len(run.files.names)} data file(s) + README.md"
     if run.pushed is None:
-        console.print(f"{files} written to {run.folder} (nothing uploaded).", highlight=False, soft_wrap=True)
-        typer.echo(run.folder)
+        _done(f"{files} written to {run.folder} (nothing uploaded).", run.folder)
         return
     pushed = run.pushed
     stale = f"; {len(pushed.deleted)} stale data file(s) removed" if pushed.deleted else ""
     created = " (repo created)" if pushed.created else ""
-    console.print(
-        f"{files} pushed to {pushed.repo_url}{created}, {pushed.revision}{stale}.", highlight=False, soft_wrap=True
-    )
-    typer.echo(pushed.commit_url)  # stdout carries only the commit's URL, for scripts
+    _done(f"{files} pushed to {pushed.repo_url}{created}, {pushed.revision}{stale}.", pushed.commit_url)
 
 
 def _push_model(dir: Path, repo_id: str, to_dir, private: bool, revision, message, license: str) -> None:
@@ -993,12 +993,10 @@ def _push_model(dir: Path, repo_id: str, to_dir, private: bool, revision, messag
         )  # fmt: skip
     files = f"{len(run.files)} files ({run.bytes} bytes) with a model card"
     if run.pushed is None:
-        console.print(f"{files} written to {run.folder} (nothing uploaded).", highlight=False, soft_wrap=True)
-        typer.echo(run.folder)
+        _done(f"{files} written to {run.folder} (nothing uploaded).", run.folder)
         return
     created = " (repo created)" if run.pushed.created else ""
-    console.print(f"{files} pushed to {run.pushed.repo_url}{created}.", highlight=False, soft_wrap=True)
-    typer.echo(run.pushed.commit_url)
+    _done(f"{files} pushed to {run.pushed.repo_url}{created}.", run.pushed.commit_url)
 
 
 @app.command()
@@ -1167,13 +1165,11 @@ def select(
             SelectConfig,
         )
         summary = run_select(cfg, console)
-    console.print(
+    _done(
         f"{summary.rows} {cfg.mode} rows from {summary.questions} questions "
         f"({summary.without_row} gave none) by judge_{summary.judge}_score -> {summary.output}",
-        highlight=False,
-        soft_wrap=True,
+        summary.output,
     )
-    typer.echo(summary.output)
 
 
 @app.command()
@@ -1213,13 +1209,11 @@ def decontam(
     sets = ", ".join(f"{s['name']} ({s['items']} items)" for s in summary.against)
     left = f", {summary.dropped} dropped" if cfg.drop else ""
     skipped = f"; {summary.skipped} rows were checked by an earlier run" if summary.skipped else ""
-    console.print(
+    _done(
         f"{summary.contaminated} of {summary.rows} rows share a {cfg.ngram}-gram with {sets}{left} "
         f"({summary.ngrams} eval n-grams, {summary.seconds:.1f}s){skipped} -> {summary.output}",
-        highlight=False,
-        soft_wrap=True,
+        summary.output,
     )
-    typer.echo(summary.output)
 
 
 @app.command()
