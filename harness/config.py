@@ -322,9 +322,10 @@ class TrainConfig(BaseModel):
     gradient_accumulation_steps: int = Field(default=1, ge=1)
     weight_decay: float = Field(default=0.0, ge=0)
     max_grad_norm: float = Field(default=1.0, gt=0)
-    # TrainingArguments' optimizer name; an 8-bit bitsandbytes one falls back to adamw_torch without a GPU or
-    # bitsandbytes (trainers.common.resolve_optim; the provenance says which ran and why)
-    optim: str = "adamw_torch"
+    # TrainingArguments' optimizer name (None: its own default, fused AdamW on torch >= 2.8); an 8-bit
+    # bitsandbytes one falls back to adamw_torch without a GPU or bitsandbytes (trainers.common.resolve_optim;
+    # the provenance says which ran and why)
+    optim: str | None = None
     max_length: int = Field(default=1024, ge=8)  # tokens per sequence (prompt + response), capped by the model
     seed: int = 0
     logging_steps: int = Field(default=1, ge=1)

@@ -59,11 +59,13 @@ def freeze_embeddings(model) -> None:
     model.get_input_embeddings().weight.requires_grad_(False)
 
 
-def resolve_optim(cfg: TrainConfig) -> tuple[str, str]:
+def resolve_optim(cfg: TrainConfig) -> tuple[str | None, str]:
     """The optimizer that runs, and why. bitsandbytes' 8-bit optimizers (the backfill card's `adamw_bnb_8bit`)
     need a GPU and the package; elsewhere plain AdamW runs instead, and the provenance says so."""
     import importlib.util
 
+    if cfg.optim is None:
+        return None, "TrainingArguments' default"
     if "bnb" not in cfg.optim and "8bit" not in cfg.optim:
         return cfg.optim, "as configured"
     if not resolve_device(cfg).startswith("cuda"):
@@ -90,7 +92,6 @@ def trl_args(config_class, cfg: TrainConfig, output_dir: Path, **method_args: An
         "lr_scheduler_type": cfg.lr_scheduler_type,
         # transformers reads a warmup_steps below 1 as a fraction of all steps
         "warmup_steps": cfg.warmup_ratio if cfg.warmup_ratio is not None else cfg.warmup_steps,
-        "optim": resolve_optim(cfg)[0],
         "max_grad_norm": cfg.max_grad_norm,
         "neftune_noise_alpha": cfg.neftune_noise_alpha,  # Trainer's own NEFTune: sft, rank and dpo alike
         "num_train_epochs": cfg.num_train_epochs,
@@ -115,4 +116,6 @@ def trl_args(config_class, cfg: TrainConfig, output_dir: Path, **method_args: An
         # the graph each step looking for ones that do not (transformers' default without checkpointing).
         "ddp_find_unused_parameters": False,
     }
+    if (optim := resolve_optim(cfg)[0]) is not None:
+        common["optim"] = optim
     return config_class(**{**common, **method_args, **cfg.trl_args})

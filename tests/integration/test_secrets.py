@@ -51,8 +51,11 @@ def test_the_key_is_never_printed_or_written(tmp_path, vllm_server):
     }
     for scenario, proxy_of in scenarios.items():
         with proxy_of() as proxy:
+            # Each scenario its own generation cache: replies cached by the faults scenario would answer the
+            # refused-key one without contacting the server at all.
+            cache = {**env, "HARNESS_CACHE_DIR": str(tmp_path / scenario / "cache")}
             for stage, argv in commands(proxy.url, vllm_server.model_path, tmp_path / scenario, star).items():
-                run = harness(argv, env)
+                run = harness(argv, cache)
                 printed.append((f"{scenario}/{stage}", run.stdout + run.stderr))
                 assert "Traceback" not in run.stderr, f"{scenario}/{stage}: {run.stderr[-2000:]}"
                 assert run.returncode in (0, 2), f"{scenario}/{stage}: {run.stderr[-2000:]}"
@@ -60,8 +63,9 @@ def test_the_key_is_never_printed_or_written(tmp_path, vllm_server):
                     assert run.returncode == 2, f"{stage}: a refused key must stop the run: {run.stderr[-1000:]}"
         assert f"Bearer {FAKE_KEY}" in proxy.stats.authorization  # the key was really sent
     unreachable = f"http://127.0.0.1:{free_port()}/v1"
+    cache = {**env, "HARNESS_CACHE_DIR": str(tmp_path / "bad-url" / "cache")}
     for stage, argv in commands(unreachable, vllm_server.model_path, tmp_path / "bad-url", star).items():
-        run = harness(argv, env)
+        run = harness(argv, cache)
         printed.append((f"bad-url/{stage}", run.stdout + run.stderr))
         assert run.returncode == 2 and "Traceback" not in run.stderr, f"bad-url/{stage}: {run.stderr[-2000:]}"
 

@@ -93,7 +93,7 @@ def test_sft_assistant_only_learns_saves_and_loads_in_synth(tmp_path, default_mo
     provenance = json.loads((folder / PROVENANCE_FILE).read_text())
     assert provenance["model"]["fingerprint"] == default_model.fingerprint
     assert provenance["identity"]["input"]["files"] and provenance["versions"]["trl"].startswith("1.16")
-    assert provenance["rows"] == {"used": 4, "skipped_invalid": 1, "skipped_by_task": 0}
+    assert provenance["rows"] == {"used": 4, "skipped_invalid": 1, "skipped_by_task": 0, "skipped_contaminated": 0}
     assert list((cache_dir() / "train-data").iterdir()) == []  # the dataset's scratch files (and TRL's maps) went
     assert not list(tmp_path.glob(".model.partial*")), "the work folder is renamed into place"
 

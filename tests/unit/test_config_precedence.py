@@ -86,6 +86,7 @@ SPECIAL = {
     "batch_size": 8,  # grpo: a multiple of num_generations
     "num_generations": 2,
     "max_length": 2048,
+    "max_steps": 7,  # 0 is refused (train at least one step)
 }
 # Settings of eval that apply to its generative mode only.
 GENERATIVE_ONLY = ("task", "system_prompt", "sampling.")
