@@ -123,6 +123,10 @@ def _optimizer(cfg: TrainConfig) -> dict[str, str]:
     from trainers.common import resolve_optim
 
     used, why = resolve_optim(cfg)
+    if used is None:  # TrainingArguments' own default (fused AdamW on torch >= 2.8): name it in the provenance
+        from transformers import TrainingArguments
+
+        used = str(TrainingArguments.__dataclass_fields__["optim"].default)
     return {"requested": cfg.optim, "used": used, "why": why}
 
 

@@ -31,7 +31,7 @@ def test_the_initial_sft_phase_trains_the_starting_model(tmp_path, default_model
     assert [r["completion"] for r in rows] == ["Hi!", "Bye!", "Two plus three is five.\n\n### Answer:\n5"]
     provenance = json.loads((tmp_path / "loop" / "sft" / "model" / "harness-train.json").read_text())
     assert provenance["recipe"] == "memphis-sft" and provenance["identity"]["config"]["neftune_noise_alpha"] == 10
-    assert provenance["optimizer"]["used"] == "adamw_torch"
+    assert provenance["optimizer"]["used"] == "adamw_torch_fused"  # TrainingArguments' default on torch 2.13
     assert run_initial_sft(cfg, Console(stderr=True, quiet=True)) == model  # done: not trained again
 
 
