@@ -83,3 +83,32 @@ def test_shard_facts_sum_usage_and_name_the_replicas():
 def test_bad_addresses_fail_in_seconds(address, message):
     with pytest.raises(ConfigError, match=message), joined(address):
         pass
+
+
+@pytest.mark.parametrize(
+    ("line", "address"),
+    [
+        (["--ray"], "auto"),
+        (["--ray", "--limit", "3"], "auto"),
+        (["--ray", "local"], "local"),
+        (["--ray", "10.0.0.1:6379", "--limit", "3"], "10.0.0.1:6379"),
+        (["--ray=10.0.0.1:6379"], "10.0.0.1:6379"),
+        (["--limit", "3"], None),
+    ],
+)
+def test_ray_alone_means_auto(monkeypatch, line, address):
+    from typer.testing import CliRunner
+
+    import harness.cli as cli
+    import harness.stages.synth as synth
+
+    seen = []
+
+    def fake_run_synth(cfg, console):  # the parsed config is all this test is about
+        seen.append(cfg)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(synth, "run_synth", fake_run_synth)
+    result = CliRunner().invoke(cli.app, ["synth", "--input", "sample", "-o", "unused", *line])
+    assert result.exit_code == 0, result.output
+    assert (seen[0].ray.address if seen[0].ray else None) == address
