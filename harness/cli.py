@@ -1186,8 +1186,8 @@ def select(
 
 @app.command()
 def decontam(
-    input: Annotated[str, typer.Option("--input", "-i", help="A harness artifact folder.")],
-    output: ArtifactOutputOpt,
+    input: Annotated[str, typer.Option("--input", "-i", help="A harness artifact folder.")] = None,
+    output: ArtifactOutputOpt = None,
     against: Annotated[
         list[str],
         typer.Option(

@@ -280,6 +280,12 @@ class DecontamConfig(BaseModel):
             value = [value]
         return [part.strip() for item in value for part in str(item).split(",") if part.strip()]
 
+    @field_validator("subsets", mode="before")
+    @classmethod
+    def _join_subsets(cls, value: Any) -> Any:
+        """A YAML list of subjects, as `eval mmlu` takes them, is the comma-separated flag's value."""
+        return ",".join(str(item).strip() for item in value) if isinstance(value, list) else value
+
 
 TRAIN_METHODS = ("sft", "grpo", "rank", "dpo")
 

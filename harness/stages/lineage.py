@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
@@ -106,7 +107,12 @@ def _walk(path: Path, shard: Path, row: dict[str, Any], depth: int) -> Hop:
     if missing:
         hop.problems.append(missing)
         return hop
-    for parent_shard, parent in _parent_rows(Path(upstream), stage, provenance, row):
+    try:
+        parents = _parent_rows(Path(upstream), stage, provenance, row)
+    except InputError as err:  # an unreadable shard upstream: the chain breaks there, the hops so far stand
+        hop.problems.append(f"chain breaks: {err}")
+        return hop
+    for parent_shard, parent in parents:
         hop.parents.append(_walk(Path(upstream), parent_shard, parent, depth + 1))
     if not hop.parents:
         hop.problems.append(f"chain breaks: {upstream} has no row this one was made from")
@@ -132,11 +138,13 @@ def _rows(path: Path, record_id: str, keep) -> list[tuple[Path, dict[str, Any]]]
         raise InputError(f"{path}: not a harness artifact (no part-*.parquet shards)")
     found = []
     for shard in shards:
-        ids = pq.read_table(shard, columns=["record_id"]).column("record_id")
-        hits = pc.indices_nonzero(pc.equal(ids, record_id)).to_pylist()
-        if hits:
-            table = pq.read_table(shard).take(hits)
-            found += [(shard, r) for r in table.to_pylist() if keep(r)]
+        try:
+            ids = pq.read_table(shard, columns=["record_id"]).column("record_id")
+            hits = pc.indices_nonzero(pc.equal(ids, record_id)).to_pylist()
+            table = pq.read_table(shard).take(hits) if hits else None
+        except (OSError, pa.ArrowException) as err:
+            raise InputError(f"{shard}: corrupted, not a readable Parquet file ({type(err).__name__})") from err
+        found += [(shard, r) for r in table.to_pylist() if keep(r)] if table is not None else []
     return found
 
 

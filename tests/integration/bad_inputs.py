@@ -448,6 +448,57 @@ def push_cases() -> list[Case]:
     ]
 
 
+def decontam_cases() -> list[Case]:
+    d = "decontam --output {work}/out"
+    return [
+        Case("decontam-input-missing", f"{d} --input {{work}}/nothere", "nothere"),
+        Case("decontam-input-file", f"{d} --input {{file}}", "plain.txt"),
+        Case("decontam-input-not-artifact", f"{d} --input {{work}}/txt-folder", "txt-folder", ("txt-folder",)),
+        Case("decontam-input-truncated", f"{d} --input {{work}}/star-truncated", "corrupted", ("star-truncated",)),
+        Case(
+            "decontam-input-uncommitted",
+            f"{d} --input {{work}}/star-uncommitted",
+            "no completion marker",
+            ("star-uncommitted",),
+        ),  # fmt: skip
+        Case("decontam-against-missing", f"{d} --input {{star}} --against {{work}}/nothere.jsonl", "nothere.jsonl"),
+        Case("decontam-against-unknown", f"{d} --input {{star}} --against gsm8k", "gsm8k"),
+        Case(
+            "decontam-against-broken",
+            f"{d} --input {{star}} --against {{work}}/broken-middle.jsonl",
+            "broken-middle.jsonl",
+            ("broken-middle.jsonl",),
+        ),  # fmt: skip
+        Case(
+            "decontam-against-no-column",
+            f"{d} --input {{star}} --against {{work}}/misspelled.jsonl:question",
+            "question",
+            ("misspelled.jsonl",),
+        ),  # fmt: skip
+        Case("decontam-against-lm-eval-unknown", f"{d} --input {{star}} --against lm-eval:nosuchtask", "nosuchtask"),
+        Case("decontam-unknown-subset", f"{d} --input {{star}} --subsets nosuch", "nosuch"),
+        Case("decontam-unknown-column", f"{d} --input {{star}} --columns nosuch", "nosuch"),
+        Case("decontam-ngram-zero", f"{d} --input {{star}} --ngram 0", "ngram"),
+        Case("decontam-output-file", "decontam --input {star} --output {file}", "plain.txt"),
+        Case("decontam-output-other-run", "decontam --input {star} --output {copy}", "copy"),
+        Case("decontam-unknown-flag", f"{d} --input {{star}} --ngrams 5", "--ngrams"),
+        Case("decontam-config-typo", f"{d} --input {{star}} --config {{work}}/typo.yaml", "temprature", ("typo.yaml",)),
+        Case("decontam-no-input", d, "--input"),
+    ]
+
+
+def lineage_cases() -> list[Case]:
+    return [
+        Case("lineage-missing", "lineage {work}/nothere --record r", "nothere"),
+        Case("lineage-file", "lineage {file} --record r", "plain.txt"),
+        Case("lineage-not-artifact", "lineage {work}/txt-folder --record r", "txt-folder", ("txt-folder",)),
+        Case("lineage-unknown-record", "lineage {star} --record nosuch", "nosuch"),
+        Case("lineage-truncated", "lineage {work}/star-truncated --record r", "corrupted", ("star-truncated",)),
+        Case("lineage-sample-negative", "lineage {star} --record r --sample -1", "sample_idx -1"),
+        Case("lineage-unknown-flag", "lineage {star} --records r", "--records"),
+    ]
+
+
 def all_cases() -> list[Case]:
     return [
         *synth_cases(),
@@ -458,6 +509,8 @@ def all_cases() -> list[Case]:
         *loop_cases(),
         *report_cases(),
         *push_cases(),
+        *decontam_cases(),
+        *lineage_cases(),
     ]
 
 

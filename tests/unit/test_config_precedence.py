@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from harness.cli import app
 from harness.config import (
+    DecontamConfig,
     EvalConfig,
     JudgeConfig,
     LoopConfig,
@@ -49,6 +50,10 @@ COMMANDS: dict[str, tuple[list[str], str, type[BaseModel], dict[str, Any], str, 
     "judge": (
         ["judge"], "harness.stages.judge.run_judge", JudgeConfig,
         {"input": "in", "output": "out", "judges": ["exact"]}, "--config", set(),
+    ),
+    "decontam": (
+        ["decontam"], "harness.stages.decontam.run_decontam", DecontamConfig, {"input": "in", "output": "out"},
+        "--config", {"subsets"},  # a string (eval's is a list): test_decontam_subsets_from_the_file
     ),
     "select pairs": (
         ["select", "pairs"], "harness.stages.select.run_select", SelectConfig,
@@ -175,6 +180,12 @@ def test_a_setting_given_only_in_the_file_is_obeyed(monkeypatch, tmp_path, comma
     cfg = _resolve(monkeypatch, tmp_path, command, _merge(settings, _nested(name, value)))
     got = _get(cfg, name)
     assert (got.model_dump() if isinstance(got, BaseModel) else got) == value
+
+
+@pytest.mark.parametrize(("value", "want"), [("stem", "stem"), (["stem", "anatomy"], "stem,anatomy")])
+def test_decontam_subsets_from_the_file(monkeypatch, tmp_path, value, want):
+    settings = {"input": "in", "output": "out", "subsets": value}
+    assert _resolve(monkeypatch, tmp_path, "decontam", settings).subsets == want
 
 
 def test_the_issue_s_yaml_runs_the_file_s_task_on_the_file_s_input(monkeypatch, tmp_path):
