@@ -11,7 +11,7 @@ import pytest
 from harness.config import SynthConfig
 from harness.stages.synth import run_synth
 from harness.stages.train import PROVENANCE_FILE
-from tests.integration.test_train import changed_tensors, conversations, losses, pairs, train
+from tests.integration.test_train import changed_tensors, conversations, losses, pairs, sums, train
 
 pytestmark = pytest.mark.slow
 
@@ -87,3 +87,24 @@ def check_adapter_upload(folder: Path, tmp_path: Path, monkeypatch) -> None:
         files = hub.files("me/rank-lora")
         assert files["adapter_model.safetensors"] == (folder / "adapter_model.safetensors").read_bytes()
         assert b"library_name: peft" in files["README.md"] and "harness-train.json" in files
+
+
+@pytest.mark.parametrize("method", ["dpo", "grpo"])
+def test_dpo_and_grpo_train_adapters(tmp_path, default_model, method):
+    """The other two methods with LoRA: an adapter folder whose B matrices (zero at the start) have moved. DPO's
+    reference is the model as it started: TRL keeps a frozen copy of the starting adapter, not a second model."""
+    from safetensors.torch import load_file
+
+    if method == "dpo":
+        rows, settings = pairs(), {"max_steps": 2, "learning_rate": 1e-3}
+    else:
+        rows = [{"prompt": f"### User:\n{q}\n\n### Rationale:\n", "question": q} for q, _ in sums(2)]
+        settings = {"max_steps": 1, "learning_rate": 1e-3, "rewards": {"structured_references_problem": 1.0}}
+        settings |= {"num_generations": 4, "max_completion_length": 8, "temperature": 1.5}
+    _, summary = train(tmp_path, method, rows, peft={"r": 4}, **settings)
+    folder = Path(summary.output)
+    assert (folder / "adapter_config.json").is_file() and not (folder / "model.safetensors").exists()
+    adapter = load_file(str(folder / "adapter_model.safetensors"))
+    moved = [name for name, tensor in adapter.items() if "lora_B" in name and tensor.abs().sum() > 0]
+    assert moved, "no LoRA B matrix left zero: the adapter trained"
+    assert losses(folder)
