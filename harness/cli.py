@@ -35,7 +35,6 @@ class _LifecycleOrder(HarnessGroup):
         the command and the flag, exit 2, like every other bad input; typer would draw a box around it."""
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
-        args = _ray_address_optional(list(sys.argv[1:] if args is None else args))
         click = _click_exceptions()
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
@@ -53,17 +52,6 @@ class _LifecycleOrder(HarnessGroup):
             console.print("Aborted.")
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
-
-
-def _ray_address_optional(args: list[str]) -> list[str]:
-    """`--ray` with no address (last, or before another flag) means `--ray auto`: click options take a value
-    or none, never an optional one, so the default address is put in before click reads the line."""
-    for i, arg in enumerate(args):
-        if arg == "--":
-            break
-        if arg == "--ray" and (i + 1 == len(args) or args[i + 1].startswith("-")):
-            return [*args[: i + 1], "auto", *args[i + 1 :]]
-    return args
 
 
 def _click_exceptions():

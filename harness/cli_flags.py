@@ -23,6 +23,9 @@ from typer.core import TyperCommand, TyperGroup
 SETTINGS_FILE_PARAMS = ("config", "recipe")
 # click's ParameterSource names for a value nobody typed (typer ships its own copy of click: compare names).
 NOT_TYPED = ("DEFAULT", "DEFAULT_MAP")
+# Options whose value may be left out, and the value they then take: click options take a value or none, never
+# an optional one, so the value is put in before click reads the line (`--ray` alone is `--ray auto`).
+OPTIONAL_VALUES = {"--ray": "auto"}
 
 
 class HarnessCommand(TyperCommand):
@@ -30,7 +33,7 @@ class HarnessCommand(TyperCommand):
     show no `<bool>` metavar in --help."""
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
-        rest = super().parse_args(ctx, args)
+        rest = super().parse_args(ctx, _with_optional_values(list(args)))
         if any(p.name in SETTINGS_FILE_PARAMS for p in self.params):
             for name in ctx.params:
                 source = ctx.get_parameter_source(name)
@@ -40,6 +43,18 @@ class HarnessCommand(TyperCommand):
 
     def get_params(self, ctx: typer.Context) -> list[Any]:
         return _without_bool_metavar(super().get_params(ctx))
+
+
+def _with_optional_values(args: list[str]) -> list[str]:
+    """`args` with each OPTIONAL_VALUES option that has no value (last, or before another flag) given its own."""
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        out.append(arg)
+        if arg == "--":
+            return out + args[i + 1 :]
+        if arg in OPTIONAL_VALUES and (i + 1 == len(args) or args[i + 1].startswith("-")):
+            out.append(OPTIONAL_VALUES[arg])
+    return out
 
 
 class HarnessGroup(TyperGroup):
