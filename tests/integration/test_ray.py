@@ -95,15 +95,18 @@ def test_two_replicas_one_killed_mid_run_write_the_single_process_rows(tmp_path,
 
 
 def test_driver_killed_then_rerun_every_row_once(tmp_path, ray_cluster):
+    """16 records: tasks of 4 (the transformers window), so each replica runs two tasks one after the other and
+    the kill after 2 commits finds work left. (With 8, one task each, a replica's last records reach the
+    driver together at its task's end; in one CI run all 8 were committed before the kill landed.)"""
     out = tmp_path / "run"
-    command = [*HARNESS, "synth", *ROWS, "--limit", "8", "--max-tokens", "16"]
+    command = [*HARNESS, "synth", *ROWS, "--limit", "16", "--max-tokens", "16"]
     command += ["--ray", ray_cluster, "--replicas", "2", "--output", str(out)]
     killed_rows = sigkill_after_commits(command, out, commits=2)
-    assert 2 <= killed_rows < 8
+    assert 2 <= killed_rows < 16
 
     harness(*command[len(HARNESS) :])
     df = read(out)
-    assert df["source_index"].to_list() == list(range(8))
+    assert df["source_index"].to_list() == list(range(16))
     assert_every_shard_committed(out)
 
 
