@@ -75,6 +75,35 @@ def changed_tensors(base: str, trained: Path) -> dict[str, bool]:
     return {k: before[k].shape != after[k].shape or not torch.equal(before[k], after[k]) for k in before}
 
 
+def grpo_rows() -> list[dict]:
+    return [{"prompt": f"### User:\n{q}\n\n### Rationale:\n", "question": q} for q, _ in sums(2)]
+
+
+# One GRPO step whose seed draws both kinds of completion, so the step has a gradient.
+GRPO_STEP = {
+    "max_steps": 1,
+    "rewards": {"structured_references_problem": 1.0},
+    "num_generations": 4,
+    "max_completion_length": 8,
+    "temperature": 1.5,
+}
+
+
+def assert_loads_in_synth(folder: Path, tmp_path: Path) -> None:
+    """The trained folder is a model `harness synth` loads and generates with."""
+    out = run_synth(
+        SynthConfig(
+            task="backfill",
+            input="sample",
+            limit=1,
+            model=str(folder),
+            output=str(tmp_path / "s"),
+            sampling={"max_tokens": 4},
+        )
+    )
+    assert out.artifact_rows == 1
+
+
 def assert_learned(folder: Path, base: str, key: str = "loss") -> None:
     seen = losses(folder, key)
     assert seen and all(math.isfinite(x) for x in seen)
@@ -97,17 +126,7 @@ def test_sft_assistant_only_learns_saves_and_loads_in_synth(tmp_path, default_mo
     assert list((cache_dir() / "train-data").iterdir()) == []  # the dataset's scratch files (and TRL's maps) went
     assert not list(tmp_path.glob(".model.partial*")), "the work folder is renamed into place"
 
-    out = run_synth(
-        SynthConfig(
-            task="backfill",
-            input="sample",
-            limit=1,
-            model=str(folder),
-            output=str(tmp_path / "s"),
-            sampling={"max_tokens": 4},
-        )
-    )
-    assert out.artifact_rows == 1
+    assert_loads_in_synth(folder, tmp_path)
 
     assert run_train(cfg).already_done  # the same command again: nothing to do
     with pytest.raises(ArtifactError, match="trained with other config"):
@@ -148,17 +167,7 @@ def test_rank_on_pairs_with_the_memphis_settings(tmp_path, default_model):
 
 
 def test_grpo_step_with_validators_as_rewards(tmp_path, default_model):
-    rows = [{"prompt": f"### User:\n{q}\n\n### Rationale:\n", "question": q} for q, _ in sums(2)]
-    _, summary = train(
-        tmp_path,
-        "grpo",
-        rows,
-        max_steps=1,
-        rewards={"structured_references_problem": 1.0},
-        num_generations=4,
-        max_completion_length=8,
-        temperature=1.5,
-    )
+    _, summary = train(tmp_path, "grpo", grpo_rows(), **GRPO_STEP)
     folder = Path(summary.output)
     [entry] = [e for e in map(json.loads, (folder / LOG_FILE).read_text().splitlines()) if "loss" in e]
     assert math.isfinite(entry["loss"])

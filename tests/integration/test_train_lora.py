@@ -8,10 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import SynthConfig
-from harness.stages.synth import run_synth
 from harness.stages.train import PROVENANCE_FILE
-from tests.integration.test_train import changed_tensors, conversations, losses, pairs, sums, train
+from tests.integration.test_train import (
+    GRPO_STEP,
+    assert_loads_in_synth,
+    changed_tensors,
+    conversations,
+    grpo_rows,
+    losses,
+    pairs,
+    train,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -45,17 +52,7 @@ def test_sft_lora_merged_with_a_special_token_loads_in_synth(tmp_path, default_m
     assert tokenizer(TOKEN, add_special_tokens=False)["input_ids"] == [embeddings.shape[0] - 1]
     assert json.loads((folder / PROVENANCE_FILE).read_text())["identity"]["config"]["peft"]["r"] == 4
 
-    out = run_synth(
-        SynthConfig(
-            task="backfill",
-            input="sample",
-            limit=1,
-            model=str(folder),
-            output=str(tmp_path / "s"),
-            sampling={"max_tokens": 4},
-        )
-    )
-    assert out.artifact_rows == 1
+    assert_loads_in_synth(folder, tmp_path)
 
 
 def test_rank_trains_an_adapter_only_and_pushes_it(tmp_path, default_model, monkeypatch):
@@ -95,13 +92,8 @@ def test_dpo_and_grpo_train_adapters(tmp_path, default_model, method):
     reference is the model as it started: TRL keeps a frozen copy of the starting adapter, not a second model."""
     from safetensors.torch import load_file
 
-    if method == "dpo":
-        rows, settings = pairs(), {"max_steps": 2, "learning_rate": 1e-3}
-    else:
-        rows = [{"prompt": f"### User:\n{q}\n\n### Rationale:\n", "question": q} for q, _ in sums(2)]
-        settings = {"max_steps": 1, "learning_rate": 1e-3, "rewards": {"structured_references_problem": 1.0}}
-        settings |= {"num_generations": 4, "max_completion_length": 8, "temperature": 1.5}
-    _, summary = train(tmp_path, method, rows, peft={"r": 4}, **settings)
+    rows, settings = (pairs(), {"max_steps": 2}) if method == "dpo" else (grpo_rows(), GRPO_STEP)
+    _, summary = train(tmp_path, method, rows, peft={"r": 4}, learning_rate=1e-3, **settings)
     folder = Path(summary.output)
     assert (folder / "adapter_config.json").is_file() and not (folder / "model.safetensors").exists()
     adapter = load_file(str(folder / "adapter_model.safetensors"))

@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -18,7 +17,24 @@ from tests.integration.test_train import FAST, conversations, losses, write_json
 pytestmark = pytest.mark.slow
 
 
-def max_difference(a: Path, b: Path, base: str) -> tuple[float, float]:
+def train_sft(data: str, out: Path, *flags: str) -> list[str]:
+    """`harness train sft` from `data` into `out` as a fresh process would run it (hand-made rows: unchecked)."""
+    return [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "train",
+        "sft",
+        "-i",
+        data,
+        "-o",
+        str(out),
+        *flags,
+        "--allow-unchecked",
+    ]
+
+
+def distances(a: Path, b: Path, base: str) -> tuple[float, float]:
     """How far apart two trained models are, and how far training moved the first (L2 norms over all weights)."""
     from safetensors.torch import load_file
 
@@ -35,28 +51,15 @@ def test_two_cpu_processes_equal_one_with_the_same_global_batch(tmp_path, defaul
     data, out = write_jsonl(tmp_path / "rows.jsonl", conversations()), tmp_path / "two"
     flags = ["--max-steps", "2", "--max-length", str(FAST["max_length"]), "--threads", "1"]
     flags += ["--learning-rate", str(FAST["learning_rate"])]
-    command = [
-        sys.executable,
-        "-m",
-        "harness.cli",
-        "train",
-        "sft",
-        "-i",
-        data,
-        "-o",
-        str(out),
-        *flags,
-        "--allow-unchecked",
-    ]
     recipe = tmp_path / "constant.yaml"  # the one setting of FAST without a flag
     recipe.write_text("lr_scheduler_type: constant\n")
+    flags += ["--recipe", str(recipe)]
     # Both sides in fresh processes, so nothing an earlier test set in this one (threads, seeds) tells them apart.
-    alone = [*command[:8], str(tmp_path / "single"), *command[9:]]
-    one = subprocess.run([*alone, "--recipe", str(recipe), "--batch-size", "4"], capture_output=True, text=True)
+    single = tmp_path / "single"
+    one = subprocess.run(train_sft(data, single, *flags, "--batch-size", "4"), capture_output=True, text=True)
     assert one.returncode == 0, one.stderr[-3000:]
-    single = SimpleNamespace(output=str(tmp_path / "single"))
     result = subprocess.run(
-        [*command, "--recipe", str(recipe), "--batch-size", "2", "--num-processes", "2"],
+        train_sft(data, out, *flags, "--batch-size", "2", "--num-processes", "2"),
         capture_output=True,
         text=True,
         timeout=600,
@@ -65,12 +68,10 @@ def test_two_cpu_processes_equal_one_with_the_same_global_batch(tmp_path, defaul
     assert result.stdout.strip() == str(out)  # one process printed the summary and the folder
     assert result.stderr.count("train sft summary") == 1
 
-    apart, moved = max_difference(Path(single.output), out, default_model.path)
+    apart, moved = distances(single, out, default_model.path)
     assert moved > 1e-5 and apart < moved / 20, (apart, moved)
-    assert losses(out) == pytest.approx(losses(Path(single.output)), rel=1e-4)
-    assert len((out / LOG_FILE).read_text().splitlines()) == len(
-        (Path(single.output) / LOG_FILE).read_text().splitlines()
-    )
+    assert losses(out) == pytest.approx(losses(single), rel=1e-4)
+    assert len((out / LOG_FILE).read_text().splitlines()) == len((single / LOG_FILE).read_text().splitlines())
     provenance = json.loads((out / PROVENANCE_FILE).read_text())
     assert provenance["processes"] == 2 and provenance["result"]["rows"] == 4 and provenance["result"]["steps"] == 2
     assert not list(tmp_path.glob(".two.partial*"))
@@ -79,18 +80,7 @@ def test_two_cpu_processes_equal_one_with_the_same_global_batch(tmp_path, defaul
 
 def test_a_bad_input_stops_every_process_with_one_clear_error(tmp_path):
     data = write_jsonl(tmp_path / "rows.jsonl", [{"question": "no messages here"}])
-    command = [
-        sys.executable,
-        "-m",
-        "harness.cli",
-        "train",
-        "sft",
-        "-i",
-        data,
-        "-o",
-        str(tmp_path / "m"),
-        "--allow-unchecked",
-    ]
+    command = train_sft(data, tmp_path / "m")
     result = subprocess.run([*command, "--num-processes", "2"], capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
     assert "needs the column(s) messages" in result.stderr
