@@ -341,11 +341,10 @@ def explicit_steps(trace: Trace, row: Mapping[str, Any], settings: Settings) -> 
 def calculations(trace: Trace, row: Mapping[str, Any], settings: Settings) -> Verdict | None:
     """INVALID "Missing calculations when required": a problem with numbers needs a calculation in <monitoring>.
     None when the row has no question; passes when the problem has fewer than two numbers to compute with."""
-    question = row.get("question")
-    if not isinstance(question, str):
+    problem = _problem(row)
+    if problem is None:
         return None
-    choices = row.get("choices")
-    options = tuple(c for c in choices if isinstance(c, str)) if _is_list(choices) else ()
+    question, options = problem
     numbers, _ = _problem_values(question, options)
     if len(NUMBER.findall(question)) < 2 and len(numbers) < 2:
         return Verdict("calculations", True, "the problem has no numbers to compute with")
@@ -365,12 +364,10 @@ def forbidden_phrases(trace: Trace, row: Mapping[str, Any], settings: Settings) 
 
 def references_problem(trace: Trace, row: Mapping[str, Any], settings: Settings) -> Verdict | None:
     """The reasoning mentions values from the problem: its numbers, else its key terms (question and options)."""
-    question = row.get("question")
-    if not isinstance(question, str):
+    problem = _problem(row)
+    if problem is None:
         return None
-    choices = row.get("choices")
-    options = tuple(c for c in choices if isinstance(c, str)) if _is_list(choices) else ()
-    numbers, terms = _problem_values(question, options)
+    numbers, terms = _problem_values(*problem)
     if not numbers and not terms:
         return Verdict("references_problem", True, "the problem has no numbers or key terms to reference")
     lowered = trace.reasoning.lower()
@@ -469,6 +466,15 @@ def _mentions(lowered: str, needle: str) -> bool:
             return True
         at = lowered.find(needle, at + 1)
     return False
+
+
+def _problem(row: Mapping[str, Any]) -> tuple[str, tuple[str, ...]] | None:
+    """The row's question and its text options; None when the row has no question."""
+    question = row.get("question")
+    if not isinstance(question, str):
+        return None
+    choices = row.get("choices")
+    return question, tuple(c for c in choices if isinstance(c, str)) if _is_list(choices) else ()
 
 
 @lru_cache(maxsize=4096)  # the same problem comes back for every sample (n, GRPO's generations)
