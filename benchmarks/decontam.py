@@ -34,11 +34,11 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.artifact_reader import open_artifact  # noqa: E402
-from harness.artifacts import ArtifactWriter, base_provenance  # noqa: E402
+from harness.artifacts.reader import open_artifact  # noqa: E402
+from harness.artifacts.writer import ArtifactWriter, base_provenance  # noqa: E402
 from harness.config import DecontamConfig  # noqa: E402
-from harness.eval_sets import load_eval_set  # noqa: E402
-from harness.ngrams import NgramIndex  # noqa: E402
+from harness.evalsets.ngrams import NgramIndex  # noqa: E402
+from harness.evalsets.registry import load_eval_set  # noqa: E402
 from harness.stages.decontam import run_decontam  # noqa: E402
 
 SHARD = 10_000

@@ -24,8 +24,8 @@ import time
 from importlib.metadata import version
 from pathlib import Path
 
-from harness.artifacts import read_provenance
-from harness.models import resolve_model
+from harness.artifacts.writer import read_provenance
+from harness.engines.models import resolve_model
 
 
 def timed(command: list[str], env: dict[str, str]) -> float:

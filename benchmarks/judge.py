@@ -29,12 +29,12 @@ from typing import Any
 
 from rich.console import Console
 
-import harness.stages.plumbing as plumbing
-from harness.artifacts import git_revision
-from harness.backends.base import Completion, SamplingParams
+import harness.engines.session as plumbing
+from harness.artifacts.sources import open_source
+from harness.artifacts.writer import git_revision
 from harness.config import JudgeConfig
-from harness.models import resolve_model
-from harness.sources import open_source
+from harness.engines.base import Completion, SamplingParams
+from harness.engines.models import resolve_model
 from harness.stages.judge import run_judge
 from harness.stages.synth import bundled_sample
 from judges.judge_prompts import fence, score_request
@@ -71,15 +71,15 @@ def stage_seconds(artifact: Path, judge: str, rows: int, backend: Any = None, **
     side's), so the difference is the stage's own work, not a model load or a cold first batch."""
     with tempfile.TemporaryDirectory() as tmp:
         cfg = JudgeConfig(input=str(artifact), output=str(Path(tmp) / "j"), judges=[judge], **settings)
-        original = plumbing.make_backend
+        original = plumbing.make_engine
         if backend is not None:
-            plumbing.make_backend = lambda *args, **kwargs: BorrowedEngine(backend)
+            plumbing.make_engine = lambda *args, **kwargs: BorrowedEngine(backend)
         try:
             start = time.perf_counter()
             summary = run_judge(cfg, Console(quiet=True))
             seconds = time.perf_counter() - start
         finally:
-            plumbing.make_backend = original
+            plumbing.make_engine = original
     assert summary.rows == rows, (summary.rows, rows)
     return seconds
 
@@ -161,10 +161,10 @@ def main() -> None:
             )
 
         # LLM judge overhead: the score judge vs the same requests straight to the engine.
-        from harness.backends.transformers_engine import TransformersBackend
+        from harness.engines.transformers_engine import TransformersEngine
 
         llm_rows = build_artifact(Path(tmp) / "llm", args.llm_rows)
-        backend = TransformersBackend(resolve_model("default").path, threads=threads)
+        backend = TransformersEngine(resolve_model("default").path, threads=threads)
         params = SamplingParams(temperature=0, max_tokens=args.max_tokens)
         per_call = 4 * SAMPLES_PER_QUESTION  # run_judge sends a batch of 4 questions' requests in one call
         settings = {"max_tokens": args.max_tokens, "cache": False, "threads": threads}

@@ -123,7 +123,7 @@ def main() -> None:
         print(time.perf_counter() - start)
         return
 
-    from harness.models import resolve_model
+    from harness.engines.models import resolve_model
 
     models = Path(resolve_model("default").path).parent  # converted once, here, outside the clocks
     runs: dict[str, list[float]] = {"loop": [], "stages": []}

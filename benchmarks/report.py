@@ -43,8 +43,8 @@ VOCAB = ["first", "then", "because", "so", "compare", "check", "total", "value",
 
 
 def write_artifact(folder: Path, rows: int, shard_rows: int, model_path: str | None, seed: int = 0) -> None:
-    from harness.artifacts import ArtifactWriter, base_provenance
-    from harness.records import to_table, traces_schema
+    from harness.artifacts.schemas import to_table, traces_schema
+    from harness.artifacts.writer import ArtifactWriter, base_provenance
     from tasks import get_task
 
     rng = random.Random(seed)
@@ -57,7 +57,7 @@ def write_artifact(folder: Path, rows: int, shard_rows: int, model_path: str | N
 
 
 def _row(rng: random.Random, i: int) -> dict:
-    from harness.records import Verdict, verdict_fields
+    from harness.artifacts.schemas import Verdict, verdict_fields
 
     trace = " ".join(rng.choices(VOCAB, k=rng.randint(20, 400)))
     solution = " ".join(rng.choices(VOCAB, k=rng.randint(1, 60)))
@@ -101,7 +101,7 @@ def child(mode: str, folder: Path) -> dict:
     elif mode == "tokenizer":  # the raw floor of --tokenizer: the same texts through the same tokenizer
         from transformers import AutoTokenizer
 
-        from harness.models import resolve_model
+        from harness.engines.models import resolve_model
 
         tokenizer = AutoTokenizer.from_pretrained(resolve_model("default").path)
         rows = 0
@@ -166,7 +166,7 @@ def main() -> None:
 
     model_path = None
     if args.tokenizer:
-        from harness.models import resolve_model
+        from harness.engines.models import resolve_model
 
         model_path = resolve_model("default").path
     sizes = {"small": args.rows // 4, "large": args.rows}

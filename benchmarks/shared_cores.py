@@ -9,7 +9,7 @@ CPU-bound processes beside it; settings and loads alternate, medians are reporte
 Settings: `threads=all` (torch intra-op threads on every core, OpenMP's default wait policy: threads spin at
 barriers: the default before issue 16), `threads=all passive` (OMP_WAIT_POLICY=PASSIVE: a waiting thread sleeps
 instead of spinning) and `default` (the harness now: the cores idle when the engine starts,
-harness/cpu_threads.py). tok/s is decoding only (the model is loaded and warmed up first).
+harness/scale/cpu_threads.py). tok/s is decoding only (the model is loaded and warmed up first).
 """
 
 from __future__ import annotations
@@ -31,12 +31,12 @@ SETTINGS = {
 
 def child(tokens: int, threads: str | None) -> None:
     """In a fresh process: load the default model on the transformers engine, warm up, time one generation."""
-    from harness.backends.base import Request, SamplingParams
-    from harness.backends.transformers_engine import TransformersBackend
-    from harness.models import resolve_model
+    from harness.engines.base import Request, SamplingParams
+    from harness.engines.models import resolve_model
+    from harness.engines.transformers_engine import TransformersEngine
 
     count = len(os.sched_getaffinity(0)) if threads == "all" else None
-    engine = TransformersBackend(resolve_model("default").path, device="cpu", threads=count)
+    engine = TransformersEngine(resolve_model("default").path, device="cpu", threads=count)
     request = [Request(messages=({"role": "user", "content": "Explain why the sky is blue, step by step."},))]
     engine.generate(request, SamplingParams(temperature=0, max_tokens=4))  # warm-up
     started = time.perf_counter()

@@ -22,9 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.backends.base import Completion
-from harness.cache import GenerationCache, cache_dir, request_key
-from harness.models import resolve_model
+from harness.engines.base import Completion
+from harness.engines.cache import GenerationCache, cache_dir, request_key
+from harness.engines.models import resolve_model
 from tasks.backfill import BackfillTask
 
 

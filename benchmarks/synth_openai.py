@@ -27,9 +27,9 @@ from rich.console import Console
 from tok_s_runs import alternate, summarize  # beside this script
 
 import harness.stages.synth as synth
-from harness.backends.vllm_server import VLLMServer
 from harness.config import OpenAIOptions, SamplingOverrides, SynthConfig
-from harness.models import resolve_model
+from harness.engines.models import resolve_model
+from harness.engines.vllm_server import VLLMServer
 from tasks.backfill import PRIMER, SYSTEM_PROMPT, USER_TEMPLATE, BackfillTask
 
 SEED = 1234

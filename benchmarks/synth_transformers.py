@@ -1,7 +1,7 @@
 """`harness synth` (transformers engine) against raw `transformers` generate: same prompts, params, seeds.
 
 Both sides exclude one-time model load. The raw model loads before its clock starts; run_synth loads its
-model inside the call, so the seconds spent in `make_backend` are measured (by wrapping it) and subtracted
+model inside the call, so the seconds spent in `make_engine` are measured (by wrapping it) and subtracted
 from the run_synth wall time. Everything else run_synth does counts: reading the input, rendering,
 tokenizing, generating, parsing, Parquet writes. The raw side times render + tokenize + generate + decode.
 Runs alternate (harness, raw, harness, raw, ...) after one small warm-up of each; medians are reported.
@@ -28,11 +28,11 @@ from tok_s_runs import print_rep, summarize  # beside this script
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-import harness.stages.plumbing as plumbing
+import harness.engines.session as plumbing
 import harness.stages.synth as synth
-from harness.artifacts import git_revision
+from harness.artifacts.writer import git_revision
 from harness.config import SamplingOverrides, SynthConfig
-from harness.models import resolve_model
+from harness.engines.models import resolve_model
 from tasks.backfill import PRIMER, SYSTEM_PROMPT, USER_TEMPLATE, BackfillTask
 
 SEED = 1234
@@ -41,12 +41,12 @@ PARAMS = BackfillTask.defaults  # temperature 0.7, top_p 0.9, min_p 0.05, stop <
 
 def run_harness(rows: int, batch_size: int, max_tokens: int, threads: int) -> dict[str, float]:
     load = 0.0
-    make_backend = plumbing.make_backend  # where stages build engines
+    make_engine = plumbing.make_engine  # where stages build engines
 
-    def timed_make_backend(*args: Any, **kwargs: Any) -> Any:
+    def timed_make_engine(*args: Any, **kwargs: Any) -> Any:
         nonlocal load
         start = time.perf_counter()
-        backend = make_backend(*args, **kwargs)
+        backend = make_engine(*args, **kwargs)
         load += time.perf_counter() - start
         return backend
 
@@ -61,13 +61,13 @@ def run_harness(rows: int, batch_size: int, max_tokens: int, threads: int) -> di
             cache=False,
             sampling=SamplingOverrides(max_tokens=max_tokens, seed=SEED),
         )
-        plumbing.make_backend = timed_make_backend
+        plumbing.make_engine = timed_make_engine
         try:
             start = time.perf_counter()
             summary = synth.run_synth(cfg, Console(quiet=True))
             wall = time.perf_counter() - start
         finally:
-            plumbing.make_backend = make_backend
+            plumbing.make_engine = make_engine
     return {"rows": summary.rows_in, "tokens": summary.generated_tokens, "seconds": wall - load, "load": load}
 
 

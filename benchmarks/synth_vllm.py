@@ -26,10 +26,10 @@ os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # as the engine se
 from rich.console import Console  # noqa: E402
 from tok_s_runs import alternate, summarize  # noqa: E402  # beside this script
 
-import harness.stages.plumbing as plumbing  # noqa: E402
+import harness.engines.session as plumbing  # noqa: E402
 import harness.stages.synth as synth  # noqa: E402
 from harness.config import SamplingOverrides, SynthConfig  # noqa: E402
-from harness.models import resolve_model  # noqa: E402
+from harness.engines.models import resolve_model  # noqa: E402
 from tasks.backfill import PRIMER, SYSTEM_PROMPT, USER_TEMPLATE, BackfillTask  # noqa: E402
 
 SEED = 1234
@@ -38,8 +38,8 @@ PARAMS = BackfillTask.defaults  # temperature 0.7, top_p 0.9, min_p 0.05, stop <
 
 def run_harness(backend, rows: int, batch_size: int, max_tokens: int) -> dict[str, float]:
     backend.llm.reset_prefix_cache()
-    original = plumbing.make_backend
-    plumbing.make_backend = lambda *a, **k: backend  # the engine already built, shared with the raw side
+    original = plumbing.make_engine
+    plumbing.make_engine = lambda *a, **k: backend  # the engine already built, shared with the raw side
     try:
         with tempfile.TemporaryDirectory() as tmp:
             cfg = SynthConfig(
@@ -55,7 +55,7 @@ def run_harness(backend, rows: int, batch_size: int, max_tokens: int) -> dict[st
             summary = synth.run_synth(cfg, Console(quiet=True))
             seconds = time.perf_counter() - start
     finally:
-        plumbing.make_backend = original
+        plumbing.make_engine = original
     return {"rows": summary.rows_in, "tokens": summary.generated_tokens, "seconds": seconds}
 
 
@@ -100,9 +100,9 @@ def main() -> None:
     args = parser.parse_args()
     args.batch_size = args.batch_size or args.rows
 
-    from harness.backends.vllm_engine import VLLMBackend
+    from harness.engines.vllm_engine import VLLMEngine
 
-    backend = VLLMBackend(resolve_model("default").path, threads=args.threads)
+    backend = VLLMEngine(resolve_model("default").path, threads=args.threads)
     backend.close = lambda: None  # run_synth closes its engine; this one is shared and reused
     sample = synth.bundled_sample().read_text(encoding="utf-8").splitlines()
     rows = [{k: json.loads(line)[k] for k in ("instruction", "solution")} for line in sample[: args.rows]]

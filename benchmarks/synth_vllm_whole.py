@@ -72,10 +72,10 @@ def child(args) -> None:
     from vllm.inputs import TokensPrompt
 
     import harness.stages.synth as synth
-    from harness.backends.vllm_engine import VLLMBackend
+    from harness.artifacts.sources import open_source
     from harness.config import SamplingOverrides, SynthConfig
-    from harness.models import resolve_model
-    from harness.sources import open_source
+    from harness.engines.models import resolve_model
+    from harness.engines.vllm_engine import VLLMEngine
     from tasks import get_task
 
     cfg = SynthConfig(
@@ -92,7 +92,7 @@ def child(args) -> None:
     columns = {logical: {**task.columns, **synth.SAMPLE_COLUMNS}[logical] for logical in task.columns}
     source = open_source(str(synth.bundled_sample()), columns, "train", task.text_columns)
     rows = [r for r in source.rows() if r.index < args.rows]
-    llm_backend = VLLMBackend(resolve_model("default").path, threads=1)
+    llm_backend = VLLMEngine(resolve_model("default").path, threads=1)
     llm = llm_backend.llm
 
     def generate(requests, p):
@@ -111,7 +111,7 @@ def child(args) -> None:
     texts = [o.outputs[0].text for o in firsts]
     tokens = sum(len(s.token_ids) for o in firsts for s in o.outputs)
     if task.two_step:
-        from harness.backends.base import Completion
+        from harness.engines.base import Completion
 
         follow = [
             task.follow_up(v, variant, Completion(o.outputs[0].text, o.outputs[0].finish_reason, 0, 0))

@@ -40,13 +40,13 @@ def build(side: str, artifact: str) -> tuple[int, int]:
     from harness.config import TrainConfig
 
     if side == "harness":
-        from harness.stages.train_data import training_rows
+        from harness.stages.train_rows import training_rows
 
         with training_rows(TrainConfig(method="dpo", input=artifact, output="unused")) as data:
             return len(data.dataset), _status_kib("RssFile")
     from datasets import Dataset
 
-    from harness.sources import open_source
+    from harness.artifacts.sources import open_source
 
     rows = [{c: v[c] for c in PAIR} for _, v in open_source(artifact, {}).values() if v.get("valid") is not False]
     return len(Dataset.from_list(rows)), _status_kib("RssFile")

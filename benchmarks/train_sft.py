@@ -75,7 +75,7 @@ def run_raw(data: str, out: str, args) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
-    from harness.models import resolve_model
+    from harness.engines.models import resolve_model
     from trainers.chat_template import load_chat_template
 
     start = time.perf_counter()
@@ -128,7 +128,7 @@ def one(side: str, args) -> dict:
 
 
 def launch_flags(processes: int) -> list[str]:
-    from harness.launch import launch_command
+    from harness.scale.launch import launch_command
 
     return launch_command([], processes, None)[:-2]  # accelerate's own flags, up to `-m harness.cli`
 

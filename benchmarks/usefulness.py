@@ -27,12 +27,12 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import harness.stages.plumbing as plumbing  # noqa: E402
-from harness.artifacts import ArtifactWriter, base_provenance  # noqa: E402
-from harness.backends.scoring import ScoreRequest, token_ids  # noqa: E402
-from harness.backends.transformers_engine import TransformersBackend  # noqa: E402
+import harness.engines.session as plumbing  # noqa: E402
+from harness.artifacts.writer import ArtifactWriter, base_provenance  # noqa: E402
 from harness.config import JudgeConfig  # noqa: E402
-from harness.models import resolve_model  # noqa: E402
+from harness.engines.models import resolve_model  # noqa: E402
+from harness.engines.scoring import ScoreRequest, token_ids  # noqa: E402
+from harness.engines.transformers_engine import TransformersEngine  # noqa: E402
 from harness.stages.judge import run_judge  # noqa: E402
 from tests.integration.borrowed_engine import BorrowedEngine  # noqa: E402
 
@@ -88,7 +88,7 @@ def write_artifact(folder: Path, questions: int, traces: int, trace_words: int) 
     return requests
 
 
-def raw(backend: TransformersBackend, requests: list[ScoreRequest]) -> list[float]:
+def raw(backend: TransformersEngine, requests: list[ScoreRequest]) -> list[float]:
     torch, model, tokenizer = backend._torch, backend.model, backend.tokenizer
     means = []
     for start in range(0, len(requests), BATCH):
@@ -114,8 +114,8 @@ def main() -> None:
     parser.add_argument("--trace-words", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    backend = TransformersBackend(resolve_model("default").path, threads=1)
-    plumbing.make_backend = lambda *a, **k: BorrowedEngine(backend)
+    backend = TransformersEngine(resolve_model("default").path, threads=1)
+    plumbing.make_engine = lambda *a, **k: BorrowedEngine(backend)
     rows = args.questions * args.traces
     times: dict[str, list[float]] = {"harness": [], "raw": []}
     with tempfile.TemporaryDirectory() as tmp:

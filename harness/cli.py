@@ -628,9 +628,9 @@ def _train_command(method: str):
     ) -> None:
         import sys
 
-        from harness import distributed
         from harness.config import ConfigError
-        from harness.decontam_gate import require_checked
+        from harness.evalsets.gate import require_checked
+        from harness.scale import distributed
         from harness.stages.train import load_train_config, run_train
 
         with _clean_errors():
@@ -668,7 +668,7 @@ def _train_command(method: str):
                     raise ConfigError("--merge applies to LoRA training: add --lora-r R, or a `peft:` recipe section")
                 cfg.peft.merge = True
             if (num_processes or 1) > 1 and not distributed.is_distributed():
-                from harness.launch import run_launch
+                from harness.scale.launch import run_launch
 
                 raise typer.Exit(run_launch(sys.argv[1:], num_processes, accelerate_config))  # checked flags first
             summary = run_train(cfg, console, recipe)
@@ -831,7 +831,7 @@ def loop_star(
     Example: harness loop star --input sample --limit 20 --rounds 4 --output runs/star-loop
     """
     from harness.config import LoopConfig, load_config
-    from harness.stages.loop import run_star_loop
+    from harness.stages.loop_star import run_star_loop
 
     given = locals()
     with _clean_errors():
@@ -1256,18 +1256,18 @@ class _clean_errors:
     def __exit__(self, kind, err, tb) -> bool:
         import sqlite3
 
-        from harness.artifacts import ArtifactError
-        from harness.backends.base import EngineError, UnsupportedParameter
+        from harness.artifacts.sources import InputError
+        from harness.artifacts.writer import ArtifactError
         from harness.config import ConfigError
+        from harness.engines.base import EngineError, UnsupportedParameter
+        from harness.engines.models import ModelNotFound
         from harness.hub import HubError
-        from harness.models import ModelNotFound
-        from harness.sources import InputError
 
         if err is not None and isinstance(
             err,
             InputError | ConfigError | ArtifactError | ModelNotFound | EngineError | UnsupportedParameter | HubError,
         ):
-            from harness import distributed
+            from harness.scale import distributed
 
             if distributed.is_main():  # across processes, every one stops with the same error: say it once
                 console.print(f"[red]error:[/red] {escape(str(err))}", highlight=False, soft_wrap=True)
@@ -1280,7 +1280,7 @@ class _clean_errors:
             )
             raise typer.Exit(2)
         if isinstance(err, sqlite3.OperationalError) and "disk" in str(err):  # the generation cache's disk is full
-            from harness.cache import cache_dir
+            from harness.engines.cache import cache_dir
 
             console.print(f"[red]error:[/red] generation cache in {cache_dir()}: {err}", soft_wrap=True)
             raise typer.Exit(2)

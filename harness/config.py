@@ -12,7 +12,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from harness.backends.base import SamplingParams
+from harness.engines.base import SamplingParams
 
 
 class ConfigError(ValueError):
@@ -110,7 +110,7 @@ ENGINE_SECTIONS = {"vllm": VLLMOptions, "openai": OpenAIOptions}
 
 
 class RayOptions(BaseModel):
-    """`--ray`: run the engine as data-parallel replicas on a Ray cluster (harness/ray_runner.py)."""
+    """`--ray`: run the engine as data-parallel replicas on a Ray cluster (harness/scale/ray_replicas.py)."""
 
     model_config = ConfigDict(extra="forbid")
     address: str = "auto"  # auto: RAY_ADDRESS or the cluster `ray start` began here, else a local one; local; HOST:PORT

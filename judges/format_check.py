@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.backends.base import Completion
+from harness.engines.base import Completion
 from judges.verifiers import Checked
 from tasks.base import Task
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from harness.backends.base import Request
+from harness.engines.base import Request
 
 NONCE_CHARS = 12
 

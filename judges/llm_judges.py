@@ -14,7 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from harness.backends.base import Request
+from harness.engines.base import Request
 from judges import judge_parsing as parsing
 from judges import judge_prompts as prompts
 from judges.calibration import JudgeTally

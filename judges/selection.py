@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 
-from harness.records import MESSAGES
+from harness.artifacts.schemas import MESSAGES
 
 T = TypeVar("T")
 Row = dict[str, Any]

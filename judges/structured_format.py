@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from harness.records import Verdict
+from harness.artifacts.schemas import Verdict
 from judges.multiple_choice import OPTION_ONLY, normalize_answer, parse_option
 from judges.token_count import DEFAULT_TOKENIZER, TokenCounter
 

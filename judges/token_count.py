@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import lru_cache
 
-DEFAULT_TOKENIZER = "default"  # the default model's tokenizer (SmolLM2-135M-Instruct), via harness.models
+DEFAULT_TOKENIZER = "default"  # the default model's tokenizer (SmolLM2-135M-Instruct), via harness.engines.models
 # str.split() treats these as whitespace, but Unicode (and so the tokenizers' pre-split) does not.
 NOT_UNICODE_SPACE = ("\x1c", "\x1d", "\x1e", "\x1f")
 NORMALIZER_SHRINK = 4  # NFKC maps a 3-byte fullwidth letter to 1 byte, NFC 3 jamo (9 bytes) to one syllable (3)
@@ -72,7 +72,7 @@ def _load(spec: str) -> tuple[Callable[[str], int], int]:
 
     path = spec
     if spec == DEFAULT_TOKENIZER:
-        from harness.models import resolve_model
+        from harness.engines.models import resolve_model
 
         path = resolve_model("default").path
     tokenizer = AutoTokenizer.from_pretrained(path)

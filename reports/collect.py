@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from harness.artifact_reader import Artifact
+from harness.artifacts.reader import Artifact
 
 # The reasoning part of each task's rows (several sections are summed) and its final answer, by column.
 TRACE_COLUMNS = (("trace",), ("thought",), ("reasoning",), ("rationale",), ("planning", "monitoring", "evaluation"))

@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from harness import __version__
-from harness.artifacts import generated_by, read_provenance
+from harness.artifacts.writer import generated_by, read_provenance
 from reports.document import Table, markdown_table
 from reports.mmlu import markdown_tables
 from reports.sections import (

@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.table import Table
 
-from harness.mmlu import GROUPS, OTHER_SECTION, SECTIONS, subject_group, subject_section
+from harness.evalsets.mmlu import GROUPS, OTHER_SECTION, SECTIONS, subject_group, subject_section
 
 SECTION_ORDER = [name for name, _ in SECTIONS] + [OTHER_SECTION]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from harness.models import DEFAULT_MODEL, DEFAULT_NAME
+from harness.engines.models import DEFAULT_MODEL, DEFAULT_NAME
 
 DEFAULT_HUB_ID = f"HuggingFaceTB/{DEFAULT_NAME}"  # what the bundled default model was converted from
 
@@ -114,7 +114,7 @@ def _decontamination(prov: dict[str, Any], runs: list[dict[str, Any]]) -> str | 
     provenance chain), else what a run of the data's own provenance says, if anything."""
     checked = prov.get("decontam")
     if isinstance(checked, dict):
-        from harness.decontam_gate import DecontamStatus
+        from harness.evalsets.gate import DecontamStatus
 
         return DecontamStatus(**checked).describe()
     for run in reversed(runs):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.artifact_reader import Artifact
+from harness.artifacts.reader import Artifact
 from reports import plots
 from reports.collect import Collected, answer_column, trace_columns
 from reports.data_checks import data_checks_sections

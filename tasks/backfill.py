@@ -12,8 +12,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from harness.backends.base import Completion, Request, SamplingParams
-from harness.records import MESSAGES, Verdict
+from harness.artifacts.schemas import MESSAGES, Verdict
+from harness.engines.base import Completion, Request, SamplingParams
 from tasks.base import Task, check_text
 
 # The card's system prompt, VERBATIM from its "Example Prompt" (its '<|thinking_end>' spelling included; the

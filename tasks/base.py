@@ -12,8 +12,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from harness.backends.base import Completion, Request, SamplingParams
-from harness.records import Verdict
+from harness.artifacts.schemas import Verdict
+from harness.engines.base import Completion, Request, SamplingParams
 
 
 def check_text(values: dict[str, Any], column: str) -> Verdict:

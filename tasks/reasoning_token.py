@@ -14,8 +14,8 @@ from typing import Any
 import pyarrow as pa
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from harness.backends.base import Completion, Request, SamplingParams
-from harness.records import MESSAGES, Verdict
+from harness.artifacts.schemas import MESSAGES, Verdict
+from harness.engines.base import Completion, Request, SamplingParams
 from tasks.base import Task, check_text
 
 REASONING_TOKEN = "<|reasoning|>"
@@ -56,7 +56,7 @@ class ReasoningTokenTask(Task):
     ]
 
     # The card calls `model.generate(input_ids, max_new_tokens=3000)` for both turns: the model's own
-    # generation_config.json decides the sampling (harness.generation_config, laid over these defaults).
+    # generation_config.json decides the sampling (harness.engines.generation_config, laid over these defaults).
     sampling_from_model = True
 
     def __init__(

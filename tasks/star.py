@@ -13,8 +13,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from harness.backends.base import Completion, Request, SamplingParams
-from harness.records import Verdict
+from harness.artifacts.schemas import Verdict
+from harness.engines.base import Completion, Request, SamplingParams
 from judges.selection import PAIR_FIELDS, pair_rows
 from judges.verifiers import answers_match
 from tasks.base import Task, check_text

@@ -18,8 +18,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from harness.backends.base import Completion, Request, SamplingParams
-from harness.records import MESSAGES, Verdict
+from harness.artifacts.schemas import MESSAGES, Verdict
+from harness.engines.base import Completion, Request, SamplingParams
 from judges.structured_format import (
     CARD_FORBIDDEN_PHRASES,
     EXTRA_FORBIDDEN_PHRASES,

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from harness.records import Verdict
+from harness.artifacts.schemas import Verdict
 from judges.structured_format import FORMAT_RULES, Settings, parse_trace, validate_trace
 from tasks import structured
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from harness.backends.base import Completion, Request, SamplingParams
-from harness.records import MESSAGES, Verdict
+from harness.artifacts.schemas import MESSAGES, Verdict
+from harness.engines.base import Completion, Request, SamplingParams
 from tasks.base import Task, check_text
 
 ALL_VARIANTS = string.ascii_lowercase + string.ascii_uppercase + string.digits  # the card's [a-zA-Z0-9]: 62

@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from harness.artifacts import ArtifactWriter, base_provenance
+from harness.artifacts.writer import ArtifactWriter, base_provenance
 
 MATH_SCORES = [1.0, 0.0, None, 1.0]  # cycled over the rows
 PAIRWISE_SCORES = [1.0, 0.5, 0.0, 1.0]

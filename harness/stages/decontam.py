@@ -1,6 +1,6 @@
 """`harness decontam`: mark every row that shares a word n-gram with an eval set (or drop it with `--drop`).
 
-The eval sets become one n-gram index in memory (`harness.ngrams`); the artifact is streamed in batches of
+The eval sets become one n-gram index in memory (`harness.evalsets.ngrams`); the artifact is streamed in batches of
 `batch_size` rows, each committed as one shard with the input rows it covers (`input_span`), so a killed run
 resumes after the last committed batch. Every row keeps its columns and gets:
 
@@ -11,7 +11,7 @@ resumes after the last committed batch. Every row keeps its columns and gets:
     decontam_column    the row's column that holds it
 
 The run's provenance (`decontam`: the sets with their fingerprints, n, normalization, columns) is what
-`harness train` and `harness push` read to know the data was checked (`harness.decontam_gate`).
+`harness train` and `harness push` read to know the data was checked (`harness.evalsets.gate`).
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from rich.console import Console
 
-from harness.artifact_reader import Artifact, open_artifact
-from harness.artifacts import ArtifactWriter, base_provenance, generated_by, read_provenance
+from harness.artifacts.reader import Artifact, open_artifact
+from harness.artifacts.writer import ArtifactWriter, base_provenance, generated_by, read_provenance
 from harness.config import ConfigError, DecontamConfig
-from harness.decontam_gate import CLEAN
-from harness.eval_sets import EvalSet, load_eval_set
-from harness.ngrams import NORMALIZATION, Match, NgramIndex
+from harness.evalsets.gate import CLEAN
+from harness.evalsets.ngrams import NORMALIZATION, Match, NgramIndex
+from harness.evalsets.registry import EvalSet, load_eval_set
 from harness.progress import StageProgress
 
 FIELDS = [

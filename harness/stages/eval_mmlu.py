@@ -22,14 +22,14 @@ from typing import Any
 import pyarrow.parquet as pq
 from rich.console import Console
 
-from harness import lm_eval_adapter as lm
-from harness.artifacts import META_DIR, ArtifactWriter, base_provenance
-from harness.backends.base import EngineError
+from harness.artifacts.schemas import eval_schema, to_table, verdict_fields
+from harness.artifacts.writer import META_DIR, ArtifactWriter, base_provenance
 from harness.config import ConfigError, EvalConfig
-from harness.mmlu import MMLUData, Question, draw, load_mmlu, resolve_subsets, subject_group, subject_section
-from harness.models import resolve_engine_model
+from harness.engines.base import EngineError
+from harness.engines.models import resolve_engine_model
+from harness.evalsets import lm_eval_adapter as lm
+from harness.evalsets.mmlu import MMLUData, Question, draw, load_mmlu, resolve_subsets, subject_group, subject_section
 from harness.progress import StageProgress
-from harness.records import eval_schema, to_table, verdict_fields
 from reports.mmlu import MMLUSummary, markdown, markdown_tables, summarize
 from reports.mmlu_card import PRESET, card_markdown, comparison_markdown
 
@@ -205,7 +205,7 @@ def _template_hash(spec: lm.TaskSpec, system_prompt: str | None) -> str:
 def _model_args(cfg: EvalConfig, model_path: str) -> dict[str, Any]:
     """lm-eval's model_args: the vllm engine's own `LLM` keywords (CPU defaults included), or the server."""
     if cfg.engine == "vllm":
-        from harness.backends.vllm_engine import vllm_engine_args
+        from harness.engines.vllm_engine import vllm_engine_args
 
         return lm.model_args("vllm", vllm_engine_args(model_path, threads=cfg.threads, **cfg.vllm.model_dump()))
     if cfg.engine == "openai":
@@ -222,7 +222,7 @@ def _device(cfg: EvalConfig) -> str | None:
 
     device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cpu":
-        from harness.cpu_threads import default_threads
+        from harness.scale.cpu_threads import default_threads
 
         torch.set_num_threads(cfg.threads or default_threads())
     return device

@@ -26,17 +26,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.console import Console
 
-from harness.artifact_groups import artifact_shards, count_rows, question_groups
-from harness.artifact_reader import JUDGE_SUMMARY
-from harness.artifacts import ArtifactWriter, base_provenance, generated_by, read_provenance
-from harness.backends import ENGINES
-from harness.backends.base import SamplingParams
+from harness.artifacts.groups import artifact_shards, count_rows, question_groups
+from harness.artifacts.reader import JUDGE_SUMMARY
+from harness.artifacts.schemas import to_table
+from harness.artifacts.sources import InputError, open_source
+from harness.artifacts.writer import ArtifactWriter, base_provenance, generated_by, read_provenance
 from harness.config import ConfigError, JudgeConfig
+from harness.engines import ENGINES
+from harness.engines.base import SamplingParams
+from harness.engines.session import EngineSession, usage_delta
+from harness.engines.stream_loop import Ask, Committer, RecordRun, run_record, stream_records
 from harness.progress import StageProgress
-from harness.records import to_table
-from harness.sources import InputError, open_source
-from harness.stages.plumbing import EngineSession, usage_delta
-from harness.stages.stream_loop import Ask, Committer, RecordRun, run_record, stream_records
 from judges.calibration import JudgeTally
 from judges.format_check import check_format
 from judges.llm_judges import Candidate, LLMJudge, PairwiseJudge, RankJudge, ScoreJudge
@@ -44,7 +44,7 @@ from judges.registry import ALL_JUDGES, FORMAT, LLM_JUDGES, VERIFIERS, column_na
 from judges.verifiers import Checked
 from tasks import get_task
 
-SUMMARY_FILE = JUDGE_SUMMARY  # read back by `harness report` (harness/artifact_reader.py)
+SUMMARY_FILE = JUDGE_SUMMARY  # read back by `harness report` (harness/artifacts/reader.py)
 # Questions per committed shard (with LLM judges, a shard is also committed every --commit-seconds, so a kill
 # loses little); verifiers take microseconds, and small shards would spend their time in fsync.
 SHARD_QUESTIONS = 256

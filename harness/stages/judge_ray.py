@@ -10,11 +10,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from harness.config import JudgeConfig
-from harness.models import resolve_engine_model
+from harness.engines.models import resolve_engine_model
+from harness.engines.stream_loop import Committer, RecordRun
 from harness.progress import StageProgress
-from harness.ray_runner import Fresh, ShardFacts, joined, plan_replicas, replica_config, run_replicas
+from harness.scale.ray_replicas import Fresh, ShardFacts, joined, plan_replicas, replica_config, run_replicas
 from harness.stages.judge import SHARD_QUESTIONS, JudgedQuestion, JudgeSummary, commit_questions, count_question
-from harness.stages.stream_loop import Committer, RecordRun
 from harness.stages.synth_ray import announce
 
 

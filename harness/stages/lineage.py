@@ -27,8 +27,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from harness.artifacts import META_DIR, PART_RE, read_provenance
-from harness.sources import InputError, open_source
+from harness.artifacts.sources import InputError, open_source
+from harness.artifacts.writer import META_DIR, PART_RE, read_provenance
 
 TRAIN_PROVENANCE = "harness-train.json"
 MAX_DEPTH = 16

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from rich.console import Console
 
-from harness.artifacts import ArtifactError, _write_atomic
+from harness.artifacts.writer import ArtifactError, _write_atomic
 from harness.config import SynthConfig
 from harness.stages.loop_eval import START_EVAL, best_round, got_worse, measure, round_table
 from harness.stages.train import PROVENANCE_FILE, load_train_config, run_train

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from harness.artifacts import _write_atomic
+from harness.artifacts.sources import InputError, open_source
+from harness.artifacts.writer import _write_atomic
 from harness.config import LoopConfig
-from harness.sources import InputError, open_source
 from harness.stages.train import PROVENANCE_FILE, load_train_config, run_train
 from tasks.star_sft import examples_from_row
 

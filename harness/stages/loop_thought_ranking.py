@@ -16,13 +16,13 @@ from typing import Any
 
 from rich.console import Console
 
-from harness.artifact_groups import artifact_shards, count_rows
-from harness.backends import ENGINES
+from harness.artifacts.groups import artifact_shards, count_rows
 from harness.config import ConfigError, JudgeConfig, SelectConfig, ThoughtRankingConfig
-from harness.models import ModelNotFound
+from harness.engines import ENGINES
+from harness.engines.models import ModelNotFound
+from harness.engines.session import EngineSession
 from harness.stages.judge import run_judge
 from harness.stages.loop_rounds import LoopPlan, LoopRound, LoopSummary, round_synth_config, run_rounds
-from harness.stages.plumbing import EngineSession
 from harness.stages.select import run_select
 from harness.stages.synth import run_synth
 

@@ -18,11 +18,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.console import Console
 
-from harness.artifact_reader import Artifact, open_artifact, refuse_inside
-from harness.artifacts import PROVENANCE_KEY, ArtifactError
-from harness.cache import canonical_json
+from harness.artifacts.reader import Artifact, open_artifact, refuse_inside
+from harness.artifacts.writer import PROVENANCE_KEY, ArtifactError
 from harness.config import ConfigError
-from harness.decontam_gate import CLEAN, DecontamStatus, require_checked
+from harness.engines.cache import canonical_json
+from harness.evalsets.gate import CLEAN, DecontamStatus, require_checked
 from harness.hub import Pushed, hub_token, upload_folder
 from harness.progress import StageProgress
 from reports.collect import collect

@@ -15,8 +15,8 @@ from typing import Any
 
 from rich.console import Console
 
-from harness.artifact_reader import open_artifact
-from harness.artifacts import ArtifactError
+from harness.artifacts.reader import open_artifact
+from harness.artifacts.writer import ArtifactError
 from harness.hub import Pushed, hub_token, upload_folder
 from harness.stages.train import PROVENANCE_FILE
 from reports.model_card import ModelFacts, model_card

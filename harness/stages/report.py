@@ -14,8 +14,8 @@ from pathlib import Path
 from rich.console import Console
 
 from harness import __version__
-from harness.artifact_reader import Artifact, open_artifact, refuse_inside
-from harness.artifacts import ArtifactError, generated_by
+from harness.artifacts.reader import Artifact, open_artifact, refuse_inside
+from harness.artifacts.writer import ArtifactError, generated_by
 from harness.progress import StageProgress
 from reports.collect import TokenCount, answer_column, collect, trace_columns
 from reports.document import PLOTS_DIR, Document, to_html, to_markdown

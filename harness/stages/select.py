@@ -22,12 +22,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.console import Console
 
-from harness.artifact_groups import artifact_shards, count_rows, question_groups
-from harness.artifacts import ArtifactWriter, base_provenance, generated_by, read_provenance
+from harness.artifacts.groups import artifact_shards, count_rows, question_groups
+from harness.artifacts.schemas import to_table
+from harness.artifacts.writer import ArtifactWriter, base_provenance, generated_by, read_provenance
 from harness.config import ConfigError, SelectConfig
+from harness.engines.session import batched
 from harness.progress import StageProgress
-from harness.records import to_table
-from harness.stages.plumbing import batched
 from judges.registry import column_name
 from judges.selection import (
     BEST_FIELDS,

@@ -26,17 +26,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.console import Console
 
-from harness.artifacts import ArtifactWriter, base_provenance
-from harness.backends import ENGINES
-from harness.backends.base import SamplingParams
+from harness.artifacts.schemas import Verdict, to_table, traces_schema, verdict_fields
+from harness.artifacts.sources import SourceRow, open_source
+from harness.artifacts.writer import ArtifactWriter, base_provenance
 from harness.config import ConfigError, SynthConfig
-from harness.generation_config import with_generation_config
-from harness.models import ResolvedModel, resolve_engine_model
+from harness.engines import ENGINES
+from harness.engines.base import SamplingParams
+from harness.engines.generation_config import with_generation_config
+from harness.engines.models import ResolvedModel, resolve_engine_model
+from harness.engines.session import EngineSession, usage_delta
+from harness.engines.stream_loop import Ask, Committer, RecordRun, stream_records
 from harness.progress import StageProgress
-from harness.records import Verdict, to_table, traces_schema, verdict_fields
-from harness.sources import SourceRow, open_source
-from harness.stages.plumbing import EngineSession, usage_delta
-from harness.stages.stream_loop import Ask, Committer, RecordRun, stream_records
 from tasks import get_task
 from tasks.base import Task
 

@@ -11,11 +11,11 @@ from typing import Any
 
 from rich.console import Console
 
-from harness.models import ResolvedModel
+from harness.artifacts.sources import SourceRow
+from harness.engines.models import ResolvedModel
+from harness.engines.stream_loop import Committer, RecordRun
 from harness.progress import StageProgress
-from harness.ray_runner import Fresh, ShardFacts, joined, plan_replicas, replica_config, run_replicas
-from harness.sources import SourceRow
-from harness.stages.stream_loop import Committer, RecordRun
+from harness.scale.ray_replicas import Fresh, ShardFacts, joined, plan_replicas, replica_config, run_replicas
 from harness.stages.synth import SynthSummary, _tally, write_records
 
 

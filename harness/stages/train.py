@@ -24,15 +24,15 @@ from typing import Any
 
 from rich.console import Console
 
-from harness import distributed
-from harness.artifacts import ArtifactError, _write_atomic, base_provenance
-from harness.cache import LockedError, file_lock
+from harness.artifacts.writer import ArtifactError, _write_atomic, base_provenance
 from harness.config import ConfigError, TrainConfig
-from harness.cpu_threads import default_threads
-from harness.decontam_gate import decontam_status
-from harness.models import resolve_model
-from harness.stages.train_data import TrainingRows, shared_training_rows
+from harness.engines.cache import LockedError, file_lock
+from harness.engines.models import resolve_model
+from harness.evalsets.gate import decontam_status
+from harness.scale import distributed
+from harness.scale.cpu_threads import default_threads
 from harness.stages.train_log import make_log_callback, read_log
+from harness.stages.train_rows import TrainingRows, shared_training_rows
 
 PROVENANCE_FILE = "harness-train.json"
 LOG_FILE = "training_log.jsonl"
@@ -172,7 +172,9 @@ def _train(
     from trainers import get_builder
     from trainers.common import load_model_and_tokenizer
 
-    torch.set_num_threads(cfg.threads or default_threads())  # default: the cores idle now (harness/cpu_threads.py)
+    torch.set_num_threads(
+        cfg.threads or default_threads()
+    )  # default: the cores idle now (harness/scale/cpu_threads.py)
     hf_logging.disable_progress_bar()  # our log callback reports progress, one line per logged step
     datasets.disable_progress_bars()
     dataset = data.dataset

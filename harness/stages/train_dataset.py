@@ -25,8 +25,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from harness.cache import LockedError, cache_dir, file_lock
-from harness.sources import InputError
+from harness.artifacts.sources import InputError
+from harness.engines.cache import LockedError, cache_dir, file_lock
 
 BATCH = 1000  # rows held as Python objects at once
 LOCK = ".in-use"

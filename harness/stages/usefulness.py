@@ -3,7 +3,7 @@
     usefulness delta = mean log p(solution | instruction, trace) - mean log p(solution | instruction)
 
 per solution token, under a scorer model (`--model`; by default the model that generated the rows), from the
-prompt log-probabilities of one forward pass per text (`Backend.score_prompts`). The texts are plain:
+prompt log-probabilities of one forward pass per text (`Engine.score_prompts`). The texts are plain:
 "{instruction}\\n\\n{trace}\\n\\n" + solution, and "{instruction}\\n\\n" + solution; the second is scored once per
 question, shared by its samples.
 
@@ -27,14 +27,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.console import Console
 
-from harness.artifact_groups import artifact_shards, count_rows, question_groups
-from harness.artifacts import ArtifactWriter, base_provenance, generated_by, read_provenance
-from harness.backends.scoring import Scored, ScoreRequest
+from harness.artifacts.groups import artifact_shards, count_rows, question_groups
+from harness.artifacts.schemas import to_table
+from harness.artifacts.writer import ArtifactWriter, base_provenance, generated_by, read_provenance
 from harness.config import ConfigError, JudgeConfig
-from harness.ngrams import tokenize
+from harness.engines.scoring import Scored, ScoreRequest
+from harness.engines.session import EngineSession, batched
+from harness.evalsets.ngrams import tokenize
 from harness.progress import StageProgress
-from harness.records import to_table
-from harness.stages.plumbing import EngineSession, batched
 from judges.calibration import JudgeTally
 
 NAME = "usefulness"
@@ -94,7 +94,7 @@ def run_usefulness(cfg: JudgeConfig, console: Console | None = None):
         total = count_rows(shards) - writer.rows_written()
         with contextlib.ExitStack() as stack, StageProgress(f"judge {NAME}", total, console) as progress:
             for batch in batched(pending, cfg.batch_size or QUESTIONS_PER_SHARD):
-                if session.backend is None:
+                if session.loaded is None:
                     stack.enter_context(session)
                     session.start()
                 rows, shard_tally = _judge(batch, columns, session)
@@ -167,7 +167,7 @@ def _judge(batch: list[list[dict[str, Any]]], columns: dict[str, str], session: 
             base = f"{question}\n\n" if question else ""
             with_trace = slot(ScoreRequest(f"{base}{trace}\n\n", solution))
             plan.append((row, idx, with_trace, slot(ScoreRequest(base, solution)), copied_share(trace, solution)))
-    scored = session.backend.score_prompts(requests) if requests else []
+    scored = session.loaded.score_prompts(requests) if requests else []
     tally = JudgeTally(NAME, requests=len(requests))
     rows = []
     for row, idx, with_trace, without, copied in plan:

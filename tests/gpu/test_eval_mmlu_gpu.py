@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 from rich.console import Console
 
-from harness.artifacts import read_provenance
+from harness.artifacts.writer import read_provenance
 
 pytestmark = pytest.mark.gpu
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from harness.backends.base import Request, SamplingParams
+from harness.engines.base import Request, SamplingParams
 
 pytestmark = pytest.mark.gpu
 
 
 def test_gpu_engine_defaults_to_bf16_and_batches(tmp_path, monkeypatch):
-    from harness.backends.transformers_engine import TransformersBackend
-    from harness.models import resolve_model
+    from harness.engines.models import resolve_model
+    from harness.engines.transformers_engine import TransformersEngine
 
-    engine = TransformersBackend(resolve_model("default").path)
+    engine = TransformersEngine(resolve_model("default").path)
     assert engine.describe()["device"] == "cuda"
     assert engine.describe()["dtype"] == "bfloat16"
     requests = [Request(messages=({"role": "user", "content": q},)) for q in ("Hi", "What is 2+2? Explain.")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.backends.base import Request, SamplingParams
+from harness.engines.base import Request, SamplingParams
 
 pytestmark = pytest.mark.gpu
 
@@ -13,15 +13,15 @@ pytestmark = pytest.mark.gpu
 @pytest.fixture(scope="module")
 def model_path():
     pytest.importorskip("vllm", reason="vLLM is not installed (pip install -e '.[vllm]')")
-    from harness.models import resolve_model
+    from harness.engines.models import resolve_model
 
     return resolve_model("default").path
 
 
 def test_gpu_engine_uses_vllm_defaults_and_samples(model_path):
-    from harness.backends.vllm_engine import VLLMBackend
+    from harness.engines.vllm_engine import VLLMEngine
 
-    engine = VLLMBackend(model_path, gpu_memory_utilization=0.3)
+    engine = VLLMEngine(model_path, gpu_memory_utilization=0.3)
     facts = engine.describe()
     assert facts["device"] == "cuda" and facts["enforce_eager"] is False
     out = engine.generate([Request(messages=({"role": "user", "content": "Hi"},))], SamplingParams(max_tokens=8, n=2))
@@ -34,10 +34,10 @@ def test_pipeline_parallel_over_two_gpus(model_path):
 
     if torch.cuda.device_count() < 2:
         pytest.skip("needs two GPUs")
-    from harness.backends.vllm_engine import VLLMBackend
+    from harness.engines.vllm_engine import VLLMEngine
 
     # SmolLM2-135M has 9 attention heads and 3 KV heads, which 2 GPUs cannot split: pipeline parallel instead.
-    engine = VLLMBackend(model_path, tensor_parallel_size=1, pipeline_parallel_size=2, gpu_memory_utilization=0.3)
+    engine = VLLMEngine(model_path, tensor_parallel_size=1, pipeline_parallel_size=2, gpu_memory_utilization=0.3)
     [[c]] = engine.generate([Request(prompt="The capital of France is")], SamplingParams(temperature=0, max_tokens=4))
     assert c.text.strip() and engine.describe()["pipeline_parallel_size"] == 2
     engine.close()

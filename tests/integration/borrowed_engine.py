@@ -1,6 +1,6 @@
 """Lending an engine built once (a session fixture, a benchmark's warmed-up engine) to a stage run.
 
-Stages build their engine through `harness.stages.plumbing.make_backend` and close it when they finish; a
+Stages build their engine through `harness.engines.session.make_engine` and close it when they finish; a
 borrowed engine passes everything through but `close`, so the lender keeps using it afterwards.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import harness.stages.plumbing as plumbing
+import harness.engines.session as plumbing
 
 if TYPE_CHECKING:  # benchmarks import this module without pytest
     import pytest
@@ -38,5 +38,5 @@ def lend_engine(monkeypatch: pytest.MonkeyPatch, backend: Any, engine: str) -> l
         asked.append(name)
         return BorrowedEngine(backend)
 
-    monkeypatch.setattr(plumbing, "make_backend", make)
+    monkeypatch.setattr(plumbing, "make_engine", make)
     return asked

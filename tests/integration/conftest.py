@@ -13,7 +13,7 @@ import pytest
 @pytest.fixture
 def default_model():
     """Resolved per test (cheap: the conversion is shared through the session's models folder)."""
-    from harness.models import resolve_model
+    from harness.engines.models import resolve_model
 
     return resolve_model("default")
 
@@ -22,7 +22,7 @@ def default_model():
 def _session_model_path(_session_models, tmp_path_factory):
     import os
 
-    from harness.models import resolve_model
+    from harness.engines.models import resolve_model
 
     cache = tmp_path_factory.mktemp("engine-cache")
     (cache / "models").symlink_to(_session_models, target_is_directory=True)
@@ -39,9 +39,9 @@ def _session_model_path(_session_models, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def engine(_session_model_path):
-    from harness.backends.transformers_engine import TransformersBackend
+    from harness.engines.transformers_engine import TransformersEngine
 
-    backend = TransformersBackend(_session_model_path)
+    backend = TransformersEngine(_session_model_path)
     yield backend
     backend.close()
 
@@ -59,9 +59,9 @@ def _require_vllm() -> None:
 @pytest.fixture(scope="session")
 def vllm_engine(_session_model_path):
     _require_vllm()
-    from harness.backends.vllm_engine import VLLMBackend
+    from harness.engines.vllm_engine import VLLMEngine
 
-    backend = VLLMBackend(_session_model_path)
+    backend = VLLMEngine(_session_model_path)
     yield backend
     backend.close()
 
@@ -70,7 +70,7 @@ def vllm_engine(_session_model_path):
 def vllm_server(_session_model_path, tmp_path_factory):
     """A real vLLM OpenAI-compatible server on 127.0.0.1, serving the default model under its folder's path."""
     _require_vllm()
-    from harness.backends.vllm_server import VLLMServer
+    from harness.engines.vllm_server import VLLMServer
 
     log = tmp_path_factory.mktemp("vllm-server") / "server.log"
     # One thread: the server shares the cores with the tests and the harness processes they start, and vLLM's
@@ -81,9 +81,9 @@ def vllm_server(_session_model_path, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def openai_engine(vllm_server):
-    from harness.backends.openai_engine import OpenAIBackend
+    from harness.engines.openai_engine import OpenAIEngine
 
-    backend = OpenAIBackend(vllm_server.model_path, base_url=vllm_server.url, timeout=60)
+    backend = OpenAIEngine(vllm_server.model_path, base_url=vllm_server.url, timeout=60)
     yield backend
     backend.close()
 

@@ -23,8 +23,8 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-import harness.artifacts as artifacts
-from harness.artifact_reader import open_artifact
+import harness.artifacts.writer as artifacts
+from harness.artifacts.reader import open_artifact
 from harness.cli import app
 from tests.integration.sigkill import assert_every_shard_committed
 from tests.unit.judged_samples import star_artifact
@@ -140,7 +140,7 @@ HOLDER = textwrap.dedent(
     import sys, time
     from pathlib import Path
     import pyarrow as pa
-    from harness.artifacts import ArtifactWriter
+    from harness.artifacts.writer import ArtifactWriter
     writer = ArtifactWriter(Path(sys.argv[1]), pa.schema([("record_id", pa.string())]), {"holder": True}).open({})
     print("holding", flush=True)
     time.sleep(600)

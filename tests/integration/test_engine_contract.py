@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.backends.base import Request, SamplingParams
+from harness.engines.base import Request, SamplingParams
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ import datasets
 import polars as pl
 import pytest
 
-from harness.artifacts import read_provenance
+from harness.artifacts.writer import read_provenance
 from judges.structured_format import FORMAT_RULES
 
 pytestmark = pytest.mark.slow

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from harness.artifacts import ArtifactWriter
+from harness.artifacts.writer import ArtifactWriter
 from harness.cli import app
 
 TEXTS = ["What is 2 + 2?", "", " ", "\x00", "caf\u00e9 \U0001f4a5", "\n\n", "x" * 300, "</s><|im_end|>"]

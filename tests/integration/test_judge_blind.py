@@ -10,8 +10,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from harness.backends.transformers_engine import TransformersBackend
 from harness.config import JudgeConfig, SynthConfig
+from harness.engines.transformers_engine import TransformersEngine
 from harness.stages.judge import run_judge
 from harness.stages.synth import run_synth
 
@@ -30,13 +30,13 @@ def test_the_rank_judge_never_sees_a_thought(tmp_path, default_model, monkeypatc
     assert len(rows) == 6 and sum(bool(r["answer"]) for r in rows if r["source_index"] == 1) >= 2
 
     sent: list[str] = []
-    generate = TransformersBackend.generate
+    generate = TransformersEngine.generate
 
     def recording(self, requests, params):  # the real engine answers; we keep what it was asked
         sent.extend("\n".join(m["content"] for m in r.messages) if r.messages else r.prompt for r in requests)
         return generate(self, requests, params)
 
-    monkeypatch.setattr(TransformersBackend, "generate", recording)
+    monkeypatch.setattr(TransformersEngine, "generate", recording)
     judged = tmp_path / "judged"
     run_judge(JudgeConfig(input=str(variants), output=str(judged), judges=["rank"], max_tokens=8, cache=False))
 

@@ -9,7 +9,7 @@ import sys
 import polars as pl
 import pytest
 
-from harness.artifacts import read_provenance
+from harness.artifacts.writer import read_provenance
 from harness.config import JudgeConfig, OpenAIOptions
 from harness.stages.judge import run_judge
 from tests.integration.fault_proxy import FaultProxy

@@ -11,7 +11,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from harness.artifacts import read_provenance
+from harness.artifacts.writer import read_provenance
 from harness.config import JudgeConfig, SynthConfig
 from harness.stages.judge import run_judge
 from harness.stages.synth import run_synth

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from harness.sources import open_source
+from harness.artifacts.sources import open_source
 from harness.stages.synth import bundled_sample
 from tests.integration.sigkill import assert_every_shard_committed
 from tests.unit.judged_samples import star_artifact

@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from harness.artifacts.sources import open_source
 from harness.cli import app
-from harness.sources import open_source
 from harness.stages.lineage import model_lineage, row_lineage
 
 pytestmark = pytest.mark.slow

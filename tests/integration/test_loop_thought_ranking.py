@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from harness.artifacts import read_provenance
+from harness.artifacts.writer import read_provenance
 
 pytestmark = pytest.mark.slow
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends.base import Request
-from harness.models import ModelNotFound, resolve_model
+from harness.engines.base import Request
+from harness.engines.models import ModelNotFound, resolve_model
 
 pytestmark = pytest.mark.slow
 

@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from harness.artifacts import read_provenance
-from harness.backends.base import Request, SamplingParams
+from harness.artifacts.writer import read_provenance
+from harness.engines.base import Request, SamplingParams
 from tests.integration.fault_proxy import FaultProxy
 
 pytestmark = pytest.mark.slow
@@ -126,11 +126,11 @@ def test_failed_requests_become_rows_and_only_they_are_retried(tmp_path, vllm_se
 
 def _run_32_requests_at_30_rpm(vllm_server) -> tuple[list[float], list[float]]:
     """When the rpm limiter released each request, by its own clock, and when each reached the server (sorted)."""
-    from harness.backends.openai_engine import OpenAIBackend
+    from harness.engines.openai_engine import OpenAIEngine
 
     releases = []
     with FaultProxy(vllm_server.url) as proxy:
-        engine = OpenAIBackend(vllm_server.model_path, base_url=proxy.url, rpm=30, concurrency=32)
+        engine = OpenAIEngine(vllm_server.model_path, base_url=proxy.url, rpm=30, concurrency=32)
         reserve = engine._rpm.reserve
 
         def spy(cost: float, now: float) -> float:
@@ -165,7 +165,7 @@ def test_requests_per_minute_are_paced(vllm_server):
 
 
 def test_the_pacing_check_fails_with_the_limiter_turned_off(vllm_server, monkeypatch):
-    from harness.backends.limits import TokenBucket
+    from harness.engines.limits import TokenBucket
 
     monkeypatch.setattr(TokenBucket, "reserve", lambda self, cost, now: 0.0)  # every request may go at once
     with pytest.raises(AssertionError):
@@ -204,14 +204,14 @@ def test_a_bad_key_stops_the_run_with_one_clear_line(tmp_path, vllm_server):
 
 
 def test_an_unknown_model_or_an_unreachable_server_fails_before_any_row(vllm_server):
-    from harness.backends.base import EngineError
-    from harness.backends.openai_engine import OpenAIBackend
-    from harness.backends.vllm_server import free_port
+    from harness.engines.base import EngineError
+    from harness.engines.openai_engine import OpenAIEngine
+    from harness.engines.vllm_server import free_port
 
     with pytest.raises(EngineError, match=r"does not serve 'nope'; it serves: .*SmolLM2"):
-        OpenAIBackend("nope", base_url=vllm_server.url)
+        OpenAIEngine("nope", base_url=vllm_server.url)
     with pytest.raises(EngineError, match="cannot reach http://127.0.0.1:"):
-        OpenAIBackend("m", base_url=f"http://127.0.0.1:{free_port()}/v1", max_retries=1, backoff_base=0.01)
+        OpenAIEngine("m", base_url=f"http://127.0.0.1:{free_port()}/v1", max_retries=1, backoff_base=0.01)
 
 
 def written_text(root: Path):

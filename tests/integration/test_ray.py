@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from harness.artifacts import read_provenance
+from harness.artifacts.writer import read_provenance
 from tests.integration.sigkill import assert_every_shard_committed, sigkill_after_commits
 from tests.unit.judged_samples import read_summary
 
@@ -111,12 +111,12 @@ def test_driver_killed_then_rerun_every_row_once(tmp_path, ray_cluster):
 
 
 def test_llm_judge_on_two_replicas_judges_as_one_process(tmp_path, ray_cluster, monkeypatch):
-    import harness.ray_runner
+    import harness.scale.ray_replicas
     from harness.config import JudgeConfig, RayOptions
     from harness.stages.judge import run_judge
     from tests.unit.judged_samples import star_artifact
 
-    monkeypatch.setattr(harness.ray_runner, "INPUT_CHUNK", 3)  # the 4 questions reach Ray in 2 chunks
+    monkeypatch.setattr(harness.scale.ray_replicas, "INPUT_CHUNK", 3)  # the 4 questions reach Ray in 2 chunks
 
     answers = {i: [f"It is {i}.\n### Answer: {i}", f"It is {i + 1}.\n### Answer: {i + 1}"] for i in range(4)}
     star_artifact(tmp_path / "star", answers)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends.vllm_server import free_port
+from harness.engines.vllm_server import free_port
 from tests.integration.fault_proxy import FaultProxy
 from tests.integration.test_openai_engine import FAKE_KEY, written_text
 from tests.unit.judged_samples import star_artifact

@@ -8,7 +8,7 @@ import pytest
 from harness.config import JudgeConfig, SelectConfig, TrainConfig
 from harness.stages.judge import run_judge
 from harness.stages.select import run_select
-from harness.stages.train_data import training_rows
+from harness.stages.train_rows import training_rows
 from tests.unit.judged_samples import backfill_artifact
 from tests.unit.test_select_conversational import TRACES
 

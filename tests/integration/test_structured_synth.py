@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from harness.artifacts import read_provenance
+from harness.artifacts.writer import read_provenance
 from judges.structured_format import RULES
 from tests.integration.test_synth_cli import read
 from tests.integration.test_synth_cli import synth as run_cli

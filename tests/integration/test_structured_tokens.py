@@ -7,7 +7,7 @@ import string
 
 import pytest
 
-from harness.backends.base import Completion
+from harness.engines.base import Completion
 from judges.token_count import NORMALIZER_SHRINK, TokenCounter, _load, has_words
 from tasks.structured import StructuredTask
 

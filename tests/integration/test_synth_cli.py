@@ -11,7 +11,7 @@ import datasets
 import polars as pl
 import pytest
 
-from harness.artifacts import read_provenance
+from harness.artifacts.writer import read_provenance
 from tests.integration.sigkill import assert_every_shard_committed, sigkill_after_commits
 
 pytestmark = pytest.mark.slow

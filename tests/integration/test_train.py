@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.artifacts import ArtifactError
-from harness.cache import cache_dir
+from harness.artifacts.writer import ArtifactError
 from harness.config import SynthConfig, TrainConfig
+from harness.engines.cache import cache_dir
 from harness.stages.synth import run_synth
 from harness.stages.train import LOG_FILE, PROVENANCE_FILE, run_train
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cache import cache_dir
+from harness.engines.cache import cache_dir
 from harness.stages.train import LOG_FILE, PROVENANCE_FILE
 from tests.integration.test_train import FAST, conversations, losses, write_jsonl
 

@@ -8,10 +8,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from harness.artifacts import ArtifactWriter, base_provenance
-from harness.backends.scoring import ScoreRequest
+from harness.artifacts.schemas import MESSAGES
+from harness.artifacts.writer import ArtifactWriter, base_provenance
 from harness.config import JudgeConfig
-from harness.records import MESSAGES
+from harness.engines.scoring import ScoreRequest
 from harness.stages.judge import run_judge
 from harness.stages.usefulness import copied_share
 from tests.integration.borrowed_engine import lend_engine

@@ -10,7 +10,7 @@ import sys
 import polars as pl
 import pytest
 
-from harness.backends.base import Job, Request, SamplingParams, UnsupportedParameter
+from harness.engines.base import Job, Request, SamplingParams, UnsupportedParameter
 
 pytestmark = pytest.mark.slow
 
@@ -104,10 +104,10 @@ def test_cpu_settings_are_recorded(vllm_engine):
 
 
 def test_data_parallel_in_one_process_is_refused_clearly(vllm_engine):
-    from harness.backends.vllm_engine import VLLMBackend
+    from harness.engines.vllm_engine import VLLMEngine
 
     with pytest.raises(UnsupportedParameter, match="--shard I/N"):
-        VLLMBackend(vllm_engine.model_path, data_parallel_size=2)
+        VLLMEngine(vllm_engine.model_path, data_parallel_size=2)
 
 
 def test_synth_cli_on_the_vllm_engine(tmp_path, default_model):
@@ -119,7 +119,7 @@ def test_synth_cli_on_the_vllm_engine(tmp_path, default_model):
     df = pl.read_parquet(out / "*.parquet").sort("source_index", "sample_idx")
     assert df.height == 12 and df["sample_idx"].to_list() == [0, 1] * 6
     assert set(df["finish_reason"]) <= {"stop", "length"} and (df["completion_tokens"] <= 24).all()
-    from harness.artifacts import read_provenance
+    from harness.artifacts.writer import read_provenance
 
     engine = read_provenance(sorted(out.glob("*.parquet"))[0])["engine"]
     assert engine["engine"] == "vllm" and engine["dtype"] == "float32"

@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.artifacts import ArtifactWriter, base_provenance
-from harness.backends.base import Completion
-from harness.records import to_table, traces_schema, verdict_fields
-from harness.sources import Source, open_source
+from harness.artifacts.schemas import to_table, traces_schema, verdict_fields
+from harness.artifacts.sources import Source, open_source
+from harness.artifacts.writer import ArtifactWriter, base_provenance
+from harness.engines.base import Completion
 from harness.stages.synth import bundled_sample
 from tasks.backfill import BackfillTask
 from tasks.base import Task

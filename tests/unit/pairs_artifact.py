@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from harness.artifacts import ArtifactWriter, base_provenance
+from harness.artifacts.writer import ArtifactWriter, base_provenance
 from judges.selection import PAIR_FIELDS
 
 SHARD = 10_000

@@ -1,4 +1,4 @@
-"""harness/artifacts.py: atomic shards, completion markers, recovery after a kill, provenance, loadability."""
+"""harness/artifacts/writer.py: atomic shards, completion markers, recovery after a kill, provenance, loadability."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from harness.artifacts import ArtifactError, ArtifactWriter, base_provenance, read_provenance
-from harness.records import Verdict as V
-from harness.records import to_table, traces_schema, verdict_fields
+from harness.artifacts.schemas import Verdict as V
+from harness.artifacts.schemas import to_table, traces_schema, verdict_fields
+from harness.artifacts.writer import ArtifactError, ArtifactWriter, base_provenance, read_provenance
 from tasks.backfill import BackfillTask
 
 SCHEMA = pa.schema([pa.field("record_id", pa.string(), nullable=False), pa.field("text", pa.string())])
@@ -433,7 +433,7 @@ def test_artifacts_without_finish_reason_have_no_failed_records(tmp_path):
 
 
 def test_generated_by_is_the_model_that_wrote_the_rows_not_the_judges():
-    from harness.artifacts import generated_by
+    from harness.artifacts.writer import generated_by
 
     synth_model = {"requested": "default", "path": "/m", "fingerprint": "sha256:1", "source": "default"}
     assert generated_by({"model": synth_model}) == synth_model  # a generating stage: its own model

@@ -1,4 +1,4 @@
-"""harness/backends/base.py: SamplingParams validation, the Request rule, Completion round trips."""
+"""harness/engines/base.py: SamplingParams validation, the Request rule, Completion round trips."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from harness.backends import make_backend
-from harness.backends.base import Backend, Completion, Request, SamplingParams
+from harness.engines import make_engine
+from harness.engines.base import Completion, Engine, Request, SamplingParams
 
 
 # -- SamplingParams --------------------------------------------------------------------------------------------
@@ -160,7 +160,7 @@ def test_request_to_dict_copies_the_messages():
     assert message["content"] == "hi"
 
 
-# -- Completion and Backend ------------------------------------------------------------------------------------
+# -- Completion and Engine ------------------------------------------------------------------------------------
 def test_completion_round_trip():
     c = Completion("tëxt", "length", 10, 20, sample_idx=2, logprobs=[{"token": "a", "logprob": -0.1}])
     assert Completion.from_dict(c.to_dict()) == c
@@ -189,9 +189,9 @@ def test_failed_request_gives_one_error_row_per_sample():
 
 def test_backend_is_abstract_and_describes_itself():
     with pytest.raises(TypeError):
-        Backend()  # type: ignore[abstract]
+        Engine()  # type: ignore[abstract]
 
-    class Echo(Backend):
+    class Echo(Engine):
         name = "echo"
 
         def generate(self, requests, params):
@@ -205,4 +205,4 @@ def test_backend_is_abstract_and_describes_itself():
 
 def test_unknown_engine():
     with pytest.raises(ValueError, match=r"^unknown engine 'nope'; engines are: openai, transformers, vllm$"):
-        make_backend("nope", "model")
+        make_engine("nope", "model")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends.base import Completion, Request
-from harness.records import Verdict
+from harness.artifacts.schemas import Verdict
+from harness.engines.base import Completion, Request
 from tasks import get_task
 from tasks.backfill import MIN_TRACE_WORDS, SYSTEM_PROMPT, BackfillTask
 

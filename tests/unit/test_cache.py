@@ -1,4 +1,4 @@
-"""harness/cache.py: canonical request keys, the SQLite generation cache, and generation through it."""
+"""harness/engines/cache.py: canonical request keys, the SQLite generation cache, and generation through it."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends.base import Completion, Request, SamplingParams
-from harness.cache import GenerationCache, cache_dir, cached_generate, canonical_json, file_lock, request_key
+from harness.engines.base import Completion, Request, SamplingParams
+from harness.engines.cache import GenerationCache, cache_dir, cached_generate, canonical_json, file_lock, request_key
 
 MESSAGES = ({"role": "system", "content": "sys"}, {"role": "user", "content": "hi"})
 REQUEST = Request(messages=MESSAGES, assistant_prefix="<|thinking_start|>\n")
@@ -170,7 +170,7 @@ def test_get_many_beyond_the_sqlite_parameter_limit(cache):
 
 
 # -- generating through the cache ------------------------------------------------------------------------------
-class FakeBackend:
+class FakeEngine:
     """Echoes each request's last message; records every batch it was asked for."""
 
     name = "fake"
@@ -192,7 +192,7 @@ def texts(results: list[list[Completion]]) -> list[list[str]]:
 
 
 def test_without_a_cache_every_request_goes_to_the_engine():
-    backend = FakeBackend()
+    backend = FakeEngine()
     results, hits = cached_generate(backend, None, [chat("a"), chat("b")], PARAMS, "m")
     assert texts(results) == [["a#0"], ["b#0"]]
     assert hits == [False, False]
@@ -202,7 +202,7 @@ def test_without_a_cache_every_request_goes_to_the_engine():
 
 
 def test_only_misses_reach_the_engine_and_hits_come_back_in_order(cache):
-    backend = FakeBackend()
+    backend = FakeEngine()
     results, hits = cached_generate(backend, cache, [chat("a"), chat("b")], PARAMS, "m")
     assert texts(results) == [["a#0"], ["b#0"]]
     assert hits == [False, False]
@@ -214,7 +214,7 @@ def test_only_misses_reach_the_engine_and_hits_come_back_in_order(cache):
 
 
 def test_all_hits_never_call_the_engine(cache):
-    backend = FakeBackend()
+    backend = FakeEngine()
     cached_generate(backend, cache, [chat("a"), chat("b")], PARAMS, "m")
     results, hits = cached_generate(backend, cache, [chat("b"), chat("a")], PARAMS, "m")
     assert hits == [True, True]
@@ -223,20 +223,20 @@ def test_all_hits_never_call_the_engine(cache):
 
 
 def test_a_different_param_model_or_engine_is_a_miss(cache):
-    backend = FakeBackend()
+    backend = FakeEngine()
     cached_generate(backend, cache, [chat("a")], PARAMS, "m")
     assert cached_generate(backend, cache, [chat("a")], SamplingParams(**{**PARAMS.__dict__, "seed": 1}), "m")[1] == [
         False
     ]
     assert cached_generate(backend, cache, [chat("a")], PARAMS, "m2")[1] == [False]
-    other = FakeBackend()
+    other = FakeEngine()
     other.name = "other-engine"
     assert cached_generate(other, cache, [chat("a")], PARAMS, "m")[1] == [False]
     assert cached_generate(backend, cache, [chat("a")], PARAMS, "m")[1] == [True]
 
 
 def test_all_n_samples_are_cached_together(cache):
-    backend = FakeBackend()
+    backend = FakeEngine()
     params = SamplingParams(n=3)
     first, _ = cached_generate(backend, cache, [chat("a")], params, "m")
     again, hits = cached_generate(backend, cache, [chat("a")], params, "m")
@@ -246,7 +246,7 @@ def test_all_n_samples_are_cached_together(cache):
 
 
 def test_the_cache_survives_a_new_connection(tmp_path):
-    backend = FakeBackend()
+    backend = FakeEngine()
     path = tmp_path / "gen.sqlite"
     first = GenerationCache(path)
     cached_generate(backend, first, [chat("é ✓")], PARAMS, "m")
@@ -261,23 +261,23 @@ def test_the_cache_survives_a_new_connection(tmp_path):
 
 
 def test_an_empty_batch(cache):
-    backend = FakeBackend()
+    backend = FakeEngine()
     assert cached_generate(backend, cache, [], PARAMS, "m") == ([], [])
     assert backend.calls == []
 
 
 def test_engine_failure_caches_nothing(cache):
-    class Broken(FakeBackend):
+    class Broken(FakeEngine):
         def generate(self, requests, params):
             raise RuntimeError("engine died")
 
     with pytest.raises(RuntimeError, match="engine died"):
         cached_generate(Broken(), cache, [chat("a")], PARAMS, "m")
-    assert cached_generate(FakeBackend(), cache, [chat("a")], PARAMS, "m")[1] == [False]
+    assert cached_generate(FakeEngine(), cache, [chat("a")], PARAMS, "m")[1] == [False]
 
 
 def test_failed_requests_are_not_cached_so_a_rerun_retries_them(cache):
-    class Flaky(FakeBackend):
+    class Flaky(FakeEngine):
         def generate(self, requests, params):
             self.calls.append(list(requests))
             return [Completion.failed("HTTP 500", params.n) if "bad" in r.messages[-1]["content"] else
@@ -286,7 +286,7 @@ def test_failed_requests_are_not_cached_so_a_rerun_retries_them(cache):
     flaky = Flaky()
     results, _ = cached_generate(flaky, cache, [chat("good"), chat("bad")], PARAMS, "m")
     assert [c.is_error for c in results[1]] == [True]
-    backend = FakeBackend()
+    backend = FakeEngine()
     results, hits = cached_generate(backend, cache, [chat("good"), chat("bad")], PARAMS, "m")
     assert hits == [True, False] and texts(results) == [["ok"], ["bad#0"]]
     assert backend.calls == [[chat("bad")]]

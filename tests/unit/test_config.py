@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends.base import SamplingParams
 from harness.config import ConfigError, JudgeConfig, SamplingOverrides, SynthConfig, load_config
+from harness.engines.base import SamplingParams
 from tasks.backfill import BackfillTask
 
 BASE = "task: backfill\ninput: data.jsonl\noutput: out\n"

@@ -72,7 +72,7 @@ COMMANDS: dict[str, tuple[list[str], str, type[BaseModel], dict[str, Any], str, 
     },
     # Loops: measured (`eval`), since `keep: best` and `stop_when_worse` are refused without it.
     "loop star": (
-        ["loop", "star"], "harness.stages.loop.run_star_loop", LoopConfig,
+        ["loop", "star"], "harness.stages.loop_star.run_star_loop", LoopConfig,
         {"input": "in", "output": "out", "eval": "mmlu"}, "--config", set(),
     ),
     "loop thought-ranking": (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-import harness.cpu_threads as cpu_threads
+import harness.scale.cpu_threads as cpu_threads
 
 
 def test_omp_num_threads_wins(monkeypatch):

@@ -52,7 +52,7 @@ def test_derived_cards_name_their_input_and_rule(cards):
 
 
 def test_star_s_own_pairs_card_says_they_were_rebuilt_from_the_synth_artifact(tmp_path):
-    from harness.artifacts import read_provenance
+    from harness.artifacts.writer import read_provenance
     from harness.stages.synth import write_pairs
     from tasks.star import StarTask
 

@@ -10,15 +10,15 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from harness.artifacts import ArtifactWriter, base_provenance
+from harness.artifacts.schemas import MESSAGES
+from harness.artifacts.sources import InputError
+from harness.artifacts.writer import ArtifactWriter, base_provenance
 from harness.cli import app
 from harness.config import DecontamConfig, TrainConfig
-from harness.decontam_gate import decontam_status, require_checked
-from harness.mmlu import load_mmlu
-from harness.records import MESSAGES
-from harness.sources import InputError
+from harness.evalsets.gate import decontam_status, require_checked
+from harness.evalsets.mmlu import load_mmlu
 from harness.stages.decontam import run_decontam
-from harness.stages.train_data import training_rows
+from harness.stages.train_rows import training_rows
 
 SCHEMA = pa.schema(
     [

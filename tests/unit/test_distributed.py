@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness import distributed
+from harness.scale import distributed
 
 
 def test_without_a_launcher_every_helper_is_the_plain_call(monkeypatch):

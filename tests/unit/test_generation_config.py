@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from harness.backends.base import SamplingParams
-from harness.backends.openai_engine import server_sampling
 from harness.config import SamplingOverrides
-from harness.generation_config import sampling_from, with_generation_config
-from harness.lm_eval_adapter import generation_kwargs
+from harness.engines.base import SamplingParams
+from harness.engines.generation_config import sampling_from, with_generation_config
+from harness.engines.openai_engine import server_sampling
+from harness.evalsets.lm_eval_adapter import generation_kwargs
 
 QWEN_INSTRUCT = {"do_sample": True, "temperature": 0.7, "top_p": 0.8, "top_k": 20, "repetition_penalty": 1.05}
 DEFAULTS = SamplingParams(temperature=0.5, top_p=0.9, max_tokens=3000, stop=("<|im_end|>",))

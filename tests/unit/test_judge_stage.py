@@ -6,10 +6,10 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from harness.artifacts import read_provenance
+from harness.artifacts.sources import InputError
+from harness.artifacts.writer import read_provenance
 from harness.cli import app
 from harness.config import ConfigError, JudgeConfig
-from harness.sources import InputError
 from harness.stages.judge import run_judge
 from tests.unit.judged_samples import backfill_artifact, read_summary, star_artifact
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.launch import launch_command, without_launch_flags
+from harness.scale.launch import launch_command, without_launch_flags
 
 
 def test_the_launch_flags_are_taken_out_in_both_forms():

@@ -1,4 +1,4 @@
-"""harness/backends/limits.py: retry backoff with jitter, Retry-After parsing, per-minute token buckets."""
+"""harness/engines/limits.py: retry backoff with jitter, Retry-After parsing, per-minute token buckets."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from harness.backends.limits import RETRY_STATUS, RetryPolicy, TokenBucket, parse_retry_after
+from harness.engines.limits import RETRY_STATUS, RetryPolicy, TokenBucket, parse_retry_after
 
 
 def test_retryable_statuses():

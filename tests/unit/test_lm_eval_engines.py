@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from harness import lm_eval_adapter as lm
 from harness.config import EvalConfig, load_config
+from harness.evalsets import lm_eval_adapter as lm
 
 SERVER = {"model": "/m", "base_url": "http://127.0.0.1:8000/v1/", "concurrency": 4, "max_retries": 2, "timeout": 9.0}
 

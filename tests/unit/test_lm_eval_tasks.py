@@ -9,9 +9,9 @@ import pytest
 import yaml
 from lm_eval.tasks import TaskManager
 
-from harness import lm_eval_adapter as lm
-from harness.backends.base import SamplingParams
-from harness.mmlu import draw, load_mmlu
+from harness.engines.base import SamplingParams
+from harness.evalsets import lm_eval_adapter as lm
+from harness.evalsets.mmlu import draw, load_mmlu
 from tasks import structured_mc
 
 LM_EVAL_MMLU = Path(lm_eval.__file__).parent / "tasks" / "mmlu"

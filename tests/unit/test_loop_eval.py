@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from harness.config import ConfigError, LoopConfig, load_config
-from harness.stages.loop import StarRound
 from harness.stages.loop_eval import best_round, got_worse, round_table
 from harness.stages.loop_rounds import LoopSummary
+from harness.stages.loop_star import StarRound
 
 
 def star_round(k: int, accuracy: float | None, **counts) -> StarRound:

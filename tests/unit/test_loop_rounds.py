@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from harness.artifacts import ArtifactError
+from harness.artifacts.writer import ArtifactError
 from harness.config import LoopConfig
 from harness.stages.loop_rounds import LoopPlan, LoopRound, LoopSummary, _restored, run_rounds
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.artifacts.sources import InputError
 from harness.config import LoopConfig
-from harness.sources import InputError
 from harness.stages.loop_star_sft import write_examples
 from harness.stages.train import load_train_config
 from tasks.star import PROMPT, StarTask

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from harness.config import EvalConfig
-from harness.mmlu import load_mmlu
+from harness.evalsets.mmlu import load_mmlu
 from reports.mmlu import summarize
 from reports.mmlu_card import CARD_TABLE, SUBJECTS, card_markdown, comparison_markdown
 
@@ -49,7 +49,7 @@ def test_the_table_shows_this_runs_accuracy_beside_the_cards():
 
 
 def test_the_preset_report_puts_the_cards_table_first_then_ours(tmp_path):
-    from harness.models import ResolvedModel
+    from harness.engines.models import ResolvedModel
     from harness.stages.eval_mmlu import _write_reports
 
     cfg = EvalConfig(output=str(tmp_path), preset="structured-card")

@@ -10,7 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from harness.mmlu import (
+from harness.artifacts.sources import InputError
+from harness.evalsets.mmlu import (
     GROUPS,
     SUBJECT_GROUP,
     bundled_path,
@@ -19,7 +20,6 @@ from harness.mmlu import (
     resolve_subsets,
     subject_section,
 )
-from harness.sources import InputError
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))

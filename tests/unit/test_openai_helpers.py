@@ -6,7 +6,7 @@ from types import SimpleNamespace as NS
 
 import pytest
 
-from harness.backends.openai_engine import Usage, _logprobs, _public_url, _split_tokens, _text
+from harness.engines.openai_engine import Usage, _logprobs, _public_url, _split_tokens, _text
 
 
 def choice(finish: str = "stop", text: str = "x") -> NS:

@@ -8,10 +8,10 @@ import re
 import pytest
 
 from harness.config import ConfigError, RayOptions, SynthConfig
-from harness.ray_runner import (
+from harness.scale.ray_replicas import (
     Cluster,
-    Finished,
     Fresh,
+    ReplicaResult,
     ShardFacts,
     joined,
     plan_replicas,
@@ -72,7 +72,7 @@ def test_a_record_delivered_twice_is_kept_once():
 def test_shard_facts_sum_usage_and_name_the_replicas():
     facts = ShardFacts()
     for pid in (1, 2, 1):
-        facts.add(Finished([], {"engine": {"engine": "openai"}}, {"requests": 2}, 5, 0, {"node": "n", "pid": pid}))
+        facts.add(ReplicaResult([], {"engine": {"engine": "openai"}}, {"requests": 2}, 5, 0, {"node": "n", "pid": pid}))
     taken = facts.take()
     assert taken["engine"] == {"engine": "openai"} and taken["engine_usage"] == {"requests": 6}
     assert [r["pid"] for r in taken["replicas"]] == [1, 2]

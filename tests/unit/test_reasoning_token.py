@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from harness.backends.base import Completion, SamplingParams
-from harness.records import Verdict
+from harness.artifacts.schemas import Verdict
+from harness.engines.base import Completion, SamplingParams
 from tasks.reasoning_token import REASONING_CHAT_TEMPLATE, ReasoningTokenTask, render_conversation
 from tasks.star import StarTask
 

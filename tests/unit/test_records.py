@@ -1,4 +1,4 @@
-"""harness/records.py: declared schemas, strict table building, verdict columns."""
+"""harness/artifacts/schemas.py: declared schemas, strict table building, verdict columns."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 import pyarrow as pa
 import pytest
 
-from harness.records import MESSAGES, VERDICT, Verdict, to_table, traces_schema, verdict_fields
+from harness.artifacts.schemas import MESSAGES, VERDICT, Verdict, to_table, traces_schema, verdict_fields
 from tasks.backfill import BackfillTask
 
 TASK_FIELDS = [pa.field("question", pa.string()), pa.field("answer", pa.string())]

@@ -8,9 +8,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from harness.artifact_reader import open_artifact
-from harness.artifacts import ArtifactError, ArtifactWriter
-from harness.records import Verdict, to_table, traces_schema, verdict_fields
+from harness.artifacts.reader import open_artifact
+from harness.artifacts.schemas import Verdict, to_table, traces_schema, verdict_fields
+from harness.artifacts.writer import ArtifactError, ArtifactWriter
 from reports.collect import collect
 from reports.document import Document, Image, Section, Table, to_html, to_markdown
 from reports.sections import Input, build_sections

@@ -91,9 +91,9 @@ def test_conversational_is_for_pairs_only(judged_chat):
 
 
 def test_train_data_takes_them_for_dpo_and_refuses_them_for_rank(judged_chat):
+    from harness.artifacts.sources import InputError
     from harness.config import TrainConfig
-    from harness.sources import InputError
-    from harness.stages.train_data import training_rows
+    from harness.stages.train_rows import training_rows
 
     chat = pairs(judged_chat, "chat", conversational=True)
     folder = str(judged_chat.parent / "chat")

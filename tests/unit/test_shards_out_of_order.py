@@ -6,9 +6,9 @@ from __future__ import annotations
 import polars as pl
 import pyarrow.parquet as pq
 
-from harness.artifact_reader import open_artifact
+from harness.artifacts.reader import open_artifact
+from harness.artifacts.sources import open_source
 from harness.config import JudgeConfig, SelectConfig
-from harness.sources import open_source
 from harness.stages.judge import run_judge
 from harness.stages.select import run_select
 from harness.stages.synth import bundled_sample, write_pairs

@@ -1,4 +1,4 @@
-"""harness/sources.py: every bad input gets one clear InputError; good inputs stream in order with stable ids."""
+"""harness/artifacts/sources.py: every bad input gets one clear InputError; good inputs stream in order with stable ids."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from harness import sources
-from harness.sources import InputError, open_source
+from harness.artifacts import sources
+from harness.artifacts.sources import InputError, open_source
 
 REQUIRED = {"instruction": "instruction", "solution": "solution"}
 ROWS = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.backends.base import Completion
+from harness.engines.base import Completion
 from judges.selection import unique_pairs
 from judges.verifiers import answers_match, exact_answer
 from tasks.star import StarTask

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from harness.backends.base import Backend, BatchingStream, Completion, EngineStream, Job, Request, SamplingParams
-from harness.stages.stream_loop import Ask, Committer, run_record, stream_records
+from harness.engines.base import BatchingStream, Completion, Engine, EngineStream, Job, Request, SamplingParams
+from harness.engines.stream_loop import Ask, Committer, run_record, stream_records
 
 PARAMS = SamplingParams(max_tokens=4)
 
@@ -139,14 +139,14 @@ def test_batching_stream_groups_by_length_around_the_oldest_and_keeps_params_apa
 
 
 def test_generate_on_top_of_the_stream_keeps_request_order():
-    class Echo(Backend):
+    class Echo(Engine):
         name = "echo"
         batch_size = 2
 
         def generate(self, requests, params):
             return _batch(requests, params)
 
-    class Streamed(Backend):
+    class Streamed(Engine):
         name = "streamed"
 
         def open_stream(self):
@@ -158,7 +158,7 @@ def test_generate_on_top_of_the_stream_keeps_request_order():
     assert sorted(tag for tag, _ in Echo().stream(Job(i, r, PARAMS) for i, r in enumerate(requests))) == [0, 1, 2, 3, 4]
     with pytest.raises(TypeError, match="must implement open_stream or generate"):
 
-        class Nothing(Backend):
+        class Nothing(Engine):
             name = "nothing"
 
         Nothing()

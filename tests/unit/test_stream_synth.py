@@ -8,11 +8,11 @@ import polars as pl
 import pytest
 from rich.console import Console
 
-import harness.stages.plumbing as plumbing
+import harness.engines.session as plumbing
 import harness.stages.synth as synth
-from harness.backends.base import Backend, Completion
 from harness.config import SamplingOverrides, SynthConfig
-from harness.models import ResolvedModel
+from harness.engines.base import Completion, Engine
+from harness.engines.models import ResolvedModel
 from tests.unit.test_stream_loop import Shuffled
 
 
@@ -20,7 +20,7 @@ class Interrupted(Exception):
     pass
 
 
-class OutOfOrder(Backend):
+class OutOfOrder(Engine):
     """Answers a random part of what is inside at each wait, in random order; stops after `waits` waits."""
 
     name = "out-of-order"
@@ -65,7 +65,7 @@ def run(tmp_path, monkeypatch):
     monkeypatch.setattr(synth, "_resolve_model", lambda cfg: ResolvedModel("m", "m", "fp", "remote"))
 
     def go(engine: OutOfOrder, task: str = "backfill", **settings) -> synth.SynthSummary:
-        monkeypatch.setattr(plumbing, "make_backend", lambda *a, **k: engine)
+        monkeypatch.setattr(plumbing, "make_engine", lambda *a, **k: engine)
         cfg = SynthConfig(
             task=task, input="sample", output=str(tmp_path / "out"), limit=24, shard_rows=6, window=8,
             sampling=SamplingOverrides(n=2), **settings,

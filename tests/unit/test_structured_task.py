@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.backends.base import Completion, Request
-from harness.records import traces_schema, verdict_fields
+from harness.artifacts.schemas import traces_schema, verdict_fields
+from harness.engines.base import Completion, Request
 from judges.structured_format import RULES
 from tasks import get_task
 from tasks.structured import SYSTEM_PROMPT, StructuredTask

@@ -7,18 +7,18 @@ import polars as pl
 import pytest
 from rich.console import Console
 
-import harness.stages.plumbing as plumbing
+import harness.engines.session as plumbing
 import harness.stages.synth as synth
-from harness.artifacts import read_provenance
-from harness.backends.base import Backend, Completion
+from harness.artifacts.writer import read_provenance
 from harness.config import SamplingOverrides, SynthConfig
-from harness.models import ResolvedModel
+from harness.engines.base import Completion, Engine
+from harness.engines.models import ResolvedModel
 
 # A trace that passes backfill's checks, the reasoning minimum included.
 TRACE = "Reading the instruction, I work through each step and check it against the given solution.<|thinking_end|>"
 
 
-class Scripted(Backend):
+class Scripted(Engine):
     """Fails the requests whose user turn mentions a broken instruction; answers the rest with a valid trace."""
 
     name = "scripted"
@@ -53,7 +53,7 @@ def run(tmp_path, monkeypatch):
     def go(broken: set[str], task: str = "backfill") -> synth.SynthSummary:
         engine = Scripted(broken)
         engines.append(engine)
-        monkeypatch.setattr(plumbing, "make_backend", lambda *a, **k: engine)
+        monkeypatch.setattr(plumbing, "make_engine", lambda *a, **k: engine)
         cfg = SynthConfig(
             task=task, input="sample", output=str(tmp_path / "out"), limit=6, shard_rows=8,
             sampling=SamplingOverrides(n=2),
@@ -129,7 +129,7 @@ def test_a_two_step_task_sends_no_follow_up_for_a_failed_first_step(run):
 def test_a_run_the_cache_answers_whole_builds_no_engine(run, tmp_path, monkeypatch):
     run(set())  # fills the generation cache
     built = []
-    monkeypatch.setattr(plumbing, "make_backend", lambda *a, **k: built.append(1) or Scripted(set()))
+    monkeypatch.setattr(plumbing, "make_engine", lambda *a, **k: built.append(1) or Scripted(set()))
     cfg = SynthConfig(
         task="backfill", input="sample", output=str(tmp_path / "again"), limit=6, batch_size=4,
         sampling=SamplingOverrides(n=2),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.backends.base import Completion, Request
+from harness.engines.base import Completion, Request
 from tasks import get_task
 from tasks.thought_variants import ALL_VARIANTS, ThoughtVariantsTask
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.artifacts.sources import InputError
 from harness.config import ConfigError, TrainConfig
-from harness.sources import InputError
 from harness.stages.train import find_recipe, load_train_config
-from harness.stages.train_data import training_rows
 from harness.stages.train_rewards import resolve_rewards
+from harness.stages.train_rows import training_rows
 
 RECIPES = sorted(Path(str(files("trainers") / "recipes")).glob("*.yaml"))
 
@@ -147,7 +147,7 @@ def test_grpo_reads_a_structured_answer_column_mixing_forms_as_synth_does(tmp_pa
 
 
 def _completion(text: str):
-    from harness.backends.base import Completion
+    from harness.engines.base import Completion
 
     return Completion(text=text, finish_reason="stop", prompt_tokens=1, completion_tokens=1)
 

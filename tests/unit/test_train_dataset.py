@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from datasets import Dataset
 
-from harness.cache import cache_dir
+from harness.artifacts.sources import InputError
 from harness.config import TrainConfig
-from harness.sources import InputError
+from harness.engines.cache import cache_dir
 from harness.stages import train_dataset
-from harness.stages.train_data import training_rows
 from harness.stages.train_dataset import Scratch, write_dataset
+from harness.stages.train_rows import training_rows
 from tests.unit.pairs_artifact import write_pairs_artifact
 
 

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from huggingface_hub import DatasetCard
 
-from harness.artifacts import read_provenance
+from harness.artifacts.writer import read_provenance
 from tests.hub_server import RecordingHub
 from tests.integration.reporting.conftest import RealArtifacts, run_harness
 

@@ -10,19 +10,19 @@ from __future__ import annotations
 import bisect
 from typing import Any
 
-from harness.backends.base import (
-    Backend,
+from harness.engines.base import (
     BatchingStream,
     Completion,
+    Engine,
     EngineStream,
     Request,
     SamplingParams,
     render_with_template,
 )
-from harness.cpu_threads import default_threads
+from harness.scale.cpu_threads import default_threads
 
 
-class TransformersBackend(Backend):
+class TransformersEngine(Engine):
     name = "transformers"
 
     def __init__(
@@ -170,7 +170,7 @@ class TransformersBackend(Backend):
         return ids, strings
 
     def score_prompts(self, requests, batch: int = 8):
-        from harness.backends.scoring import transformers_scores
+        from harness.engines.scoring import transformers_scores
 
         return transformers_scores(self.model, self.tokenizer, self._torch, requests, batch)
 

@@ -7,10 +7,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
-from harness.backends import make_backend
-from harness.backends.base import Completion, EngineStream, Finished, Job, Request, SamplingParams, drain
-from harness.cache import GenerationCache, request_key
-from harness.models import ResolvedModel
+from harness.engines import make_engine
+from harness.engines.base import Completion, EngineStream, Finished, Job, Request, SamplingParams, drain
+from harness.engines.cache import GenerationCache, request_key
+from harness.engines.models import ResolvedModel
 
 T = TypeVar("T")
 
@@ -43,7 +43,7 @@ def default_window(cfg: Any, batch_size: int | None = None) -> int:
     twice the concurrency for a server (a request waits for each slot), a few batches for transformers (the
     prompts a batch is sorted from). Known before the engine is built: a run the cache answers builds none."""
     if cfg.engine == "vllm":
-        from harness.backends.vllm_engine import DEFAULT_WINDOW
+        from harness.engines.vllm_engine import DEFAULT_WINDOW
 
         return DEFAULT_WINDOW
     if cfg.engine == "openai":
@@ -65,7 +65,7 @@ class EngineSession:
         self.options = engine_options(cfg, batch_size)
         # Requests kept inside the engine by `stream_records` (a stage's --window, else the engine's default).
         self.window = getattr(cfg, "window", None) or default_window(cfg, batch_size)
-        self.backend = None
+        self.loaded = None
         self.cache: GenerationCache | None = None
         self.model = model
         self._opened = False
@@ -78,20 +78,20 @@ class EngineSession:
         """Settings errors a remote engine would hit only at its first request (no base URL, no model name),
         raised before any work. Local models are resolved (and the default one converted) on first use."""
         if self.engine == "openai":
-            from harness.models import resolve_engine_model
+            from harness.engines.models import resolve_engine_model
 
             resolve_engine_model(self.model_spec, self.engine, self.base_url)
 
     @property
     def started(self) -> bool:
-        return self.backend is not None
+        return self.loaded is not None
 
     def _open(self) -> None:
         """The model (its fingerprint keys the cache) and the cache; not the engine."""
         if self._opened:
             return
         if self.model is None:
-            from harness.models import resolve_engine_model
+            from harness.engines.models import resolve_engine_model
 
             self.model = resolve_engine_model(self.model_spec, self.engine, self.base_url)
         self.cache = GenerationCache.default() if self.use_cache else None
@@ -99,13 +99,13 @@ class EngineSession:
 
     def start(self) -> None:
         """Build the engine now (the first cache miss does it otherwise)."""
-        if self.backend is not None:
+        if self.loaded is not None:
             return
         self._open()
         say = self.on_status or (lambda text: None)
         say(f"loading {self.model_spec} on the {self.engine} engine ...")
         started = time.perf_counter()
-        self.backend = make_backend(self.engine, self.model.path, **self.options)
+        self.loaded = make_engine(self.engine, self.model.path, **self.options)
         say(f"{self.model_spec} ready in {time.perf_counter() - started:.0f}s; generating")
 
     def open_stream(self) -> EngineStream:
@@ -131,7 +131,7 @@ class EngineSession:
 
     def usage(self) -> dict[str, Any]:
         """Remote engines' request, retry and token counts (empty for local engines)."""
-        return self.backend.usage_totals() if self.backend is not None else {}
+        return self.loaded.usage_totals() if self.loaded is not None else {}
 
     def new_tokens(self) -> int:
         """Tokens generated since the last call (for progress)."""
@@ -140,16 +140,16 @@ class EngineSession:
 
     def provenance(self) -> dict[str, Any]:
         """The engine's facts and the model, as synth records them (empty until the engine has started)."""
-        return {"engine": self.backend.describe(), "model": self.model.to_dict()} if self.backend else {}
+        return {"engine": self.loaded.describe(), "model": self.model.to_dict()} if self.loaded else {}
 
     def close(self) -> None:
         self._opened = False
         if self.cache is not None:
             self.cache.close()
             self.cache = None
-        if self.backend is not None:
-            self.backend.close()
-            self.backend = None
+        if self.loaded is not None:
+            self.loaded.close()
+            self.loaded = None
 
     def __enter__(self) -> EngineSession:
         return self
@@ -188,7 +188,7 @@ class _CachedStream(EngineStream):
         if misses:
             if self.inner is None:
                 session.start()
-                self.inner = session.backend.open_stream()
+                self.inner = session.loaded.open_stream()
             self.inner.add(misses)
 
     def wait(self) -> list[Finished]:

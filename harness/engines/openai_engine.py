@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from harness.backends.base import Backend, Completion, EngineError, EngineStream, Finished, Job, Request, SamplingParams
-from harness.backends.limits import RETRY_STATUS, RetryPolicy, TokenBucket, parse_retry_after
+from harness.engines.base import Completion, Engine, EngineError, EngineStream, Finished, Job, Request, SamplingParams
+from harness.engines.limits import RETRY_STATUS, RetryPolicy, TokenBucket, parse_retry_after
 
 log = logging.getLogger("harness.engines.openai")
 NO_KEY = "EMPTY"  # local servers accept any key; the client refuses to start without one
@@ -60,7 +60,7 @@ class Usage:
         }
 
 
-class OpenAIBackend(Backend):
+class OpenAIEngine(Engine):
     name = "openai"
 
     def __init__(
@@ -275,7 +275,7 @@ class OpenAIBackend(Backend):
         return text.replace(self._key, "[redacted]") if self._key != NO_KEY and len(self._key) >= 4 else text
 
     def score_prompts(self, requests, batch: int = 8):
-        from harness.backends.scoring import openai_scores
+        from harness.engines.scoring import openai_scores
 
         return self._call(openai_scores(self._client, self.model, requests))
 
@@ -302,8 +302,8 @@ class OpenAIBackend(Backend):
 class _Pool(EngineStream):
     """Jobs running on the engine's event loop; each one's completions are queued back as it returns."""
 
-    def __init__(self, backend: OpenAIBackend) -> None:
-        self.backend = backend
+    def __init__(self, engine: OpenAIEngine) -> None:
+        self.engine = engine
         self.futures: dict[int, concurrent.futures.Future] = {}
         self.finished: queue.SimpleQueue = queue.SimpleQueue()
         self.count = 0
@@ -315,9 +315,7 @@ class _Pool(EngineStream):
     def add(self, jobs: list[Job]) -> None:
         for job in jobs:
             key, self.count = self.count, self.count + 1
-            future = asyncio.run_coroutine_threadsafe(
-                self.backend._request(job.request, job.params), self.backend._loop
-            )
+            future = asyncio.run_coroutine_threadsafe(self.engine._request(job.request, job.params), self.engine._loop)
             future.add_done_callback(lambda f, key=key, tag=job.tag: self.finished.put((key, tag, f)))
             self.futures[key] = future
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from harness.backends.base import Completion, EngineStream, Job, Request, SamplingParams
+from harness.engines.base import Completion, EngineStream, Job, Request, SamplingParams
 
 R = TypeVar("R")
 

@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.config import ConfigError, RayOptions
-from harness.stages.plumbing import EngineSession, batched, usage_delta
-from harness.stages.stream_loop import RecordRun, stream_records
+from harness.engines.session import EngineSession, batched, usage_delta
+from harness.engines.stream_loop import RecordRun, stream_records
 
 # A replica process that dies is restarted this often and its task retried this often; more than that is
 # not a transient fault (a model that does not fit, a node that keeps failing) and stops the run.
@@ -166,7 +166,7 @@ def replica_config(cfg: Any, plan: ReplicaPlan) -> Any:
 
 
 @dataclass
-class Finished:
+class ReplicaResult:
     """One task's records done by a replica: their results, in the order they finished, and what the
     shards that hold them record."""
 
@@ -185,7 +185,7 @@ def run_replicas(
     fingerprint: str,
     plan: ReplicaPlan,
     engine_batch: int | None = None,
-) -> Iterator[Finished]:
+) -> Iterator[ReplicaResult]:
     """Each item's record (`record(item)`, a `stream_loop` record) run on a replica; yields each task's
     finished records as replicas finish them (any order).
 
@@ -251,7 +251,7 @@ def records_per_task(items: int, replicas: int, window: int) -> int:
 
 
 def _window(cfg: Any, engine_batch: int | None) -> int:
-    from harness.stages.plumbing import default_window
+    from harness.engines.session import default_window
 
     return getattr(cfg, "window", None) or default_window(cfg, engine_batch)
 
@@ -273,8 +273,8 @@ class Replica:
     stream through it as in a single-process run (the same loop and window)."""
 
     def __init__(self, cfg: Any, fingerprint: str, record: Callable[[Any], RecordRun], batch: int | None) -> None:
-        from harness.backends.base import EngineError
-        from harness.models import resolve_engine_model
+        from harness.engines.base import EngineError
+        from harness.engines.models import resolve_engine_model
 
         model = resolve_engine_model(cfg.model, cfg.engine, cfg.openai.base_url)
         if model.fingerprint != fingerprint:
@@ -320,8 +320,8 @@ class Replica:
         finally:
             stream.close()
 
-    def _finished(self, results: list[Any], usage: dict[str, Any], before: dict[str, Any], hits: int) -> Finished:
-        return Finished(
+    def _finished(self, results: list[Any], usage: dict[str, Any], before: dict[str, Any], hits: int) -> ReplicaResult:
+        return ReplicaResult(
             results=results,
             provenance=self.session.provenance(),
             usage=usage_delta(before, usage),
@@ -363,7 +363,7 @@ class ShardFacts:
         self.usage: dict[str, Any] = {}
         self.replicas: dict[str, dict[str, Any]] = {}
 
-    def add(self, finished: Finished) -> None:
+    def add(self, finished: ReplicaResult) -> None:
         self.engine = self.engine or finished.provenance
         for key, value in finished.usage.items():
             self.usage[key] = self.usage.get(key, 0) + value
@@ -386,10 +386,10 @@ def _node() -> str:
 def _cause(err: BaseException) -> BaseException:
     """The harness error a replica raised (a model not found, a bad engine setting), unwrapped from Ray's
     task and user-code errors, so the CLI prints its one line; anything else as Ray raised it."""
-    from harness.artifacts import ArtifactError
-    from harness.backends.base import EngineError, UnsupportedParameter
-    from harness.models import ModelNotFound
-    from harness.sources import InputError
+    from harness.artifacts.sources import InputError
+    from harness.artifacts.writer import ArtifactError
+    from harness.engines.base import EngineError, UnsupportedParameter
+    from harness.engines.models import ModelNotFound
 
     known = (ConfigError, ArtifactError, EngineError, UnsupportedParameter, ModelNotFound, InputError)
     seen: BaseException | None = err

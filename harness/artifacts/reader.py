@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from harness.artifacts import META_DIR, PART_RE, ArtifactError, read_provenance, verify_shards
+from harness.artifacts.writer import META_DIR, PART_RE, ArtifactError, read_provenance, verify_shards
 
 # Provenance keys that differ from shard to shard of one run; without them, one run's shards share one dict.
 PER_SHARD_KEYS = (

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from harness.backends.base import Completion, Request, SamplingParams
+from harness.engines.base import Completion, Request, SamplingParams
 
 
 def cache_dir() -> Path:
@@ -96,17 +96,17 @@ class GenerationCache:
 
 
 def cached_generate(
-    backend, cache: GenerationCache | None, requests: list[Request], params: SamplingParams, model: str
+    engine, cache: GenerationCache | None, requests: list[Request], params: SamplingParams, model: str
 ) -> tuple[list[list[Completion]], list[bool]]:
     """Generate through the cache: only misses reach the engine. Returns completions and, per request, a hit flag."""
     if cache is None:
-        return backend.generate(requests, params), [False] * len(requests)
-    keys = [request_key(r, params, model, backend.name) for r in requests]
+        return engine.generate(requests, params), [False] * len(requests)
+    keys = [request_key(r, params, model, engine.name) for r in requests]
     found = cache.get_many(keys)
     hits = [k in found for k in keys]
     missing = [i for i, hit in enumerate(hits) if not hit]
     if missing:
-        fresh = backend.generate([requests[i] for i in missing], params)
+        fresh = engine.generate([requests[i] for i in missing], params)
         new = {keys[i]: completions for i, completions in zip(missing, fresh, strict=True)}
         cache.put_answers(new)
         found.update(new)

@@ -46,7 +46,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from harness import __version__
-from harness.cache import LockedError, canonical_json, file_lock
+from harness.engines.cache import LockedError, canonical_json, file_lock
 
 META_DIR = ".harness"
 PROVENANCE_KEY = b"harness"

@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from harness.backends.vllm_engine import CPU_KV_CACHE_BYTES, CPU_MAX_MODEL_LEN
+from harness.engines.vllm_engine import CPU_KV_CACHE_BYTES, CPU_MAX_MODEL_LEN
 
 
 def server_command(model_path: str, port: int, *, cpu: bool = True, extra: list[str] | None = None) -> list[str]:

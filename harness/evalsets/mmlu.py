@@ -19,8 +19,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from harness.cache import canonical_json
-from harness.sources import InputError, open_source
+from harness.artifacts.sources import InputError, open_source
+from harness.engines.cache import canonical_json
 
 BUNDLED = "bundled"
 COLUMNS = ("question", "subject", "choices", "answer")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.sources import InputError, open_source
+from harness.artifacts.sources import InputError, open_source
 
 MMLU = "mmlu"
 LM_EVAL_PREFIX = "lm-eval:"
@@ -42,7 +42,7 @@ def load_eval_set(spec: str, subsets: str = "all") -> EvalSet:
 
 
 def _mmlu(subsets: str) -> EvalSet:
-    from harness.mmlu import load_mmlu, resolve_subsets
+    from harness.evalsets.mmlu import load_mmlu, resolve_subsets
 
     data = load_mmlu()
     chosen = resolve_subsets(subsets, data.subjects)

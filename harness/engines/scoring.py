@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from harness.backends.base import UnsupportedParameter
+from harness.engines.base import UnsupportedParameter
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from harness import distributed
+from harness.artifacts.sources import InputError, Source, open_source
 from harness.config import ConfigError, TrainConfig
-from harness.sources import InputError, Source, open_source
+from harness.scale import distributed
 from harness.stages.train_dataset import Scratch, write_dataset
 
 SFT_FORMATS = (("messages",), ("prompt", "completion"), ("text",))

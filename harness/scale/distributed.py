@@ -1,7 +1,7 @@
 """Training across processes: `accelerate launch` (or torchrun) starts N copies of `harness train`; this module
 says which copy is which and lets one of them do a job for the others.
 
-Nothing here starts processes (`harness/launch.py` does) or imports torch when there is only one process. The
+Nothing here starts processes (`harness/scale/launch.py` does) or imports torch when there is only one process. The
 launcher's environment (`WORLD_SIZE`, `RANK`, `LOCAL_RANK`) is the source of truth, so a plain single-process
 run never initialises torch.distributed.
 """

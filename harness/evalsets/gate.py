@@ -15,9 +15,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from harness.artifacts import PART_RE, read_provenance, verify_shards
-from harness.eval_sets import MMLU
-from harness.sources import InputError
+from harness.artifacts.sources import InputError
+from harness.artifacts.writer import PART_RE, read_provenance, verify_shards
+from harness.evalsets.registry import MMLU
 
 CLEAN = "decontam_clean"
 MAX_HOPS = 16  # a provenance chain longer than this is not followed further

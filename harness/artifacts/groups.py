@@ -10,8 +10,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from harness.artifacts import PART_RE, verify_shards
-from harness.sources import InputError
+from harness.artifacts.sources import InputError
+from harness.artifacts.writer import PART_RE, verify_shards
 
 IDENTITY = ("record_id", "source_index")  # what an input artifact must have
 

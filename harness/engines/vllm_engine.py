@@ -22,9 +22,9 @@ import os
 import warnings
 from typing import Any
 
-from harness.backends.base import (
-    Backend,
+from harness.engines.base import (
     Completion,
+    Engine,
     EngineStream,
     Finished,
     Job,
@@ -114,7 +114,7 @@ def _cpu_defaults(args: dict[str, Any], threads: int | None, enforce_eager: bool
     args["max_num_batched_tokens"] = max(args["max_model_len"], DEFAULT_MAX_BATCHED_TOKENS)
 
 
-class VLLMBackend(Backend):
+class VLLMEngine(Engine):
     name = "vllm"
 
     def __init__(self, model_path: str, **options: Any):
@@ -211,7 +211,7 @@ class VLLMBackend(Backend):
         return [Completion(**{**s.to_dict(), "sample_idx": i}) for i, s in enumerate(samples)]
 
     def score_prompts(self, requests, batch: int = 8):
-        from harness.backends.scoring import vllm_scores
+        from harness.engines.scoring import vllm_scores
 
         return vllm_scores(self.llm, requests)  # vLLM batches them itself
 
@@ -222,9 +222,9 @@ class VLLMBackend(Backend):
 class _VLLMStream(EngineStream):
     """Jobs inside the offline engine: added at once, each returned at the step that finishes it."""
 
-    def __init__(self, backend: VLLMBackend) -> None:
-        self.backend = backend
-        self.engine = backend.llm.llm_engine
+    def __init__(self, engine: VLLMEngine) -> None:
+        self.engine = engine
+        self.llm_engine = engine.llm.llm_engine
         self.jobs: dict[str, Job] = {}
         self.ready: list[Finished] = []  # answered without the engine (prompts too long)
         self.converted: dict[SamplingParams, Any] = {}  # our params -> vLLM's, made once per kind of job
@@ -237,9 +237,9 @@ class _VLLMStream(EngineStream):
     def add(self, jobs: list[Job]) -> None:
         from vllm.inputs import TokensPrompt
 
-        limit = self.backend.max_model_len
+        limit = self.engine.max_model_len
         for job in jobs:
-            ids = self.backend.prompt_ids(job.request)
+            ids = self.engine.prompt_ids(job.request)
             if len(ids) >= limit:  # vLLM would refuse it; here this prompt alone fails, as data
                 error = (
                     f"prompt is {len(ids)} tokens, max_model_len is {limit}: raise --max-model-len or shorten the input"
@@ -247,25 +247,25 @@ class _VLLMStream(EngineStream):
                 self.ready.append((job.tag, Completion.failed(error, job.params.n)))
                 continue
             if job.params not in self.converted:
-                self.converted[job.params] = self.backend.sampling_params(job.params)
+                self.converted[job.params] = self.engine.sampling_params(job.params)
             request_id = f"h{self.counter}"
             self.counter += 1
             # Per-request seeds (params.seed) make a request's samples independent of what it runs beside.
-            self.engine.add_request(request_id, TokensPrompt(prompt_token_ids=ids), self.converted[job.params])
+            self.llm_engine.add_request(request_id, TokensPrompt(prompt_token_ids=ids), self.converted[job.params])
             self.jobs[request_id] = job
 
     def wait(self) -> list[Finished]:
         done, self.ready = self.ready, []
         while not done and self.jobs:
-            for output in self.engine.step():
+            for output in self.llm_engine.step():
                 if output.finished and output.request_id in self.jobs:
                     job = self.jobs.pop(output.request_id)
-                    done.append((job.tag, self.backend._completions(output, job.params)))
+                    done.append((job.tag, self.engine._completions(output, job.params)))
         return done
 
     def close(self) -> None:
-        if self.jobs and self.backend.llm is not None:
-            self.engine.abort_request(list(self.jobs))
+        if self.jobs and self.engine.llm is not None:
+            self.llm_engine.abort_request(list(self.jobs))
         self.jobs, self.ready = {}, []
 
 

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.backends.base import SamplingParams
+from harness.engines.base import SamplingParams
 
 FILE = "generation_config.json"
 HF_TOP_K = 50  # transformers' GenerationConfig default

@@ -3,7 +3,7 @@
 Every engine (transformers, vLLM, OpenAI-compatible servers, ...) opens an `EngineStream`: `add` puts tagged
 requests (`Job`s) into the engine, `wait` returns those that finished, in any order, each with its tag. The
 caller bounds how many are inside at once (its window), so vLLM's continuous batching and a server's
-concurrency stay full for a whole job instead of draining at every batch boundary. `Backend.generate` (a batch
+concurrency stay full for a whole job instead of draining at every batch boundary. `Engine.generate` (a batch
 in, one list of completions per request out, order kept) is a convenience on top of the stream; engines that
 can only run static batches implement `generate` instead and get a batching stream for free.
 
@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from harness.backends.scoring import Scored, ScoreRequest
+    from harness.engines.scoring import Scored, ScoreRequest
 
 
 class UnsupportedParameter(ValueError):
@@ -244,7 +244,7 @@ def drain(stream: EngineStream, jobs: Iterable[Job], window: int) -> Iterator[Fi
         yield from stream.wait()
 
 
-class Backend(ABC):
+class Engine(ABC):
     """One engine. Heavy imports happen in the constructor, never at package import time.
 
     An engine implements `open_stream` (it can take requests while others run), or `generate` (static batches;
@@ -254,7 +254,7 @@ class Backend(ABC):
     batch_size: int = 8  # static-batch engines: requests per batch
 
     def __new__(cls, *args: Any, **kwargs: Any):
-        if cls.generate is Backend.generate and cls.open_stream is Backend.open_stream:
+        if cls.generate is Engine.generate and cls.open_stream is Engine.open_stream:
             raise TypeError(f"{cls.__name__} must implement open_stream or generate")
         return super().__new__(cls)
 
@@ -286,7 +286,7 @@ class Backend(ABC):
         return {"engine": self.name}
 
     def score_prompts(self, requests: list[ScoreRequest], batch: int = 8) -> list[Scored]:
-        """log p(continuation | context) per continuation token, for each request (harness.backends.scoring)."""
+        """log p(continuation | context) per continuation token, for each request (harness.engines.scoring)."""
         raise UnsupportedParameter(f"the {self.name} engine cannot score prompts")
 
     def usage_totals(self) -> dict[str, Any]:

@@ -32,8 +32,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from harness.backends.base import SamplingParams
-from harness.mmlu import Question
+from harness.engines.base import SamplingParams
+from harness.evalsets.mmlu import Question
 
 LM_EVAL_PIN = "0.4.13"
 MODES = ("loglikelihood", "cloze", "generative")
@@ -203,7 +203,7 @@ def write_tasks(folder: Path, spec: TaskSpec, questions: dict[str, list[Question
     if prompts is not None:
         (folder / f"{METRICS_MODULE}.py").write_text(
             "# Written by reasoning-harness: lm-eval scores answers with the harness's own parser.\n"
-            "from harness.lm_eval_adapter import generative_metrics\n\n"
+            "from harness.evalsets.lm_eval_adapter import generative_metrics\n\n"
             f"process_results = generative_metrics({prompts.__name__!r})\n"
         )
     return names

@@ -20,8 +20,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from harness.artifacts import verify_shards
-from harness.cache import canonical_json
+from harness.artifacts.writer import verify_shards
+from harness.engines.cache import canonical_json
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 CSV_SUFFIXES = (".csv", ".tsv")
