@@ -90,13 +90,14 @@ def child(mode: str, folder: Path) -> dict:
     import pyarrow.parquet as pq
     from rich.console import Console
 
+    from harness.config import ReportConfig
     from harness.stages.report import run_report
 
     sampler = _RssSampler()
     started = time.perf_counter()
     if mode == "report":
         with tempfile.TemporaryDirectory() as out:
-            run = run_report([str(folder)], out, Console(stderr=True, quiet=True))
+            run = run_report(ReportConfig(inputs=[str(folder)], output=out), Console(stderr=True, quiet=True))
             rows = run.rows
     elif mode == "tokenizer":  # the raw floor of --tokenizer: the same texts through the same tokenizer
         from transformers import AutoTokenizer

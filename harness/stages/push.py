@@ -20,11 +20,12 @@ from rich.console import Console
 
 from harness.artifacts.reader import Artifact, open_artifact, refuse_inside
 from harness.artifacts.writer import PROVENANCE_KEY, ArtifactError
-from harness.config import ConfigError
+from harness.config import ConfigError, PushConfig
 from harness.engines.cache import canonical_json
 from harness.evalsets.gate import CLEAN, DecontamStatus, require_checked
 from harness.hub import Pushed, hub_token, upload_folder
 from harness.progress import StageProgress
+from harness.stages.push_model import ModelPushRun
 from reports.collect import collect
 from reports.dataset_card import SPLIT, PushedFiles, card_markdown
 from reports.sections import Input
@@ -51,7 +52,21 @@ class PushRun:
     seconds: float
 
 
-def run_push(
+def run_push(cfg: PushConfig, console: Console | None = None) -> PushRun | ModelPushRun:
+    """The stage: a `harness train` model folder goes to a model repo, anything else to a dataset repo."""
+    from harness.stages.push_model import is_model_folder, push_model
+
+    settings = {"to_dir": cfg.to_dir, "private": cfg.private, "revision": cfg.revision, "message": cfg.message}
+    if is_model_folder(cfg.path):
+        if not REPO_ID.match(cfg.repo_id):
+            raise ConfigError(f"--repo-id {cfg.repo_id!r}: expected OWNER/NAME, e.g. my-user/smollm2-backfill")
+        return push_model(cfg.path, cfg.repo_id, **settings, license=cfg.license, console=console)
+    return push_dataset(
+        cfg.path, cfg.repo_id, **settings, license=cfg.license, console=console, allow_unchecked=cfg.allow_unchecked
+    )
+
+
+def push_dataset(
     source: str,
     repo_id: str,
     *,

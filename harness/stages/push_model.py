@@ -39,7 +39,7 @@ def is_model_folder(path: str | Path) -> bool:
     return (Path(path) / PROVENANCE_FILE).is_file()
 
 
-def run_push_model(
+def push_model(
     source: str,
     repo_id: str,
     *,

@@ -16,6 +16,7 @@ from rich.console import Console
 from harness import __version__
 from harness.artifacts.reader import Artifact, open_artifact, refuse_inside
 from harness.artifacts.writer import ArtifactError, generated_by
+from harness.config import ReportConfig
 from harness.progress import StageProgress
 from reports.collect import TokenCount, answer_column, collect, trace_columns
 from reports.document import PLOTS_DIR, Document, to_html, to_markdown
@@ -37,8 +38,9 @@ class ReportRun:
     absent: list[str]  # sections that say what is missing
 
 
-def run_report(dirs: list[str], output: str, console: Console | None = None) -> ReportRun:
+def run_report(cfg: ReportConfig, console: Console | None = None) -> ReportRun:
     console = console or Console(stderr=True)
+    dirs, output = cfg.inputs, cfg.output
     if not dirs:
         raise ArtifactError("give at least one artifact folder to report on")
     loops = [d for d in dirs if is_loop_folder(d)]  # `harness loop` folders: their rounds, not rows

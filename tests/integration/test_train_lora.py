@@ -71,14 +71,14 @@ def check_adapter_upload(folder: Path, tmp_path: Path, monkeypatch) -> None:
     """The adapter folder goes to a model repo (a stand-in Hub records it): its files and a peft model card."""
     from huggingface_hub import constants
 
-    from harness.stages.push_model import run_push_model
+    from harness.stages.push_model import push_model
     from tests.hub_server import RecordingHub
 
     with RecordingHub("hf_test") as hub:
         monkeypatch.setattr(constants, "ENDPOINT", hub.url)
         monkeypatch.setenv("HF_TOKEN", "hf_test")
         monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-        run = run_push_model(str(folder), "me/rank-lora")
+        run = push_model(str(folder), "me/rank-lora")
         assert run.pushed.created and run.pushed.repo_url == f"{hub.url}/me/rank-lora"
         assert ("GET", "/api/models/me/rank-lora") in [(c.method, c.path) for c in hub.calls]
         files = hub.files("me/rank-lora")

@@ -99,7 +99,7 @@ def test_a_reasoning_trace_is_more_useful_than_an_unrelated_one_or_a_restatement
     assert "delta" in judged["reasoning"]["judge_usefulness_reason"]
     assert summary.judges["usefulness"]["scored"] == 3
     # select keeps the most useful trace; the report shows the distribution
-    from harness.config import SelectConfig
+    from harness.config import ReportConfig, SelectConfig
     from harness.stages.report import run_report
     from harness.stages.select import run_select
 
@@ -107,7 +107,9 @@ def test_a_reasoning_trace_is_more_useful_than_an_unrelated_one_or_a_restatement
     run_select(best)
     [picked] = pq.read_table(sorted((tmp_path / "best").glob("*.parquet"))).to_pylist()
     assert picked["parent_sample_idx"] == names.index("reasoning")
-    markdown = (Path(run_report([cfg.output], str(tmp_path / "report")).output) / "report.md").read_text()
+    markdown = (
+        Path(run_report(ReportConfig(inputs=[cfg.output], output=str(tmp_path / "report"))).output) / "report.md"
+    ).read_text()
     assert "## Usefulness and contamination" in markdown and "usefulness scores" in markdown
 
 

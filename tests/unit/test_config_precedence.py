@@ -1,4 +1,4 @@
-"""Every command, every setting: typed flag > YAML file > the config model's default (harness/cli_flags.py).
+"""Every command, every setting: typed flag > YAML file > the config model's default (harness/cli/precedence.py).
 
 Each setting a config may hold is written only in the YAML; the command runs with no flag but the file, and
 the config its stage receives must hold the file's value. The stage itself is replaced by one that stops with
@@ -253,7 +253,7 @@ def test_every_command_follows_the_rule():
     """A command added on a plain `typer.Typer` would pass its flags' defaults on: declare it on a HarnessTyper."""
     import typer
 
-    from harness.cli_flags import HarnessCommand
+    from harness.cli.precedence import HarnessCommand
 
     def leaves(cmd, path):
         if hasattr(cmd, "commands"):

@@ -7,7 +7,7 @@ import pytest
 
 from harness.config import JudgeConfig, SelectConfig
 from harness.stages.judge import run_judge
-from harness.stages.push import run_push
+from harness.stages.push import push_dataset
 from harness.stages.select import run_select
 from tests.unit.judged_samples import star_artifact
 
@@ -23,7 +23,7 @@ def cards(tmp_path_factory) -> dict[str, str]:
     run_select(SelectConfig(mode="best-of-n", input=str(tmp / "judged"), output=str(tmp / "best")))
     out = {}
     for name in ("star", "judged", "pairs", "best"):
-        run_push(str(tmp / name), f"me/{name}", to_dir=str(tmp / f"push-{name}"), allow_unchecked=True)
+        push_dataset(str(tmp / name), f"me/{name}", to_dir=str(tmp / f"push-{name}"), allow_unchecked=True)
         out[name] = (tmp / f"push-{name}" / "README.md").read_text()
     return out
 
@@ -60,7 +60,7 @@ def test_star_s_own_pairs_card_says_they_were_rebuilt_from_the_synth_artifact(tm
     shards = sorted(star.glob("*.parquet"))
     identity = {k: read_provenance(shards[0])[k] for k in ("task", "input")}
     assert write_pairs(StarTask(), shards, tmp_path / "star-pairs", identity) > 0
-    run_push(str(tmp_path / "star-pairs"), "me/star-pairs", to_dir=str(tmp_path / "push"), allow_unchecked=True)
+    push_dataset(str(tmp_path / "star-pairs"), "me/star-pairs", to_dir=str(tmp_path / "push"), allow_unchecked=True)
     card = (tmp_path / "push" / "README.md").read_text()
     assert "(`harness synth --task star`)" in card
     assert f"pairs of samples of the same question, rebuilt from the synth artifact `{star}`" in card

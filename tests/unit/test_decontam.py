@@ -76,9 +76,10 @@ def test_exact_partial_and_unrelated_rows(tmp_path):
     assert rows[2]["decontam_column"] == "messages" and rows[2]["decontam_item"] == item
     assert rows[1]["decontam_item"] is None and rows[3]["decontam_ngram"] is None
     # the report shows the marks
+    from harness.config import ReportConfig
     from harness.stages.report import run_report
 
-    report = run_report([cfg.output], str(tmp_path / "report"))
+    report = run_report(ReportConfig(inputs=[cfg.output], output=str(tmp_path / "report")))
     markdown = (Path(report.output) / "report.md").read_text()
     assert "## Usefulness and contamination" in markdown and "| 4 | 2 (50.0%) | mmlu: 2 |" in markdown
     # a smaller n catches the partial copy

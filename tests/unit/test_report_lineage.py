@@ -3,7 +3,7 @@ its judged artifact too), settings as `name value` pairs rather than JSON, and n
 
 from __future__ import annotations
 
-from harness.config import JudgeConfig, SelectConfig
+from harness.config import JudgeConfig, ReportConfig, SelectConfig
 from harness.stages.judge import run_judge
 from harness.stages.report import run_report
 from harness.stages.select import run_select
@@ -14,7 +14,9 @@ def _lineage(tmp_path) -> dict[str, list[str]]:
     star_artifact(tmp_path / "star")
     run_judge(JudgeConfig(input=str(tmp_path / "star"), output=str(tmp_path / "judged"), judges=["exact"]))
     run_select(SelectConfig(mode="pairs", input=str(tmp_path / "judged"), output=str(tmp_path / "pairs")))
-    run_report([str(tmp_path / d) for d in ("star", "judged", "pairs")], str(tmp_path / "report"))
+    run_report(
+        ReportConfig(inputs=[str(tmp_path / d) for d in ("star", "judged", "pairs")], output=str(tmp_path / "report"))
+    )
     markdown = (tmp_path / "report" / "report.md").read_text()
     table = markdown[markdown.index("## Lineage") :].split("\n\n")[2]
     header, _, *rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()]

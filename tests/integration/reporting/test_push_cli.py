@@ -61,10 +61,10 @@ def test_to_dir_loads_with_datasets_and_its_card(real_artifacts: RealArtifacts, 
 
 
 def test_many_data_files_in_the_hubs_layout(real_artifacts: RealArtifacts, tmp_path):
-    from harness.stages.push import FileLimits, run_push
+    from harness.stages.push import FileLimits, push_dataset
 
     out = tmp_path / "pushed"
-    run = run_push(
+    run = push_dataset(
         str(real_artifacts.eval), "me/mmlu-demo", to_dir=str(out), limits=FileLimits(file_bytes=1, group_rows=3)
     )
     assert run.files.names == [f"data/train-{i:05d}-of-00003.parquet" for i in range(3)]  # 3 + 3 + 2 rows
@@ -131,15 +131,15 @@ def test_upload_makes_the_calls_the_hub_expects(real_artifacts: RealArtifacts, t
 def test_a_second_push_replaces_stale_data_files(real_artifacts: RealArtifacts, tmp_path, monkeypatch):
     from huggingface_hub import constants
 
-    from harness.stages.push import FileLimits, run_push
+    from harness.stages.push import FileLimits, push_dataset
 
     with RecordingHub(TOKEN) as hub:
         monkeypatch.setattr(constants, "ENDPOINT", hub.url)
         monkeypatch.setenv("HF_TOKEN", TOKEN)
         monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-        first = run_push(str(real_artifacts.eval), "me/mmlu", limits=FileLimits(file_bytes=1, group_rows=3))
+        first = push_dataset(str(real_artifacts.eval), "me/mmlu", limits=FileLimits(file_bytes=1, group_rows=3))
         assert first.pushed.created and len(first.files.names) > 1
-        second = run_push(str(real_artifacts.eval), "me/mmlu")
+        second = push_dataset(str(real_artifacts.eval), "me/mmlu")
         assert not second.pushed.created
         assert second.pushed.deleted == [n for n in first.files.names if n != "data/train-00000-of-00001.parquet"]
         assert sorted(hub.files("me/mmlu")) == ["README.md", "data/train-00000-of-00001.parquet"]

@@ -1,15 +1,14 @@
 """Which flags the user typed: the one place the CLI's precedence rule lives.
 
-THE RULE (every command that reads a settings file, `--config` or `train --recipe`):
+THE RULE (every command; its settings file is `--config`, or `train --recipe`):
 
     a flag typed on the command line  >  the YAML file  >  the config model's built-in default
 
 A flag's default (what `--help` shows) never overrides the file. `HarnessCommand` enforces it: after parsing,
 every option the user did not type reaches the command as None, and `harness.config.load_config` skips None.
-So a new flag needs no code of its own to obey the rule, as long as its command is declared on a
-`HarnessTyper` app (`app`, `eval_app`, `train_app`, `loop_app` in harness/cli.py are). The built-in default
-belongs in the config model (harness/config.py); a default written in the signature is only shown by --help
-and must equal the model's (tests/unit/test_config_precedence.py runs every setting through every command).
+Commands are made from their config models (harness/cli/options.py), so a new setting is a new field there
+and obeys the rule with no code of its own (tests/unit/test_config_precedence.py runs every setting through
+every command).
 """
 
 from __future__ import annotations

@@ -1,0 +1,102 @@
+"""`harness judge`, `harness select MODE`, `harness decontam`: verify, choose and check rows.
+
+Their flags are JudgeConfig's, SelectConfig's and DecontamConfig's (harness/config/stages.py).
+"""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from harness.cli.errors import console, done
+from harness.cli.options import command
+from harness.cli.precedence import HarnessTyper
+from harness.config import DecontamConfig, JudgeConfig, SelectConfig
+from harness.stages.registry import run_stage
+
+
+def _judge(cfg: JudgeConfig) -> None:
+    from judges.calibration import describe as describe_judge
+
+    summary = run_stage("judge", cfg, console)
+    table = Table(title="judge summary", show_header=False)
+    line = f"{summary.rows} rows of {summary.questions} questions"
+    if summary.rows_skipped:
+        line += f"; {summary.rows_skipped} rows were already judged"
+    table.add_row("this run", line)
+    if summary.failed_questions:
+        table.add_row("failed", f"{summary.failed_questions} questions (engine errors): a rerun judges them again")
+    if summary.requests:
+        table.add_row(
+            "judge requests",
+            f"{summary.requests} ({summary.cache_hits} from cache), {summary.generated_tokens} tokens "
+            f"in {summary.seconds:.1f}s",
+        )
+    for name, s in summary.judges.items():
+        table.add_row(f"{name} ({s['kind']})", describe_judge(s))
+    table.add_row("artifact", f"{summary.output}/*.parquet; calibration: {summary.summary_file}")
+    console.print(table)
+    typer.echo(summary.output)  # stdout carries only the artifact path, for scripts
+
+
+judge = command(
+    JudgeConfig,
+    _judge,
+    """Judge every row of an artifact: verifiers and LLM judges add judge_<NAME>_score/_reason columns.
+
+    Example: harness judge --input runs/star --judge exact,math,reasoning-gym --output runs/star-judged
+    """,
+    file_help="YAML config; flags override it. Its `vllm:`/`openai:` sections take every engine setting.",
+)
+
+
+def _select(cfg: SelectConfig) -> None:
+    summary = run_stage("select", cfg, console)
+    done(
+        f"{summary.rows} {cfg.mode} rows from {summary.questions} questions "
+        f"({summary.without_row} gave none) by judge_{summary.judge}_score -> {summary.output}",
+        summary.output,
+    )
+
+
+select_app = HarnessTyper(
+    help="Training rows from a judged artifact: the best answer per question, or (correct, incorrect) pairs.",
+    no_args_is_help=True,
+)
+SELECT_DOCS = {
+    "best-of-n": "The best-scored answer per question, as an SFT conversation.",
+    "pairs": "(correct, incorrect) pairs per question, as prompt/chosen/rejected rows for ranking or DPO.",
+}
+for _mode, _doc in SELECT_DOCS.items():
+    select_app.command(_mode)(
+        command(
+            SelectConfig,
+            _select,
+            f"{_doc}\n\nExample: harness select {_mode} --input runs/judged --output runs/sel",
+            fixed={"mode": _mode},
+        )
+    )
+
+
+def _decontam(cfg: DecontamConfig) -> None:
+    summary = run_stage("decontam", cfg, console)
+    sets = ", ".join(f"{s['name']} ({s['items']} items)" for s in summary.against)
+    left = f", {summary.dropped} dropped" if cfg.drop else ""
+    skipped = f"; {summary.skipped} rows were checked by an earlier run" if summary.skipped else ""
+    done(
+        f"{summary.contaminated} of {summary.rows} rows share a {cfg.ngram}-gram with {sets}{left} "
+        f"({summary.ngrams} eval n-grams, {summary.seconds:.1f}s){skipped} -> {summary.output}",
+        summary.output,
+    )
+
+
+decontam = command(
+    DecontamConfig,
+    _decontam,
+    """Mark rows that share a word n-gram with an eval set (decontam_clean, the matched item and n-gram).
+
+    `harness train` and `harness push` refuse input that never went through decontam (unless --allow-unchecked)
+    and leave its contaminated rows out.
+    Example: harness decontam --input runs/sft --against mmlu --output runs/sft-clean
+    """,
+)

@@ -1,0 +1,99 @@
+"""`harness train sft|grpo|rank|dpo`: TrainConfig's flags (harness/config/train.py), a recipe under them, and the
+command's own: the decontamination gate and launching across processes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from harness.cli.errors import console
+from harness.cli.options import command
+from harness.cli.precedence import HarnessTyper
+from harness.config import TRAIN_METHODS, Flag, TrainConfig
+from harness.stages.registry import run_stage
+
+SCALE = "Scale (GPUs, processes)"
+train_app = HarnessTyper(
+    help="Fine-tune a model on an artifact (TRL): sft, grpo, rank, dpo. Writes a model folder that synth and eval load.",
+    no_args_is_help=True,
+)
+TRAIN_DOCS = {
+    "sft": "Supervised fine-tuning on `messages` (or prompt/completion, or text) rows.",
+    "grpo": "GRPO with our validators and verifiers as rewards (recipe: `rewards: {name: weight}`).",
+    "rank": "The Memphis card's ranking loss on (prompt, chosen, rejected) pairs, plus cross-entropy on the gold "
+    "rationale (else the chosen).",
+    "dpo": "DPO on (prompt, chosen, rejected) pairs, e.g. a star `-pairs` artifact.",
+}
+# The command's own flags: how it runs, not what it trains (a TrainConfig setting would change the model's identity).
+OWN = (
+    Flag("--num-processes", type=int, panel=SCALE,
+         help="Train in N processes (accelerate launch): DDP on N GPUs, or N CPU processes (gloo)."),
+    Flag("--accelerate-config", panel=SCALE,
+         help="With --num-processes: an `accelerate config` file (FSDP, DeepSpeed ZeRO, multi-node)."),
+    Flag("--allow-unchecked", type=bool,
+         help="Take input that `harness decontam` never checked against the eval sets (MMLU)."),
+)  # fmt: skip
+
+
+def _bundled_recipes() -> str:
+    """The names `--recipe` takes, from the recipes folder (found, not imported: --help stays instant)."""
+    from importlib.util import find_spec
+
+    folder = Path(find_spec("trainers").submodule_search_locations[0]) / "recipes"
+    return ", ".join(sorted(p.stem for p in folder.glob("*.yaml")))
+
+
+def _train(cfg: TrainConfig, num_processes, accelerate_config, allow_unchecked, recipe: str | None) -> None:
+    from harness.evalsets.gate import require_checked
+    from harness.scale import distributed
+
+    # The gate reads the resolved input (a flag or the recipe/config file's `input:`).
+    status = require_checked(cfg.input, bool(allow_unchecked), f"harness train {cfg.method} --input")
+    if distributed.is_main():
+        console.print(f"decontamination: {status.describe()}", highlight=False, soft_wrap=True)
+    if (num_processes or 1) > 1 and not distributed.is_distributed():
+        from harness.scale.launch import run_launch
+
+        raise typer.Exit(run_launch(sys.argv[1:], num_processes, accelerate_config))  # checked flags first
+    summary = run_stage("train", cfg, console, recipe=recipe)  # the recipe's name goes in the provenance
+    if not distributed.is_main():  # under accelerate launch, one process reports for all
+        return
+    table = Table(title=f"train {summary.method} summary", show_header=False)
+    if summary.already_done:
+        table.add_row("already trained", "this output holds the same run; nothing to do")
+    skipped = summary.skipped_invalid + summary.skipped_by_task
+    table.add_row("rows", f"{summary.rows} used" + (f", {skipped} skipped (invalid)" if skipped else ""))
+    loss = "n/a" if summary.first_loss is None else f"{summary.first_loss:.4f} -> {summary.last_loss:.4f}"
+    table.add_row("steps", f"{summary.steps} in {summary.seconds:.1f}s ({summary.seconds_per_step:.2f} s/step)")
+    table.add_row("loss (first -> last logged)", loss)
+    table.add_row("model", f"{summary.output} (harness-train.json, training_log.jsonl)")
+    console.print(table)
+    typer.echo(summary.output)  # stdout carries only the model folder, for scripts
+
+
+def _load(method: str):
+    def load(recipe: str | None, overrides: dict) -> TrainConfig:
+        from harness.stages.train import load_train_config
+
+        return load_train_config(method, recipe, overrides)
+
+    return load
+
+
+for _method in TRAIN_METHODS:
+    train_app.command(_method)(
+        command(
+            TrainConfig,
+            _train,
+            f"{TRAIN_DOCS[_method]}\n\nExample: harness train {_method} --input runs/x --output runs/model --recipe FILE",
+            fixed={"method": _method},
+            own=OWN,
+            file_param="recipe",
+            loader=_load(_method),
+            pass_file=True,
+            file_help=f"YAML recipe file or a bundled recipe ({_bundled_recipes()}); flags override it.",
+        )  # fmt: skip
+    )
