@@ -8,40 +8,8 @@ table (every level, stderr, format validity) follows it in the report.
 
 from __future__ import annotations
 
+from harness.evalsets.structured_card import CARD_TABLE, INTRO, LIMIT, PRESET, SUBJECTS  # noqa: F401 (the report's names)
 from reports.mmlu import MMLUSummary
-
-PRESET = "structured-card"
-LIMIT = 100  # "We selected random 100 samples from each subsets of MMLU dataset."
-INTRO = (
-    "We selected random 100 samples from each subsets of MMLU dataset. Performance across a range of MMLU "
-    "subject categories:"
-)
-# (heading, [(subject, the card's name, the card's accuracy in %)]), in the card's order.
-CARD_TABLE: tuple[tuple[str, tuple[tuple[str, str, int], ...]], ...] = (
-    (
-        "### 🎓 College Courses",
-        (
-            ("college_mathematics", "College Mathematics", 50),
-            ("college_computer_science", "College Computer Science", 57),
-            ("college_medicine", "Medicine", 67),
-        ),
-    ),
-    ("### 🧑💼 Professional", (("professional_psychology", "Professional Psychology", 63),)),
-    (
-        "### 🏫 High School Courses",
-        (
-            ("high_school_psychology", "Psychology", 83),
-            ("high_school_computer_science", "Computer Science", 78),
-            ("management", "Management", 70),
-            ("high_school_mathematics", "Mathematics", 68),
-            ("high_school_statistics", "Statistics", 66),
-            ("high_school_biology", "Biology", 67),
-            ("high_school_chemistry", "Chemistry", 62),
-            ("high_school_european_history", "European History", 64),
-        ),
-    ),
-)
-SUBJECTS = [subject for _, rows in CARD_TABLE for subject, _, _ in rows]
 
 
 def card_markdown(summary: MMLUSummary, with_card: bool = False) -> str:

@@ -143,7 +143,7 @@ class EvalConfig(EngineSettings):
     @classmethod
     def _preset(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("preset") == "structured-card":
-            from reports.mmlu_card import LIMIT, SUBJECTS
+            from harness.evalsets.structured_card import LIMIT, SUBJECTS
 
             data = {"subsets": list(SUBJECTS), "limit": LIMIT, "mode": "generative", "task": "structured", **data}
         return data
