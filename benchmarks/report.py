@@ -97,7 +97,7 @@ def child(mode: str, folder: Path) -> dict:
     started = time.perf_counter()
     if mode == "report":
         with tempfile.TemporaryDirectory() as out:
-            run = run_report(ReportConfig(inputs=[str(folder)], output=out), Console(stderr=True, quiet=True))
+            run = run_report(ReportConfig(dirs=[str(folder)], output=out), Console(stderr=True, quiet=True))
             rows = run.rows
     elif mode == "tokenizer":  # the raw floor of --tokenizer: the same texts through the same tokenizer
         from transformers import AutoTokenizer

@@ -80,7 +80,7 @@ def main() -> None:
 
 app.command("synth")(synth.synth)
 app.command("judge")(judge_commands.judge)
-app.add_typer(judge_commands.select_app, name="select")
+app.command("select")(judge_commands.select)
 app.command("decontam")(judge_commands.decontam)
 app.add_typer(eval_commands.eval_app, name="eval")
 app.add_typer(train.train_app, name="train")

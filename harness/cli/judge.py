@@ -10,7 +10,6 @@ from rich.table import Table
 
 from harness.cli.errors import console, done
 from harness.cli.options import command
-from harness.cli.precedence import HarnessTyper
 from harness.config import DecontamConfig, JudgeConfig, SelectConfig
 from harness.stages.registry import run_stage
 
@@ -59,23 +58,14 @@ def _select(cfg: SelectConfig) -> None:
     )
 
 
-select_app = HarnessTyper(
-    help="Training rows from a judged artifact: the best answer per question, or (correct, incorrect) pairs.",
-    no_args_is_help=True,
+select = command(
+    SelectConfig,
+    _select,
+    """Training rows from a judged artifact: the best answer per question, or (correct, incorrect) pairs.
+
+    Example: harness select best-of-n --input runs/variants-judged --judge rank --output runs/sft
+    """,
 )
-SELECT_DOCS = {
-    "best-of-n": "The best-scored answer per question, as an SFT conversation.",
-    "pairs": "(correct, incorrect) pairs per question, as prompt/chosen/rejected rows for ranking or DPO.",
-}
-for _mode, _doc in SELECT_DOCS.items():
-    select_app.command(_mode)(
-        command(
-            SelectConfig,
-            _select,
-            f"{_doc}\n\nExample: harness select {_mode} --input runs/judged --output runs/sel",
-            fixed={"mode": _mode},
-        )
-    )
 
 
 def _decontam(cfg: DecontamConfig) -> None:

@@ -104,10 +104,8 @@ def options_of(model: type[BaseModel]) -> list[Option]:
 
 def _collect(model: type[BaseModel], out: list[Option], *, dest: str, prefix: str, panel, helps) -> None:
     sections = []
-    own = getattr(model, "__annotations__", {})
     taken = {name.split("/")[0] for o in out for name in o.names}
-    fields = sorted(model.model_fields.items(), key=lambda item: item[0] not in own)  # its own settings first
-    for name, field in fields:
+    for name, field in model.model_fields.items():  # in the model's order, as its YAML reads
         marker = _marker(field)
         if marker.hidden:
             continue
@@ -118,7 +116,7 @@ def _collect(model: type[BaseModel], out: list[Option], *, dest: str, prefix: st
         if kind is None:
             continue
         flag_name = marker.name or "--" + (prefix + name).replace("_", "-")
-        metavar = marker.metavar or ("<str>" if kind == list[str] else None)
+        metavar = marker.metavar or ("<str>" if kind == list[str] and not marker.argument else None)
         option = Option(
             param=f"{dest.replace('.', '__')}{name}", dest=dest + name,
             flag=Flag(**{**marker.__dict__, "name": flag_name, "metavar": metavar}), kind=kind,

@@ -17,9 +17,6 @@ from harness.config.base import (
 )
 from harness.config.engine import (
     ENGINE_SECTIONS,
-    CachedEngineSettings,
-    EngineSettings,
-    ModelOnEngine,
     OpenAIOptions,
     RayOptions,
     SamplingOverrides,
@@ -46,9 +43,9 @@ from harness.config.train import (
 )
 
 __all__ = [
-    "ENGINE_SECTIONS", "TRAIN_METHODS", "CachedEngineSettings", "ConfigError", "DecontamConfig", "EngineSettings",
-    "EvalConfig", "Flag", "JudgeConfig", "LineageConfig", "LoopConfig", "LoopJudgeSettings", "LoopSettings",
-    "ModelOnEngine", "OpenAIOptions", "PeftSettings", "PushConfig", "RayOptions", "ReportConfig",
-    "SamplingOverrides", "SelectConfig", "StrictModel", "SynthConfig", "ThoughtRankingConfig", "TrainConfig",
-    "VLLMOptions", "load_config", "parse_column_flags", "parse_size", "split_commas",
+    "ENGINE_SECTIONS", "TRAIN_METHODS", "ConfigError", "DecontamConfig", "EvalConfig", "Flag", "JudgeConfig",
+    "LineageConfig", "LoopConfig", "LoopJudgeSettings", "LoopSettings", "OpenAIOptions", "PeftSettings",
+    "PushConfig", "RayOptions", "ReportConfig", "SamplingOverrides", "SelectConfig", "StrictModel", "SynthConfig",
+    "ThoughtRankingConfig", "TrainConfig", "VLLMOptions", "load_config", "parse_column_flags", "parse_size",
+    "split_commas",
 ]  # fmt: skip

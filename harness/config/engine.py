@@ -1,5 +1,5 @@
 """The settings every model-running command shares, declared once: model, engine and its sections, threads,
-cache, Ray replicas, and sampling. Stage configs compose them (harness/config/stages.py)."""
+cache, Ray replicas, and sampling. Stage configs list the ones they take (harness/config/stages.py)."""
 
 from __future__ import annotations
 
@@ -119,36 +119,21 @@ class RayOptions(StrictModel):
     )
 
 
+# The settings every model-running command shares, each declared once here and listed by the configs that
+# take it (`model: ModelName = "default"`), so each config keeps its settings in the order its YAML reads.
 ModelName = Annotated[str, Field(description="`default` (SmolLM2-135M-Instruct, bundled), a local folder or a hub id.")]
+# A name, checked by the stage against the engine registry (its message lists the engines).
+EngineName = Annotated[
+    str, Field(description="Inference engine: transformers, vllm, or openai (any OpenAI-compatible server).")
+]
 ThreadCount = Annotated[
     int | None,
     Field(ge=1, description="CPU threads (default: OMP_NUM_THREADS, else the cores idle at start)."),
 ]
-
-
-class ModelOnEngine(StrictModel):
-    """A model on an engine, with the engines' sections: what every model-running command shares."""
-
-    model: ModelName = "default"
-    # A name, checked by the stage against the engine registry (its message lists the engines).
-    engine: str = Field(
-        "transformers", description="Inference engine: transformers, vllm, or openai (any OpenAI-compatible server)."
-    )
-    vllm: VLLMOptions = Field(default_factory=VLLMOptions, description="Used by --engine vllm.")
-    openai: OpenAIOptions = Field(default_factory=OpenAIOptions, description="Used by --engine openai.")
-
-
-class EngineSettings(ModelOnEngine):
-    """A model on an engine on this machine's CPU threads (synth, judge, eval)."""
-
-    threads: ThreadCount = None
-
-
-class CachedEngineSettings(EngineSettings):
-    """An engine behind the generation cache, scaled out with replicas on Ray (synth, judge)."""
-
-    cache: bool = Field(True, description="Read and write the generation cache.")
-    ray: RayOptions | None = Field(None, description="Set: engine replicas on a Ray cluster.")
+CacheSwitch = Annotated[bool, Field(description="Read and write the generation cache.")]
+VLLMSection = Annotated[VLLMOptions, Field(default_factory=VLLMOptions, description="Used by --engine vllm.")]
+OpenAISection = Annotated[OpenAIOptions, Field(default_factory=OpenAIOptions, description="Used by --engine openai.")]
+RaySection = Annotated[RayOptions | None, Field(description="Set: engine replicas on a Ray cluster.")]
 
 
 # The engines' own sections: a flat setting name (`base_url`) belongs to exactly one of them.

@@ -13,7 +13,16 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from harness.config.base import Flag, StrictModel, parse_column_flags, split_commas
-from harness.config.engine import CachedEngineSettings, EngineSettings, SamplingOverrides
+from harness.config.engine import (
+    CacheSwitch,
+    EngineName,
+    ModelName,
+    OpenAISection,
+    RaySection,
+    SamplingOverrides,
+    ThreadCount,
+    VLLMSection,
+)
 
 InputPath = Annotated[str, Flag(short="-i")]
 OutputPath = Annotated[str, Flag(short="-o")]
@@ -25,7 +34,7 @@ THOUGHT_PREFIX_HELP = (
 SYSTEM_PROMPT_HELP = "Replace the task's system prompt: text, or @FILE."
 
 
-class SynthConfig(CachedEngineSettings):
+class SynthConfig(StrictModel):
     """`harness synth`: a task's traces for every input row, as Parquet shards."""
 
     FLAGS: ClassVar[tuple[Flag, ...]] = (
@@ -56,6 +65,8 @@ class SynthConfig(CachedEngineSettings):
         "dataset id, or `sample` for the task's bundled sample.",
     )
     output: OutputPath = Field("runs/synth", description="Artifact folder (created; a rerun resumes it).")
+    model: ModelName = "default"
+    engine: EngineName = "transformers"
     columns: ColumnMap = Field(
         default_factory=dict,
         description="Read the task's LOGICAL column from the input's COLUMN (repeatable), e.g. --col "
@@ -76,8 +87,13 @@ class SynthConfig(CachedEngineSettings):
     commit_seconds: float = Field(60.0, gt=0, description="... or every S seconds, whichever comes first.")
     shard: str | None = Field(None, description="I/N: handle only the rows whose record_id hash is I mod N.")
     split: str = Field("train", description="Split of a `datasets` input.")
+    threads: ThreadCount = None
     task_options: dict[str, Any] = Field(default_factory=dict, description="The task's own knobs, e.g. system_prompt.")
+    cache: CacheSwitch = True
     pairs_output: str | None = Field(None, description="star: the pairs artifact folder (<output>-pairs).")
+    vllm: VLLMSection
+    openai: OpenAISection
+    ray: RaySection = None
 
     @field_validator("shard")
     @classmethod
@@ -96,7 +112,7 @@ class SynthConfig(CachedEngineSettings):
         return int(index), int(total)
 
 
-class EvalConfig(EngineSettings):
+class EvalConfig(StrictModel):
     """`harness eval mmlu`: which questions, which model and engine, which prompt mode."""
 
     HELP: ClassVar[dict[str, str]] = {
@@ -106,6 +122,8 @@ class EvalConfig(EngineSettings):
         "sampling.max_tokens": "Generative mode: token budget per answer.",
     }
     output: OutputPath = Field("runs/eval-mmlu", description="Artifact folder (created; a rerun resumes it).")
+    model: ModelName = "default"
+    engine: EngineName = "transformers"
     dataset: str = Field(
         "bundled",
         description="`bundled` (MMLU test split shipped with the harness), a local file/folder or a hub id "
@@ -138,6 +156,9 @@ class EvalConfig(EngineSettings):
     system_prompt: str | None = Field(None, description="Generative mode: " + SYSTEM_PROMPT_HELP)
     batch_size: int = Field(8, ge=1, description="lm-eval batch size.")
     device: str | None = Field(None, description="cpu, cuda, cuda:1 ... (default: cuda when available).")
+    threads: ThreadCount = None
+    vllm: VLLMSection
+    openai: OpenAISection
 
     @model_validator(mode="before")
     @classmethod
@@ -165,7 +186,7 @@ class EvalConfig(EngineSettings):
         return self
 
 
-class JudgeConfig(CachedEngineSettings):
+class JudgeConfig(StrictModel):
     """`harness judge`: which judges, on which columns, with which judge model."""
 
     HELP: ClassVar[dict[str, str]] = {
@@ -189,6 +210,8 @@ class JudgeConfig(CachedEngineSettings):
         None, description="The synth run's input, for columns the artifact did not keep (default: as recorded)."
     )
     regex: str | None = Field(None, description="regex judge: the pattern; its first group is the answer.")
+    model: ModelName = "default"
+    engine: EngineName = "transformers"
     max_tokens: int = Field(64, ge=1, description="LLM judges: token budget per reply.")
     score_low: int = Field(1, description="score: the rubric's lowest score.")
     score_high: int = Field(10, description="score: the rubric's highest score.")
@@ -199,6 +222,11 @@ class JudgeConfig(CachedEngineSettings):
     window: int | None = Field(None, ge=1, description="LLM judges: requests kept inside the engine.")
     commit_seconds: float = Field(60.0, gt=0, description="LLM judges: a shard at least this often (seconds).")
     limit: int | None = Field(None, ge=1, description="Only the first N questions.")
+    threads: ThreadCount = None
+    cache: CacheSwitch = True
+    vllm: VLLMSection
+    openai: OpenAISection
+    ray: RaySection = None
 
     @field_validator("judges", mode="before")
     @classmethod
@@ -209,9 +237,9 @@ class JudgeConfig(CachedEngineSettings):
 class SelectConfig(StrictModel):
     """`harness select best-of-n|pairs`: training rows from a judged artifact."""
 
-    mode: Annotated[Literal["best-of-n", "pairs"], Flag(hidden=True)] = Field(
+    mode: Annotated[Literal["best-of-n", "pairs"], Flag(argument=True, type=str)] = Field(
         description="best-of-n (SFT rows) or pairs (prompt/chosen/rejected rows)."
-    )  # the command's name: `harness select pairs`
+    )  # the command's argument: `harness select pairs`
     input: InputPath = Field(description="A judged artifact folder (harness judge's --output).")
     output: OutputPath = Field(description="Selection artifact folder.")
     judge: Annotated[str | None, Flag(short="-j")] = Field(
@@ -264,7 +292,7 @@ class DecontamConfig(StrictModel):
 class ReportConfig(StrictModel):
     """`harness report`: a Markdown and HTML report with plots over any set of artifacts."""
 
-    inputs: Annotated[list[str], Flag(argument=True, metavar="DIRS...")] = Field(
+    dirs: Annotated[list[str], Flag(argument=True)] = Field(
         description="Artifact folders (synth, eval, judge, pairs), any mix."
     )
     output: OutputPath = Field("runs/report", description="Report folder: report.md, report.html, plots/.")
@@ -273,7 +301,7 @@ class ReportConfig(StrictModel):
 class PushConfig(StrictModel):
     """`harness push`: an artifact as a Hub dataset with its card, or a trained model folder as a model repo."""
 
-    path: Annotated[str, Flag(argument=True, metavar="DIR")] = Field(
+    dir: Annotated[str, Flag(argument=True)] = Field(
         description="The artifact folder, or a `harness train` model folder, to push."
     )
     repo_id: str = Field(description="The Hub repo, OWNER/NAME (created if missing): a dataset, or a model.")
@@ -290,7 +318,7 @@ class PushConfig(StrictModel):
 class LineageConfig(StrictModel):
     """`harness lineage`: a row traced back to its source row, hop by hop, or what trained a model."""
 
-    path: Annotated[str, Flag(argument=True, metavar="PATH")] = Field(
+    path: Annotated[str, Flag(argument=True)] = Field(
         description="An artifact folder, or a model folder `harness train` wrote."
     )
     record: str | None = Field(None, description="The record_id of the row to trace back to its source row.")

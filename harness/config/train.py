@@ -11,7 +11,15 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from harness.config.base import Flag, StrictModel, split_commas
-from harness.config.engine import ModelName, ModelOnEngine, SamplingOverrides, ThreadCount, VLLMOptions
+from harness.config.engine import (
+    EngineName,
+    ModelName,
+    OpenAISection,
+    SamplingOverrides,
+    ThreadCount,
+    VLLMOptions,
+    VLLMSection,
+)
 from harness.config.stages import THOUGHT_PREFIX_HELP, ColumnMap, InputPath, OutputPath
 
 TRAIN_METHODS = ("sft", "grpo", "rank", "dpo")
@@ -229,7 +237,7 @@ class LoopConfig(LoopSettings):
     sft_recipe: str | None = Field(None, description="Recipe of the initial SFT phase (default memphis-sft).")
 
 
-class LoopJudgeSettings(ModelOnEngine):
+class LoopJudgeSettings(StrictModel):
     """The rank judge of `harness loop thought-ranking`: its own model and engine (the card's is external)."""
 
     PANEL: ClassVar[str] = "Rank judge"
@@ -238,9 +246,13 @@ class LoopJudgeSettings(ModelOnEngine):
         "model": "The rank judge's model: `default`, a folder, a hub id or a served model's name.",
         "engine": "The rank judge's engine: transformers, vllm or openai (an external judge).",
     }
+    model: ModelName = "default"
+    engine: EngineName = "transformers"
     max_tokens: int = Field(64, ge=1, description="Tokens per judge reply.")
     rank_chunk: Annotated[int, Flag("--rank-chunk")] = Field(8, ge=2, description="Answers per ranking request.")
     batch_size: int | None = Field(None, ge=1, description="Questions per judged shard.")
+    vllm: VLLMSection
+    openai: OpenAISection
 
 
 class ThoughtRankingConfig(LoopSettings):

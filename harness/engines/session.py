@@ -5,14 +5,29 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from harness.engines import make_engine
 from harness.engines.base import Completion, EngineStream, Finished, Job, Request, SamplingParams, drain
 from harness.engines.cache import GenerationCache, request_key
 from harness.engines.models import ResolvedModel
 
+if TYPE_CHECKING:
+    from harness.config.engine import OpenAIOptions, VLLMOptions
+
 T = TypeVar("T")
+
+
+class EngineRun(Protocol):
+    """What a stage config tells the engine session: the model, the engine and its section, threads, the cache
+    (SynthConfig, JudgeConfig, and the judge config a loop builds, all have these)."""
+
+    model: str
+    engine: str
+    threads: int | None
+    cache: bool
+    vllm: VLLMOptions
+    openai: OpenAIOptions
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -27,7 +42,7 @@ def usage_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]
     return {k: v - (before.get(k) or 0) for k, v in after.items() if isinstance(v, int | float)}
 
 
-def engine_options(cfg: Any, batch_size: int | None = None) -> dict[str, Any]:
+def engine_options(cfg: EngineRun, batch_size: int | None = None) -> dict[str, Any]:
     """The engine's constructor options from a stage config (threads, and its `vllm`/`openai` section);
     `batch_size`: the transformers engine's static batch."""
     threads = {"threads": cfg.threads} if cfg.threads else {}
@@ -38,7 +53,7 @@ def engine_options(cfg: Any, batch_size: int | None = None) -> dict[str, Any]:
     return {**threads, **({"batch_size": batch_size} if batch_size else {})}
 
 
-def default_window(cfg: Any, batch_size: int | None = None) -> int:
+def default_window(cfg: EngineRun, batch_size: int | None = None) -> int:
     """Requests kept inside the engine when `--window` is not given: large for vLLM (continuous batching),
     twice the concurrency for a server (a request waits for each slot), a few batches for transformers (the
     prompts a batch is sorted from). Known before the engine is built: a run the cache answers builds none."""
@@ -55,11 +70,10 @@ class EngineSession:
     """An engine and the generation cache, closed together. The engine is built at the first request the
     cache cannot answer, so a run with nothing to generate, or whose every request is a cache hit (a parser
     changed, an output folder started over), loads no model. Counts cache hits and freshly generated tokens.
-    `cfg` is a stage config with `engine`, `model`, `cache`, `threads`, `vllm` and `openai` (and optionally
-    `window`); `model`, when the stage has resolved it already, saves resolving it twice; `batch_size` is the
+    `cfg` is a stage config (`EngineRun`, and optionally `window`); `model`, when the stage has resolved it already, saves resolving it twice; `batch_size` is the
     transformers engine's static batch."""
 
-    def __init__(self, cfg: Any, model: ResolvedModel | None = None, batch_size: int | None = None) -> None:
+    def __init__(self, cfg: EngineRun, model: ResolvedModel | None = None, batch_size: int | None = None) -> None:
         self.engine, self.model_spec, self.use_cache = cfg.engine, cfg.model, cfg.cache
         self.base_url = cfg.openai.base_url
         self.options = engine_options(cfg, batch_size)

@@ -26,9 +26,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from rich.console import Console
 
 from harness.artifacts.sources import InputError, open_source
 from harness.artifacts.writer import META_DIR, PART_RE, read_provenance
+from harness.config import ConfigError, LineageConfig
 
 TRAIN_PROVENANCE = "harness-train.json"
 MAX_DEPTH = 16
@@ -304,3 +306,21 @@ def _artifact_chain(path: Path) -> list[dict[str, Any]]:
             break
         path = Path(upstream)
     return chain
+
+
+@dataclass
+class LineageRun:
+    """What `harness lineage` found: the model's making (a model folder) and each traced row's hops."""
+
+    model: ModelLineage | None
+    chains: list[Hop]
+
+
+def run_lineage(cfg: LineageConfig, console: Console | None = None) -> LineageRun:
+    """The stage: a model folder's training lineage and/or one record traced back to its source row."""
+    path = Path(cfg.path)
+    model = is_model_dir(path)
+    if cfg.record is None and not model:
+        raise ConfigError("give --record ID for an artifact folder (or a model folder)")
+    made = model_lineage(path) if model else None
+    return LineageRun(made, row_lineage(path, cfg.record, cfg.sample) if cfg.record is not None else [])

@@ -13,13 +13,13 @@ from typing import Any
 
 from rich.console import Console
 
-from harness.config import EvalConfig
+from harness.config import EvalConfig, LoopSettings
 from harness.stages.eval_mmlu import run_eval_mmlu
 
 START_EVAL = "start-eval"
 
 
-def measure(cfg: Any, model: str, output: Path, console: Console) -> dict[str, Any]:
+def measure(cfg: LoopSettings, model: str, output: Path, console: Console) -> dict[str, Any]:
     """`model`'s MMLU accuracy on the loop's drawn questions, as recorded in loop.json."""
     run = run_eval_mmlu(
         EvalConfig(

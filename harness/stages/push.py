@@ -57,12 +57,12 @@ def run_push(cfg: PushConfig, console: Console | None = None) -> PushRun | Model
     from harness.stages.push_model import is_model_folder, push_model
 
     settings = {"to_dir": cfg.to_dir, "private": cfg.private, "revision": cfg.revision, "message": cfg.message}
-    if is_model_folder(cfg.path):
+    if is_model_folder(cfg.dir):
         if not REPO_ID.match(cfg.repo_id):
             raise ConfigError(f"--repo-id {cfg.repo_id!r}: expected OWNER/NAME, e.g. my-user/smollm2-backfill")
-        return push_model(cfg.path, cfg.repo_id, **settings, license=cfg.license, console=console)
+        return push_model(cfg.dir, cfg.repo_id, **settings, license=cfg.license, console=console)
     return push_dataset(
-        cfg.path, cfg.repo_id, **settings, license=cfg.license, console=console, allow_unchecked=cfg.allow_unchecked
+        cfg.dir, cfg.repo_id, **settings, license=cfg.license, console=console, allow_unchecked=cfg.allow_unchecked
     )
 
 

@@ -40,7 +40,7 @@ class ReportRun:
 
 def run_report(cfg: ReportConfig, console: Console | None = None) -> ReportRun:
     console = console or Console(stderr=True)
-    dirs, output = cfg.inputs, cfg.output
+    dirs, output = cfg.dirs, cfg.output
     if not dirs:
         raise ArtifactError("give at least one artifact folder to report on")
     loops = [d for d in dirs if is_loop_folder(d)]  # `harness loop` folders: their rounds, not rows

@@ -108,7 +108,7 @@ def test_a_reasoning_trace_is_more_useful_than_an_unrelated_one_or_a_restatement
     [picked] = pq.read_table(sorted((tmp_path / "best").glob("*.parquet"))).to_pylist()
     assert picked["parent_sample_idx"] == names.index("reasoning")
     markdown = (
-        Path(run_report(ReportConfig(inputs=[cfg.output], output=str(tmp_path / "report"))).output) / "report.md"
+        Path(run_report(ReportConfig(dirs=[cfg.output], output=str(tmp_path / "report"))).output) / "report.md"
     ).read_text()
     assert "## Usefulness and contamination" in markdown and "usefulness scores" in markdown
 

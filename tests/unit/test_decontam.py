@@ -79,7 +79,7 @@ def test_exact_partial_and_unrelated_rows(tmp_path):
     from harness.config import ReportConfig
     from harness.stages.report import run_report
 
-    report = run_report(ReportConfig(inputs=[cfg.output], output=str(tmp_path / "report")))
+    report = run_report(ReportConfig(dirs=[cfg.output], output=str(tmp_path / "report")))
     markdown = (Path(report.output) / "report.md").read_text()
     assert "## Usefulness and contamination" in markdown and "| 4 | 2 (50.0%) | mmlu: 2 |" in markdown
     # a smaller n catches the partial copy

@@ -15,7 +15,7 @@ SCRIPT = """
 import sys
 from harness.config import ReportConfig
 from harness.stages.report import run_report
-run_report(ReportConfig(inputs=[sys.argv[1]], output=sys.argv[2]))
+run_report(ReportConfig(dirs=[sys.argv[1]], output=sys.argv[2]))
 print(sorted(m for m in ("torch", "transformers") if m in sys.modules))
 """
 

@@ -15,7 +15,7 @@ def _lineage(tmp_path) -> dict[str, list[str]]:
     run_judge(JudgeConfig(input=str(tmp_path / "star"), output=str(tmp_path / "judged"), judges=["exact"]))
     run_select(SelectConfig(mode="pairs", input=str(tmp_path / "judged"), output=str(tmp_path / "pairs")))
     run_report(
-        ReportConfig(inputs=[str(tmp_path / d) for d in ("star", "judged", "pairs")], output=str(tmp_path / "report"))
+        ReportConfig(dirs=[str(tmp_path / d) for d in ("star", "judged", "pairs")], output=str(tmp_path / "report"))
     )
     markdown = (tmp_path / "report" / "report.md").read_text()
     table = markdown[markdown.index("## Lineage") :].split("\n\n")[2]
