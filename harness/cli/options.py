@@ -51,6 +51,8 @@ class Option:
             return typer.Argument(..., help=help_text, metavar=metavar, show_default=False)
         scalar = isinstance(self.default, SCALARS)
         shown: Any = True if scalar else (_shown(self.default) or False)
+        if isinstance(self.default, bool):
+            shown = "on" if self.default else "off"  # click would print the flag's name
         return typer.Option(
             self.default if scalar else None, *self.names, help=help_text, rich_help_panel=panel, metavar=metavar,
             show_default=shown,
