@@ -1,4 +1,4 @@
-"""`harness eval mmlu`: its flags are EvalConfig's (harness/config/stages.py); this prints the seed card's table."""
+"""`harness eval mmlu`: its flags are EvalConfig's (harness/config/commands.py); this prints the seed card's table."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """`harness judge`, `harness select MODE`, `harness decontam`: verify, choose and check rows.
 
-Their flags are JudgeConfig's, SelectConfig's and DecontamConfig's (harness/config/stages.py).
+Their flags are JudgeConfig's, SelectConfig's and DecontamConfig's (harness/config/commands.py).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`harness report`, `harness push`, `harness lineage`: show, share and trace what the other stages made.
 
-Their flags are ReportConfig's, PushConfig's and LineageConfig's (harness/config/stages.py).
+Their flags are ReportConfig's, PushConfig's and LineageConfig's (harness/config/commands.py).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`harness synth`: its flags are SynthConfig's (harness/config/stages.py); this prints what the stage did."""
+"""`harness synth`: its flags are SynthConfig's (harness/config/commands.py); this prints what the stage did."""
 
 from __future__ import annotations
 

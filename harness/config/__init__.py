@@ -2,7 +2,7 @@
 
 Each setting is declared once, as a model field; its flag, default, help and YAML key all come from there.
 base.py: the pieces every model uses and `load_config`; engine.py: the settings shared by every command that
-runs a model; stages.py: the data stages' configs; train.py: training's and the loops'. The resolved config
+runs a model; commands.py: the data stages' configs; train.py: training's and the loops'. The resolved config
 is saved beside every artifact (`DIR/.harness/config.yaml`) and in its provenance.
 """
 
@@ -22,7 +22,7 @@ from harness.config.engine import (
     SamplingOverrides,
     VLLMOptions,
 )
-from harness.config.stages import (
+from harness.config.commands import (
     DecontamConfig,
     EvalConfig,
     JudgeConfig,

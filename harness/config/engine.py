@@ -1,5 +1,5 @@
 """The settings every model-running command shares, declared once: model, engine and its sections, threads,
-cache, Ray replicas, and sampling. Stage configs list the ones they take (harness/config/stages.py)."""
+cache, Ray replicas, and sampling. Stage configs list the ones they take (harness/config/commands.py)."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from harness.config.engine import (
     VLLMOptions,
     VLLMSection,
 )
-from harness.config.stages import THOUGHT_PREFIX_HELP, ColumnMap, InputPath, OutputPath
+from harness.config.commands import THOUGHT_PREFIX_HELP, ColumnMap, InputPath, OutputPath
 
 TRAIN_METHODS = ("sft", "grpo", "rank", "dpo")
 LORA = "LoRA (PEFT)"
