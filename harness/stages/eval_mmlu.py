@@ -35,7 +35,7 @@ from reports.mmlu_card import PRESET, card_markdown, comparison_markdown
 
 CHUNK_QUESTIONS = 100
 # `--mode generative --task NAME`: modules with a prompt builder and an answer parser (see tasks/structured_mc.py).
-# When tasks/structured.py (issue #4) lands, structured_mc delegates to it and this line stays.
+# tasks/structured_mc.py takes its prompt and sampling from the structured task (tasks/structured.py).
 GENERATIVE_TASKS = {"structured": "tasks.structured_mc"}
 REPORT = "README.md"  # the Markdown table; `datasets` reads a folder's README.md as its card, not as data
 SUMMARY = "summary.json"
