@@ -9,10 +9,11 @@ A completion must look like
     </think>
     <output> ... </output>
 
-`parse_trace` reads a completion once (never raises, whatever the text); every rule is then a function
-`rule(trace, row, settings) -> Verdict | None` (None: the rule cannot apply, e.g. no question was given). The
-task's verdicts (`validate`) and the TRL rewards (`judges.structured_rewards`) call these same functions, so one
-check serves filtering, eval and RL.
+`parse_trace` (judges/structured_trace.py) reads a completion once (never raises, whatever the text); every
+rule here is then a function `rule(trace, row, settings) -> Verdict | None` (None: the rule cannot apply, e.g. no
+question was given). The task's verdicts (`validate`) and the TRL rewards (`judges.structured_rewards`) call these
+same functions, so one check serves filtering, eval and RL. The patterns and searches the rules use (what counts
+as a calculation, a deduction, a placeholder, the problem's values) are in judges/structured_evidence.py.
 
 Each card rule (its system prompt's FORMAT RULES 1-7) is one rule here, and so is each item of its
 INVALID RESPONSES list:
@@ -39,32 +40,23 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any
 
 from harness.artifacts.schemas import Verdict
 from judges.multiple_choice import OPTION_ONLY, normalize_answer, parse_option
+from judges.structured_evidence import (
+    NUMBER,
+    PLACEHOLDER_WORDS,
+    find_calculation,
+    find_step,
+    mentions,
+    placeholder_line,
+    problem_of,
+    problem_values,
+)
+from judges.structured_trace import SECTIONS, Trace, parse_trace, shorten
 from judges.token_count import DEFAULT_TOKENIZER, TokenCounter
 
-SECTIONS = ("planning", "monitoring", "evaluation")
-# Every tag, in the one order the card allows.
-TAGS = (
-    "<think>",
-    "<planning>",
-    "</planning>",
-    "<monitoring>",
-    "</monitoring>",
-    "<evaluation>",
-    "</evaluation>",
-    "</think>",
-    "<output>",
-    "</output>",
-)
-# A well-formed trace whose sections hold no "<": one C-speed match answers structure and sections at once.
-WELL_FORMED = re.compile(
-    r"\s*<think>(\s*<planning>([^<]*)</planning>\s*<monitoring>([^<]*)</monitoring>"
-    r"\s*<evaluation>([^<]*)</evaluation>\s*)</think>\s*<output>([^<]*)</output>\s*"
-)
 MIN_TOKENS = {"planning": 40, "monitoring": 80, "evaluation": 40}  # card rule 3, verbatim
 
 # Card rule 5, verbatim: "Generic placeholder phrases are forbidden, including:" these four. Matched
@@ -94,71 +86,10 @@ EXTRA_FORBIDDEN_PHRASES = (
     "without further analysis",
     "i am confident",
 )
-# Card rule 4: "explicit reasoning steps, including calculations, derivations, or logical deductions". A
-# calculation is arithmetic between numbers or an equation; a derivation or deduction is a logical consequence
-# word. A lone digit or "so" is neither.
-# Quantifiers are bounded so that hostile text (megabytes of digits or spaces) stays linear.
-CALCULATION = re.compile(
-    r"\d[\d.,]{0,20}\s{0,3}(?:[-+*/×÷^x]|\*\*)\s{0,3}\(?-?\d"  # 3 + 4, 0.5 * 12, 2^3, 6x7
-    r"|\d\s?%\s{0,3}of\s{1,3}\d",  # 20% of 50
-    re.IGNORECASE,
-)
-# An equation or relation: x = 4, f(2) ≈ 0.3, a <= b. Searched only where a relation sign occurs at all
-# (a scan for the sign is C-speed; this pattern would try every word character).
-RELATION = re.compile(r"[\w)\]]\s{0,3}(?:=|≈|≠|<=|>=|≤|≥)\s{0,3}[-\w(]")
-RELATION_SIGNS = ("=", "≈", "≠", "≤", "≥")
-DEDUCTIONS = (
-    "therefore",
-    "thus",
-    "hence",
-    "consequently",
-    "it follows",
-    "which means",
-    "this means",
-    "implies",
-    "because",
-    "we can conclude",
-    "we conclude",
-    "rules out",
-    "must be",
-    "cannot be",
-)
-IF_THEN = re.compile(r"\bif\b[^.!?]{1,200}?\bthen\b", re.IGNORECASE)
 # Card rule 2: "detailed reasoning in full sentences": sentences of at least this many words, ended by . ! ? or :
 SENTENCE_END = re.compile(r"[.!?:](?=\s|$)|\n")  # a sentence's end, or a line's (which ends no sentence)
 MIN_SENTENCE_WORDS = 5
 MIN_SENTENCE_SHARE = 0.5  # of a section's words that stand in full sentences (the rest: fragments, bullets)
-# INVALID "Bullet point placeholders": a bullet that names a step without taking it ("- step 1", "* details").
-GENERIC_BULLET = re.compile(
-    r"(?:step|point|item|idea|reason|detail|details|note|notes|calculation|calculations|analysis|reasoning)"
-    r"\s{0,3}\d{0,3}\s?[.:]?",
-    re.IGNORECASE,
-)
-# A line that is only a bullet, an ellipsis or a to-do word is a placeholder, not reasoning.
-BULLET = re.compile(r"(?:[-*•+‐–]|\d{1,2}[.)])\s*")
-PLACEHOLDER_WORDS = frozenset({"", "...", "…", "tbd", "tba", "todo", "n/a", "etc", "etc.", "[...]", "(...)", "xxx"})
-NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-WORD = re.compile(r"[^\W\d_]{5,}")  # key terms: words of 5+ letters
-# Words too common to count as a problem's key terms.
-STOPWORD_TEXT = (
-    "about above after again against always among answer based because before being below between choose "
-    "correct could doing during every following given might never often option options other question "
-    "questions right select should shown since statement statements still their there these thing things "
-    "those through under until using what where which while whose within without would"
-)
-STOPWORDS = frozenset(STOPWORD_TEXT.split())
-MAX_REFERENCE_CANDIDATES = 24  # bounds the work per row on long questions
-
-
-class Trace(NamedTuple):
-    """What a completion holds. Sections are stripped text, or None when the tags are not there."""
-
-    planning: str | None
-    monitoring: str | None
-    evaluation: str | None
-    output: str | None
-    reasoning: str  # inside <think> ... </think> (or all text before <output>, or everything, when broken)
-    problem: str | None  # why the structure is wrong; None when it follows the card exactly
 
 
 @dataclass(frozen=True)
@@ -182,95 +113,6 @@ class Settings:
 
 
 Rule = Callable[[Trace, Mapping[str, Any], Settings], Verdict | None]
-
-
-# -- parsing ---------------------------------------------------------------------------------------------
-def parse_trace(text: Any) -> Trace:
-    """Read a completion. A well-formed trace costs one regex match; others a few substring searches."""
-    if not isinstance(text, str):
-        text = ""
-    if match := WELL_FORMED.fullmatch(text):
-        reasoning, planning, monitoring, evaluation, output = match.groups()
-        return Trace(planning.strip(), monitoring.strip(), evaluation.strip(), output.strip(), reasoning, None)
-    positions = _tag_positions(text)
-    if positions is not None:  # every tag once and in order, but "<" inside a section or text between tags
-
-        def inside(i: int) -> str:  # the text between tag i and tag i + 1
-            return text[positions[i] + len(TAGS[i]) : positions[i + 1]]
-
-        sections = (inside(1).strip(), inside(3).strip(), inside(5).strip(), inside(8).strip())
-        reasoning = text[positions[0] + len(TAGS[0]) : positions[7]]
-        return Trace(*sections, reasoning, _gap_problem(text, positions))
-    return Trace(
-        _block(text, "planning"),
-        _block(text, "monitoring"),
-        _block(text, "evaluation"),
-        _block(text, "output"),
-        _reasoning(text),
-        _order_problem(text),
-    )
-
-
-def _tag_positions(text: str) -> list[int] | None:
-    """Where each tag starts, when every tag occurs exactly once and in order; else None."""
-    positions = []
-    start = 0
-    for tag in TAGS:
-        at = text.find(tag, start)
-        if at < 0:
-            return None
-        positions.append(at)
-        start = at + len(tag)
-    # Ten tags found in order. Duplicates are impossible when the text has no other "<" (the usual case).
-    if text.count("<") != len(TAGS) and any(text.count(tag) != 1 for tag in TAGS):
-        return None
-    return positions
-
-
-def _gap_problem(text: str, positions: list[int]) -> str | None:
-    """Between the tags (and around the whole trace) only whitespace is allowed."""
-    ends = [p + len(t) for p, t in zip(positions, TAGS, strict=True)]
-    gaps = ((0, positions[0], "before <think>"),)
-    for i in (0, 2, 4, 6, 7):  # after <think>, </planning>, </monitoring>, </evaluation>, </think>
-        gaps += ((ends[i], positions[i + 1], f"between {TAGS[i]} and {TAGS[i + 1]}"),)
-    gaps += ((ends[9], len(text), "after </output>"),)
-    for start, end, where in gaps:
-        if end > start and not text[start:end].isspace():
-            return f"text {where}: {_shorten(text[start:end].strip())!r}"
-    return None
-
-
-def _order_problem(text: str) -> str:
-    """The first thing wrong with a trace that is not well formed (the fast path already failed)."""
-    for tag in TAGS:
-        count = text.count(tag)
-        if count == 0:
-            return f"missing {tag}"
-        if count > 1:
-            return f"{tag} appears {count} times"
-    positions = [text.find(tag) for tag in TAGS]
-    for i in range(1, len(TAGS)):
-        if positions[i] < positions[i - 1]:
-            return f"{TAGS[i]} comes before {TAGS[i - 1]}"
-    return "tags out of order"  # unreachable: unique tags in order take the fast path
-
-
-def _block(text: str, name: str) -> str | None:
-    start = text.find(f"<{name}>")
-    if start < 0:
-        return None
-    start += len(name) + 2
-    end = text.find(f"</{name}>", start)
-    return None if end < 0 else text[start:end].strip()
-
-
-def _reasoning(text: str) -> str:
-    start = text.find("<think>")
-    end = text.find("</think>", start + 1) if start >= 0 else -1
-    if start >= 0 and end >= 0:
-        return text[start + 7 : end]
-    output = text.find("<output>")
-    return text[:output] if output >= 0 else text
 
 
 # -- the rules -------------------------------------------------------------------------------------------
@@ -333,7 +175,7 @@ def explicit_steps(trace: Trace, row: Mapping[str, Any], settings: Settings) -> 
     monitoring = trace.monitoring
     if not monitoring:
         return Verdict("explicit_steps", False, "no <monitoring> section")
-    if step := _step(monitoring):
+    if step := find_step(monitoring):
         return Verdict("explicit_steps", True, f"shows {step!r}")
     return Verdict("explicit_steps", False, "<monitoring> has no calculation, derivation or logical deduction")
 
@@ -341,14 +183,14 @@ def explicit_steps(trace: Trace, row: Mapping[str, Any], settings: Settings) -> 
 def calculations(trace: Trace, row: Mapping[str, Any], settings: Settings) -> Verdict | None:
     """INVALID "Missing calculations when required": a problem with numbers needs a calculation in <monitoring>.
     None when the row has no question; passes when the problem has fewer than two numbers to compute with."""
-    problem = _problem(row)
+    problem = problem_of(row)
     if problem is None:
         return None
     question, options = problem
-    numbers, _ = _problem_values(question, options)
+    numbers, _ = problem_values(question, options)
     if len(NUMBER.findall(question)) < 2 and len(numbers) < 2:
         return Verdict("calculations", True, "the problem has no numbers to compute with")
-    if trace.monitoring and (calc := _calculation(trace.monitoring)):
+    if trace.monitoring and (calc := find_calculation(trace.monitoring)):
         return Verdict("calculations", True, f"computes {calc!r}")
     return Verdict("calculations", False, "the problem has numbers but <monitoring> shows no calculation")
 
@@ -357,23 +199,23 @@ def forbidden_phrases(trace: Trace, row: Mapping[str, Any], settings: Settings) 
     """No generic filler phrase from the (configurable) list in the reasoning."""
     lowered = trace.reasoning.lower()
     for phrase in settings.forbidden_phrases:
-        if phrase in lowered and _mentions(lowered, phrase):  # `in` first: most phrases are absent
+        if phrase in lowered and mentions(lowered, phrase):  # `in` first: most phrases are absent
             return Verdict("forbidden_phrases", False, f"uses the generic phrase {phrase!r}")
     return NO_FORBIDDEN_OK
 
 
 def references_problem(trace: Trace, row: Mapping[str, Any], settings: Settings) -> Verdict | None:
     """The reasoning mentions values from the problem: its numbers, else its key terms (question and options)."""
-    problem = _problem(row)
+    problem = problem_of(row)
     if problem is None:
         return None
-    numbers, terms = _problem_values(*problem)
+    numbers, terms = problem_values(*problem)
     if not numbers and not terms:
         return Verdict("references_problem", True, "the problem has no numbers or key terms to reference")
     lowered = trace.reasoning.lower()
     found = []
     for value in numbers + terms:
-        if value in lowered and _mentions(lowered, value):
+        if value in lowered and mentions(lowered, value):
             found.append(value)
             if len(found) >= settings.min_references:
                 return Verdict("references_problem", True, f"mentions {', '.join(map(repr, found))}")
@@ -393,7 +235,7 @@ def no_placeholders(trace: Trace, row: Mapping[str, Any], settings: Settings) ->
         if name == "output":  # one short answer: only a placeholder word counts ("2." is a fine answer)
             line = section if section.lower() in PLACEHOLDER_WORDS else None
         else:
-            line = _placeholder_line(section)
+            line = placeholder_line(section)
         if line:
             return Verdict("no_placeholders", False, f"<{name}> has the placeholder {line!r}")
     return NO_PLACEHOLDERS_OK
@@ -406,7 +248,7 @@ def output_only(trace: Trace, row: Mapping[str, Any], settings: Settings) -> Ver
         return Verdict("output_only", False, "no <output> block")
     match = OPTION_ONLY.fullmatch(output)
     if match is None:
-        return Verdict("output_only", False, f"<output> must hold only an option number, got {_shorten(output)!r}")
+        return Verdict("output_only", False, f"<output> must hold only an option number, got {shorten(output)!r}")
     option = int(match.group(1))
     choices = row.get("choices")
     if _is_list(choices) and not 1 <= option <= len(choices):
@@ -454,78 +296,5 @@ def validate_trace(
     return [v for rule in rules if (v := rule(trace, row, settings)) is not None]
 
 
-# -- helpers ---------------------------------------------------------------------------------------------
-def _mentions(lowered: str, needle: str) -> bool:
-    """`needle` occurs in `lowered` as a whole word or number (not inside a longer one)."""
-    at = lowered.find(needle)
-    while at >= 0:
-        end = at + len(needle)
-        before = lowered[at - 1] if at else " "
-        after = lowered[end] if end < len(lowered) else " "
-        if not (before.isalnum() or before == "_") and not (after.isalnum() or after == "_"):
-            return True
-        at = lowered.find(needle, at + 1)
-    return False
-
-
-def _problem(row: Mapping[str, Any]) -> tuple[str, tuple[str, ...]] | None:
-    """The row's question and its text options; None when the row has no question."""
-    question = row.get("question")
-    if not isinstance(question, str):
-        return None
-    choices = row.get("choices")
-    return question, tuple(c for c in choices if isinstance(c, str)) if _is_list(choices) else ()
-
-
-@lru_cache(maxsize=4096)  # the same problem comes back for every sample (n, GRPO's generations)
-def _problem_values(question: str, choices: tuple[str, ...]) -> tuple[list[str], list[str]]:
-    text = question + "\n" + "\n".join(choices)
-    numbers = list(dict.fromkeys(NUMBER.findall(text)))
-    terms = [t for t in dict.fromkeys(w.lower() for w in WORD.findall(question)) if t not in STOPWORDS]
-    if not terms:  # a question like "Which is correct?" names its values in the options
-        terms = [t for t in dict.fromkeys(w.lower() for w in WORD.findall(text)) if t not in STOPWORDS]
-    return numbers[:MAX_REFERENCE_CANDIDATES], terms[:MAX_REFERENCE_CANDIDATES]
-
-
-def _placeholder_line(section: str) -> str | None:
-    for line in section.splitlines():
-        stripped = line.strip()
-        if not stripped:
-            continue
-        bullet = BULLET.match(stripped)
-        body = stripped[bullet.end() :] if bullet else stripped
-        if body.lower() in PLACEHOLDER_WORDS:
-            return stripped
-        if bullet and GENERIC_BULLET.fullmatch(body):
-            return stripped
-    return None
-
-
-def _step(monitoring: str) -> str | None:
-    """A deduction, calculation or derivation in <monitoring> (None: none); the cheapest checks first."""
-    lowered = monitoring.lower()
-    for word in DEDUCTIONS:
-        if word in lowered and _mentions(lowered, word):
-            return word
-    if calc := _calculation(monitoring):
-        return calc
-    if if_then := IF_THEN.search(monitoring):
-        return _shorten(if_then.group(), 40)
-    return None
-
-
-def _calculation(text: str) -> str | None:
-    """Arithmetic between numbers, or an equation/relation."""
-    if match := CALCULATION.search(text):
-        return match.group()
-    if any(sign in text for sign in RELATION_SIGNS) and (match := RELATION.search(text)):
-        return match.group()
-    return None
-
-
 def _is_list(value: Any) -> bool:
     return isinstance(value, list | tuple)
-
-
-def _shorten(text: str, width: int = 60) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."

@@ -11,7 +11,6 @@ from judges.structured_format import (
     DEFAULT_FORBIDDEN_PHRASES,
     EXTRA_FORBIDDEN_PHRASES,
     RULES,
-    TAGS,
     Settings,
     correct,
     explicit_steps,
@@ -26,6 +25,7 @@ from judges.structured_format import (
     structure,
     validate,
 )
+from judges.structured_trace import TAGS
 from judges.token_count import TokenCounter, has_words
 from tests.unit.structured_samples import EVALUATION, GOOD, MONITORING, PLANNING, ROW, SETTINGS, completion, word_count
 
