@@ -4,7 +4,9 @@ We hand lm-eval what it lacks offline: each subject's drawn questions as a Parqu
 generated at run time (`dataset_path: parquet` + `data_files`, no few-shot split), loaded through a
 `TaskManager` that indexes only that folder (`include_defaults=False`: lm-eval's own 14,000-odd task
 YAMLs are never parsed). The folder is a valid `--include_path` for the lm-eval CLI as well, which is how
-the benchmark and `lm_eval_command` reproduce a run outside the harness.
+the benchmark and `lm_eval_command` reproduce a run outside the harness. The folder's files are written by
+harness/evalsets/lm_eval_tasks.py; this module maps our engines to lm-eval's models, runs them, and reads back
+one row per question.
 
 Modes:
 - `loglikelihood`: lm-eval's standard MMLU prompt (lm_eval/tasks/mmlu/default), letters A-D scored, `acc`.
@@ -23,22 +25,24 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-import yaml
-
 from harness.engines.base import SamplingParams
-from harness.evalsets.mmlu import Question
+
+# The task configs are written by lm_eval_tasks. Its names are re-exported (`X as X`) because callers use this
+# module as the one lm-eval wrapper, and because run folders written before the split hold a harness_metrics.py
+# that imports `generative_metrics` from here.
+from harness.evalsets.lm_eval_tasks import CLOZE_TEXT as CLOZE_TEXT
+from harness.evalsets.lm_eval_tasks import LETTERS as LETTERS
+from harness.evalsets.lm_eval_tasks import MC_TEXT as MC_TEXT
+from harness.evalsets.lm_eval_tasks import TaskSpec as TaskSpec
+from harness.evalsets.lm_eval_tasks import generative_metrics as generative_metrics
+from harness.evalsets.lm_eval_tasks import write_tasks as write_tasks
 
 LM_EVAL_PIN = "0.4.13"
 MODES = ("loglikelihood", "cloze", "generative")
 METRIC = {"loglikelihood": "acc", "cloze": "acc_norm", "generative": "acc"}  # the accuracy each mode reports
-LETTERS = ("A", "B", "C", "D")
 
 # Our engine -> lm-eval model type, for scoring (loglikelihood, cloze) and for generating. The openai engine
 # scores through a completions endpoint with `echo` + `logprobs` (vLLM, SGLang and llama.cpp servers have it;
@@ -54,10 +58,6 @@ ENGINE_INSTALL = {
     "openai": f"pip install 'lm-eval[api]=={LM_EVAL_PIN}'",
 }
 ENDPOINTS = {"local-completions": "/completions", "local-chat-completions": "/chat/completions"}
-
-MC_TEXT = "{{question.strip()}}\nA. {{choices[0]}}\nB. {{choices[1]}}\nC. {{choices[2]}}\nD. {{choices[3]}}\nAnswer:"
-CLOZE_TEXT = "Question: {{question.strip()}}\nAnswer:"
-METRICS_MODULE = "harness_metrics"
 
 
 class EngineUnavailable(RuntimeError):
@@ -164,116 +164,6 @@ def generation_kwargs(params: SamplingParams) -> dict[str, Any]:
     # added by lm-eval itself.
     kwargs["until"] = list(params.stop)
     return kwargs
-
-
-# -- task configs ------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TaskSpec:
-    """What lm-eval is asked to do. Generative mode needs `prompts`: a module with NAME, user_prompt(question,
-    choices) and parse_answer(text, n_choices, question, choices) (e.g. tasks/structured_mc.py), and the generation
-    kwargs."""
-
-    mode: str
-    prompts: ModuleType | None = None
-    gen_kwargs: dict[str, Any] | None = None
-
-    def task_name(self, subject: str) -> str:
-        variant = self.prompts.NAME if self.prompts is not None else self.mode  # loglikelihood is plain MMLU
-        return f"harness_mmlu_{subject}" if variant == "loglikelihood" else f"harness_mmlu_{variant}_{subject}"
-
-
-def write_tasks(folder: Path, spec: TaskSpec, questions: dict[str, list[Question]]) -> dict[str, str]:
-    """One data file and one task config per subject in `folder`; returns subject -> lm-eval task name."""
-    folder.mkdir(parents=True, exist_ok=True)
-    prompts = spec.prompts
-    names = {}
-    for subject, items in questions.items():
-        rows = [q.to_row() for q in items]
-        if prompts is not None:  # the generative prompt is built here, by the task module, not by a template
-            for row, q in zip(rows, items, strict=True):
-                row["user_prompt"] = prompts.user_prompt(q.question, q.choices)
-        data = folder / f"{subject}.parquet"
-        pq.write_table(pa.Table.from_pylist(rows), data)
-        name = spec.task_name(subject)
-        text = yaml.dump(_task_config(spec, subject, name, data), Dumper=_Dumper, sort_keys=False, allow_unicode=True)
-        if prompts is not None:  # a YAML tag lm-eval resolves to a function in this folder
-            text += f"process_results: !function {METRICS_MODULE}.process_results\n"
-        (folder / f"{name}.yaml").write_text(text)
-        names[subject] = name
-    if prompts is not None:
-        (folder / f"{METRICS_MODULE}.py").write_text(
-            "# Written by reasoning-harness: lm-eval scores answers with the harness's own parser.\n"
-            "from harness.evalsets.lm_eval_adapter import generative_metrics\n\n"
-            f"process_results = generative_metrics({prompts.__name__!r})\n"
-        )
-    return names
-
-
-class _Dumper(yaml.SafeDumper):
-    """Multi-line prompt templates as YAML literal blocks, so the configs read like lm-eval's own."""
-
-
-_Dumper.add_representer(
-    str,
-    lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|" if "\n" in text else None),
-)
-
-
-def _task_config(spec: TaskSpec, subject: str, name: str, data: Path) -> dict[str, Any]:
-    topic = subject.replace("_", " ")
-    config: dict[str, Any] = {
-        "task": name,
-        "task_alias": subject,
-        "dataset_path": "parquet",
-        # The arrow cache `datasets` builds from the file stays in the run's folder, not in ~/.cache.
-        "dataset_kwargs": {"data_files": {"test": str(data.resolve())}, "cache_dir": str(data.parent.resolve() / "hf")},
-        "test_split": "test",
-        "fewshot_split": None,
-        "num_fewshot": 0,
-    }
-    if spec.mode == "loglikelihood":
-        return config | {
-            "output_type": "multiple_choice",
-            "description": f"The following are multiple choice questions (with answers) about {topic}.\n\n",
-            "doc_to_text": MC_TEXT,
-            "doc_to_choice": list(LETTERS),
-            "doc_to_target": "answer",
-            "metric_list": [_metric("acc")],
-            "metadata": {"version": 1.0},
-        }
-    if spec.mode == "cloze":
-        return config | {
-            "output_type": "multiple_choice",
-            "description": f"The following are questions (with answers) about {topic}.\n\n",
-            "doc_to_text": CLOZE_TEXT,
-            "doc_to_choice": "{{choices}}",
-            "doc_to_target": "{{answer}}",
-            "metric_list": [_metric("acc"), _metric("acc_norm")],
-            "metadata": {"version": 1.0},
-        }
-    return config | {
-        "output_type": "generate_until",
-        "doc_to_text": "{{user_prompt}}",
-        "doc_to_target": "{{answer}}",
-        "generation_kwargs": spec.gen_kwargs or {},
-        "metric_list": [_metric("acc"), _metric("format_valid")],
-        "metadata": {"version": 1.0},
-    }
-
-
-def _metric(name: str) -> dict[str, Any]:
-    return {"metric": name, "aggregation": "mean", "higher_is_better": True}
-
-
-def generative_metrics(module_name: str):
-    """lm-eval `process_results` for a generative task: the harness parser decides `acc` and `format_valid`."""
-    module = importlib.import_module(module_name)
-
-    def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
-        parsed = module.parse_answer(results[0], len(doc["choices"]), doc["question"], doc["choices"])
-        return {"acc": float(parsed.option == doc["answer"]), "format_valid": float(parsed.format_valid)}
-
-    return process_results
 
 
 # -- running -----------------------------------------------------------------------------------------------
