@@ -82,7 +82,7 @@ class ArtifactWriter:
             self._recover()
             self._check_identity()
             self._check_schema()
-            _write_atomic(self.meta / "config.yaml", yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+            write_atomic(self.meta / "config.yaml", yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
         except BaseException:
             self.close()  # a refused open must not keep the folder locked
             raise
@@ -137,7 +137,7 @@ class ArtifactWriter:
     def _check_identity(self) -> None:
         run_file = self.meta / "run.json"
         if not run_file.exists():
-            _write_atomic(run_file, json.dumps(self.run_identity, indent=2, sort_keys=True, default=str))
+            write_atomic(run_file, json.dumps(self.run_identity, indent=2, sort_keys=True, default=str))
             return
         before = json.loads(run_file.read_text())
         now = json.loads(json.dumps(self.run_identity, default=str))
@@ -212,8 +212,8 @@ class ArtifactWriter:
         tmp, marker_file = self.meta / "tmp" / name, self.meta / "done" / f"{name}.json"
         marker = {"file": name, "rows": table.num_rows, "sha256": hashlib.sha256(data).hexdigest()}
         try:
-            _write_atomic(tmp, data, rename=False)
-            _write_atomic(marker_file, json.dumps(marker))  # the commit point
+            _write_fsynced(tmp, data)
+            write_atomic(marker_file, json.dumps(marker))  # the commit point
         except OSError as err:
             tmp.unlink(missing_ok=True)
             marker_file.with_name(marker_file.name + ".writing").unlink(missing_ok=True)
@@ -312,17 +312,26 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _write_atomic(path: Path, data: str | bytes, rename: bool = True) -> None:
-    """Write and fsync; with rename, through a temporary file so readers never see half a file."""
-    raw = data.encode() if isinstance(data, str) else data
-    target = path.with_name(path.name + ".writing") if rename else path
-    with open(target, "wb") as f:
-        f.write(raw)
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write `data` (text as UTF-8) to `path` so that readers see the old file or the whole new one, and a
+    crash right after keeps it: written and fsynced as PATH.writing, renamed over PATH, its folder fsynced."""
+    tmp = path.with_name(path.name + ".writing")
+    _write_fsynced(tmp, data.encode() if isinstance(data, str) else data)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """`obj` as indented JSON with sorted keys and a final newline, through `write_atomic`."""
+    write_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def _write_fsynced(path: Path, data: bytes) -> None:
+    """Write and fsync in place (a shard under tmp/, renamed only after its marker is written)."""
+    with open(path, "wb") as f:
+        f.write(data)
         f.flush()
         os.fsync(f.fileno())
-    if rename:
-        os.replace(target, path)
-        _fsync_dir(path.parent)
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 
 from rich.console import Console
 
-from harness.artifacts.writer import ArtifactError, _write_atomic
-from harness.config import SynthConfig
+from harness.artifacts.writer import ArtifactError, write_atomic
+from harness.config import LoopSettings, SynthConfig
 from harness.stages.loop_eval import START_EVAL, best_round, got_worse, measure, round_table
 from harness.stages.train import PROVENANCE_FILE, load_train_config, run_train
 
@@ -54,7 +54,7 @@ Round = TypeVar("Round", bound=LoopRound)
 @dataclass
 class LoopSummary:
     output: str
-    rounds: list[Any]  # the loop's LoopRound records
+    rounds: list[LoopRound]
     stopped: str | None = None  # why the loop ended early
     start_eval: dict[str, Any] | None = None  # the starting model measured (loops with `eval`)
     keep: str = "last"  # which round's model is the loop's result: the last, or the best measured
@@ -83,8 +83,8 @@ class LoopPlan:
     recipe: str
 
 
-def run_rounds(plan: LoopPlan, cfg: Any, console: Console) -> LoopSummary:
-    """`cfg`: a loop config (output, rounds, model, train, threads, and the rest for `plan`'s steps)."""
+def run_rounds(plan: LoopPlan, cfg: LoopSettings, console: Console) -> LoopSummary:
+    """`cfg`: a loop's config (LoopConfig, ThoughtRankingConfig); `plan`'s steps read their own settings from it."""
     root = Path(cfg.output)
     earlier = _earlier_rounds(root, plan)
     summary = LoopSummary(output=str(root), rounds=[], keep=cfg.keep)
@@ -134,7 +134,7 @@ def run_rounds(plan: LoopPlan, cfg: Any, console: Console) -> LoopSummary:
     return summary
 
 
-def round_synth_config(cfg: Any, step: LoopRound, task: str, output: str, **settings: Any) -> SynthConfig:
+def round_synth_config(cfg: LoopSettings, step: LoopRound, task: str, output: str, **settings: Any) -> SynthConfig:
     """A round's synth run: the loop's questions, columns, limit and threads, on the round's starting model."""
     batch = {"batch_size": cfg.synth_batch_size} if cfg.synth_batch_size else {}
     return SynthConfig(
@@ -168,7 +168,7 @@ def _earlier_rounds(root: Path, plan: LoopPlan) -> dict[int, dict[str, Any]]:
     return {r["round"]: r for r in recorded.get("rounds", [])}
 
 
-def _write_links(root: Path, plan: LoopPlan, cfg: Any, summary: LoopSummary) -> None:
+def _write_links(root: Path, plan: LoopPlan, cfg: LoopSettings, summary: LoopSummary) -> None:
     root.mkdir(parents=True, exist_ok=True)
     links = {
         "loop": plan.name,
@@ -180,4 +180,4 @@ def _write_links(root: Path, plan: LoopPlan, cfg: Any, summary: LoopSummary) -> 
         "start_eval": summary.start_eval,
         "table": summary.table,  # per round: accuracy, valid share, training rows, loss
     }
-    _write_atomic(root / LINKS_FILE, json.dumps(links, indent=2, default=str))
+    write_atomic(root / LINKS_FILE, json.dumps(links, indent=2, default=str))

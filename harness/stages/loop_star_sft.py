@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 
 from harness.artifacts.sources import InputError, open_source
-from harness.artifacts.writer import _write_atomic
+from harness.artifacts.writer import write_atomic
 from harness.config import LoopConfig
 from harness.stages.train import PROVENANCE_FILE, load_train_config, run_train
 from tasks.star_sft import examples_from_row
@@ -47,5 +47,5 @@ def write_examples(spec: str, target: Path) -> int:
             raise InputError(f"{source.label}: row {index}: {err}") from err
     if not lines:
         raise InputError(f"{source.label}: no rows to train on")
-    _write_atomic(target, "\n".join(lines) + "\n")
+    write_atomic(target, "\n".join(lines) + "\n")
     return len(lines)

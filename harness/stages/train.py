@@ -24,7 +24,7 @@ from typing import Any
 
 from rich.console import Console
 
-from harness.artifacts.writer import ArtifactError, _write_atomic, base_provenance
+from harness.artifacts.writer import ArtifactError, base_provenance, write_atomic
 from harness.config import ConfigError, TrainConfig
 from harness.engines.cache import LockedError, file_lock
 from harness.engines.models import resolve_model
@@ -139,7 +139,7 @@ def _claim(partial: Path, identity: dict[str, Any], stack: ExitStack) -> None:
 
 def _publish(partial: Path, output: Path, provenance: dict[str, Any]) -> None:
     """Provenance last, then the work folder becomes the output in one rename: a reader never sees half a model."""
-    _write_atomic(partial / PROVENANCE_FILE, json.dumps(provenance, indent=2, default=str))
+    write_atomic(partial / PROVENANCE_FILE, json.dumps(provenance, indent=2, default=str))
     (partial / "run.json").unlink()
     shutil.rmtree(partial / "checkpoints", ignore_errors=True)
     if output.exists():
@@ -246,7 +246,7 @@ def _check_partial(partial: Path, identity: dict[str, Any]) -> None:
         raise ArtifactError(
             f"{partial} holds an interrupted run with other settings; delete it to start over, or rerun as before"
         )
-    _write_atomic(run_file, json.dumps(now, indent=2, sort_keys=True))
+    write_atomic(run_file, json.dumps(now, indent=2, sort_keys=True))
 
 
 def _finished(output: Path, identity: dict[str, Any]) -> TrainSummary:

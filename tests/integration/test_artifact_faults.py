@@ -80,18 +80,18 @@ def one_error_line(stderr: str) -> str:
 # -- a full disk ------------------------------------------------------------------------------------------------
 def test_a_full_disk_mid_shard_stops_with_one_line_and_the_rerun_completes(synth_dir, reference, tmp_path, monkeypatch):
     out = tmp_path / "judged"
-    real = artifacts._write_atomic
+    real = artifacts._write_fsynced  # how a shard reaches tmp/, before its marker commits it
     calls = {"shards": 0}
 
-    def fill_the_disk(path: Path, data, rename: bool = True) -> None:
+    def fill_the_disk(path: Path, data: bytes) -> None:
         if path.parent.name == "tmp":
             calls["shards"] += 1
             if calls["shards"] == 3:  # the third shard: half its bytes reach the disk, then it is full
                 path.write_bytes(data[: len(data) // 2])
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-        real(path, data, rename)
+        real(path, data)
 
-    monkeypatch.setattr(artifacts, "_write_atomic", fill_the_disk)
+    monkeypatch.setattr(artifacts, "_write_fsynced", fill_the_disk)
     result = run(judge(synth_dir, out))
     assert result.exit_code == 2
     line = one_error_line(result.stderr)
@@ -99,7 +99,7 @@ def test_a_full_disk_mid_shard_stops_with_one_line_and_the_rerun_completes(synth
     assert_every_shard_committed(out)  # two whole shards, nothing half written
     assert len(list(out.glob("*.parquet"))) == 2 and open_artifact(out).rows == 8
 
-    monkeypatch.setattr(artifacts, "_write_atomic", real)
+    monkeypatch.setattr(artifacts, "_write_fsynced", real)
     assert run(judge(synth_dir, out)).exit_code == 0
     assert_complete(out, reference)
 
