@@ -26,10 +26,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from harness.engines.base import Completion, Engine, EngineError, EngineStream, Finished, Job, Request, SamplingParams
 from harness.engines.limits import RETRY_STATUS, RetryPolicy, TokenBucket, parse_retry_after
+from harness.engines.openai_payloads import choice_logprobs, choice_text, public_url, server_sampling, split_tokens
 
 log = logging.getLogger("harness.engines.openai")
 NO_KEY = "EMPTY"  # local servers accept any key; the client refuses to start without one
@@ -129,7 +129,7 @@ class OpenAIEngine(Engine):
                 break
             except self._openai.APIConnectionError as err:
                 if not self.policy.should_retry(attempt):
-                    raise EngineError(f"cannot reach {_public_url(self.base_url)}: {type(err).__name__}") from None
+                    raise EngineError(f"cannot reach {public_url(self.base_url)}: {type(err).__name__}") from None
                 await asyncio.sleep(self.policy.delay(attempt, rng=self._rng))
             except self._openai.APIStatusError as err:
                 if err.status_code in (401, 403):
@@ -137,7 +137,7 @@ class OpenAIEngine(Engine):
                 return
         if served and self.model not in served:
             names = ", ".join(served[:10]) + (" ..." if len(served) > 10 else "")
-            raise EngineError(f"{_public_url(self.base_url)} does not serve {self.model!r}; it serves: {names}")
+            raise EngineError(f"{public_url(self.base_url)} does not serve {self.model!r}; it serves: {names}")
 
     def _call(self, coro):
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
@@ -146,7 +146,7 @@ class OpenAIEngine(Engine):
         return {
             "engine": self.name,
             "openai": self._openai.__version__,
-            "base_url": _public_url(self.base_url),
+            "base_url": public_url(self.base_url),
             "model": self.model,
             "api_key_env": self.api_key_env,  # the variable's name, never its value
             "concurrency": self.concurrency,
@@ -204,9 +204,9 @@ class OpenAIEngine(Engine):
         hint = {
             401: f"check the key in ${self.api_key_env} (--api-key-env names the variable)",
             403: f"the key in ${self.api_key_env} may not use this model",
-            404: f"is {self.model!r} the name the server serves? (GET {_public_url(self.base_url)}/models lists them)",
+            404: f"is {self.model!r} the name the server serves? (GET {public_url(self.base_url)}/models lists them)",
         }[err.status_code]
-        return self._redact(f"{_public_url(self.base_url)} answered HTTP {err.status_code}: {hint}. Server said: {err}")
+        return self._redact(f"{public_url(self.base_url)} answered HTTP {err.status_code}: {hint}. Server said: {err}")
 
     async def _pace(self, request: Request, params: SamplingParams) -> float:
         """Wait for the per-minute budgets; returns the token estimate charged (settled after the answer)."""
@@ -254,9 +254,9 @@ class OpenAIEngine(Engine):
         prompt_tokens = usage.prompt_tokens if usage else 0
         total = usage.completion_tokens if usage else 0
         choices = sorted(response.choices, key=lambda c: c.index)
-        texts = [_text(c) for c in choices]
-        logprobs = [_logprobs(c) if params.logprobs is not None else None for c in choices]
-        counts = _split_tokens(total, choices, texts, logprobs, params.max_tokens)
+        texts = [choice_text(c) for c in choices]
+        logprobs = [choice_logprobs(c) if params.logprobs is not None else None for c in choices]
+        counts = split_tokens(total, choices, texts, logprobs, params.max_tokens)
         self.usage.add(prompt_tokens, total)
         out = []
         for choice, text, lp, count in zip(choices, texts, logprobs, counts, strict=True):
@@ -336,78 +336,3 @@ class _Pool(EngineStream):
         for future in self.futures.values():
             future.cancel()
         self.futures = {}
-
-
-def _text(choice) -> str:
-    message = getattr(choice, "message", None)
-    return (message.content or "") if message is not None else (choice.text or "")
-
-
-def _logprobs(choice) -> list[dict[str, Any]] | None:
-    """The server's logprobs in our shape: {token, logprob, top?}. Tokens are as the server spells them."""
-    lp = choice.logprobs
-    if lp is None:
-        return None
-    if getattr(lp, "content", None) is not None:  # chat completions
-        return [
-            {
-                "token": t.token,
-                "logprob": t.logprob,
-                **({"top": {a.token: a.logprob for a in t.top_logprobs}} if t.top_logprobs else {}),
-            }
-            for t in lp.content
-        ]
-    entries = []  # completions: parallel lists
-    for i, token in enumerate(lp.tokens or []):
-        entry: dict[str, Any] = {"token": token, "logprob": lp.token_logprobs[i]}
-        if lp.top_logprobs and lp.top_logprobs[i]:
-            entry["top"] = dict(lp.top_logprobs[i])
-        entries.append(entry)
-    return entries
-
-
-def _split_tokens(total: int, choices, texts: list[str], logprobs: list, max_tokens: int) -> list[int]:
-    """Completion tokens per sample: exact from logprobs, or when the request had one sample.
-
-    With n>1 and no logprobs the API reports only the request's total. A sample cut by the budget used exactly
-    `max_tokens`; the rest is split over the other samples by text length (largest remainder), so the rows
-    still add up to what the server counted. README: "Token counts".
-    """
-    if all(lp is not None for lp in logprobs):
-        return [len(lp) for lp in logprobs]
-    if len(texts) == 1:
-        return [total]
-    counts = [max_tokens if c.finish_reason == "length" else 0 for c in choices]
-    rest = [i for i, c in enumerate(choices) if c.finish_reason != "length"]
-    left = max(total - sum(counts), 0)
-    if not rest:
-        return counts
-    weights = {i: len(texts[i]) + 1 for i in rest}
-    shares = {i: left * w / sum(weights.values()) for i, w in weights.items()}
-    for i in rest:
-        counts[i] = int(shares[i])
-    for i in sorted(rest, key=lambda i: shares[i] - counts[i], reverse=True)[: left - sum(counts[i] for i in rest)]:
-        counts[i] += 1
-    return counts
-
-
-def _public_url(url: str) -> str:
-    """The base URL without user info, query or fragment, which may carry credentials."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
-
-
-def server_sampling(params: SamplingParams) -> dict[str, Any]:
-    """The sampling settings the OpenAI API has no field for, sent in the request body only when set: vLLM's and
-    SGLang's servers honour min_p, top_k and repetition_penalty; a server that does not know them rejects the
-    request (a failed row naming the server's reason) or, at its discretion, ignores them (README, "Sampling")."""
-    extra: dict[str, Any] = {}
-    if params.min_p:
-        extra["min_p"] = params.min_p
-    if params.top_k:
-        extra["top_k"] = params.top_k
-    if params.repetition_penalty != 1:
-        extra["repetition_penalty"] = params.repetition_penalty
-    return extra

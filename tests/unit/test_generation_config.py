@@ -9,7 +9,7 @@ import pytest
 from harness.config import SamplingOverrides
 from harness.engines.base import SamplingParams
 from harness.engines.generation_config import sampling_from, with_generation_config
-from harness.engines.openai_engine import server_sampling
+from harness.engines.openai_payloads import server_sampling
 from harness.evalsets.lm_eval_adapter import generation_kwargs
 
 QWEN_INSTRUCT = {"do_sample": True, "temperature": 0.7, "top_p": 0.8, "top_k": 20, "repetition_penalty": 1.05}

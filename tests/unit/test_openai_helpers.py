@@ -6,7 +6,8 @@ from types import SimpleNamespace as NS
 
 import pytest
 
-from harness.engines.openai_engine import Usage, _logprobs, _public_url, _split_tokens, _text
+from harness.engines.openai_engine import Usage
+from harness.engines.openai_payloads import choice_logprobs, choice_text, public_url, split_tokens
 
 
 def choice(finish: str = "stop", text: str = "x") -> NS:
@@ -14,29 +15,29 @@ def choice(finish: str = "stop", text: str = "x") -> NS:
 
 
 def test_one_sample_gets_the_whole_count():
-    assert _split_tokens(17, [choice()], ["abc"], [None], 64) == [17]
+    assert split_tokens(17, [choice()], ["abc"], [None], 64) == [17]
 
 
 def test_logprobs_give_exact_counts():
     lps = [[{}] * 3, [{}] * 5]
-    assert _split_tokens(8, [choice(), choice()], ["a", "b"], lps, 64) == [3, 5]
+    assert split_tokens(8, [choice(), choice()], ["a", "b"], lps, 64) == [3, 5]
 
 
 def test_a_sample_cut_by_the_budget_used_exactly_max_tokens():
     choices = [choice("length"), choice("stop"), choice("stop")]
-    counts = _split_tokens(64 + 30, choices, ["long text", "aaaaaaaaa", "a"], [None] * 3, 64)
+    counts = split_tokens(64 + 30, choices, ["long text", "aaaaaaaaa", "a"], [None] * 3, 64)
     assert counts[0] == 64 and sum(counts) == 94 and counts[1] > counts[2] > 0
 
 
 @pytest.mark.parametrize("total", [0, 1, 7, 100])
 def test_the_split_adds_up_to_the_servers_total(total):
     texts = ["a" * 10, "b" * 3, "c" * 7]
-    counts = _split_tokens(total, [choice()] * 3, texts, [None] * 3, 1000)
+    counts = split_tokens(total, [choice()] * 3, texts, [None] * 3, 1000)
     assert sum(counts) == total and all(c >= 0 for c in counts)
 
 
 def test_all_samples_cut_by_the_budget():
-    assert _split_tokens(20, [choice("length")] * 2, ["a", "b"], [None, None], 10) == [10, 10]
+    assert split_tokens(20, [choice("length")] * 2, ["a", "b"], [None, None], 10) == [10, 10]
 
 
 @pytest.mark.parametrize(
@@ -48,13 +49,13 @@ def test_all_samples_cut_by_the_budget():
     ],
 )
 def test_public_url_drops_anything_that_may_carry_credentials(url, public):
-    assert _public_url(url) == public
+    assert public_url(url) == public
 
 
 def test_chat_logprobs_in_the_engine_contract_shape():
     top = [NS(token="Hi", logprob=-0.1), NS(token="Hello", logprob=-2.0)]
     content = [NS(token="Hi", logprob=-0.1, top_logprobs=top), NS(token="!", logprob=-0.5, top_logprobs=[])]
-    got = _logprobs(NS(logprobs=NS(content=content)))
+    got = choice_logprobs(NS(logprobs=NS(content=content)))
     assert got == [
         {"token": "Hi", "logprob": -0.1, "top": {"Hi": -0.1, "Hello": -2.0}},
         {"token": "!", "logprob": -0.5},
@@ -63,17 +64,17 @@ def test_chat_logprobs_in_the_engine_contract_shape():
 
 def test_completion_logprobs_in_the_engine_contract_shape():
     lp = NS(content=None, tokens=["a", "b"], token_logprobs=[-0.2, -0.3], top_logprobs=[{"a": -0.2}, None])
-    assert _logprobs(NS(logprobs=lp)) == [
+    assert choice_logprobs(NS(logprobs=lp)) == [
         {"token": "a", "logprob": -0.2, "top": {"a": -0.2}},
         {"token": "b", "logprob": -0.3},
     ]
-    assert _logprobs(NS(logprobs=None)) is None
+    assert choice_logprobs(NS(logprobs=None)) is None
 
 
 def test_text_of_chat_and_completion_choices():
-    assert _text(NS(message=NS(content="chat"))) == "chat"
-    assert _text(NS(message=NS(content=None))) == ""
-    assert _text(NS(message=None, text="raw")) == "raw"
+    assert choice_text(NS(message=NS(content="chat"))) == "chat"
+    assert choice_text(NS(message=NS(content=None))) == ""
+    assert choice_text(NS(message=None, text="raw")) == "raw"
 
 
 def test_usage_and_cost():
