@@ -1,7 +1,8 @@
 """Data-parallel engine replicas on a Ray cluster, through Ray Data (`harness synth|judge --ray`).
 
-The driver (the `harness` process) keeps everything that touches the output folder: it reads the input,
-skips what is already committed, and commits every shard through the stage's own committer and writer. Ray
+The driver (the `harness` process; its loop is harness/stages/replicas.py) keeps everything that touches the
+output folder: it reads the input, skips what is already committed, and commits every shard through the
+stage's own writer. Ray
 Data spreads the pending items (input rows, judge questions) over an actor pool, a task of several at a time;
 each actor (a replica) holds one `EngineSession` (engine and generation cache) and streams each task's
 records (`stream_loop.py`: an input row with all its samples, a judge's question) through it with the
@@ -33,10 +34,10 @@ import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from harness.config import ConfigError, RayOptions
-from harness.engines.session import EngineSession, batched, usage_delta
+from harness.config import ConfigError, JudgeConfig, RayOptions, SynthConfig
+from harness.engines.session import EngineSession, batched, default_window, usage_delta
 from harness.engines.stream_loop import RecordRun, stream_records
 
 # A replica process that dies is restarted this often and its task retried this often; more than that is
@@ -44,6 +45,8 @@ from harness.engines.stream_loop import RecordRun, stream_records
 MAX_RESTARTS = 4
 MAX_TASK_RETRIES = 4
 INPUT_CHUNK = 65_536  # pending items pickled and handed to Ray at a time
+# The stage configs that run on replicas; the config a replica runs is of its stage's type.
+StageConfig = TypeVar("StageConfig", SynthConfig, JudgeConfig)
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,7 @@ def plan_replicas(options: RayOptions, cluster: Cluster, threads: int | None, en
     return ReplicaPlan(replicas=replicas, gpus_per_replica=gpus, threads=threads)
 
 
-def replica_config(cfg: Any, plan: ReplicaPlan) -> Any:
+def replica_config(cfg: StageConfig, plan: ReplicaPlan) -> StageConfig:
     """The stage config as a replica runs it: its share of threads, and tensor parallel over its GPUs."""
     update: dict[str, Any] = {"threads": plan.threads, "ray": None}
     if cfg.engine == "vllm" and plan.gpus_per_replica > 1:
@@ -181,7 +184,7 @@ class ReplicaResult:
 def run_replicas(
     items: Iterable[Any],
     record: Callable[[Any], RecordRun],
-    cfg: Any,
+    cfg: SynthConfig | JudgeConfig,
     fingerprint: str,
     plan: ReplicaPlan,
     engine_batch: int | None = None,
@@ -250,10 +253,8 @@ def records_per_task(items: int, replicas: int, window: int) -> int:
     return max(1, min(window, -(-items // replicas)))
 
 
-def _window(cfg: Any, engine_batch: int | None) -> int:
-    from harness.engines.session import default_window
-
-    return getattr(cfg, "window", None) or default_window(cfg, engine_batch)
+def _window(cfg: SynthConfig | JudgeConfig, engine_batch: int | None) -> int:
+    return cfg.window or default_window(cfg, engine_batch)
 
 
 def _replica_env(plan: ReplicaPlan) -> dict[str, str]:
@@ -272,7 +273,9 @@ class Replica:
     """One engine replica: a Ray Data actor holding one engine session for its whole life. Each task's records
     stream through it as in a single-process run (the same loop and window)."""
 
-    def __init__(self, cfg: Any, fingerprint: str, record: Callable[[Any], RecordRun], batch: int | None) -> None:
+    def __init__(
+        self, cfg: SynthConfig | JudgeConfig, fingerprint: str, record: Callable[[Any], RecordRun], batch: int | None
+    ) -> None:
         from harness.engines.base import EngineError
         from harness.engines.models import resolve_engine_model
 
@@ -334,47 +337,6 @@ class Replica:
         session = getattr(self, "session", None)
         if session is not None:
             session.close()
-
-
-class Fresh:
-    """Drops records this run already committed: a task Ray retried after its first result was delivered
-    must not write a record twice. `key(result)` names a result's record."""
-
-    def __init__(self, key: Callable[[Any], str | None]) -> None:
-        self.key = key
-        self.committed: set[str] = set()
-
-    def new(self, result: Any) -> bool:
-        key = self.key(result)
-        if key is None:
-            return True
-        if key in self.committed:
-            return False
-        self.committed.add(key)
-        return True
-
-
-class ShardFacts:
-    """What a shard committed from replicas' records records: the engine (as the first replica described
-    it), the usage of the records since the last shard, and which replicas did them."""
-
-    def __init__(self) -> None:
-        self.engine: dict[str, Any] = {}
-        self.usage: dict[str, Any] = {}
-        self.replicas: dict[str, dict[str, Any]] = {}
-
-    def add(self, finished: ReplicaResult) -> None:
-        self.engine = self.engine or finished.provenance
-        for key, value in finished.usage.items():
-            self.usage[key] = self.usage.get(key, 0) + value
-        self.replicas[f"{finished.replica['node']}/{finished.replica['pid']}"] = finished.replica
-
-    def take(self) -> dict[str, Any]:
-        """This shard's facts; usage and replicas start over for the next one."""
-        usage = {"engine_usage": self.usage} if self.usage else {}
-        facts = {**self.engine, **usage, "replicas": list(self.replicas.values())}
-        self.usage, self.replicas = {}, {}
-        return facts
 
 
 def _node() -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import itertools
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -37,6 +37,7 @@ from harness.engines.models import ResolvedModel, resolve_engine_model
 from harness.engines.session import EngineSession, usage_delta
 from harness.engines.stream_loop import Ask, Committer, RecordRun, stream_records
 from harness.progress import StageProgress
+from harness.stages.replicas import ReplicaJob, run_on_replicas
 from tasks import get_task
 from tasks.base import Task
 
@@ -73,6 +74,39 @@ class SynthSummary:
     @property
     def tokens_per_second(self) -> float:
         return self.generated_tokens / self.seconds if self.seconds else 0.0
+
+    def add_record(self, rows: list[dict[str, Any]]) -> None:
+        """One finished record's rows into the counts."""
+        self.rows_in += 1
+        self.rows_out += len(rows)
+        for row in rows:
+            if row["valid"]:
+                self.valid += 1
+            else:
+                if row.get("finish_reason") is None:  # rejected before any generation
+                    self.rejected_inputs += 1
+                elif row["finish_reason"] == "error":
+                    self.engine_errors += 1
+                reason = row["rejection_reason"].split(":")[0]
+                self.rejection_reasons[reason] = self.rejection_reasons.get(reason, 0) + 1
+
+
+@dataclass
+class SynthRun:
+    """What generating and committing a run's records needs, on one engine or on Ray replicas."""
+
+    cfg: SynthConfig
+    model: ResolvedModel
+    writer: ArtifactWriter
+    failed: dict[str, str]  # record_id -> the shard whose failed rows its new rows replace
+    provenance: dict[str, Any]  # every shard's, before the facts of the engine that wrote it
+    total: int | None  # input rows expected, for the progress bar
+    summary: SynthSummary
+    console: Console
+
+    def commit(self, finished: list[list[dict[str, Any]]], facts: dict[str, Any]) -> None:
+        """Finished records into the artifact; their shard also records `facts` (engine, usage, replicas)."""
+        self.summary.retried_rows += write_records(self.writer, finished, self.failed, {**self.provenance, **facts})
 
 
 def bundled_sample() -> Path:
@@ -132,15 +166,12 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
                 "config": cfg.model_dump(),
             }
             total = _expected_rows(source.count, cfg.limit, shard, len(done))
+            run = SynthRun(cfg, model, writer, failed, provenance, total, summary, console)
             rows = itertools.chain([first], pending)
             if cfg.ray is not None:  # the same records, run by engine replicas on a Ray cluster
-                from harness.stages.synth_ray import generate_on_ray
-
-                record = functools.partial(synth_record, task, required=required, params=params)
-                generate_on_ray(rows, record, writer, failed, cfg, model, provenance, total, summary, console)
+                _generate_on_ray(run, rows, functools.partial(synth_record, task, required=required, params=params))
             else:
-                records = (synth_record(task, row, required, params) for row in rows)
-                _generate(records, writer, failed, cfg, model, provenance, total, summary, console)
+                _generate(run, (synth_record(task, row, required, params) for row in rows))
         summary.artifact_rows, summary.artifact_valid = writer.rows_written(), writer.valid_rows()
         if task.pair_fields is not None:
             summary.pairs_output = cfg.pairs_output or f"{cfg.output}-pairs"
@@ -148,11 +179,12 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
     return summary
 
 
-def _generate(records, writer, failed, cfg, model, provenance, total, summary, console) -> None:
+def _generate(run: SynthRun, records: Iterator[RecordRun[list[dict[str, Any]]]]) -> None:
     """The records through the shared streaming loop; finished ones are committed by the committer."""
+    cfg, summary = run.cfg, run.summary
     with (
-        EngineSession(cfg, model, cfg.batch_size) as session,
-        StageProgress(f"synth {cfg.task}", total, console) as progress,
+        EngineSession(cfg, run.model, cfg.batch_size) as session,
+        StageProgress(f"synth {cfg.task}", run.total, run.console) as progress,
     ):
         session.on_status = progress.note  # loading a model says so: minutes of silence read as a hang
         usage_before: dict[str, Any] = {}
@@ -163,15 +195,14 @@ def _generate(records, writer, failed, cfg, model, provenance, total, summary, c
             usage = usage_delta(usage_before, after)
             usage_before = after
             # A shard the cache answered whole never built the engine: it records the engine's name only.
-            shard = {**provenance, **session.provenance(), **({"engine_usage": usage} if usage else {})}
-            summary.retried_rows += write_records(writer, finished, failed, shard)
+            run.commit(finished, {**session.provenance(), **({"engine_usage": usage} if usage else {})})
 
         committer = Committer(write, len, cfg.shard_rows, cfg.commit_seconds)
         stream = session.open_stream()
 
         def done(rows: list[dict[str, Any]]) -> None:
             committer.add(rows)
-            _tally(summary, rows)
+            summary.add_record(rows)
             progress.advance(1, session.new_tokens(), stream.in_flight)
 
         try:
@@ -182,6 +213,34 @@ def _generate(records, writer, failed, cfg, model, provenance, total, summary, c
         summary.seconds = progress.elapsed
         summary.cache_hits, summary.generated_tokens = session.cache_hits, session.generated_tokens
         summary.engine_usage = session.usage()
+
+
+def _generate_on_ray(run: SynthRun, rows: Iterator[SourceRow], record: Callable[[SourceRow], RecordRun]) -> None:
+    """The same records, each input row's run by an engine replica on a Ray cluster; committed here as the
+    single-process loop commits them (a record's rows in one shard)."""
+
+    def tally(record_rows: list[dict[str, Any]]) -> bool:
+        run.summary.add_record(record_rows)
+        return True  # every finished record is committed: a failed request's rows say so, a rerun retries them
+
+    job = ReplicaJob(
+        cfg=run.cfg,
+        fingerprint=run.model.fingerprint,
+        record=record,
+        commit=run.commit,
+        rows=len,
+        shard_rows=run.cfg.shard_rows,
+        key=lambda record_rows: record_rows[0]["record_id"],
+        tally=tally,
+        progress_rows=lambda record_rows: 1,  # the progress bar counts input rows
+        label=f"synth {run.cfg.task}",
+        total=run.total,
+        engine_batch=run.cfg.batch_size,
+    )
+    totals = run_on_replicas(job, rows, run.console)
+    summary = run.summary
+    summary.cache_hits, summary.generated_tokens = totals.cache_hits, totals.generated_tokens
+    summary.engine_usage, summary.seconds = totals.engine_usage, totals.seconds
 
 
 def write_pairs(task: Task, shards: list[Path], target: Path, identity: dict[str, Any]) -> int:
@@ -250,7 +309,7 @@ def synth_record(task: Task, row: SourceRow, required: dict[str, str], params) -
 def write_records(writer, records: list[list[dict[str, Any]]], failed: dict[str, str], provenance) -> int:
     """Commit finished records (each a list of rows): new records go to one new shard, sorted by input
     position; retried records go back into the shard that held their failed rows. Returns how many rows were
-    retries. The committer of `harness synth --ray` calls this too."""
+    retries."""
     retried: dict[str, list[dict[str, Any]]] = {}
     fresh = []
     for row in sorted((r for rows in records for r in rows), key=lambda r: r["source_index"]):  # stable
@@ -296,22 +355,6 @@ def _expected_rows(count: int | None, limit: int | None, shard, done: int) -> in
     if shard is not None:
         rows = round(rows / shard[1])  # the hash split is even in expectation; the bar shows an estimate
     return max(rows - done, 0)
-
-
-def _tally(summary: SynthSummary, rows: list[dict[str, Any]]) -> None:
-    """One finished record's rows into the summary."""
-    summary.rows_in += 1
-    summary.rows_out += len(rows)
-    for row in rows:
-        if row["valid"]:
-            summary.valid += 1
-        else:
-            if row.get("finish_reason") is None:  # rejected before any generation
-                summary.rejected_inputs += 1
-            elif row["finish_reason"] == "error":
-                summary.engine_errors += 1
-            reason = row["rejection_reason"].split(":")[0]
-            summary.rejection_reasons[reason] = summary.rejection_reasons.get(reason, 0) + 1
 
 
 def _task_options(cfg: SynthConfig) -> dict[str, Any]:

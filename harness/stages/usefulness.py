@@ -35,6 +35,7 @@ from harness.engines.scoring import Scored, ScoreRequest
 from harness.engines.session import EngineSession, batched
 from harness.evalsets.ngrams import tokenize
 from harness.progress import StageProgress
+from harness.stages.judge_summary import JudgeSummary, artifact_tallies
 from judges.calibration import JudgeTally
 
 NAME = "usefulness"
@@ -59,9 +60,7 @@ FIELDS = [
 ]
 
 
-def run_usefulness(cfg: JudgeConfig, console: Console | None = None):
-    from harness.stages.judge import SUMMARY_FILE, JudgeSummary, _write_json
-
+def run_usefulness(cfg: JudgeConfig, console: Console | None = None) -> JudgeSummary:
     console = console or Console(stderr=True)
     if cfg.judges != [NAME]:
         raise ConfigError(f"--judge {NAME} runs on its own (it loads a scorer model); judge the others separately")
@@ -106,12 +105,8 @@ def run_usefulness(cfg: JudgeConfig, console: Console | None = None):
                 writer.commit(to_table(rows, schema), meta)
                 progress.advance(len(rows), 0)
             summary.seconds = progress.elapsed
-        whole = JudgeTally(NAME)
-        for shard in writer.shards():
-            whole.merge(JudgeTally.from_dict(read_provenance(shard)["judge_tally"][NAME]))
-        summary.judges = {NAME: whole.summary()}
-    summary.summary_file = str(Path(cfg.output) / SUMMARY_FILE)
-    _write_json(Path(summary.summary_file), {"judges": summary.judges})
+        summary.judges = artifact_tallies(writer.shards(), {NAME: NAME})  # its tally's kind is its name
+    summary.write_file()
     return summary
 
 

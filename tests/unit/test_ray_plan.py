@@ -10,14 +10,13 @@ import pytest
 from harness.config import ConfigError, RayOptions, SynthConfig
 from harness.scale.ray_replicas import (
     Cluster,
-    Fresh,
     ReplicaResult,
-    ShardFacts,
     joined,
     plan_replicas,
     records_per_task,
     replica_config,
 )
+from harness.stages.replicas import Fresh, ShardFacts
 
 CPU4 = Cluster(address="a:1", version="2.60.0", nodes=1, cpus=4, gpus=0)
 GPU8 = Cluster(address="a:1", version="2.60.0", nodes=2, cpus=64, gpus=8)

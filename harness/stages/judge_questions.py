@@ -1,0 +1,167 @@
+"""One question judged, as a record of the shared streaming loop (`stream_loop.py`): `QuestionJudging.record`
+sends its LLM judges' requests (a rank tournament's rounds one after another) and runs the verifiers on its
+rows; `JudgedQuestion` is what comes back, `count_question` adds it to the run's summary and
+`commit_questions` writes a shard of them with their tallies. The single-process loop and Ray replicas
+(`replicas.py`) run the same records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from harness.artifacts.schemas import to_table
+from harness.artifacts.writer import ArtifactWriter
+from harness.engines.base import SamplingParams
+from harness.engines.stream_loop import Ask, RecordRun
+from harness.stages.judge_columns import Column, row_values
+from harness.stages.judge_summary import JudgeSummary
+from judges.calibration import JudgeTally
+from judges.format_check import check_format
+from judges.llm_judges import Candidate, LLMJudge
+from judges.registry import FORMAT, VERIFIERS, column_name
+from judges.verifiers import Checked
+from tasks import get_task
+
+
+@dataclass
+class JudgedQuestion:
+    """One question's judged rows and, per judge, their tally; no rows when a judge request failed for good."""
+
+    rows: list[dict[str, Any]]
+    tallies: dict[str, JudgeTally]
+    requests: int
+    failed: bool = False
+
+
+@dataclass(frozen=True)
+class QuestionJudging:
+    """How every question of a run is judged; pickled whole to Ray replicas, so it holds no open files."""
+
+    judges: list[str]  # in the order of --judge
+    columns: dict[str, Column]  # where each logical column comes from
+    lookup: dict[int, dict[str, Any]]  # source_index -> the source's columns that are needed
+    llm: dict[str, LLMJudge]  # the LLM judges among `judges`
+    params: SamplingParams  # of every LLM judge request
+
+    def record(self, group: list[dict[str, Any]]) -> RecordRun[JudgedQuestion]:
+        """One question (`group`: its rows): its LLM judges' requests (each round of every judge at once), then
+        the verifiers. A question with a failed judge request asks no more and returns no rows (it is not
+        committed)."""
+        rows = [{**row, "candidate_idx": i} for i, row in enumerate(group)]
+        values = [row_values(row, self.columns, self.lookup) for row in rows]
+        tallies = {name: JudgeTally(kind) for name, kind in tally_kinds(self.judges, self.llm).items()}
+        requests = 0
+        if self.llm:
+            requests = yield from _llm_judging(rows, values, self.llm, self.params, tallies)
+            if requests < 0:
+                return JudgedQuestion([], {}, -requests, failed=True)
+        for name in self.judges:
+            if name in self.llm:
+                continue
+            tally = tallies[column_name(name)]
+            for row, logical in zip(rows, values, strict=True):
+                checked = _verify(name, row, logical)
+                tally.add_score(checked.score)
+                tally.unparsable += checked.unparsable
+                _put(row, name, checked.score, checked.reason)
+        return JudgedQuestion(rows, tallies, requests)
+
+
+def tally_kinds(judges: list[str], llm: dict[str, LLMJudge]) -> dict[str, str]:
+    """Each judge's column name -> the kind of its tally: "verifier", or its LLM judge's kind."""
+    return {column_name(n): "verifier" if n not in llm else llm[n].kind for n in judges}
+
+
+def count_question(summary: JudgeSummary, question: JudgedQuestion) -> bool:
+    """A finished question into the summary; False when a judge request failed for good (the question is not
+    committed: a rerun judges it again)."""
+    summary.requests += question.requests
+    if question.failed:
+        summary.failed_questions += 1
+        return False
+    summary.questions += 1
+    summary.rows += len(question.rows)
+    return True
+
+
+def commit_questions(writer: ArtifactWriter, provenance: dict[str, Any], judged: list[JudgedQuestion]) -> None:
+    """One shard of judged questions: their rows, and per judge the tally of those rows in its provenance."""
+    tallies: dict[str, JudgeTally] = {}
+    for question in judged:
+        for name, tally in question.tallies.items():
+            tallies.setdefault(name, JudgeTally(tally.kind)).merge(tally)
+    rows = [row for question in judged for row in question.rows]
+    tally_meta = {name: t.to_dict() for name, t in tallies.items()}
+    writer.commit(to_table(rows, writer.schema), {**provenance, "judge_tally": tally_meta})
+
+
+def _verify(name: str, row: dict[str, Any], values: dict[str, Any]) -> Checked:
+    if row.get("completion") is None and "completion" in row:
+        return Checked(None, f"no completion ({row.get('rejection_reason') or 'not generated'})")
+    if name == FORMAT:
+        return _check_task_format(row)
+    spec = VERIFIERS[name]
+    args = [values.get(c) for c in (*spec.columns, *spec.optional)]
+    return spec.check(values.get("prediction"), *args)
+
+
+def _check_task_format(row: dict[str, Any]) -> Checked:
+    """The synth task's own validators, run again on the completion (two-step tasks: the synth verdicts,
+    which saw both steps' outputs; one completion alone cannot be checked again)."""
+    try:
+        task = get_task(row["task"])
+    except (KeyError, ValueError):
+        return Checked(None, f"no task {row.get('task')!r} to check the format with")
+    if task.two_step:
+        failed = row.get("rejection_reason")
+        return Checked(0.0 if failed else 1.0, f"synth verdict: {failed}" if failed else "synth verdicts passed")
+    return check_format(task, task.values_from_output(row), row["completion"], finish_reason=row.get("finish_reason"))
+
+
+def _llm_judging(rows, values, llm, params, tallies):
+    """Every LLM judge on one question, round by round (a step asks every judge's next round). Returns the
+    number of requests sent, negated when one failed for good (the question's results are then dropped)."""
+    candidates = [_candidate(row, v) for row, v in zip(rows, values, strict=True)]
+    states = [(name, judge.start(candidates)) for name, judge in llm.items()]
+    sent = 0
+    while True:
+        asked = [(state, state.requests()) for _, state in states]
+        asks = [Ask(r, params) for _, rs in asked for r in rs]
+        if not asks:
+            break
+        sent += len(asks)
+        replies = iter((yield asks))
+        for state, rs in asked:
+            if rs:
+                answers = [next(replies)[0] for _ in rs]
+                if any(c.is_error for c in answers):
+                    return -sent
+                state.receive([c.text for c in answers])
+    for name, state in states:
+        tally = tallies[column_name(name)]
+        results = state.results()  # reading the last replies counts the unparsable ones: before the merge
+        tally.merge(state.tally)
+        for row, result in zip(rows, results, strict=True):
+            tally.add_score(result.score)
+            _put(row, name, result.score, result.reason, result.extra)
+    return sent
+
+
+def _candidate(row: dict[str, Any], values: dict[str, Any]) -> Candidate:
+    question = values.get("question")
+    question = question if isinstance(question, str) else None
+    if "completion" in row and row.get("completion") is None:
+        return Candidate(question, None, f"no completion ({row.get('rejection_reason') or 'not generated'})")
+    response = values.get("response")
+    if not isinstance(response, str) or not response.strip():
+        return Candidate(question, None, "no answer to judge (empty or missing)")
+    return Candidate(question, response)
+
+
+def _put(row: dict[str, Any], name: str, score: float | None, reason: str, extra: dict | None = None) -> None:
+    prefix = f"judge_{column_name(name)}_"
+    row[prefix + "score"] = score
+    row[prefix + "reason"] = reason
+    for key, value in (extra or {}).items():
+        row[prefix + key] = value
