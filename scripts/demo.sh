@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Set everything up, then backfill reasoning traces for 8 rows of the bundled sample on the default model.
-# Extra flags go to `harness synth` (e.g. --limit 32 for more rows); a rerun resumes.
+# Set everything up, then run the lifecycle on the default model: `harness run demo` (synth, verify, select,
+# decontaminate, train, eval, report; harness/pipeline/shipped/demo.yaml). Extra flags go to `harness run`
+# (e.g. --set limit=8); a rerun skips what is done and resumes the rest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/harness synth --task backfill --input sample --limit 8 --max-tokens 256 --batch-size 8 \
-  --output runs/demo "$@"
+.venv/bin/harness run demo --output runs/demo "$@"
 echo "Next: . .venv/bin/activate   (then \`harness --help\`, and the README's examples run as written)" >&2

@@ -1,9 +1,9 @@
 """The `harness` command line: one module per command group, in the order a dataset goes through them.
 
 synth.py (synth); judge.py (judge, select, decontam); eval.py (eval mmlu); train.py (train METHOD); loop.py
-(loop star|thought-ranking); publish.py (report, push, lineage). Each command's flags are made from its
-config model (options.py) and its work is its stage's (harness/stages/registry.py); the command prints the
-summary. Known errors are one red line (errors.py); the precedence of flags over files is precedence.py's.
+(loop star|thought-ranking); run.py (run PIPELINE: stages and rounds as one resumable run); publish.py (report,
+push, lineage). Each command's flags are made from its config model (options.py) and its work is its stage's
+(harness/stages/registry.py); the command prints the summary. Known errors are one red line (errors.py); the precedence of flags over files is precedence.py's.
 Heavy libraries (torch, transformers, datasets) are imported inside the stages, so `--help` is instant.
 """
 
@@ -20,12 +20,13 @@ from harness.cli import loop as loop_commands
 from harness.cli import publish, synth, train
 from harness.cli.errors import console
 from harness.cli.precedence import HarnessGroup, HarnessTyper
+from harness.cli.run import run
 
 
 class LifecycleOrder(HarnessGroup):
     """`harness --help` lists the commands in the order a dataset goes through them."""
 
-    ORDER = ("synth", "judge", "select", "decontam", "eval", "train", "loop", "report", "push", "lineage")
+    ORDER = ("synth", "judge", "select", "decontam", "eval", "train", "loop", "run", "report", "push", "lineage")
 
     def list_commands(self, ctx) -> list[str]:
         names = super().list_commands(ctx)
@@ -85,6 +86,7 @@ app.command("decontam")(judge_commands.decontam)
 app.add_typer(eval_commands.eval_app, name="eval")
 app.add_typer(train.train_app, name="train")
 app.add_typer(loop_commands.loop_app, name="loop")
+app.command("run")(run)
 app.command("report")(publish.report)
 app.command("push")(publish.push)
 app.command("lineage")(publish.lineage)

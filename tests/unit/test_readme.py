@@ -60,8 +60,8 @@ def test_the_first_screen_says_how_to_put_harness_on_the_path_and_what_the_tests
 
 def test_the_demo_does_what_the_readme_says():
     demo = (ROOT / "scripts" / "demo.sh").read_text()
-    limit = re.search(r"^\.venv/bin/harness synth .*--limit (\d+)", demo, flags=re.M)[1]
-    assert f"backfill traces for {limit} bundled rows" in README
+    output = re.search(r"^\.venv/bin/harness run demo --output (\S+)", demo, flags=re.M)[1]
+    assert f"`harness run demo --output {output}`" in README and f"`{output}/report/report.html`" in README
 
 
 @functools.cache

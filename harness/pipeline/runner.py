@@ -1,0 +1,186 @@
+"""Runs a pipeline's plan: each stage through its entry point (`run_stage`), the run's record kept in
+OUTPUT/pipeline.json, then one table and one report over every stage's artifact.
+
+A rerun skips each stage that is done under the same fingerprint (its files untouched) and lets the unfinished one
+resume itself, as its command would. A stage whose settings or input files changed, and every stage after it,
+runs again; the output it had is moved to OUTPUT/.replaced/ first (nothing is deleted) and the run says so.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+from harness.artifacts.reader import open_artifact
+from harness.artifacts.writer import ArtifactError
+from harness.config import (
+    DecontamConfig,
+    EvalConfig,
+    JudgeConfig,
+    PushConfig,
+    ReportConfig,
+    SelectConfig,
+    SynthConfig,
+    load_config,
+)
+from harness.config.base import ConfigError
+from harness.pipeline.spec import PlannedStage, plan, read_pipeline
+from harness.pipeline.state import PipelineState, StageRecord, fingerprint, read_state, write_state
+from harness.stages.registry import run_stage
+
+MODELS: dict[str, type[BaseModel]] = {
+    "synth": SynthConfig, "judge": JudgeConfig, "select": SelectConfig, "decontam": DecontamConfig,
+    "eval mmlu": EvalConfig, "report": ReportConfig, "push": PushConfig,
+}  # fmt: skip
+ARTIFACT_COMMANDS = ("synth", "judge", "select", "decontam", "eval mmlu")  # what the closing report reads
+REPORT = "report"  # the closing report's stage name, OUTPUT/report
+REPLACED = ".replaced"
+
+
+@dataclass
+class PipelineRun:
+    output: Path
+    stages: list[StageRecord]
+    ran: list[str]  # stages this invocation ran (the others were done already)
+    report: Path
+
+
+def run_pipeline(
+    path: Path, output: Path, size: str | None = None, overrides: dict[str, Any] | None = None,
+    console: Console | None = None,
+) -> PipelineRun:  # fmt: skip
+    """Run the pipeline file `path` into `output` (`size`: one of its sizes; `overrides`: `${size.KEY}` values)."""
+    console = console or Console(stderr=True)
+    spec = read_pipeline(path)
+    output = Path(output)
+    stages = plan(spec, output, size, overrides or {})
+    stages.append(_closing_report(stages, output))
+    configs = [_config(stage) for stage in stages]  # every stage's settings are checked before any runs
+    output.mkdir(parents=True, exist_ok=True)
+    with _only_run(output):
+        state = read_state(output, path.stem)
+        state.stages = [_record_for(state, stage) for stage in stages]
+        write_state(output, state)
+        ran: list[str] = []
+        for number, (stage, (cfg, context)) in enumerate(zip(stages, configs, strict=True), start=1):
+            record = state.stages[number - 1]
+            heading = f"stage {number}/{len(stages)} {stage.name}"
+            print_ = fingerprint(stage.command, stage.settings, own=stage.output)
+            if not ran and record.status == "done" and record.fingerprint == print_ and stage.output.exists():
+                console.print(f"[bold]{heading}[/]: done already, skipped", highlight=False)
+                continue
+            why = _set_aside(record, print_, stage, output, after_rerun=bool(ran))
+            console.rule(f"{heading} ({stage.command})", align="left")
+            if why:
+                console.print(f"{stage.name}: {why}", highlight=False, soft_wrap=True)
+            record.status, record.fingerprint = "running", print_
+            write_state(output, state)
+            started = time.monotonic()
+            summary = run_stage(stage.command, cfg, console, **context)
+            _measure(record, stage, summary, time.monotonic() - started)
+            record.status = "done"
+            write_state(output, state)
+            ran.append(stage.name)
+    console.print(stage_table(state))
+    return PipelineRun(output, state.stages, ran, output / REPORT / "report.html")
+
+
+def stage_table(state: PipelineState) -> Table:
+    """One line per stage: rows, valid share, tokens, seconds (of the run that finished it)."""
+    table = Table(title=f"pipeline {state.pipeline}")
+    for column in ("stage", "command", "status", "rows", "valid", "tokens", "seconds"):
+        table.add_column(column, justify="left" if column in ("stage", "command", "status") else "right")
+    for s in state.stages:
+        valid = f"{s.valid / s.rows:.0%}" if s.rows and s.valid is not None else "-"
+        seconds = f"{s.seconds:.1f}" if s.seconds is not None else "-"
+        table.add_row(s.name, s.command, s.status, _or_dash(s.rows), valid, _or_dash(s.tokens), seconds)
+    return table
+
+
+def _config(stage: PlannedStage) -> tuple[BaseModel, dict[str, Any]]:
+    """The stage's typed config from its settings, and what its entry point takes besides (train's recipe)."""
+    try:
+        if stage.command == "train":
+            from harness.stages.train import load_train_config
+
+            settings = dict(stage.settings)
+            method, recipe = settings.pop("method", None), settings.pop("recipe", None)
+            if method is None:
+                raise ConfigError("method: missing; set `method:` (sft, grpo, rank or dpo)")
+            return load_train_config(method, recipe, settings), {"recipe": recipe}
+        return load_config(None, stage.settings, MODELS[stage.command]), {}
+    except ConfigError as err:
+        raise ConfigError(f"stage {stage.name}: {err}".replace(": flags: ", ": ")) from err
+
+
+def _closing_report(stages: list[PlannedStage], output: Path) -> PlannedStage:
+    if any(s.name == REPORT for s in stages):
+        raise ConfigError(f"a stage is named {REPORT!r}: that name is the run's closing report (OUTPUT/{REPORT})")
+    dirs = [str(s.output) for s in stages if s.command in ARTIFACT_COMMANDS]
+    if not dirs:
+        raise ConfigError("the pipeline writes no artifact to report on (synth, judge, select, decontam, eval)")
+    return PlannedStage(REPORT, "report", {"dirs": dirs, "output": str(output / REPORT)}, output / REPORT)
+
+
+def _record_for(state: PipelineState, stage: PlannedStage) -> StageRecord:
+    """The stage's record from an earlier run (same name and command), else a new pending one."""
+    old = state.record(stage.name)
+    if old is not None and old.command == stage.command and old.output == str(stage.output):
+        return old
+    return StageRecord(stage.name, stage.command, str(stage.output))
+
+
+def _set_aside(record: StageRecord, print_: str, stage: PlannedStage, output: Path, after_rerun: bool) -> str:
+    """Why the stage runs, when it is not its first run; an output made under other settings or inputs is moved
+    to OUTPUT/.replaced/ so the stage starts clean (a killed stage under the same fingerprint resumes instead)."""
+    if not stage.output.exists():
+        return "" if record.status == "pending" else "its output is gone; running it anew"
+    if record.status == "running" and record.fingerprint == print_ and not after_rerun:
+        return "resuming where it stopped"
+    if after_rerun:
+        why = "an earlier stage ran again"
+    elif record.status == "pending":
+        why = "its folder was there before this run"
+    else:
+        why = "its settings or input files changed"
+    aside = output / REPLACED / f"{stage.name.replace('/', '-')}-{time.strftime('%Y%m%d-%H%M%S')}"
+    aside.parent.mkdir(parents=True, exist_ok=True)
+    stage.output.rename(aside)
+    return f"{why}; running it again (its old output is in {aside})"
+
+
+def _measure(record: StageRecord, stage: PlannedStage, summary: Any, seconds: float) -> None:
+    record.seconds = round(seconds, 1)
+    record.tokens = getattr(summary, "generated_tokens", None)
+    record.rows = record.valid = None
+    if stage.command in ARTIFACT_COMMANDS:
+        artifact = open_artifact(stage.output)
+        record.rows = artifact.rows
+        if artifact.has("valid"):
+            record.valid = sum(b.column("valid").to_pylist().count(True) for b in artifact.batches(["valid"]))
+    elif stage.command == "train":
+        record.rows = getattr(summary, "rows", None)
+
+
+@contextmanager
+def _only_run(output: Path) -> Iterator[None]:
+    """One run per pipeline folder at a time: two would write the same stages' folders and record."""
+    with open(output / ".pipeline.lock", "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            raise ArtifactError(f"another `harness run` is using {output}; wait for it or stop it") from err
+        yield
+
+
+def _or_dash(value: int | None) -> str:
+    return "-" if value is None else str(value)

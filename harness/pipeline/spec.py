@@ -1,0 +1,172 @@
+"""A pipeline file and its plan: named stages (any harness command with its settings) and rounds (a block of
+stages repeated N times, each round on the model the previous one trained).
+
+```yaml
+description: one line for `harness run --list`
+model: default                 # `${model}` before the first round
+sizes:                         # `--size NAME` picks one (default: tiny); `${size.KEY}` reads it
+  tiny: {limit: 8, rounds: 1}
+stages:
+  - {name: generate, command: synth, settings: {task: star, input: sample, limit: "${size.limit}"}}
+  - rounds:
+      count: "${size.rounds}"
+      model_from: train        # this stage's output is the next round's `${model}`
+      stages:
+        - {name: train, command: train, settings: {method: sft, input: "${generate}", model: "${model}"}}
+```
+
+A setting's `${NAME}` is the output folder of the stage NAME (in a round: the round's own stage first, then
+one before the rounds; `${previous.NAME}`: the previous round's); `${output}` is the pipeline's folder and
+`${round}` the round's number, `${data}` the folder of the data the harness ships. A value that is one whole `${...}` keeps the variable's type. The runner gives each
+stage its own folder, `OUTPUT/NAME` (`OUTPUT/round-K/NAME` in a round), so a stage never sets its output.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError
+
+from harness.config.base import ConfigError, StrictModel, describe_problem, read_settings_file
+
+# command -> the setting that names its output folder (push writes to the Hub, or to `to_dir`)
+COMMANDS = {
+    "synth": "output",
+    "judge": "output",
+    "select": "output",
+    "decontam": "output",
+    "eval mmlu": "output",
+    "train": "output",
+    "report": "output",
+    "push": "to_dir",
+}
+DATA = Path(__file__).parents[1] / "data"  # `${data}`: the data the harness ships (harness/data)
+NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+VARIABLE = re.compile(r"\$\{([A-Za-z0-9_.-]+)\}")
+
+
+class StageSpec(StrictModel):
+    name: str = Field(description="Unique in its block: the stage's folder and how later stages name its output.")
+    command: str = Field(description=f"A harness command: {', '.join(COMMANDS)}.")
+    settings: dict[str, Any] = Field(default_factory=dict, description="The command's settings (its YAML keys).")
+
+
+class RoundsSpec(StrictModel):
+    count: int | str = Field(description="How many rounds (or a `${size.KEY}`).")
+    model_from: str = Field(description="The round's stage whose output folder is the next round's model.")
+    stages: list[StageSpec]
+
+
+class RoundsBlock(StrictModel):
+    rounds: RoundsSpec
+
+
+class PipelineSpec(StrictModel):
+    description: str = ""
+    model: str = Field("default", description="`${model}` before the first round.")
+    sizes: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Named sets of `${size.KEY}` values.")
+    stages: list[StageSpec | RoundsBlock]
+
+
+@dataclass
+class PlannedStage:
+    """One stage as it runs: its unique name, command, settings with every variable resolved, output folder."""
+
+    name: str
+    command: str
+    settings: dict[str, Any]
+    output: Path
+
+
+def read_pipeline(path: Path) -> PipelineSpec:
+    """The pipeline file at `path`, checked (unknown keys, commands and duplicate names are errors)."""
+    data = read_settings_file(path)
+    try:
+        spec = PipelineSpec.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(f"{path}: " + "; ".join(describe_problem(e) for e in err.errors())) from err
+    for block in _blocks(spec):
+        names = [s.name for s in block]
+        for stage in block:
+            if not NAME.match(stage.name):
+                raise ConfigError(f"{path}: stage name {stage.name!r}: use lower-case letters, digits, - and _")
+            if stage.command not in COMMANDS:
+                raise ConfigError(f"{path}: stage {stage.name}: unknown command {stage.command!r}; one of: "
+                                  + ", ".join(COMMANDS))  # fmt: skip
+            if COMMANDS[stage.command] in stage.settings:
+                raise ConfigError(f"{path}: stage {stage.name}: leave `{COMMANDS[stage.command]}` out; the run "
+                                  f"writes each stage into OUTPUT/{stage.name}")  # fmt: skip
+        if duplicate := next((n for n in names if names.count(n) > 1), None):
+            raise ConfigError(f"{path}: two stages are named {duplicate!r}")
+    return spec
+
+
+def plan(spec: PipelineSpec, output: Path, size: str | None, overrides: dict[str, Any]) -> list[PlannedStage]:
+    """Every stage in run order, rounds unrolled, each setting's variables resolved."""
+    if spec.sizes and size is None:
+        size = "tiny" if "tiny" in spec.sizes else next(iter(spec.sizes))
+    if size is not None and size not in spec.sizes:
+        known = ", ".join(spec.sizes) or "none"
+        raise ConfigError(f"--size {size}: this pipeline's sizes are: {known}")
+    chosen = spec.sizes.get(size or "", {})
+    if unknown := sorted(set(overrides) - set(chosen)):
+        known = ", ".join(chosen) or "none"
+        raise ConfigError(f"--set {unknown[0]}: the size {size or '(none)'} has no such value; its values: {known}")
+    variables: dict[str, Any] = {"output": str(output), "model": spec.model, "round": 0, "data": str(DATA)}
+    variables.update({f"size.{k}": v for k, v in {**chosen, **overrides}.items()})
+    planned: list[PlannedStage] = []
+    for entry in spec.stages:
+        if isinstance(entry, StageSpec):
+            planned.append(_place(entry, entry.name, output / entry.name, variables))
+            variables[entry.name] = str(output / entry.name)
+            continue
+        rounds = entry.rounds
+        count = resolve(rounds.count, variables, "rounds.count")
+        if not isinstance(count, int) or count < 1:
+            raise ConfigError(f"rounds.count: {count!r} is not a whole number of rounds (1 or more)")
+        if rounds.model_from not in {s.name for s in rounds.stages}:
+            raise ConfigError(f"rounds.model_from: no stage named {rounds.model_from!r} in the rounds")
+        previous: dict[str, str] = {}
+        for number in range(1, count + 1):
+            scope = {**variables, "round": number, **{f"previous.{k}": v for k, v in previous.items()}}
+            for stage in rounds.stages:
+                folder = output / f"round-{number}" / stage.name
+                planned.append(_place(stage, f"round-{number}/{stage.name}", folder, scope))
+                scope[stage.name] = previous[stage.name] = str(folder)
+            variables["model"] = previous[rounds.model_from]
+    return planned
+
+
+def resolve(value: Any, variables: dict[str, Any], where: str) -> Any:
+    """`value` with each `${NAME}` replaced; a string that is one whole `${NAME}` becomes the variable's value."""
+    if isinstance(value, dict):
+        return {k: resolve(v, variables, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v, variables, where) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def lookup(name: str) -> Any:
+        if name not in variables:
+            known = ", ".join(sorted(variables))
+            raise ConfigError(f"{where}: ${{{name}}} names nothing defined before it; defined: {known}")
+        return variables[name]
+
+    whole = VARIABLE.fullmatch(value)
+    if whole:
+        return lookup(whole.group(1))
+    return VARIABLE.sub(lambda m: str(lookup(m.group(1))), value)
+
+
+def _place(stage: StageSpec, name: str, folder: Path, variables: dict[str, Any]) -> PlannedStage:
+    settings = resolve(stage.settings, variables, f"stage {name}")
+    settings[COMMANDS[stage.command]] = str(folder)
+    return PlannedStage(name, stage.command, settings, folder)
+
+
+def _blocks(spec: PipelineSpec) -> list[list[StageSpec]]:
+    top = [s for s in spec.stages if isinstance(s, StageSpec)]
+    return [top] + [b.rounds.stages for b in spec.stages if isinstance(b, RoundsBlock)]
