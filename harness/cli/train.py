@@ -47,18 +47,17 @@ def _bundled_recipes() -> str:
 
 
 def _train(cfg: TrainConfig, num_processes, accelerate_config, allow_unchecked, recipe: str | None) -> None:
-    from harness.evalsets.gate import require_checked
     from harness.scale import distributed
 
-    # The gate reads the resolved input (a flag or the recipe/config file's `input:`).
-    status = require_checked(cfg.input, bool(allow_unchecked), f"harness train {cfg.method} --input")
-    if distributed.is_main():
-        console.print(f"decontamination: {status.describe()}", highlight=False, soft_wrap=True)
     if (num_processes or 1) > 1 and not distributed.is_distributed():
+        from harness.evalsets.gate import require_checked
         from harness.scale.launch import run_launch
 
-        raise typer.Exit(run_launch(sys.argv[1:], num_processes, accelerate_config))  # checked flags first
-    summary = run_stage("train", cfg, console, recipe=recipe)  # the recipe's name goes in the provenance
+        # Refused input stops here, in one process, before N start; each of them checks again in the stage.
+        require_checked(cfg.input, bool(allow_unchecked), f"harness train {cfg.method} --input")
+        raise typer.Exit(run_launch(sys.argv[1:], num_processes, accelerate_config))
+    # The stage gates the resolved input (a flag or the recipe's `input:`); the recipe's name goes in the provenance.
+    summary = run_stage("train", cfg, console, recipe=recipe, allow_unchecked=bool(allow_unchecked))
     if not distributed.is_main():  # under accelerate launch, one process reports for all
         return
     table = Table(title=f"train {summary.method} summary", show_header=False)

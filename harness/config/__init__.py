@@ -15,13 +15,6 @@ from harness.config.base import (
     parse_size,
     split_commas,
 )
-from harness.config.engine import (
-    ENGINE_SECTIONS,
-    OpenAIOptions,
-    RayOptions,
-    SamplingOverrides,
-    VLLMOptions,
-)
 from harness.config.commands import (
     DecontamConfig,
     EvalConfig,
@@ -31,6 +24,13 @@ from harness.config.commands import (
     ReportConfig,
     SelectConfig,
     SynthConfig,
+)
+from harness.config.engine import (
+    ENGINE_SECTIONS,
+    OpenAIOptions,
+    RayOptions,
+    SamplingOverrides,
+    VLLMOptions,
 )
 from harness.config.train import (
     TRAIN_METHODS,

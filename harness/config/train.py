@@ -11,16 +11,16 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from harness.config.base import Flag, StrictModel, split_commas
+from harness.config.commands import THOUGHT_PREFIX_HELP, ColumnMap, InputPath, OutputPath
 from harness.config.engine import (
     EngineName,
     ModelName,
     OpenAISection,
+    RaySection,
     SamplingOverrides,
     ThreadCount,
-    VLLMOptions,
     VLLMSection,
 )
-from harness.config.commands import THOUGHT_PREFIX_HELP, ColumnMap, InputPath, OutputPath
 
 TRAIN_METHODS = ("sft", "grpo", "rank", "dpo")
 LORA = "LoRA (PEFT)"
@@ -171,6 +171,12 @@ class LoopSettings(StrictModel):
     limit: int | None = Field(None, ge=1, description="Only the first N questions.")
     synth_batch_size: int | None = Field(None, ge=1, description="synth's --batch-size in each round.")
     train: dict[str, Any] = Field(default_factory=dict, description="TrainConfig settings over the recipe.")
+    # Each round generates with the model the round before trained: an engine that loads a model folder.
+    engine: Literal["transformers", "vllm"] = Field(
+        "transformers", description="Each round's generation: transformers, or vllm (it loads each round's model)."
+    )
+    vllm: VLLMSection
+    ray: RaySection = None
     threads: ThreadCount = None
     # -- measuring each round: the starting model and every round's model on the same drawn questions
     eval: Annotated[Literal["mmlu"] | None, Flag(panel=MEASURE)] = Field(
@@ -197,6 +203,16 @@ class LoopSettings(StrictModel):
     @classmethod
     def _split_eval_subsets(cls, value: Any) -> Any:
         return split_commas(value) if isinstance(value, str) else value
+
+    @field_validator("engine", mode="before")
+    @classmethod
+    def _local_engine(cls, value: Any) -> Any:
+        if value == "openai":
+            raise ValueError(
+                "openai serves one fixed model, but each round generates with the model the round before trained; "
+                "use --engine vllm (it loads each round's model folder) or transformers"
+            )
+        return value
 
     @model_validator(mode="after")
     def _measured(self) -> LoopSettings:
@@ -272,11 +288,6 @@ class ThoughtRankingConfig(LoopSettings):
         "output": "Loop folder: round-K/{variants,judged,sft,model}.",
         "recipe": "SFT recipe (file or bundled name); default thought-ranking-sft.",
     }
-    # The policy's engine: a local model after round 1, so no openai.
-    engine: Literal["transformers", "vllm"] = Field(
-        "transformers", description="The policy's engine: transformers or vllm."
-    )
-    vllm: VLLMOptions = Field(default_factory=VLLMOptions, description="The policy's, with --engine vllm.")
     task_options: dict[str, Any] = Field(
         default_factory=dict, description="thought-variants: variants, max_thought_tokens, max_answer_tokens."
     )

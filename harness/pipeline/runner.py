@@ -65,6 +65,8 @@ def run_pipeline(
     stages = plan(spec, output, size, overrides or {})
     stages.append(_closing_report(stages, output))
     configs = [_config(stage) for stage in stages]  # every stage's settings are checked before any runs
+    if output.exists() and not output.is_dir():
+        raise ArtifactError(f"{output}: exists and is not a folder; --output is the run's folder")
     output.mkdir(parents=True, exist_ok=True)
     with _only_run(output):
         state = read_state(output, path.stem)
@@ -114,9 +116,11 @@ def _config(stage: PlannedStage) -> tuple[BaseModel, dict[str, Any]]:
 
             settings = dict(stage.settings)
             method, recipe = settings.pop("method", None), settings.pop("recipe", None)
+            allow_unchecked = bool(settings.pop("allow_unchecked", False))  # the command's gate, as its flag
             if method is None:
                 raise ConfigError("method: missing; set `method:` (sft, grpo, rank or dpo)")
-            return load_train_config(method, recipe, settings), {"recipe": recipe}
+            context = {"recipe": recipe, "allow_unchecked": allow_unchecked}
+            return load_train_config(method, recipe, settings), context
         return load_config(None, stage.settings, MODELS[stage.command]), {}
     except ConfigError as err:
         raise ConfigError(f"stage {stage.name}: {err}".replace(": flags: ", ": ")) from err

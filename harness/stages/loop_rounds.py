@@ -135,13 +135,17 @@ def run_rounds(plan: LoopPlan, cfg: LoopSettings, console: Console) -> LoopSumma
 
 
 def round_synth_config(cfg: LoopSettings, step: LoopRound, task: str, output: str, **settings: Any) -> SynthConfig:
-    """A round's synth run: the loop's questions, columns, limit and threads, on the round's starting model."""
+    """A round's synth run: the loop's questions, columns, limit, engine (with its vLLM settings and Ray
+    replicas) and threads, on the round's starting model: vLLM loads the folder the round before trained."""
     batch = {"batch_size": cfg.synth_batch_size} if cfg.synth_batch_size else {}
     return SynthConfig(
         task=task,
         input=cfg.input,
         output=output,
         model=step.model_in,
+        engine=cfg.engine,
+        vllm=cfg.vllm,
+        ray=cfg.ray,
         columns=cfg.columns,
         limit=cfg.limit,
         threads=cfg.threads,

@@ -57,8 +57,8 @@ def run_thought_ranking_loop(cfg: ThoughtRankingConfig, console: Console | None 
         return ThoughtRankingRound(round=k, model_in=model, **paths)
 
     def prepare(step: ThoughtRankingRound) -> str | None:
-        policy = {"engine": cfg.engine, "vllm": cfg.vllm, "task_options": cfg.task_options}
-        synth = run_synth(round_synth_config(cfg, step, "thought-variants", step.variants, **policy), console)
+        variants = round_synth_config(cfg, step, "thought-variants", step.variants, task_options=cfg.task_options)
+        synth = run_synth(variants, console)
         step.rows, step.valid = synth.artifact_rows, synth.artifact_valid
         judged = run_judge(_judge_config(cfg, step.variants, step.judged), console)
         if judged.failed_questions:

@@ -28,7 +28,7 @@ from harness.artifacts.writer import ArtifactError, base_provenance, write_atomi
 from harness.config import ConfigError, TrainConfig
 from harness.engines.cache import LockedError, file_lock
 from harness.engines.models import resolve_model
-from harness.evalsets.gate import decontam_status
+from harness.evalsets.gate import decontam_status, require_checked
 from harness.scale import distributed
 from harness.scale.cpu_threads import default_threads
 from harness.stages.train_log import make_log_callback, read_log
@@ -53,10 +53,18 @@ class TrainSummary:
     already_done: bool = False
 
 
-def run_train(cfg: TrainConfig, console: Console | None = None, recipe: str | None = None) -> TrainSummary:
+def run_train(
+    cfg: TrainConfig, console: Console | None = None, recipe: str | None = None, allow_unchecked: bool | None = None
+) -> TrainSummary:
+    """Train `cfg` (`recipe`: the recipe's name, for the provenance). `allow_unchecked` is the command's gate
+    (`harness train` and a pipeline's train stage): False refuses input that `harness decontam` never checked
+    against MMLU, True takes it and says so; None skips the gate (a loop trains on rows it generated itself)."""
     console = console or Console(stderr=True)
     if not distributed.is_main():
         console = Console(stderr=True, quiet=True)  # one process speaks for all of them
+    if allow_unchecked is not None:
+        status = require_checked(cfg.input, allow_unchecked, f"harness train {cfg.method} --input")
+        console.print(f"decontamination: {status.describe()}", highlight=False, soft_wrap=True)
     _check_chat_template(cfg)
     rewards = _rewards(cfg) if cfg.method == "grpo" else None
     if distributed.is_distributed():

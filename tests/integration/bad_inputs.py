@@ -130,6 +130,11 @@ FILES: dict[str, bytes | Callable[[Path], None]] = {
     "mmlu-missing-cols.jsonl": _jsonl({"question": "q"}),
     "not-a-model": lambda p: p.mkdir(),
     "file-model.bin": b"\x00" * 16,
+    "pipe-command.yaml": b"stages: [{name: a, command: synthesize}]\n",
+    "pipe-setting.yaml": b"stages: [{name: a, command: synth, settings: {temprature: 0.5}}]\n",
+    "pipe-variable.yaml": b"stages: [{name: a, command: synth, settings: {input: '${nothing}'}}]\n",
+    "pipe-key.yaml": b"stages: [{name: a, command: synth}]\nround: 2\n",
+    "other-run": _folder_with("pipeline.json", b'{"pipeline": "backfill", "stages": []}'),
 }
 
 
@@ -487,6 +492,26 @@ def decontam_cases() -> list[Case]:
     ]
 
 
+def run_cases() -> list[Case]:
+    o = "--output {work}/run-out"
+    return [
+        Case("run-missing", f"run {{work}}/nothere.yaml {o}", "no such pipeline file"),
+        Case("run-bad-yaml", f"run {{work}}/bad.yaml {o}", "not valid YAML", ("bad.yaml",)),
+        Case("run-list-yaml", f"run {{work}}/list.yaml {o}", "expected a mapping", ("list.yaml",)),
+        Case("run-unknown-key", f"run {{work}}/pipe-key.yaml {o}", "round", ("pipe-key.yaml",)),
+        Case("run-command", f"run {{work}}/pipe-command.yaml {o}", "unknown command 'synthesize'", ("pipe-command.yaml",)),
+        Case("run-setting", f"run {{work}}/pipe-setting.yaml {o}", "stage a: temprature", ("pipe-setting.yaml",)),
+        Case("run-variable", f"run {{work}}/pipe-variable.yaml {o}", "${nothing} names nothing", ("pipe-variable.yaml",)),
+        Case("run-size", f"run demo {o} --size huge", "--size huge: this pipeline's sizes are: tiny"),
+        Case("run-set-unknown", f"run demo {o} --set limt=3", "--set limt"),
+        Case("run-set-form", f"run demo {o} --set limit", "expected KEY=VALUE"),
+        Case("run-no-output", "run demo", "--output"),
+        Case("run-output-file", "run demo --output {file}", "not a folder"),
+        Case("run-other-pipeline", "run demo --output {work}/other-run", "holds a run of pipeline 'backfill'", ("other-run",)),
+        Case("run-unknown-flag", f"run demo {o} --sizee tiny", "--sizee"),
+    ]  # fmt: skip
+
+
 def lineage_cases() -> list[Case]:
     return [
         Case("lineage-missing", "lineage {work}/nothere --record r", "nothere"),
@@ -511,6 +536,7 @@ def all_cases() -> list[Case]:
         *push_cases(),
         *decontam_cases(),
         *lineage_cases(),
+        *run_cases(),
     ]
 
 

