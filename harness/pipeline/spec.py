@@ -115,8 +115,12 @@ def plan(spec: PipelineSpec, output: Path, size: str | None, overrides: dict[str
     if unknown := sorted(set(overrides) - set(chosen)):
         known = ", ".join(chosen) or "none"
         raise ConfigError(f"--set {unknown[0]}: the size {size or '(none)'} has no such value; its values: {known}")
-    variables: dict[str, Any] = {"output": str(output), "model": spec.model, "round": 0, "data": str(DATA)}
-    variables.update({f"size.{k}": v for k, v in {**chosen, **overrides}.items()})
+    variables: dict[str, Any] = {"output": str(output), "round": 0, "data": str(DATA)}
+    # A size's value may name `${data}` or `${output}` (a bundled file: `${data}/star_demo.jsonl`), and the
+    # pipeline's `model:` a size's value (`model: ${size.model}`: the default model at tiny, the card's at full).
+    base = dict(variables)
+    variables.update({f"size.{k}": resolve(v, base, f"size {size}: {k}") for k, v in {**chosen, **overrides}.items()})
+    variables["model"] = resolve(spec.model, variables, "model")
     planned: list[PlannedStage] = []
     for entry in spec.stages:
         if isinstance(entry, StageSpec):
