@@ -1,8 +1,11 @@
 """Chat templates with `{% generation %}` markers, shipped for TRL's `assistant_only_loss`.
 
 TRL computes the assistant mask from the spans a template wraps in `{% generation %}`; the default model's
-template has none. Each template here renders exactly the text of the template it stands for (tests compare
-them), so a model trained with it and saved with it prompts the same way at inference.
+template has none. Each template here renders the text of the template it stands for (tests compare them), so a
+model trained with it and saved with it prompts the same way at inference, with one difference: `chatml` adds no
+system turn to a conversation that has none. The default model's template adds SmolLM's own system prompt there;
+a recipe's template trains every model, and the saved template is what the next round's synth prompts with, so
+that prompt would spread to every model and round. A conversation's own system turn is kept.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from importlib.resources import files
 from pathlib import Path
 
 TEMPLATES = {
-    "chatml": "chatml.jinja",  # the default model's (SmolLM2) ChatML, assistant turns marked
+    "chatml": "chatml.jinja",  # the default model's (SmolLM2) ChatML, assistant turns marked, no added system turn
     "reasoning": "reasoning.jinja",  # tasks.reasoning_token.REASONING_CHAT_TEMPLATE, reasoning + assistant marked
 }
 

@@ -252,18 +252,26 @@ def test_reasoning_token_recipe_saves_the_token_with_the_tokenizer(tmp_path, def
 
 
 def test_chatml_template_renders_as_the_default_models(default_model):
+    """The same text as the default model's template, less the SmolLM system turn it adds to a chat without one."""
     from transformers import AutoTokenizer
 
     from trainers.chat_template import load_chat_template
 
     tokenizer = AutoTokenizer.from_pretrained(default_model.path)
+    smollm_system = (
+        "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+    )
     user, assistant = {"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}
-    for convo in ([user, assistant], [SYSTEM, user, assistant], [SYSTEM, user]):
+    for convo in ([user, assistant], [user], [SYSTEM, user, assistant], [SYSTEM, user]):
         for prompt in (False, True):
             ours = tokenizer.apply_chat_template(
                 convo, tokenize=False, add_generation_prompt=prompt, chat_template=load_chat_template("chatml")
             )
-            assert ours == tokenizer.apply_chat_template(convo, tokenize=False, add_generation_prompt=prompt)
+            theirs = tokenizer.apply_chat_template(convo, tokenize=False, add_generation_prompt=prompt)
+            if convo[0]["role"] != "system":
+                assert theirs.startswith(smollm_system)
+                theirs = theirs.removeprefix(smollm_system)
+            assert ours == theirs
 
 
 def test_reasoning_template_renders_as_the_task(default_model):
