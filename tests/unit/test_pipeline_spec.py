@@ -131,3 +131,14 @@ def test_shipped_pipelines_are_listed_demo_first_and_each_one_plans(tmp_path):
     assert (DATA / "star_demo.jsonl").is_file()
     with pytest.raises(ConfigError, match="no such pipeline file, nor a shipped pipeline"):
         find_pipeline("no-such-pipeline")
+
+
+def test_every_size_of_every_shipped_pipeline_plans_and_its_settings_check(tmp_path):
+    """The full sizes never run in the suite (they need GPUs and hub models): their plans and settings still check."""
+    from harness.pipeline.runner import _config
+
+    for name in shipped():
+        spec = read_pipeline(find_pipeline(name))
+        for size in spec.sizes or [None]:
+            for stage in plan(spec, tmp_path / name, size, {}):
+                _config(stage)  # raises ConfigError naming the stage and the setting
