@@ -30,9 +30,9 @@ import os
 import pickle
 import queue
 import socket
-import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -46,7 +46,7 @@ MAX_RESTARTS = 4
 MAX_TASK_RETRIES = 4
 INPUT_CHUNK = 65_536  # pending items pickled and handed to Ray at a time
 # The stage configs that run on replicas; the config a replica runs is of its stage's type.
-StageConfig = TypeVar("StageConfig", SynthConfig, JudgeConfig)
+StageConfig = TypeVar("StageConfig", bound=SynthConfig | JudgeConfig)
 
 
 @dataclass(frozen=True)
@@ -287,6 +287,9 @@ class Replica:
             )
         self.session = EngineSession(cfg, model, batch)
         self.record = record
+        # Every task streams in this one thread: the generation cache's SQLite connection, opened by the first
+        # task, may be used only by the thread that opened it.
+        self.streamer = ThreadPoolExecutor(max_workers=1)
 
     def __call__(self, batch: dict[str, Any]) -> Iterator[dict[str, list[bytes]]]:
         """The task's records through the engine, in a thread; what has finished is sent back every time the
@@ -294,8 +297,7 @@ class Replica:
         loses only the records not yet sent)."""
         records = (self.record(pickle.loads(payload)) for payload in batch["item"])
         finished: queue.Queue[Any] = queue.Queue()
-        worker = threading.Thread(target=self._stream, args=(records, finished), daemon=True)
-        worker.start()
+        streaming = self.streamer.submit(self._stream, records, finished)
         before, hits = self.session.usage(), self.session.cache_hits
         ended = False
         while not ended:
@@ -311,7 +313,7 @@ class Replica:
                 after, hits_after = self.session.usage(), self.session.cache_hits
                 yield {"finished": [pickle.dumps(self._finished(results, after, before, hits_after - hits))]}
                 before, hits = after, hits_after
-        worker.join()
+        streaming.result()
 
     def _stream(self, records: Iterator[RecordRun], finished: queue.Queue[Any]) -> None:
         stream = self.session.open_stream()
