@@ -103,6 +103,16 @@ def test_the_layout_page_names_every_module_under_harness():
     assert [str(p.relative_to(ROOT)) for p in _harness_modules() if not named(p)] == []
 
 
+def test_every_module_path_the_docs_name_exists():
+    """A module that was moved or merged must not linger in the docs under its old path."""
+    named = {
+        m
+        for page in PAGES
+        for m in re.findall(r"`((?:harness|tasks|judges|trainers|reports)/[\w/]+\.py)`", _text(page))
+    }
+    assert sorted(m for m in named if not (ROOT / m).is_file()) == []
+
+
 def test_no_page_quotes_a_throughput_figure():
     """Timings belong to BENCHMARKS.md; the README and docs link it instead of quoting machine numbers."""
     quoted = [f"{p.name}: {m}" for p in PAGES for m in re.findall(r"\d[\d.,]* ?tok/s", _text(p))]
