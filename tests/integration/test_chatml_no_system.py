@@ -22,6 +22,17 @@ SYSTEM_CHAT = "<|im_start|>system\nYou add numbers.<|im_end|>\n" + NO_SYSTEM_CHA
 FAST = {"batch_size": 2, "max_length": 64, "learning_rate": 1e-4, "lr_scheduler_type": "constant", "threads": 1}
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch thread, as `harness train --threads 1`: on a busy CPU more threads make a step many times slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def template_less_copy(model_path: str, folder: Path) -> str:
     """The default model with its tokenizer saved without a chat template (weights linked, not copied)."""
     from transformers import AutoTokenizer
