@@ -14,7 +14,19 @@ def test_top_level_help_lists_the_commands_in_lifecycle_order():
     result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "120"})
     assert result.exit_code == 0
     listed = re.findall(r"^│ (\w+) ", result.output, flags=re.M)
-    assert listed == ["synth", "judge", "select", "decontam", "eval", "train", "loop", "run", "report", "push", "lineage"]
+    assert listed == [
+        "synth",
+        "judge",
+        "select",
+        "decontam",
+        "eval",
+        "train",
+        "loop",
+        "run",
+        "report",
+        "push",
+        "lineage",
+    ]
 
 
 def _help(*command: str) -> str:
