@@ -146,7 +146,8 @@ def _record_for(state: PipelineState, stage: PlannedStage) -> StageRecord:
 def _set_aside(record: StageRecord, print_: str, stage: PlannedStage, output: Path, after_rerun: bool) -> str:
     """Why the stage runs, when it is not its first run; an output made under other settings or inputs is moved
     to OUTPUT/.replaced/ so the stage starts clean (a killed stage under the same fingerprint resumes instead)."""
-    if not stage.output.exists():
+    companions = _companions(stage)
+    if not stage.output.exists() and not companions:
         return "" if record.status == "pending" else "its output is gone; running it anew"
     if record.status == "running" and record.fingerprint == print_ and not after_rerun:
         return "resuming where it stopped"
@@ -157,9 +158,19 @@ def _set_aside(record: StageRecord, print_: str, stage: PlannedStage, output: Pa
     else:
         why = "its settings or input files changed"
     aside = output / REPLACED / f"{stage.name.replace('/', '-')}-{time.strftime('%Y%m%d-%H%M%S')}"
-    aside.parent.mkdir(parents=True, exist_ok=True)
-    stage.output.rename(aside)
+    aside.mkdir(parents=True)
+    for folder in (stage.output, *companions):
+        if folder.exists():
+            folder.rename(aside / folder.name)
     return f"{why}; running it again (its old output is in {aside})"
+
+
+def _companions(stage: PlannedStage) -> list[Path]:
+    """Folders a stage writes beside its output: star's pairs (`pairs_output`, by default OUTPUT-pairs)."""
+    if stage.command != "synth":
+        return []
+    pairs = Path(stage.settings.get("pairs_output") or f"{stage.output}-pairs")
+    return [pairs] if pairs.exists() else []
 
 
 def _measure(record: StageRecord, stage: PlannedStage, summary: Any, seconds: float) -> None:

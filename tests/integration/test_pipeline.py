@@ -105,6 +105,8 @@ def test_an_edited_setting_reruns_its_stage_and_every_stage_after_it(tmp_path, d
     changed = harness_run(str(path), "--output", str(out))
     assert changed.returncode == 0, changed.stderr[-3000:]
     assert "gen: its settings or input files changed" in changed.stderr
+    [gen_aside] = (out / ".replaced").glob("gen-*")  # star's pairs folder goes aside with its samples
+    assert (gen_aside / "gen").is_dir() and (gen_aside / "gen-pairs").is_dir()
 
     spec["stages"][2]["settings"]["mode"] = "best-of-three"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
