@@ -3,7 +3,6 @@ command's own: the decontamination gate and launching across processes."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
@@ -13,9 +12,9 @@ from harness.cli.errors import console
 from harness.cli.options import command
 from harness.cli.precedence import HarnessTyper
 from harness.config import TRAIN_METHODS, Flag, TrainConfig
+from harness.config.engine import ACCELERATE_HELP, PROCESSES_HELP, TRAIN_SCALE
 from harness.stages.registry import run_stage
 
-SCALE = "Scale (GPUs, processes)"
 train_app = HarnessTyper(
     help="Fine-tune a model on an artifact (TRL): sft, grpo, rank, dpo. Writes a model folder that synth and eval load.",
     no_args_is_help=True,
@@ -29,10 +28,8 @@ TRAIN_DOCS = {
 }
 # The command's own flags: how it runs, not what it trains (a TrainConfig setting would change the model's identity).
 OWN = (
-    Flag("--num-processes", type=int, panel=SCALE,
-         help="Train in N processes (accelerate launch): DDP on N GPUs, or N CPU processes (gloo)."),
-    Flag("--accelerate-config", panel=SCALE,
-         help="With --num-processes: an `accelerate config` file (FSDP, DeepSpeed ZeRO, multi-node)."),
+    Flag("--num-processes", type=int, panel=TRAIN_SCALE, help=PROCESSES_HELP),
+    Flag("--accelerate-config", panel=TRAIN_SCALE, help=ACCELERATE_HELP),
     Flag("--allow-unchecked", type=bool,
          help="Take input that `harness decontam` never checked against the eval sets (MMLU)."),
 )  # fmt: skip
@@ -49,15 +46,10 @@ def _bundled_recipes() -> str:
 def _train(cfg: TrainConfig, num_processes, accelerate_config, allow_unchecked, recipe: str | None) -> None:
     from harness.scale import distributed
 
-    if (num_processes or 1) > 1 and not distributed.is_distributed():
-        from harness.evalsets.gate import require_checked
-        from harness.scale.launch import run_launch
-
-        # Refused input stops here, in one process, before N start; each of them checks again in the stage.
-        require_checked(cfg.input, bool(allow_unchecked), f"harness train {cfg.method} --input")
-        raise typer.Exit(run_launch(sys.argv[1:], num_processes, accelerate_config))
-    # The stage gates the resolved input (a flag or the recipe's `input:`); the recipe's name goes in the provenance.
-    summary = run_stage("train", cfg, console, recipe=recipe, allow_unchecked=bool(allow_unchecked))
+    # The stage gates the resolved input (a flag or the recipe's `input:`), then trains here or launches N
+    # processes (they run harness/cli/launched.py); the recipe's name goes in the provenance.
+    scale = {"processes": num_processes, "accelerate_config": accelerate_config}
+    summary = run_stage("train", cfg, console, recipe=recipe, allow_unchecked=bool(allow_unchecked), **scale)
     if not distributed.is_main():  # under accelerate launch, one process reports for all
         return
     table = Table(title=f"train {summary.method} summary", show_header=False)

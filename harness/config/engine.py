@@ -134,6 +134,12 @@ CacheSwitch = Annotated[bool, Field(description="Read and write the generation c
 VLLMSection = Annotated[VLLMOptions, Field(default_factory=VLLMOptions, description="Used by --engine vllm.")]
 OpenAISection = Annotated[OpenAIOptions, Field(default_factory=OpenAIOptions, description="Used by --engine openai.")]
 RaySection = Annotated[RayOptions | None, Field(description="Set: engine replicas on a Ray cluster.")]
+# Training across processes: how a training runs, never what it trains (not in a model's identity).
+TRAIN_SCALE = "Scale (GPUs, processes)"
+PROCESSES_HELP = "Train in N processes (accelerate launch): DDP on N GPUs, or N CPU processes (gloo)."
+ACCELERATE_HELP = "With --num-processes: an `accelerate config` file (FSDP, DeepSpeed ZeRO, multi-node)."
+ProcessCount = Annotated[int | None, Flag(panel=TRAIN_SCALE), Field(ge=1, description=PROCESSES_HELP)]
+AccelerateConfig = Annotated[str | None, Flag(panel=TRAIN_SCALE), Field(description=ACCELERATE_HELP)]
 
 
 # The engines' own sections: a flat setting name (`base_url`) belongs to exactly one of them.

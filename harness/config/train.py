@@ -13,9 +13,11 @@ from pydantic import Field, field_validator, model_validator
 from harness.config.base import Flag, StrictModel, split_commas
 from harness.config.commands import THOUGHT_PREFIX_HELP, ColumnMap, InputPath, OutputPath
 from harness.config.engine import (
+    AccelerateConfig,
     EngineName,
     ModelName,
     OpenAISection,
+    ProcessCount,
     RaySection,
     SamplingOverrides,
     ThreadCount,
@@ -177,6 +179,8 @@ class LoopSettings(StrictModel):
     )
     vllm: VLLMSection
     ray: RaySection = None
+    num_processes: ProcessCount = None  # each round's training, as `harness train --num-processes`
+    accelerate_config: AccelerateConfig = None
     threads: ThreadCount = None
     # -- measuring each round: the starting model and every round's model on the same drawn questions
     eval: Annotated[Literal["mmlu"] | None, Flag(panel=MEASURE)] = Field(

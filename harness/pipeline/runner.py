@@ -119,7 +119,9 @@ def _config(stage: PlannedStage) -> tuple[BaseModel, dict[str, Any]]:
             allow_unchecked = bool(settings.pop("allow_unchecked", False))  # the command's gate, as its flag
             if method is None:
                 raise ConfigError("method: missing; set `method:` (sft, grpo, rank or dpo)")
-            context = {"recipe": recipe, "allow_unchecked": allow_unchecked}
+            scale = {"processes": settings.pop("num_processes", None),
+                     "accelerate_config": settings.pop("accelerate_config", None)}  # fmt: skip
+            context = {"recipe": recipe, "allow_unchecked": allow_unchecked, **scale}
             return load_train_config(method, recipe, settings), context
         return load_config(None, stage.settings, MODELS[stage.command]), {}
     except ConfigError as err:

@@ -1,4 +1,5 @@
-"""`harness train --num-processes N`: the same command again, under `accelerate launch`, N times.
+"""Training across N processes: a harness module run again under `accelerate launch`, N times
+(`harness train --num-processes N`, a loop's rounds and a pipeline's train stage: harness/stages/train_launch.py).
 
 Without an accelerate config file this is accelerate's data-parallel launcher (`--multi_gpu`, torchrun
 underneath): DDP over the GPUs, or over CPU processes with the gloo backend where there is no GPU. With one
@@ -19,14 +20,16 @@ from collections.abc import Sequence
 LAUNCH_FLAGS = ("--num-processes", "--accelerate-config")  # the parent's own flags, not passed to the children
 
 
-def launch_command(argv: Sequence[str], num_processes: int, config_file: str | None) -> list[str]:
-    """`accelerate launch ... -m harness.cli ARGV`'s arguments, with this launch's own flags taken out of ARGV."""
+def launch_command(
+    argv: Sequence[str], num_processes: int, config_file: str | None, module: str = "harness.cli"
+) -> list[str]:
+    """`accelerate launch ... -m MODULE ARGV`'s arguments, with this launch's own flags taken out of ARGV."""
     command = ["--num_processes", str(num_processes)]
     if config_file:
         command += ["--config_file", config_file]
     else:  # everything accelerate would otherwise warn that it defaulted
         command += ["--multi_gpu", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-    command += ["--main_process_port", str(_free_port()), "-m", "harness.cli", *without_launch_flags(argv)]
+    command += ["--main_process_port", str(_free_port()), "-m", module, *without_launch_flags(argv)]
     return command
 
 
@@ -44,14 +47,14 @@ def without_launch_flags(argv: Sequence[str]) -> list[str]:
     return kept
 
 
-def run_launch(argv: Sequence[str], num_processes: int, config_file: str | None) -> int:
-    """Runs the launch in the foreground; its exit status (0 when every process finished, else the first failed
-    process's)."""
+def run_launch(argv: Sequence[str], num_processes: int, config_file: str | None, module: str = "harness.cli") -> int:
+    """Runs the launch of `python -m MODULE ARGV` in the foreground; its exit status (0 when every process
+    finished, else the first failed process's)."""
     from accelerate.commands.launch import launch_command as accelerate_launch
     from accelerate.commands.launch import launch_command_parser
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
-    args = launch_command_parser().parse_args(launch_command(argv, num_processes, config_file))
+    args = launch_command_parser().parse_args(launch_command(argv, num_processes, config_file, module))
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # it would log each failure again
     try:
         accelerate_launch(args)

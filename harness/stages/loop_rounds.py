@@ -118,7 +118,9 @@ def run_rounds(plan: LoopPlan, cfg: LoopSettings, console: Console) -> LoopSumma
         )
         if train_cfg.peft is not None:  # the next round loads this round's model: a plain, merged one
             train_cfg.peft.merge = True
-        trained = run_train(train_cfg, console, plan.recipe)  # a finished round's model: checked, not retrained
+        # A finished round's model is checked, not retrained; N processes train it when the loop says so.
+        scale = {"processes": cfg.num_processes, "accelerate_config": cfg.accelerate_config}
+        trained = run_train(train_cfg, console, plan.recipe, **scale)
         step.model_out = trained.output
         step.train = {key: v for key, v in asdict(trained).items() if key not in ("output", "method", "already_done")}
         model = trained.output

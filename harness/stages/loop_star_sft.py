@@ -33,7 +33,8 @@ def run_initial_sft(cfg: LoopConfig, console: Console) -> str:
         console.print(f"initial SFT: {count} prompt/completion rows from {cfg.sft_input}", highlight=False)
     recipe = cfg.sft_recipe or DEFAULT_SFT_RECIPE
     overrides = {**cfg.train, "input": str(data), "output": str(model), "model": cfg.model, "threads": cfg.threads}
-    return run_train(load_train_config("sft", recipe, overrides), console, recipe).output
+    scale = {"processes": cfg.num_processes, "accelerate_config": cfg.accelerate_config}
+    return run_train(load_train_config("sft", recipe, overrides), console, recipe, **scale).output
 
 
 def write_examples(spec: str, target: Path) -> int:

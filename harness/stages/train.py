@@ -17,7 +17,7 @@ import json
 import os
 import shutil
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -54,17 +54,29 @@ class TrainSummary:
 
 
 def run_train(
-    cfg: TrainConfig, console: Console | None = None, recipe: str | None = None, allow_unchecked: bool | None = None
+    cfg: TrainConfig,
+    console: Console | None = None,
+    recipe: str | None = None,
+    allow_unchecked: bool | None = None,
+    processes: int | None = None,
+    accelerate_config: str | None = None,
 ) -> TrainSummary:
     """Train `cfg` (`recipe`: the recipe's name, for the provenance). `allow_unchecked` is the command's gate
     (`harness train` and a pipeline's train stage): False refuses input that `harness decontam` never checked
-    against MMLU, True takes it and says so; None skips the gate (a loop trains on rows it generated itself)."""
+    against MMLU, True takes it and says so; None skips the gate (a loop trains on rows it generated itself).
+    `processes` > 1: train in that many processes (accelerate launch, `accelerate_config` its config file)."""
     console = console or Console(stderr=True)
     if not distributed.is_main():
         console = Console(stderr=True, quiet=True)  # one process speaks for all of them
     if allow_unchecked is not None:
         status = require_checked(cfg.input, allow_unchecked, f"harness train {cfg.method} --input")
         console.print(f"decontamination: {status.describe()}", highlight=False, soft_wrap=True)
+    if (processes or 1) > 1 and not distributed.is_distributed():
+        from harness.stages.train_launch import train_in_processes
+
+        if not (Path(cfg.output) / PROVENANCE_FILE).is_file():  # a finished output is checked below, not relaunched
+            train_in_processes(cfg, recipe, processes, accelerate_config)
+            return replace(run_train(cfg, console, recipe), already_done=False)  # its result, from the provenance
     _check_chat_template(cfg)
     rewards = _rewards(cfg) if cfg.method == "grpo" else None
     if distributed.is_distributed():

@@ -42,7 +42,8 @@ def test_one_star_round_end_to_end_and_resume(tmp_path, default_model):
         "--threads",
         "1",
     ]
-    result = loop("--output", str(out), "--rounds", "1", *settings)
+    # Each round's training in two CPU processes, as `harness train --num-processes 2` (issue 22).
+    result = loop("--output", str(out), "--rounds", "1", "--num-processes", "2", *settings)
     assert result.returncode == 0, result.stderr
     model = out / "round-1" / "model"
     assert result.stdout.strip() == str(model)
@@ -56,6 +57,7 @@ def test_one_star_round_end_to_end_and_resume(tmp_path, default_model):
     assert pairs.height == round_1["pairs_count"]
     provenance = json.loads((model / "harness-train.json").read_text())
     assert provenance["method"] == "rank" and provenance["recipe"] == "memphis-rank"
+    assert provenance["processes"] == 2
     assert provenance["input"]["label"] == str(out / "round-1" / "pairs")
 
     # The round's model is the next round's: it samples in synth.
