@@ -93,3 +93,14 @@ def any_engine(request):
     """Each engine in turn, for the shared contract tests."""
     name = {"transformers": "engine", "vllm": "vllm_engine", "openai": "openai_engine"}[request.param]
     return request.getfixturevalue(name)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread, as `harness train --threads 1`: on a busy CPU more threads make a step many times slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

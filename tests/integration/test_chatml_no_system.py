@@ -13,24 +13,16 @@ import pytest
 
 from harness.config import TrainConfig
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.usefixtures("one_torch_thread"),
+]  # a step is many times slower on a busy CPU otherwise
 
 SYSTEM = {"role": "system", "content": "You add numbers."}
 USER, ASSISTANT = {"role": "user", "content": "What is 2 + 3?"}, {"role": "assistant", "content": "It is 5."}
 NO_SYSTEM_CHAT = "<|im_start|>user\nWhat is 2 + 3?<|im_end|>\n<|im_start|>assistant\nIt is 5.<|im_end|>\n"
 SYSTEM_CHAT = "<|im_start|>system\nYou add numbers.<|im_end|>\n" + NO_SYSTEM_CHAT
 FAST = {"batch_size": 2, "max_length": 64, "learning_rate": 1e-4, "lr_scheduler_type": "constant", "threads": 1}
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread, as `harness train --threads 1`: on a busy CPU more threads make a step many times slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def template_less_copy(model_path: str, folder: Path) -> str:

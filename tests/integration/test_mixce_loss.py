@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.usefixtures("one_torch_thread"),
+]  # a step is many times slower on a busy CPU otherwise
 
 ROWS = [
     {"prompt": "### User:\nWhat is 2 + 3?\n\n### Rationale:\n", "completion": "Two plus three is five.\n### Answer: 5"},
@@ -19,17 +22,6 @@ ROWS = [
     },
 ]
 ONE_STEP = {"input": "x", "output": "y", "max_length": 32, "batch_size": 2, "gradient_accumulation_steps": 1}
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread, as `harness train --threads 1`: on a busy CPU more threads make a step many times slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def memphis_trainer(model_path: str, tmp_path, mixce: bool = True, **overrides):
