@@ -44,6 +44,54 @@ DEDUCTIONS = (
     "must be",
     "cannot be",
 )
+# INVALID "Missing calculations when required": required when the question asks for a computation, which it
+# does by a computing word or an arithmetic expression (always), or by asking for a quantity while it gives a
+# number to work from ("how long ... from 1337 to 1453?"; "how many chambers has the heart?" asks for a fact).
+# Two years in a history question ask for nothing to compute. Matched as whole words, case-insensitively.
+COMPUTE_WORDS = (
+    "compute",
+    "calculate",
+    "calculation",
+    "solve",
+    "simplify",
+    "in total",
+    "total of",
+    "the total",
+    "sum of",
+    "product of",
+    "average",
+    "percent",
+    "percentage",
+    "probability",
+    "ratio",
+    "remainder",
+    "square root",
+    "how many more",
+    "how much more",
+    "how many times",
+    "find the value",
+    "what is the value",
+)
+QUANTITY_WORDS = (
+    "how many",
+    "how much",
+    "how long",
+    "how far",
+    "how fast",
+    "how old",
+    "speed",
+    "velocity",
+    "distance",
+    "area",
+    "volume",
+    "cost",
+    "mass",
+    "density",
+    "rate",
+    "interest",
+    "profit",
+)
+PERCENT = re.compile(r"\d\s?%")
 IF_THEN = re.compile(r"\bif\b[^.!?]{1,200}?\bthen\b", re.IGNORECASE)
 # INVALID "Bullet point placeholders": a bullet that names a step without taking it ("- step 1", "* details").
 GENERIC_BULLET = re.compile(
@@ -126,6 +174,22 @@ def find_step(monitoring: str) -> str | None:
         return calc
     if if_then := IF_THEN.search(monitoring):
         return shorten(if_then.group(), 40)
+    return None
+
+
+def asks_for_computation(question: str) -> str | None:
+    """What in the question asks for a computation (None: nothing does): a computing word, an arithmetic
+    expression or a percentage, or a quantity word in a question that gives a number."""
+    lowered = question.lower()
+    for word in COMPUTE_WORDS:
+        if word in lowered and mentions(lowered, word):
+            return word
+    if match := CALCULATION.search(question) or PERCENT.search(question):
+        return match.group()
+    if NUMBER.search(question):
+        for word in QUANTITY_WORDS:
+            if word in lowered and mentions(lowered, word):
+                return word
     return None
 
 

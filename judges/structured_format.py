@@ -31,7 +31,8 @@ INVALID RESPONSES list:
     INVALID: empty sections, bullet point          no_placeholders
              placeholders
     INVALID: generic reasoning                     forbidden_phrases and references_problem
-    INVALID: missing calculations when required    calculations (the problem has numbers: <monitoring> computes)
+    INVALID: missing calculations when required    calculations (the question asks for a computation:
+                                                   <monitoring> computes)
     INVALID: incorrect tag order                   structure
 """
 
@@ -43,10 +44,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.artifacts.schemas import Verdict
-from judges.multiple_choice import OPTION_ONLY, normalize_answer, parse_option
+from judges.multiple_choice import OPTION_ONLY, normalize_answer
 from judges.structured_evidence import (
-    NUMBER,
     PLACEHOLDER_WORDS,
+    asks_for_computation,
     find_calculation,
     find_step,
     mentions,
@@ -56,6 +57,7 @@ from judges.structured_evidence import (
 )
 from judges.structured_trace import SECTIONS, Trace, parse_trace, shorten
 from judges.token_count import DEFAULT_TOKENIZER, TokenCounter
+from judges.verifiers import Checked
 
 MIN_TOKENS = {"planning": 40, "monitoring": 80, "evaluation": 40}  # card rule 3, verbatim
 
@@ -181,18 +183,18 @@ def explicit_steps(trace: Trace, row: Mapping[str, Any], settings: Settings) -> 
 
 
 def calculations(trace: Trace, row: Mapping[str, Any], settings: Settings) -> Verdict | None:
-    """INVALID "Missing calculations when required": a problem with numbers needs a calculation in <monitoring>.
-    None when the row has no question; passes when the problem has fewer than two numbers to compute with."""
+    """INVALID "Missing calculations when required": when the question asks for a computation
+    (`asks_for_computation`), <monitoring> computes. None when the row has no question; passes when the question
+    asks for none, however many numbers it holds (a history question with two years)."""
     problem = problem_of(row)
     if problem is None:
         return None
-    question, options = problem
-    numbers, _ = problem_values(question, options)
-    if len(NUMBER.findall(question)) < 2 and len(numbers) < 2:
-        return Verdict("calculations", True, "the problem has no numbers to compute with")
+    cue = asks_for_computation(problem[0])
+    if cue is None:
+        return Verdict("calculations", True, "the question asks for no computation")
     if trace.monitoring and (calc := find_calculation(trace.monitoring)):
         return Verdict("calculations", True, f"computes {calc!r}")
-    return Verdict("calculations", False, "the problem has numbers but <monitoring> shows no calculation")
+    return Verdict("calculations", False, f"the question asks for a computation ({cue!r}) but <monitoring> shows none")
 
 
 def forbidden_phrases(trace: Trace, row: Mapping[str, Any], settings: Settings) -> Verdict:
@@ -241,33 +243,65 @@ def no_placeholders(trace: Trace, row: Mapping[str, Any], settings: Settings) ->
     return NO_PLACEHOLDERS_OK
 
 
+def answer_option(output: str | None, choices: Any = None) -> int | None:
+    """The option a structured answer names, or None: `<output>` holds only an option number ("2", "2.", "(2)",
+    "Option 2"), within 1..len(choices) when the options are known. The one reader of the card's answer: rule 7
+    (`output_only`), `correct`, the task's `predicted_option`, eval's accuracy and the GRPO rewards all call it.
+
+    Strict because the card is: its user turn asks that "the output must be only the number of the option", rule
+    7 that "<output> must contain ONLY the final answer", and "invalid structure = rejected response". So
+    `2. Mercury` or "The answer is 2" in `<output>` names no option, and is not a right answer."""
+    if not output:
+        return None
+    match = OPTION_ONLY.fullmatch(output)
+    if match is None:
+        return None
+    option = int(match.group(1))
+    if option < 1 or (_is_list(choices) and option > len(choices)):
+        return None
+    return option
+
+
 def output_only(trace: Trace, row: Mapping[str, Any], settings: Settings) -> Verdict:
     """<output> holds only the final answer: one option number (within the options, when they are known)."""
     output = trace.output
     if output is None:
         return Verdict("output_only", False, "no <output> block")
-    match = OPTION_ONLY.fullmatch(output)
+    option = answer_option(output, row.get("choices"))
+    if option is not None:
+        return Verdict("output_only", True, f"option {option}")
+    match = OPTION_ONLY.fullmatch(output)  # only to say why: the answer is answer_option's
     if match is None:
         return Verdict("output_only", False, f"<output> must hold only an option number, got {shorten(output)!r}")
-    option = int(match.group(1))
-    choices = row.get("choices")
-    if _is_list(choices) and not 1 <= option <= len(choices):
-        return Verdict("output_only", False, f"option {option} is not one of 1..{len(choices)}")
-    return Verdict("output_only", True, f"option {option}")
+    return Verdict("output_only", False, f"option {int(match.group(1))} is not one of 1..{len(row['choices'])}")
+
+
+def answer_verdict(output: str | None, gold: Any, choices: Any = None) -> Verdict | None:
+    """`correct` on an answer text: the option `answer_option` reads is the gold (`gold`: 0-based index, letter
+    or 1-based option number as text). None when the gold is not an option. `harness judge --judge mc` on
+    structured rows calls it too (judges/registry.py)."""
+    gold_option = normalize_answer(gold, len(choices) if _is_list(choices) else None)
+    if gold_option is None:
+        return None
+    predicted = answer_option(output, choices)
+    if predicted is None:
+        return Verdict("correct", False, "no answer: <output> must hold only an option number (rule 7)")
+    if predicted != gold_option:
+        return Verdict("correct", False, f"answered option {predicted}, the answer is option {gold_option}")
+    return Verdict("correct", True, f"option {gold_option}")
+
+
+def check_answer(prediction: Any, gold: Any, choices: Any = None) -> Checked:
+    """`answer_verdict` as a judge's check (`harness judge --judge mc` on structured rows: prediction `output`)."""
+    verdict = answer_verdict(prediction if isinstance(prediction, str) else None, gold, choices)
+    if verdict is None:
+        return Checked(None, f"gold answer {gold!r} is not an option")
+    return Checked(float(verdict.passed), verdict.reason, unparsable=verdict.reason.startswith("no answer"))
 
 
 def correct(trace: Trace, row: Mapping[str, Any], settings: Settings) -> Verdict | None:
     """The option in <output> is the gold answer (`answer`: 0-based index, letter or 1-based option number)."""
-    choices = row.get("choices")
-    gold = normalize_answer(row.get("answer"), len(choices) if _is_list(choices) else None)
-    if gold is None:
-        return None
-    predicted = parse_option(trace.output)
-    if predicted is None:
-        return Verdict("correct", False, "no option number in <output>")
-    if predicted != gold:
-        return Verdict("correct", False, f"answered option {predicted}, the answer is option {gold}")
-    return Verdict("correct", True, f"option {gold}")
+    return answer_verdict(trace.output, row.get("answer"), row.get("choices"))
 
 
 FORMAT_RULES: tuple[Rule, ...] = (

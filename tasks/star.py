@@ -16,7 +16,7 @@ import pyarrow as pa
 from harness.artifacts.schemas import Verdict
 from harness.engines.base import Completion, Request, SamplingParams
 from judges.selection import PAIR_FIELDS, pair_rows
-from judges.verifiers import answers_match
+from judges.verifiers import Checked, answers_match, completion_text
 from tasks.base import Task, check_text
 
 PROMPT = "### User:\n{question}\n\n### Rationale:\n"
@@ -73,21 +73,11 @@ class StarTask(Task):
         fields = {"question": values["question"], "reference": values["answer"], "rationale": None, "answer": None}
         if self.gold_rationale:
             fields["gold_rationale"] = values["rationale"]
-        rationale, header, answer = completion.text.partition(ANSWER_HEADER)
-        rationale, answer = rationale.strip(), answer.strip()
-        if not header:
-            why = "ran out of tokens" if completion.finish_reason == "length" else "stopped"
-            return {**fields, "correct": None}, [
-                Verdict("format", False, f"no {ANSWER_HEADER} section (the model {why})")
-            ]
-        if not rationale:
-            return {**fields, "correct": None}, [Verdict("format", False, "empty rationale")]
-        if not answer:
-            return {**fields, "correct": None}, [Verdict("format", False, f"nothing after {ANSWER_HEADER}")]
-        correct = answers_match(answer, values["answer"])
-        return {**fields, "rationale": rationale, "answer": answer, "correct": correct}, [
-            Verdict("format", True, "rationale and answer present")
-        ]
+        rationale, answer, verdict = split_completion(completion.text, completion.finish_reason)
+        if not verdict.passed:
+            return {**fields, "correct": None}, [verdict]
+        correct = answer_correct(answer, values["answer"])
+        return {**fields, "rationale": rationale, "answer": answer, "correct": correct}, [verdict]
 
     def pairs(self, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The pairs rows for one question, from its sample rows (in sample order)."""
@@ -98,6 +88,39 @@ class StarTask(Task):
             response_of=lambda s: s["completion"],
         )
         return [{**row, "gold": _gold(samples[0])} for row in rows]
+
+
+def split_completion(text: str, finish_reason: str | None = "stop") -> tuple[str, str, Verdict]:
+    """The `format` verdict: (rationale, answer, verdict) of one completion; it passes when both are there."""
+    rationale, header, answer = text.partition(ANSWER_HEADER)
+    rationale, answer = rationale.strip(), answer.strip()
+    if not header:
+        why = "ran out of tokens" if finish_reason == "length" else "stopped"
+        return rationale, answer, Verdict("format", False, f"no {ANSWER_HEADER} section (the model {why})")
+    if not rationale:
+        return rationale, answer, Verdict("format", False, "empty rationale")
+    if not answer:
+        return rationale, answer, Verdict("format", False, f"nothing after {ANSWER_HEADER}")
+    return rationale, answer, Verdict("format", True, "rationale and answer present")
+
+
+def answer_correct(answer: str, reference: str) -> bool:
+    """The `correct` column: the answer equals the reference, numbers by value, text normalized (the `exact`
+    judge's `answers_match`)."""
+    return answers_match(answer, reference)
+
+
+def check_completion(completion: Any, reference: Any) -> Checked:
+    """`correct` on a whole completion (GRPO's `star_correct`): 1.0 when its answer is right, 0.0 when it is
+    wrong or the format fails (nothing to check), None without a reference."""
+    if not isinstance(reference, str) or not reference.strip():
+        return Checked(None, "no reference answer")
+    _, answer, verdict = split_completion(completion_text(completion))
+    if not verdict.passed:
+        return Checked(0.0, f"format: {verdict.reason}", unparsable=True)
+    if answer_correct(answer, reference):
+        return Checked(1.0, "matches the reference answer")
+    return Checked(0.0, "does not match the reference answer")
 
 
 def _gold(sample: dict[str, Any]) -> str | None:

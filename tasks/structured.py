@@ -24,8 +24,8 @@ from judges.structured_format import (
     CARD_FORBIDDEN_PHRASES,
     EXTRA_FORBIDDEN_PHRASES,
     Settings,
+    answer_option,
     normalize_answer,
-    parse_option,
     parse_trace,
     validate_trace,
 )
@@ -118,7 +118,7 @@ def forbidden_phrase_list(phrases: list[str] | str | None, extra_phrases: bool) 
 
 class StructuredTask(Task):
     name = "structured"
-    version = "1"
+    version = "2"  # 2: the answer is read only as rule 7 reads it (answer_option), by `correct` too
     columns = {"question": "question", "choices": "choices", "answer": "answer"}
     text_columns = ("question",)  # choices is a list, answer an integer or text
     defaults = SamplingParams(temperature=0.8, top_p=0.95, max_tokens=1024)  # the card's
@@ -130,7 +130,7 @@ class StructuredTask(Task):
         pa.field("monitoring", pa.string()),
         pa.field("evaluation", pa.string()),
         pa.field("output", pa.string()),
-        pa.field("predicted_option", pa.int32()),  # the option number read from <output>
+        pa.field("predicted_option", pa.int32()),  # the option <output> holds (only a number: answer_option)
         pa.field("correct", pa.bool_()),
         pa.field("messages", MESSAGES),  # system, user, assistant = the completion; null unless valid
     ]
@@ -185,7 +185,7 @@ class StructuredTask(Task):
         if completion.finish_reason == "length" and not verdicts[0].passed:
             verdicts[0] = Verdict(verdicts[0].name, False, f"{verdicts[0].reason} (the token budget ran out)")
         gold = normalize_answer(values["answer"], len(values["choices"]))
-        predicted = parse_option(trace.output)
+        predicted = answer_option(trace.output, values["choices"])
         fields = {
             "question": values["question"],
             "choices": list(values["choices"]),
@@ -195,7 +195,7 @@ class StructuredTask(Task):
             "evaluation": trace.evaluation,
             "output": trace.output,
             "predicted_option": predicted,
-            "correct": predicted == gold,
+            "correct": predicted == gold,  # the `correct` verdict's finding (answer_verdict reads the same option)
             "messages": None,
         }
         if all(v.passed for v in verdicts):

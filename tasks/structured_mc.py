@@ -5,9 +5,9 @@ This module is the whole interface `harness eval mmlu --mode generative --task s
     SYSTEM_PROMPT                           the system turn: the card's, verbatim
     DEFAULTS                                the card's sampling: temperature 0.8, top_p 0.95, 1024 tokens
     user_prompt(question, choices) -> str   the user turn as the card's code builds it
-    parse_answer(text, n_choices, question, choices)
-                                            -> ParsedAnswer: the option number from `<output>`, and the verdicts
-                                            of every card rule
+    parse_answer(text, n_choices, question, choices, answer)
+                                            -> ParsedAnswer: the option number from `<output>`, the verdicts
+                                            of every card rule, and (given the gold `answer`) `correct`
 
 The prompt and sampling are the `structured` task's (tasks/structured.py), and the verdicts come from the very
 validators that filter in `judge` and reward in GRPO (judges/structured_format.py): one check serves all three.
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from harness.artifacts.schemas import Verdict
-from judges.structured_format import FORMAT_RULES, Settings, parse_trace, validate_trace
+from judges.structured_format import FORMAT_RULES, Settings, answer_option, answer_verdict, parse_trace, validate_trace
 from tasks import structured
 
 NAME = "structured"
@@ -39,6 +39,7 @@ def user_prompt(question: str, choices: list[str] | tuple[str, ...]) -> str:
 class ParsedAnswer:
     option: int | None  # 0-based index of the chosen option; None when no valid option number was found
     verdicts: list[Verdict]
+    correct: bool | None = None  # the `correct` verdict (synth's, GRPO's structured_correct); None: no gold given
 
     @property
     def format_valid(self) -> bool:
@@ -56,12 +57,14 @@ def parse_answer(
     question: str | None = None,
     choices: list[str] | tuple[str, ...] | None = None,
     settings: Settings | None = None,
+    answer: int | None = None,
 ) -> ParsedAnswer:
-    """Every card rule's verdict on one completion, and the option `<output>` names (only when it holds just an
-    option number within 1..n_choices, rule 7). Never raises: malformed output is failed verdicts, no option."""
+    """Every card rule's verdict on one completion, the option `<output>` names (only when it holds just an
+    option number within 1..n_choices, rule 7: `answer_option`), and with the gold `answer` (a 0-based index)
+    the `correct` verdict. Never raises: malformed output is failed verdicts, no option."""
     trace = parse_trace(text)
     row = {"question": question, "choices": list(choices) if choices is not None else [""] * n_choices}
     verdicts = validate_trace(trace, row, settings or _settings(), FORMAT_RULES)
-    output_only = next(v for v in verdicts if v.name == "output_only")
-    option = int(output_only.reason.removeprefix("option ")) - 1 if output_only.passed else None
-    return ParsedAnswer(option, verdicts)
+    option = answer_option(trace.output, row["choices"])
+    verdict = None if answer is None else answer_verdict(trace.output, answer, row["choices"])
+    return ParsedAnswer(None if option is None else option - 1, verdicts, None if verdict is None else verdict.passed)

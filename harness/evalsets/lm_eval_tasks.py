@@ -29,8 +29,8 @@ METRICS_MODULE = "harness_metrics"
 @dataclass(frozen=True)
 class TaskSpec:
     """What lm-eval is asked to do. Generative mode needs `prompts`: a module with NAME, user_prompt(question,
-    choices) and parse_answer(text, n_choices, question, choices) (e.g. tasks/structured_mc.py), and the generation
-    kwargs."""
+    choices) and parse_answer(text, n_choices, question, choices, answer=) (e.g. tasks/structured_mc.py), and the
+    generation kwargs."""
 
     mode: str
     prompts: ModuleType | None = None
@@ -130,7 +130,9 @@ def generative_metrics(module_name: str):
     module = importlib.import_module(module_name)
 
     def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
-        parsed = module.parse_answer(results[0], len(doc["choices"]), doc["question"], doc["choices"])
-        return {"acc": float(parsed.option == doc["answer"]), "format_valid": float(parsed.format_valid)}
+        parsed = module.parse_answer(
+            results[0], len(doc["choices"]), doc["question"], doc["choices"], answer=doc["answer"]
+        )
+        return {"acc": float(bool(parsed.correct)), "format_valid": float(parsed.format_valid)}
 
     return process_results

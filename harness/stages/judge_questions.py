@@ -103,7 +103,7 @@ def _verify(name: str, row: dict[str, Any], values: dict[str, Any]) -> Checked:
         return _check_task_format(row)
     spec = VERIFIERS[name]
     args = [values.get(c) for c in (*spec.columns, *spec.optional)]
-    return spec.check(values.get("prediction"), *args)
+    return spec.check_for(row.get("task"))(values.get("prediction"), *args)
 
 
 def _check_task_format(row: dict[str, Any]) -> Checked:

@@ -4,6 +4,7 @@ Names:
 - `structured_<rule>`: one structured-card rule (`structured_structure`, ..., `structured_correct`)
 - `exact_answer`: the completion equals the `answer` column (judges.verifiers)
 - `mc_answer`, `math_answer`, `regex_answer`, `reasoning_gym_answer`: the judge stage's verifiers (judges/)
+- `star_correct`: star's `correct` on the whole completion (its answer after `### Answer:`, tasks/star.py)
 - `TASK` or `TASK:VERDICT`: any task's verdicts (all of them, or the named one), e.g. `star:format`
 """
 
@@ -18,11 +19,17 @@ from judges.multiple_choice import mc_answer
 from judges.reasoning_gym_answer import reasoning_gym_answer
 from judges.rewards import verdict_reward
 from judges.structured_rewards import structured_rewards
-from judges.verifiers import exact_answer, regex_answer
+from judges.verifiers import exact_answer, regex_answer, reward_from_check
 from tasks import TASKS, get_task
+from tasks.star import check_completion as star_check
+
+# star's `correct` column as a reward: the function synth's parse and the `exact` judge decide it with.
+star_correct = reward_from_check(star_check, "star_correct", ("answer",))
 
 # The verifiers `harness judge` runs, by their TRL names.
-VERIFIER_REWARDS = {f.__name__: f for f in (exact_answer, mc_answer, math_answer, regex_answer, reasoning_gym_answer)}
+VERIFIER_REWARDS = {
+    f.__name__: f for f in (exact_answer, mc_answer, math_answer, regex_answer, reasoning_gym_answer, star_correct)
+}
 
 
 def resolve_rewards(names: list[str], task: Any = None) -> list[Callable]:
@@ -39,6 +46,11 @@ def resolve_rewards(names: list[str], task: Any = None) -> list[Callable]:
         elif name in VERIFIER_REWARDS:
             rewards.append(VERIFIER_REWARDS[name])
         elif task_name in TASKS:
+            if get_task(task_name).two_step:
+                raise ConfigError(
+                    f"rewards: {name!r}: {task_name} is a two-step task, its verdicts read both generations and a "
+                    "GRPO completion is one; use a verifier reward (exact_answer, math_answer, ...) instead"
+                )
             rewards.append(
                 verdict_reward(
                     task if getattr(task, "name", None) == task_name else get_task(task_name), verdict or None

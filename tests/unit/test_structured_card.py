@@ -140,10 +140,43 @@ def test_invalid_generic_reasoning():
 def test_invalid_missing_calculations_when_required():
     words = "The train moves at a steady pace over the whole distance, and the speed is what the question asks. "
     no_calc = completion(monitoring=words * 3 + "Therefore the second option is the answer.")
-    assert run(calculations, no_calc, NUMERIC).reason == "the problem has numbers but <monitoring> shows no calculation"
+    verdict = run(calculations, no_calc, NUMERIC)
+    assert verdict.reason == "the question asks for a computation ('speed') but <monitoring> shows none"
     with_calc = completion(monitoring=words * 3 + "Speed = 120 / 2 = 60 km/h, therefore option 2.")
     assert run(calculations, with_calc, NUMERIC).passed
-    assert run(calculations, no_calc, ROW).passed  # no numbers in the problem: no calculation required
+    assert run(calculations, no_calc, ROW).reason == "the question asks for no computation"
+
+
+# "Missing calculations when required": required when the question asks for a computation, not when it holds
+# numbers. Hand-labelled: (question, calculations required).
+REQUIRED_CASES = [
+    ("Which treaty ended the war that began in 1914 and ended in 1918?", False),  # two years, nothing to compute
+    ("Which English king reigned from 1485 to 1509?", False),
+    ("In 1066 and 1215, which two events shaped English law?", False),
+    ("How many chambers does the human heart have?", False),  # a fact: no number to work from
+    ("Which of 12 and 15 is the atomic number of magnesium?", False),
+    ("Which amendment of the 27 guarantees free speech, ratified in 1791?", False),
+    ("A farmer has 3 pens of 12 sheep. How many sheep does he have in total?", True),
+    ("Compute the derivative of x squared.", True),
+    ("What is 17*23?", True),
+    ("What is 17 * 23?", True),
+    ("Calculate the molar mass of water.", True),
+    ("What is 15% of 80?", True),
+    ("A train covers 120 km in 2 hours. What is its speed in km/h?", True),
+    ("How long did the war last, from 1337 to 1453?", True),
+    ("What is the probability of two heads in two coin flips?", True),
+    ("Solve for x: 2x + 3 = 11.", True),
+    ("What is the average of 4, 8 and 12?", True),
+]
+
+
+@pytest.mark.parametrize(("question", "required"), REQUIRED_CASES)
+def test_calculations_are_required_when_the_question_asks_for_one(question, required):
+    row = {"question": question, "choices": ["1", "2", "3", "4"]}
+    no_calc = completion(monitoring="Mercury is first, therefore it is the closest one of them here.")
+    assert run(calculations, no_calc, row).passed is not required
+    with_calc = completion(monitoring="Mercury is first: 3 * 12 = 36, therefore it is the closest one here.")
+    assert run(calculations, with_calc, row).passed
 
 
 def test_invalid_incorrect_tag_order():

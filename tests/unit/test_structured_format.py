@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from judges.multiple_choice import parse_option
 from judges.structured_format import (
     CARD_FORBIDDEN_PHRASES,
     DEFAULT_FORBIDDEN_PHRASES,
@@ -19,7 +20,6 @@ from judges.structured_format import (
     no_placeholders,
     normalize_answer,
     output_only,
-    parse_option,
     parse_trace,
     references_problem,
     structure,
@@ -350,6 +350,8 @@ def test_bad_gold_answers_are_none(answer):
 def test_correct():
     assert run(correct, GOOD).passed
     assert run(correct, completion(output="3")).reason == "answered option 3, the answer is option 2"
-    assert run(correct, completion(output="Mercury")).reason == "no option number in <output>"
+    no_answer = "no answer: <output> must hold only an option number (rule 7)"
+    for output in ("Mercury", "2. Mercury", "The answer is 2", "5"):  # rule 7's reader: only an option number
+        assert run(correct, completion(output=output)).reason == no_answer
     assert run(correct, GOOD, row={"question": "q"}) is None  # no gold: not applicable
     assert run(correct, completion(output="Option 2"), row={**ROW, "answer": "B"}).passed
