@@ -229,6 +229,45 @@ def _dataset_source(
     return Source(label, list(features), count, fingerprint, read)
 
 
+# -- as Arrow ----------------------------------------------------------------------------------------------
+def arrow_schema(source: Source) -> tuple[pa.Schema, int]:
+    """One streaming pass: the Arrow schema that holds every row (types widened across batches, e.g. a column
+    null at first and text later) and the number of rows. For a stage that works on Arrow batches (decontam)."""
+    schemas, count = [], 0
+    for batch in _row_batches(source):
+        schemas.append(pa.Table.from_pylist(batch).schema)
+        count += len(batch)
+        if len(schemas) > 64:  # keep the list short however long the input is
+            schemas = [_unify(source, schemas)]
+    if not schemas:
+        raise InputError(f"{source.label}: has no rows")
+    return _unify(source, schemas), count
+
+
+def arrow_batches(source: Source, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """The rows in order, READ_BATCH at a time, each batch of `schema` (from `arrow_schema`)."""
+    for batch in _row_batches(source):
+        yield pa.RecordBatch.from_pylist(batch, schema=schema)
+
+
+def _row_batches(source: Source) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for _, row in source.values():
+        batch.append(row)
+        if len(batch) == READ_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _unify(source: Source, schemas: list[pa.Schema]) -> pa.Schema:
+    try:
+        return pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowTypeError, pa.ArrowInvalid) as err:
+        raise InputError(f"{source.label}: a column holds values of different types in different rows ({err})") from err
+
+
 # -- checks ----------------------------------------------------------------------------------------------
 def _check_columns(label: str, present: list[str], required: dict[str, str]) -> None:
     for logical, column in required.items():

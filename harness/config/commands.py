@@ -25,6 +25,8 @@ from harness.config.engine import (
 )
 
 InputPath = Annotated[str, Flag(short="-i")]
+InputSplit = Annotated[str, Field(description="Split of a `datasets` input.")]
+ANY_INPUT = "Parquet/JSONL/CSV file, a folder of Parquet shards or a saved `datasets` folder, a hub dataset id"
 OutputPath = Annotated[str, Flag(short="-o")]
 ColumnMap = Annotated[dict[str, str], Flag("--col", type=list[str], parse=parse_column_flags, metavar="LOGICAL=COLUMN")]
 THOUGHT_PREFIX_HELP = (
@@ -61,8 +63,7 @@ class SynthConfig(StrictModel):
     )
     input: InputPath = Field(
         "sample",
-        description="Parquet/JSONL/CSV file, a folder of Parquet shards or a saved `datasets` folder, a hub "
-        "dataset id, or `sample` for the task's bundled sample.",
+        description=f"{ANY_INPUT}, or `sample` for the task's bundled sample.",
     )
     output: OutputPath = Field("runs/synth", description="Artifact folder (created; a rerun resumes it).")
     model: ModelName = "default"
@@ -86,7 +87,7 @@ class SynthConfig(StrictModel):
     shard_rows: int = Field(1024, ge=1, description="Commit a shard every N finished rows ...")
     commit_seconds: float = Field(60.0, gt=0, description="... or every S seconds, whichever comes first.")
     shard: str | None = Field(None, description="I/N: handle only the rows whose record_id hash is I mod N.")
-    split: str = Field("train", description="Split of a `datasets` input.")
+    split: InputSplit = "train"
     threads: ThreadCount = None
     task_options: dict[str, Any] = Field(default_factory=dict, description="The task's own knobs, e.g. system_prompt.")
     cache: CacheSwitch = True
@@ -261,7 +262,8 @@ class SelectConfig(StrictModel):
 class DecontamConfig(StrictModel):
     """`harness decontam`: mark (or drop) rows sharing a word n-gram with an eval set."""
 
-    input: InputPath = Field(description="A harness artifact folder.")
+    input: InputPath = Field(description=f"The rows to check: an artifact folder, a {ANY_INPUT}.")
+    split: InputSplit = "train"
     output: OutputPath = Field(description="Artifact folder (created; a rerun resumes it).")
     against: list[str] = Field(
         default_factory=lambda: ["mmlu"],

@@ -32,6 +32,7 @@ class DecontamStatus:
     contaminated: int | None = None  # rows that run marked (or dropped, with `dropped` true)
     dropped: bool = False
     allowed_unchecked: bool = False
+    checked_input: str | None = None  # what that decontam run read
 
     @property
     def names(self) -> list[str]:
@@ -61,9 +62,11 @@ def decontam_status(spec: str | Path) -> DecontamStatus:
         if runs:
             settings = runs[-1]["decontam"]
             counts = [p.get("decontam_rows", {}).get("contaminated", 0) for p in runs]
+            read = runs[-1].get("input")
             return DecontamStatus(
-                True, settings["against"], str(path), settings["ngram"], sum(counts), bool(settings.get("drop"))
-            )
+                True, settings["against"], str(path), settings["ngram"], sum(counts), bool(settings.get("drop")),
+                checked_input=read.get("label") if isinstance(read, dict) else None,
+            )  # fmt: skip
         upstream = provenances[-1].get("input")
         label = upstream.get("label") if isinstance(upstream, dict) else upstream
         if not isinstance(label, str):
@@ -81,8 +84,9 @@ def _provenance(folder: Path, shard: Path) -> dict[str, Any]:
         raise InputError(f"{shard}: not a readable Parquet file ({err})") from err
 
 
-def require_checked(spec: str | Path, allow_unchecked: bool, command: str) -> DecontamStatus:
-    """The input's status; an InputError when it was not checked against MMLU and that was not allowed."""
+def require_checked(spec: str | Path, allow_unchecked: bool, rerun: str) -> DecontamStatus:
+    """The input's status; an InputError when it was not checked against MMLU and that was not allowed.
+    `rerun`: the refused command with its input written DIR, which the error advises after decontam."""
     status = decontam_status(spec)
     if allow_unchecked:
         status.allowed_unchecked = not status.checked or MMLU not in status.names
@@ -90,12 +94,15 @@ def require_checked(spec: str | Path, allow_unchecked: bool, command: str) -> De
     if not status.checked:
         raise InputError(
             f"{spec}: never checked against the eval sets (no `harness decontam` in its provenance). Run "
-            f"`harness decontam --input {spec} --against mmlu --output DIR` and {command} DIR, "
+            f"`harness decontam --input {spec} --against mmlu --output DIR`, then `{rerun}`, "
             "or pass --allow-unchecked"
         )
     if MMLU not in status.names:
+        # decontam refuses its own output (already marked): the advice checks what that run read, again
+        checked = status.checked_input or spec
         raise InputError(
-            f"{spec}: checked against {', '.join(status.names)} but not mmlu, which `harness eval` runs; "
-            "run `harness decontam --against mmlu` on it, or pass --allow-unchecked"
+            f"{spec}: checked against {', '.join(status.names)} but not mmlu, which `harness eval` runs; run "
+            f"`harness decontam --input {checked} --against mmlu --output DIR`, then `{rerun}`, "
+            "or pass --allow-unchecked"
         )
     return status

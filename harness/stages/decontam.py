@@ -1,7 +1,8 @@
 """`harness decontam`: mark every row that shares a word n-gram with an eval set (or drop it with `--drop`).
 
-The eval sets become one n-gram index in memory (`harness.evalsets.ngrams`); the artifact is streamed in batches of
-`batch_size` rows, each committed as one shard with the input rows it covers (`input_span`), so a killed run
+The input is an artifact folder, or anything synth reads (JSONL, CSV, Parquet, a folder of Parquet files, a saved
+dataset, a hub id): users check their own data before `harness train` takes it. The eval sets become one n-gram
+index in memory (`harness.evalsets.ngrams`); the input is streamed in batches of `batch_size` rows, each committed as one shard with the input rows it covers (`input_span`), so a killed run
 resumes after the last committed batch. Every row keeps its columns and gets:
 
     decontam_clean     false when some checked text shares an n-gram with an eval item
@@ -16,6 +17,7 @@ The run's provenance (`decontam`: the sets with their fingerprints, n, normaliza
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,8 +27,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from rich.console import Console
 
-from harness.artifacts.reader import Artifact, open_artifact
-from harness.artifacts.writer import ArtifactWriter, base_provenance, generated_by, read_provenance
+from harness.artifacts.reader import open_artifact
+from harness.artifacts.sources import arrow_batches, arrow_schema, open_source
+from harness.artifacts.writer import META_DIR, ArtifactWriter, base_provenance, generated_by, read_provenance
 from harness.config import ConfigError, DecontamConfig
 from harness.evalsets.gate import CLEAN
 from harness.evalsets.ngrams import NORMALIZATION, Match, NgramIndex
@@ -61,14 +64,44 @@ class DecontamSummary:
     by_set: dict[str, int] | None = None
 
 
+@dataclass
+class Rows:
+    """What decontam reads, as Arrow batches: an artifact folder as it was written, or any input synth reads."""
+
+    label: str
+    schema: pa.Schema
+    rows: int
+    identity: dict[str, Any]  # what a resumed run must read again
+    files: dict[str, Any]  # the input's files, for provenance
+    upstream: dict[str, Any]  # an artifact's provenance ({} for other inputs)
+    folder: Path | None  # an artifact's folder
+    batches: Callable[[int], Iterator[pa.RecordBatch]]  # every row, in batches of about N rows
+
+
+def open_rows(spec: str, split: str) -> Rows:
+    path = Path(spec).expanduser()
+    if path.is_dir() and (path / META_DIR).is_dir():  # an artifact: its shards as written, checked whole
+        artifact = open_artifact(path)
+        files = {s.name: s.stat().st_size for s in artifact.shards}
+        upstream = read_provenance(artifact.shards[0])
+        batches = lambda size: artifact.batches(artifact.schema.names, batch_rows=size)  # noqa: E731
+        return Rows(str(path), artifact.schema, artifact.rows, {"input": str(path)}, files, upstream, path, batches)
+    source = open_source(spec, {}, split)
+    schema, count = arrow_schema(source)  # one pass; rows are then read a batch at a time
+    identity = {"input": source.label, "source": source.fingerprint}
+    files = source.fingerprint.get("files", source.fingerprint)
+    folder = path if path.is_dir() else None
+    return Rows(source.label, schema, count, identity, files, {}, folder, lambda _: arrow_batches(source, schema))
+
+
 def run_decontam(cfg: DecontamConfig, console: Console | None = None) -> DecontamSummary:
     console = console or Console(stderr=True)
-    artifact = open_artifact(cfg.input)
-    if Path(cfg.output).resolve().is_relative_to(artifact.path.resolve()):
-        raise ConfigError(f"--output {cfg.output}: is inside the input artifact; give it a folder of its own")
-    if artifact.has(CLEAN):
+    rows = open_rows(cfg.input, cfg.split)
+    if rows.folder is not None and Path(cfg.output).resolve().is_relative_to(rows.folder.resolve()):
+        raise ConfigError(f"--output {cfg.output}: is inside the input {rows.folder}; give it a folder of its own")
+    if CLEAN in rows.schema.names:
         raise ConfigError(f"{cfg.input}: already has {CLEAN}: it went through decontam before")
-    columns = _columns(cfg, artifact.schema)
+    columns = _columns(cfg, rows.schema)
     sets = [load_eval_set(spec, cfg.subsets) for spec in cfg.against]
     if not sets:
         raise ConfigError("--against: name at least one eval set (mmlu, FILE[:COLUMN], lm-eval:TASK)")
@@ -76,34 +109,34 @@ def run_decontam(cfg: DecontamConfig, console: Console | None = None) -> Deconta
     owners = _owners(sets)
     against = [s.describe() for s in sets]
     settings = {"against": against, "ngram": cfg.ngram, "normalization": NORMALIZATION, "columns": columns}
-    identity = {"input": str(artifact.path), "drop": cfg.drop, "subsets": cfg.subsets, **settings}
-    schema = pa.schema(list(artifact.schema) + FIELDS)
+    identity = {**rows.identity, "drop": cfg.drop, "subsets": cfg.subsets, **settings}
+    schema = pa.schema(list(rows.schema) + FIELDS)
     provenance = {
         **base_provenance(),
         "stage": "decontam",
-        "input": {"label": str(artifact.path), "files": {s.name: s.stat().st_size for s in artifact.shards}},
+        "input": {"label": rows.label, "files": rows.files},
         "decontam": {**settings, "drop": cfg.drop},
-        "generated_by": generated_by(read_provenance(artifact.shards[0])),
+        "generated_by": generated_by(rows.upstream),
         "config": cfg.model_dump(),
     }
     summary = DecontamSummary(str(Path(cfg.output)), against, ngrams=index.ngrams, by_set={})
     with ArtifactWriter(Path(cfg.output), schema, identity).open(cfg.model_dump()) as writer:
         start = _resume_point(writer)
         summary.skipped = start
-        with StageProgress("decontam", artifact.rows - start, console, tokens=False) as progress:
-            for first, table in _chunks(artifact, cfg.batch_size, start):
+        with StageProgress("decontam", rows.rows - start, console, tokens=False) as progress:
+            for first, table in _chunks(rows.batches(cfg.batch_size), cfg.batch_size, start):
                 marked = _mark(table, columns, index, owners)
                 counts = _count(marked, summary)
                 if cfg.drop:
                     marked = marked.filter(marked.column(CLEAN))
                     summary.dropped += counts["contaminated"]
                 span = {"input_span": [first, first + table.num_rows], "decontam_rows": counts}
-                if marked.num_rows or first + table.num_rows == artifact.rows:
+                if marked.num_rows or first + table.num_rows == rows.rows:
                     writer.commit(marked.cast(schema), {**provenance, **span})
                 progress.advance(table.num_rows, 0)
             summary.seconds = progress.elapsed
         if not writer.shards():  # everything dropped: an empty shard keeps the folder loadable, with its schema
-            writer.commit(schema.empty_table(), {**provenance, "input_span": [0, artifact.rows]})
+            writer.commit(schema.empty_table(), {**provenance, "input_span": [0, rows.rows]})
     return summary
 
 
@@ -144,12 +177,12 @@ def _resume_point(writer: ArtifactWriter) -> int:
     return max(ends, default=0)
 
 
-def _chunks(artifact: Artifact, size: int, start: int):
-    """(first input row, table of up to `size` rows) from row `start` on, across the artifact's small shards."""
+def _chunks(batches: Iterator[pa.RecordBatch], size: int, start: int):
+    """(first input row, table of up to `size` rows) from row `start` on, across the input's small batches."""
     pending: list[pa.RecordBatch] = []
     pending_rows, position = 0, 0  # position: the input row after the last one read
     first = start
-    for batch in artifact.batches(artifact.schema.names, batch_rows=size):
+    for batch in batches:
         if position + batch.num_rows <= start:
             position += batch.num_rows
             continue

@@ -85,7 +85,7 @@ def push_dataset(
         raise ConfigError(f"--repo-id {repo_id!r}: expected OWNER/NAME, e.g. my-user/backfill-traces")
     artifact = open_artifact(source)
     # An eval artifact is the eval set's own results, not training data: nothing to check it against.
-    gate = None if artifact.kind == "eval" else require_checked(source, allow_unchecked, "harness push")
+    gate = None if artifact.kind == "eval" else require_checked(source, allow_unchecked, _rerun(repo_id, to_dir))
     if to_dir is not None:
         refuse_inside(Path(to_dir), [artifact], "--to-dir")
         folder = _empty_folder(Path(to_dir))
@@ -190,3 +190,8 @@ def _provenance(artifact: Artifact) -> dict:
         "rows": artifact.rows,
         "runs": [json.loads(json.dumps(run.provenance, default=str)) for run in artifact.runs],
     }
+
+
+def _rerun(repo_id: str, to_dir: str | None) -> str:
+    """The push command again, on a checked folder DIR (the refusal's advice)."""
+    return f"harness push DIR --repo-id {repo_id}" + (f" --to-dir {to_dir}" if to_dir else "")

@@ -69,7 +69,9 @@ def run_train(
     if not distributed.is_main():
         console = Console(stderr=True, quiet=True)  # one process speaks for all of them
     if allow_unchecked is not None:
-        status = require_checked(cfg.input, allow_unchecked, f"harness train {cfg.method} --input")
+        status = require_checked(
+            cfg.input, allow_unchecked, f"harness train {cfg.method} --input DIR --output {cfg.output}"
+        )
         console.print(f"decontamination: {status.describe()}", highlight=False, soft_wrap=True)
     if (processes or 1) > 1 and not distributed.is_distributed():
         from harness.stages.train_launch import train_in_processes

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from harness.artifacts.writer import ArtifactError
+from harness.cli import app
 from harness.config import SynthConfig, TrainConfig
 from harness.engines.cache import cache_dir
 from harness.stages.synth import run_synth
@@ -349,3 +353,18 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path, default_model, 
     assert summary.steps == 2 and not partial.exists()
     steps = [e["step"] for e in map(json.loads, (tmp_path / "m" / LOG_FILE).read_text().splitlines()) if "loss" in e]
     assert steps == [1, 2]  # step 1 from the killed run, step 2 after the resume: none repeated
+
+
+def test_the_refusals_advice_runs_as_printed_on_a_users_jsonl(tmp_path, default_model):
+    """train refuses a JSONL decontam never checked; the two commands it advises run as printed (DIR filled
+    in): decontam reads the JSONL itself, and train takes decontam's output."""
+    data = write_jsonl(tmp_path / "conv.jsonl", conversations()[:4])
+    refused = CliRunner().invoke(app, ["train", "sft", "--input", data, "--output", str(tmp_path / "model")])
+    assert refused.exit_code == 2, refused.output
+    advice = re.findall(r"`harness ([a-z]+ -?[^`]+)`", refused.output)
+    assert [a.split()[:2] for a in advice] == [["decontam", "--input"], ["train", "sft"]], refused.output
+    for command in advice:
+        done = CliRunner().invoke(app, [str(tmp_path / "checked") if a == "DIR" else a for a in shlex.split(command)])
+        assert done.exit_code == 0, done.output
+    provenance = json.loads((tmp_path / "model" / PROVENANCE_FILE).read_text())
+    assert provenance["rows"]["used"] == 4 and provenance["decontam"]["checked"], provenance

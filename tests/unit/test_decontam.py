@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from pathlib import Path
 
 import pyarrow as pa
@@ -12,7 +14,7 @@ from typer.testing import CliRunner
 
 from harness.artifacts.schemas import MESSAGES
 from harness.artifacts.sources import InputError
-from harness.artifacts.writer import ArtifactWriter, base_provenance
+from harness.artifacts.writer import ArtifactError, ArtifactWriter, base_provenance
 from harness.cli import app
 from harness.config import DecontamConfig, TrainConfig
 from harness.evalsets.gate import decontam_status, require_checked
@@ -137,8 +139,13 @@ def test_train_and_push_gate(tmp_path):
     local.write_text(json.dumps({"text": question}) + "\n")
     only_local = str(tmp_path / "local")
     run_decontam(DecontamConfig(input=src, output=only_local, against=str(local)))
-    with pytest.raises(InputError, match="not mmlu"):
+    with pytest.raises(InputError, match="not mmlu") as refused:
         require_checked(only_local, False, "x")
+    # its advice works as printed: decontam what that run read, against mmlu (its own output is refused)
+    advice = shlex.split(re.search(r"`harness (decontam [^`]*)`", str(refused.value)).group(1))
+    result = CliRunner().invoke(app, [a if a != "DIR" else str(tmp_path / "again") for a in advice])
+    assert result.exit_code == 0, result.output
+    assert require_checked(str(tmp_path / "again"), False, "x").checked
     # training takes only the clean row
     rows = training_rows(TrainConfig(method="sft", input=out, output="o"))
     assert (rows.used, rows.skipped_contaminated) == (1, 1)
@@ -154,6 +161,42 @@ def test_train_and_push_gate(tmp_path):
     card = (tmp_path / "p" / "README.md").read_text()
     assert "## Decontamination" in card and "checked against mmlu" in card and "1 contaminated rows left out" in card
     assert pq.read_table(tmp_path / "p" / "data").num_rows == 1
+
+
+def test_every_input_kind_synth_reads(tmp_path):
+    """JSONL, CSV, Parquet, a folder of Parquet files and a saved dataset: users check their own data."""
+    import datasets
+
+    question = "the quick brown fox jumps over the lazy dog while seven wizards quietly hex the jovial king"
+    evals = tmp_path / "heldout.jsonl"  # a small eval set: quick to index ten times
+    evals.write_text(json.dumps({"text": question}) + "\n")
+    item = f"{evals}#0"
+    rows = [{"instruction": question, "n": None}, {"instruction": "What is 2 + 2?", "n": 3}]  # n: null, then int
+    table = pa.Table.from_pylist(rows)
+    inputs = {"jsonl": tmp_path / "rows.jsonl", "csv": tmp_path / "rows.csv", "parquet": tmp_path / "rows.parquet"}
+    inputs["jsonl"].write_text("".join(json.dumps(r) + "\n" for r in rows))
+    inputs["csv"].write_text("instruction,n\n" + "".join(f'"{r["instruction"]}",{r["n"] or ""}\n' for r in rows))
+    pq.write_table(table, inputs["parquet"])
+    (tmp_path / "shards").mkdir()
+    pq.write_table(table.slice(0, 1), tmp_path / "shards" / "a.parquet")
+    pq.write_table(table.slice(1), tmp_path / "shards" / "b.parquet")
+    inputs["folder"] = tmp_path / "shards"
+    datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "saved"))
+    inputs["saved"] = tmp_path / "saved"
+    for kind, path in inputs.items():
+        out = tmp_path / f"out-{kind}"
+        summary = run_decontam(DecontamConfig(input=str(path), output=str(out), batch_size=1, against=str(evals)))
+        marked = _rows(str(out))
+        assert (summary.rows, summary.contaminated) == (2, 1), kind
+        assert [r["decontam_item"] for r in marked] == [item, None], kind
+        assert [r["instruction"] for r in marked] == [question, "What is 2 + 2?"], kind
+        assert decontam_status(out).checked_input == str(path), kind
+        again = DecontamConfig(input=str(path), output=str(out), batch_size=1, against=str(evals))
+        assert run_decontam(again).skipped == 2, kind  # resumed: nothing left to check
+    inputs["jsonl"].write_text(json.dumps({"instruction": "changed"}) + "\n")
+    changed = DecontamConfig(input=str(inputs["jsonl"]), output=str(tmp_path / "out-jsonl"), against=str(evals))
+    with pytest.raises(ArtifactError, match="other"):  # a changed file is another input, not a resume
+        run_decontam(changed.model_copy(update={"batch_size": 1}))
 
 
 def test_an_lm_eval_tasks_local_data(tmp_path):
