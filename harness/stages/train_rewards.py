@@ -19,12 +19,9 @@ from judges.multiple_choice import mc_answer
 from judges.reasoning_gym_answer import reasoning_gym_answer
 from judges.rewards import verdict_reward
 from judges.structured_rewards import structured_rewards
-from judges.verifiers import exact_answer, regex_answer, reward_from_check
+from judges.verifiers import exact_answer, regex_answer
 from tasks import TASKS, get_task
-from tasks.star import check_completion as star_check
-
-# star's `correct` column as a reward: the function synth's parse and the `exact` judge decide it with.
-star_correct = reward_from_check(star_check, "star_correct", ("answer",))
+from tasks.star import star_correct  # star's `correct`, decided as synth's parse and the `exact` judge decide it
 
 # The verifiers `harness judge` runs, by their TRL names.
 VERIFIER_REWARDS = {

@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("harness", "tasks", "judges", "trainers", "reports")
 CORE = ("harness.engines", "harness.artifacts", "harness.evalsets", "harness.scale", "harness.config")
 DOMAIN = ("tasks", "judges", "trainers", "reports")
+ENVIRONMENTS = ("harness.environments",)  # `verifiers` environments: a floor over tasks and judges
 
 
 def _modules() -> dict[str, Path]:
@@ -69,7 +70,8 @@ def test_no_module_imports_another_module_s_private_name():
 
 def test_floors_go_one_way():
     """Core never imports a task, judge, trainer, report or stage; only the CLI and the pipeline runner import a
-    stage, and only the CLI imports the pipeline runner."""
+    stage, and only the CLI imports the pipeline runner; the environments (harness.environments, over tasks and
+    judges) import no stage, pipeline or CLI, and only the CLI may import them."""
 
     def under(module: str, prefixes: tuple[str, ...]) -> bool:
         return any(module == p or module.startswith(p + ".") for p in prefixes)
@@ -84,6 +86,10 @@ def test_floors_go_one_way():
             if under(module, ("harness.pipeline",)) and not under(name, ("harness.pipeline", "harness.cli")):
                 upward.append(f"{name} imports {module}")
             if under(name, CORE) and under(module, DOMAIN):
+                upward.append(f"{name} imports {module}")
+            if under(module, ENVIRONMENTS) and not under(name, (*ENVIRONMENTS, "harness.cli")):
+                upward.append(f"{name} imports {module}")
+            if under(name, ENVIRONMENTS) and under(module, ("harness.cli",)):
                 upward.append(f"{name} imports {module}")
     assert upward == []
 
