@@ -1,4 +1,5 @@
-"""Live progress for long stages: rows done, rows/s, generated tokens/s and ETA.
+"""Live progress for long stages: rows done, rows/s, generated tokens/s, ETA, and for a priced run the spend
+so far and projected at the end (harness/cost.py).
 
 On a terminal it is a rich progress bar; elsewhere (CI logs, pipes) one line per committed batch, or for
 streaming stages (which advance per finished record) one line every few seconds.
@@ -7,9 +8,12 @@ streaming stages (which advance per finished record) one line every few seconds.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from harness.cost import usd_text
 
 PRINT_EVERY = 5.0  # seconds between log lines of a streaming stage
 
@@ -21,6 +25,7 @@ class StageProgress:
         self.rows = 0
         self.tokens = 0
         self.in_flight: int | None = None  # requests inside the engine, for streaming stages
+        self.spend: Callable[[], float] | None = None  # USD this run has spent so far, when priced
         self._printed = 0.0
         self.started = time.perf_counter()
         self._bar: Progress | None = None
@@ -58,7 +63,13 @@ class StageProgress:
         text = f"{self.rows / self.elapsed:.2f} rows/s"
         if self.show_tokens:
             text += f"  {self.tokens / self.elapsed:.1f} tok/s"
-        return text + (f"  {self.in_flight} in flight" if self.in_flight is not None else "")
+        text += f"  {self.in_flight} in flight" if self.in_flight is not None else ""
+        if self.spend is not None:
+            spent = self.spend()
+            text += f"  {usd_text(spent)}"
+            if self.total and self.rows:
+                text += f" (~{usd_text(spent * max(self.total, self.rows) / self.rows)} at the end)"
+        return text
 
     def advance(self, rows: int, tokens: int, in_flight: int | None = None) -> None:
         self.rows += rows

@@ -16,7 +16,9 @@ from typing import Any
 import pyarrow as pa
 
 from harness import __version__
+from harness.artifacts.reader import lineage_cost
 from harness.artifacts.writer import generated_by, read_provenance
+from harness.cost import describe
 from reports.document import Table, markdown_table
 from reports.mmlu import markdown_tables
 from reports.sections import (
@@ -158,6 +160,8 @@ def _how_made(item: Input) -> list[str]:
     engine = prov.get("engine")
     if engine:
         lines.append(f"- Engine: `{json.dumps(engine, sort_keys=True) if isinstance(engine, dict) else engine}`.")
+    if cost := lineage_cost(item.artifact):
+        lines.append(f"- Cost to make (every stage that made it, at the prices given): {describe(cost)}.")
     sampling = prov.get("sampling") or prov.get("generation_kwargs")
     if isinstance(sampling, dict) and sampling:
         lines += ["", "Sampling:", "", *markdown_table(Table(["parameter", "value"], _pairs(sampling)))]

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from harness.cost import describe
 from harness.engines.models import DEFAULT_MODEL, DEFAULT_NAME
 
 DEFAULT_HUB_ID = f"HuggingFaceTB/{DEFAULT_NAME}"  # what the bundled default model was converted from
@@ -22,6 +23,7 @@ class ModelFacts:
     provenance: dict[str, Any]  # harness-train.json
     data_kind: str | None = None  # the training artifact's kind (synth, pairs, judge ...), when readable
     data_runs: list[dict[str, Any]] = field(default_factory=list)  # its runs' provenance
+    data_cost: dict[str, Any] | None = None  # what the data cost to make, its lineage included, when priced
     measured: dict[str, Any] | None = None  # {"start": eval, "round": eval, "round_number": K} from loop.json
     adapter: bool = False  # the folder holds a LoRA adapter, not a whole model
     license: str = "unknown"
@@ -60,6 +62,11 @@ def model_card(facts: ModelFacts) -> str:
         "```",
         "",
         *_data_section(prov, facts.data_kind, facts.data_runs),
+        *(
+            [f"Cost of the training data (every stage that made it): {describe(facts.data_cost)}.", ""]
+            if facts.data_cost
+            else []
+        ),
         *_eval_section(facts.measured),
     ]
     return "\n".join(lines) + "\n"

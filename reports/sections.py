@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.artifacts.reader import Artifact
+from harness.cost import describe
 from reports import plots
 from reports.collect import Collected, answer_column, trace_columns
 from reports.data_checks import data_checks_sections
@@ -220,6 +221,8 @@ def usage_section(inputs: list[Input]) -> Section:
         "artifact sums its runs. Rows replayed from the generation cache make throughput look higher."
     )
     header = ["artifact", "stage", "rows", "runs", "prompt tokens", "completion tokens", "wall s", "rows/s", "completion tok/s"]  # fmt: skip
+    priced = any(item.artifact.cost for item in inputs)  # a cost column only when a run was priced
+    header += ["cost"] if priced else []
     rows = []
     for item in inputs:
         runs = item.artifact.runs
@@ -236,7 +239,12 @@ def usage_section(inputs: list[Input]) -> Section:
                 f"{seconds:.1f}" if seconds else NONE,
                 f"{data.rows / seconds:.2f}" if seconds else NONE,
                 f"{data.completion_tokens / seconds:.1f}" if seconds and data.completion_tokens else NONE,
+                *([describe(item.artifact.cost) if item.artifact.cost else NONE] if priced else []),
             ]
+        )
+    if priced:
+        section.blocks.append(
+            "Cost: what each artifact's runs were charged at the prices they were given (freshly generated work only: cache hits cost nothing)."
         )
     section.blocks.append(Table(header, rows))
     return section

@@ -18,11 +18,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harness.artifacts.writer import META_DIR, PART_RE, ArtifactError, read_provenance, verify_shards
+from harness.cost import add_costs
 
 # Provenance keys that differ from shard to shard of one run; without them, one run's shards share one dict.
 PER_SHARD_KEYS = (
     "part", "rows", "written_at", "drawn_ids", "lm_eval", "derived_from", "replaced_records", "input_span",
-    "decontam_rows",
+    "decontam_rows", "engine_usage", "cost",
 )  # fmt: skip
 JUDGE_SUMMARY = "judge_summary.json"  # the judge stage's summary, in DIR itself (cross-team contract)
 EVAL_SUMMARY = "summary.json"  # the eval stage's summary, in DIR/.harness/
@@ -38,6 +39,7 @@ class Run:
     rows: int = 0
     first_written: str | None = None
     last_written: str | None = None
+    cost: dict[str, Any] | None = None  # its shards' cost blocks added up, when priced (harness/cost.py)
 
     @property
     def seconds(self) -> float | None:
@@ -73,6 +75,11 @@ class Artifact:
         if "completion" in names:
             return "synth"
         return "artifact"
+
+    @property
+    def cost(self) -> dict[str, Any] | None:
+        """What every run that wrote the artifact cost, when any was priced."""
+        return add_costs(run.cost for run in self.runs)
 
     @property
     def provenance(self) -> dict[str, Any]:
@@ -154,6 +161,7 @@ def _read_shards(path: Path, shards: list[Path]) -> tuple[pa.Schema, int, list[R
         run = runs.setdefault(json.dumps(provenance, sort_keys=True, default=str), Run(provenance))
         run.shards += 1
         run.rows += footer.num_rows
+        run.cost = add_costs([run.cost, stamped.get("cost")])
         written = stamped.get("written_at")
         if written:
             run.first_written = min(filter(None, [run.first_written, written]))
@@ -173,3 +181,29 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     if not isinstance(data, dict):
         raise ArtifactError(f"{path}: expected a JSON object at the top level")
     return data
+
+
+def lineage_cost(artifact: Artifact) -> dict[str, Any] | None:
+    """What the artifact cost to make, the artifacts it was made from included (a judged artifact's synth, a
+    selection's judging and synth, star's pairs' samples), as far as they are harness artifacts here."""
+    blocks, seen = [], set()
+    current: Artifact | None = artifact
+    while current is not None and current.path.resolve() not in seen:
+        seen.add(current.path.resolve())
+        blocks.append(current.cost)
+        current = _made_from(current)
+    return add_costs(blocks)
+
+
+def _made_from(artifact: Artifact) -> Artifact | None:
+    """The artifact this one was made from: its recorded input, or the samples a derived artifact was rebuilt
+    from; None when that is no harness artifact on this machine (a dataset, a moved folder)."""
+    derived = read_provenance(artifact.shards[0]).get("derived_from") if artifact.shards else None
+    source = artifact.provenance.get("input")
+    label = Path(derived).parent if derived else (source.get("label") if isinstance(source, dict) else source)
+    if not label or not (Path(label) / META_DIR / "done").is_dir():
+        return None
+    try:
+        return open_artifact(label)
+    except ArtifactError:
+        return None

@@ -37,8 +37,13 @@ def _say(message: str) -> None:
 @contextmanager
 def reported_errors() -> Iterator[None]:
     """Run a command's work; a known error becomes one red line on stderr and exit code 2."""
+    from harness.cost import BUDGET_EXIT, BudgetReached
+
     try:
         yield
+    except BudgetReached as err:
+        console.print(f"[yellow]stopped:[/yellow] {escape(str(err))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(BUDGET_EXIT) from None
     except _user_errors() as err:
         from harness.scale import distributed
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
+from harness.cli.cost import cost_row, stop_if_budget
 from harness.cli.errors import console, done
 from harness.cli.options import command
 from harness.config import DecontamConfig, JudgeConfig, SelectConfig
@@ -31,11 +32,13 @@ def _judge(cfg: JudgeConfig) -> None:
             f"{summary.requests} ({summary.cache_hits} from cache), {summary.generated_tokens} tokens "
             f"in {summary.seconds:.1f}s",
         )
+    cost_row(table, summary)
     for name, s in summary.judges.items():
         table.add_row(f"{name} ({s['kind']})", describe_judge(s))
     table.add_row("artifact", f"{summary.output}/*.parquet; calibration: {summary.summary_file}")
     console.print(table)
     typer.echo(summary.output)  # stdout carries only the artifact path, for scripts
+    stop_if_budget(summary)
 
 
 judge = command(

@@ -5,6 +5,8 @@ Their flags are LoopConfig's and ThoughtRankingConfig's (harness/config/train.py
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -13,6 +15,7 @@ from harness.cli.errors import console
 from harness.cli.options import command
 from harness.cli.precedence import HarnessTyper
 from harness.config import LoopConfig, ThoughtRankingConfig
+from harness.cost import describe, folder_cost
 from harness.stages.registry import run_stage
 
 loop_app = HarnessTyper(
@@ -41,6 +44,8 @@ def _print_rounds(summary, title: str, counts: dict[str, str]) -> None:
         accuracy = [f"{r.eval['accuracy']:.3f}" if r.eval else "-"] if measured else []
         table.add_row(str(r.round), *cells, str(r.train.get("steps", "-")), shown, *accuracy, r.model_out or "-")
     console.print(table)
+    if cost := folder_cost(Path(summary.output)):
+        console.print(f"cost: {describe(cost)}, every round's stages", highlight=False)
     if summary.keep == "best" and summary.final_model:
         console.print(f"kept the most accurate round's model: {escape(summary.final_model)}", highlight=False)
     if summary.stopped:

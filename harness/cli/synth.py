@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
+from harness.cli.cost import cost_row, stop_if_budget
 from harness.cli.errors import console
 from harness.cli.options import command
 from harness.config import SynthConfig
@@ -26,24 +27,25 @@ def _synth(cfg: SynthConfig) -> None:
         table.add_row(
             "engine errors", f"{summary.engine_errors} rows failed after every retry; run again to retry them"
         )
-    if usage := summary.engine_usage:
-        cost = f", cost {usage['cost']:.4f}" if usage.get("cost") is not None else ""
+    if "requests" in (usage := summary.engine_usage):  # a remote engine's own counts
         table.add_row(
             "requests",
             f"{usage['requests']} answered, {usage['retries']} retries, {usage['failed']} failed; "
-            f"{usage['prompt_tokens']} prompt + {usage['completion_tokens']} completion tokens{cost}",
+            f"{usage['prompt_tokens']} prompt + {usage['completion_tokens']} completion tokens",
         )
     table.add_row(
         "generated",
         f"{summary.generated_tokens} tokens in {summary.seconds:.1f}s "
         f"({summary.tokens_per_second:.1f} tok/s); {summary.cache_hits} rows from cache",
     )
+    cost_row(table, summary)
     share = summary.artifact_valid / summary.artifact_rows if summary.artifact_rows else 0.0
     table.add_row("artifact", f"{summary.output}/*.parquet: {summary.artifact_rows} rows, {share:.0%} valid")
     if summary.pairs_output:
         table.add_row("pairs", f"{summary.pairs_output}/*.parquet: {summary.pairs} (correct, incorrect) pairs")
     console.print(table)
     typer.echo(summary.output)  # stdout carries only the artifact path, for scripts
+    stop_if_budget(summary)
 
 
 synth = command(

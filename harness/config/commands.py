@@ -15,9 +15,13 @@ from pydantic import Field, field_validator, model_validator
 from harness.config.base import Flag, StrictModel, parse_column_flags, split_commas
 from harness.config.engine import (
     CacheSwitch,
+    CostPerHour,
     EngineName,
+    MaxCost,
     ModelName,
     OpenAISection,
+    PriceInput,
+    PriceOutput,
     RaySection,
     SamplingOverrides,
     ThreadCount,
@@ -95,6 +99,10 @@ class SynthConfig(StrictModel):
     vllm: VLLMSection
     openai: OpenAISection
     ray: RaySection = None
+    price_input: PriceInput = None
+    price_output: PriceOutput = None
+    cost_per_hour: CostPerHour = None
+    max_cost: MaxCost = None
 
     @field_validator("shard")
     @classmethod
@@ -228,6 +236,10 @@ class JudgeConfig(StrictModel):
     vllm: VLLMSection
     openai: OpenAISection
     ray: RaySection = None
+    price_input: PriceInput = None
+    price_output: PriceOutput = None
+    cost_per_hour: CostPerHour = None
+    max_cost: MaxCost = None
 
     @field_validator("judges", mode="before")
     @classmethod

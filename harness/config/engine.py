@@ -90,16 +90,6 @@ class OpenAIOptions(StrictModel):
     tpm: int | None = Field(
         None, ge=1, description="openai: at most this many tokens per minute (prompt estimate + max_tokens x n)."
     )
-    price: Annotated[dict[str, float] | None, Flag(hidden=True)] = Field(
-        None, description="Per million tokens, e.g. {input: 0.15, output: 0.6} (config file only)."
-    )
-
-    @field_validator("price")
-    @classmethod
-    def _price_keys(cls, value: dict[str, float] | None) -> dict[str, float] | None:
-        if value is not None and (unknown := set(value) - {"input", "output"}):
-            raise ValueError(f"price takes input and output (per million tokens), not {sorted(unknown)}")
-        return value
 
 
 class RayOptions(StrictModel):
@@ -140,6 +130,35 @@ PROCESSES_HELP = "Train in N processes (accelerate launch): DDP on N GPUs, or N 
 ACCELERATE_HELP = "With --num-processes: an `accelerate config` file (FSDP, DeepSpeed ZeRO, multi-node)."
 ProcessCount = Annotated[int | None, Flag(panel=TRAIN_SCALE), Field(ge=1, description=PROCESSES_HELP)]
 AccelerateConfig = Annotated[str | None, Flag(panel=TRAIN_SCALE), Field(description=ACCELERATE_HELP)]
+
+
+# What a run costs (harness/cost.py): prices and a budget, none of them part of an output's identity.
+COST = "Cost"
+PriceInput = Annotated[
+    float | None,
+    Flag(panel=COST),
+    Field(ge=0, allow_inf_nan=False, description="USD per million prompt tokens (servers, APIs)."),
+]
+PriceOutput = Annotated[
+    float | None,
+    Flag(panel=COST),
+    Field(ge=0, allow_inf_nan=False, description="USD per million completion tokens (servers, APIs)."),
+]
+CostPerHour = Annotated[
+    float | None,
+    Flag(panel=COST),
+    Field(ge=0, allow_inf_nan=False, description="USD per engine-hour, model load included (local engines, GPUs)."),
+]
+MaxCost = Annotated[
+    float | None,
+    Flag(panel=COST, metavar="USD"),
+    Field(
+        gt=0,
+        allow_inf_nan=False,
+        description="Stop before the output's cost would pass USD (needs a price); rerun with a higher budget "
+        "or none to go on.",
+    ),
+]
 
 
 # The engines' own sections: a flat setting name (`base_url`) belongs to exactly one of them.

@@ -14,9 +14,12 @@ from harness.config.base import Flag, StrictModel, split_commas
 from harness.config.commands import THOUGHT_PREFIX_HELP, ColumnMap, InputPath, OutputPath
 from harness.config.engine import (
     AccelerateConfig,
+    CostPerHour,
     EngineName,
     ModelName,
     OpenAISection,
+    PriceInput,
+    PriceOutput,
     ProcessCount,
     RaySection,
     SamplingOverrides,
@@ -182,6 +185,9 @@ class LoopSettings(StrictModel):
     num_processes: ProcessCount = None  # each round's training, as `harness train --num-processes`
     accelerate_config: AccelerateConfig = None
     threads: ThreadCount = None
+    price_input: PriceInput = None  # each round's synth: its cost, and the loop's (loop.json)
+    price_output: PriceOutput = None
+    cost_per_hour: CostPerHour = None
     # -- measuring each round: the starting model and every round's model on the same drawn questions
     eval: Annotated[Literal["mmlu"] | None, Flag(panel=MEASURE)] = Field(
         None, description="Measure the start and every round's model: mmlu."
@@ -271,6 +277,9 @@ class LoopJudgeSettings(StrictModel):
     max_tokens: int = Field(64, ge=1, description="Tokens per judge reply.")
     rank_chunk: Annotated[int, Flag("--rank-chunk")] = Field(8, ge=2, description="Answers per ranking request.")
     batch_size: int | None = Field(None, ge=1, description="Questions per judged shard.")
+    price_input: PriceInput = None  # the judge's own prices: often an API beside a local generator
+    price_output: PriceOutput = None
+    cost_per_hour: CostPerHour = None
     vllm: VLLMSection
     openai: OpenAISection
 

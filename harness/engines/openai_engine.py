@@ -24,7 +24,7 @@ import queue
 import random
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from harness.engines.base import Completion, Engine, EngineError, EngineStream, Finished, Job, Request, SamplingParams
@@ -42,22 +42,14 @@ class Usage:
     failed: int = 0  # requests given up on after every retry
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cost: float | None = None  # in the price table's currency, when one is given
-    price: dict[str, float] | None = field(default=None, repr=False)
 
     def add(self, prompt: int, completion: int) -> None:
         self.requests += 1
         self.prompt_tokens += prompt
         self.completion_tokens += completion
-        if self.price is not None:
-            self.cost = (self.cost or 0.0) + (
-                prompt * self.price.get("input", 0.0) + completion * self.price.get("output", 0.0)
-            ) / 1e6
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            k: getattr(self, k) for k in ("requests", "retries", "failed", "prompt_tokens", "completion_tokens", "cost")
-        }
+        return {k: getattr(self, k) for k in ("requests", "retries", "failed", "prompt_tokens", "completion_tokens")}
 
 
 class OpenAIEngine(Engine):
@@ -76,7 +68,6 @@ class OpenAIEngine(Engine):
         backoff_cap: float = 30.0,
         rpm: int | None = None,
         tpm: int | None = None,
-        price: dict[str, float] | None = None,  # per million tokens: {"input": ..., "output": ...}
     ):
         import openai
 
@@ -89,7 +80,7 @@ class OpenAIEngine(Engine):
         self.timeout = timeout
         self.policy = RetryPolicy(max_retries=max_retries, base=backoff_base, cap=backoff_cap)
         self.rpm, self.tpm = rpm, tpm
-        self.usage = Usage(price=price)
+        self.usage = Usage()
         self._rng = random.Random()
         # One event loop on a thread of its own: `generate` is synchronous and works whether or not the caller
         # already runs an event loop (notebooks do).

@@ -38,7 +38,7 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 
 def usage_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-    """What a remote engine's usage counters grew by (one shard's requests, retries, tokens, cost)."""
+    """What the usage counters grew by (one shard's tokens and engine-seconds; a remote engine's requests)."""
     return {k: v - (before.get(k) or 0) for k, v in after.items() if isinstance(v, int | float)}
 
 
@@ -85,6 +85,9 @@ class EngineSession:
         self._opened = False
         self.cache_hits = 0
         self.generated_tokens = 0
+        self.prompt_tokens = 0  # of the requests the engine answered (cache hits cost nothing)
+        self._engine_seconds = 0.0  # of engines closed already; the open one's are counted from `_since`
+        self._since: float | None = None
         self._reported_tokens = 0
         self.on_status: Callable[[str], None] | None = None  # told when the engine starts loading and is ready
 
@@ -118,7 +121,7 @@ class EngineSession:
         self._open()
         say = self.on_status or (lambda text: None)
         say(f"loading {self.model_spec} on the {self.engine} engine ...")
-        started = time.perf_counter()
+        started = self._since = time.perf_counter()  # engine-seconds count from here: the load is paid for too
         self.loaded = make_engine(self.engine, self.model.path, **self.options)
         say(f"{self.model_spec} ready in {time.perf_counter() - started:.0f}s; generating")
 
@@ -144,8 +147,15 @@ class EngineSession:
         return [samples[0] for samples in self.generate(requests, params)]
 
     def usage(self) -> dict[str, Any]:
-        """Remote engines' request, retry and token counts (empty for local engines)."""
-        return self.loaded.usage_totals() if self.loaded is not None else {}
+        """Tokens the engine answered and its seconds since it started loading, what a run is charged for
+        (harness/cost.py); a remote engine's own counts (requests, retries, and its tokens, as it bills them)
+        take precedence. Empty while no engine has started (a run the cache answered)."""
+        seconds = self._engine_seconds + (time.perf_counter() - self._since if self._since is not None else 0.0)
+        if not seconds:
+            return {}
+        counted = {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.generated_tokens}
+        remote = self.loaded.usage_totals() if self.loaded is not None else {}
+        return {**counted, **remote, "engine_seconds": seconds}
 
     def new_tokens(self) -> int:
         """Tokens generated since the last call (for progress)."""
@@ -164,6 +174,9 @@ class EngineSession:
         if self.loaded is not None:
             self.loaded.close()
             self.loaded = None
+        if self._since is not None:
+            self._engine_seconds += time.perf_counter() - self._since
+            self._since = None
 
     def __enter__(self) -> EngineSession:
         return self
@@ -213,6 +226,8 @@ class _CachedStream(EngineStream):
             return []
         done = self.inner.wait()
         self.session.generated_tokens += sum(c.completion_tokens for _, samples in done for c in samples)
+        # A request's prompt is read once, however many samples it returns.
+        self.session.prompt_tokens += sum(samples[0].prompt_tokens for _, samples in done if samples)
         if self.session.cache is not None:
             self.session.cache.put_answers({self.keys.pop(tag): samples for tag, samples in done})
         return done

@@ -33,6 +33,7 @@ from harness.config import (
     load_config,
 )
 from harness.config.base import ConfigError
+from harness.cost import BudgetReached, usd_text
 from harness.pipeline.spec import PlannedStage, plan, read_pipeline
 from harness.pipeline.state import PipelineState, StageRecord, fingerprint, read_state, write_state
 from harness.stages.registry import run_stage
@@ -89,6 +90,11 @@ def run_pipeline(
             started = time.monotonic()
             summary = run_stage(stage.command, cfg, console, **context)
             _measure(record, stage, summary, time.monotonic() - started)
+            if (stop := getattr(summary, "budget_stop", None)) is not None:  # stays `running`: a rerun resumes it
+                write_state(output, state)
+                console.print(stage_table(state))
+                again = f"raise or remove max_cost in stage {stage.name}'s settings, then run: harness run {path} --output {output}"
+                raise BudgetReached(f"stage {stage.name}: {stop.message(again)}")
             record.status = "done"
             write_state(output, state)
             ran.append(stage.name)
@@ -97,14 +103,20 @@ def run_pipeline(
 
 
 def stage_table(state: PipelineState) -> Table:
-    """One line per stage: rows, valid share, tokens, seconds (of the run that finished it)."""
+    """One line per stage: rows, valid share, tokens, seconds (of the run that finished it), and with a priced
+    stage its cost and the run's total."""
     table = Table(title=f"pipeline {state.pipeline}")
-    for column in ("stage", "command", "status", "rows", "valid", "tokens", "seconds"):
+    priced = [s.cost for s in state.stages if s.cost is not None]
+    columns = ("stage", "command", "status", "rows", "valid", "tokens", "seconds", *(["cost"] if priced else []))
+    for column in columns:
         table.add_column(column, justify="left" if column in ("stage", "command", "status") else "right")
     for s in state.stages:
         valid = f"{s.valid / s.rows:.0%}" if s.rows and s.valid is not None else "-"
         seconds = f"{s.seconds:.1f}" if s.seconds is not None else "-"
-        table.add_row(s.name, s.command, s.status, _or_dash(s.rows), valid, _or_dash(s.tokens), seconds)
+        cost = [usd_text(s.cost) if s.cost is not None else "-"] if priced else []
+        table.add_row(s.name, s.command, s.status, _or_dash(s.rows), valid, _or_dash(s.tokens), seconds, *cost)
+    if priced:
+        table.add_row("all", "", "", "", "", "", "", usd_text(sum(priced)))
     return table
 
 
@@ -182,6 +194,7 @@ def _measure(record: StageRecord, stage: PlannedStage, summary: Any, seconds: fl
     if stage.command in ARTIFACT_COMMANDS:
         artifact = open_artifact(stage.output)
         record.rows = artifact.rows
+        record.cost = (artifact.cost or {}).get("usd")
         if artifact.has("valid"):
             record.valid = sum(b.column("valid").to_pylist().count(True) for b in artifact.batches(["valid"]))
     elif stage.command == "train":

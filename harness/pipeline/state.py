@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from harness.artifacts.writer import ArtifactError, write_json_atomic
+from harness.cost import COST_SETTINGS
 
 STATE_FILE = "pipeline.json"
 Status = Literal["pending", "running", "done"]
@@ -37,6 +38,7 @@ class StageRecord:
     valid: int | None = None  # of those, rows whose `valid` is true
     tokens: int | None = None  # tokens the stage generated (synth, LLM judges)
     seconds: float | None = None  # wall time of its last run
+    cost: float | None = None  # USD its output cost, every run of it (priced stages only)
 
 
 @dataclass
@@ -71,7 +73,9 @@ def write_state(folder: Path, state: PipelineState) -> None:
 
 def fingerprint(command: str, settings: dict[str, Any], own: Path) -> str:
     """A hash of the settings and of every existing file or folder a setting names, but the stage's own output
-    folder and the folders holding it (what the stage writes is no input of it)."""
+    folder and the folders holding it (what the stage writes is no input of it). Prices and the budget are left
+    out: they change what a run costs, never what it writes, so a stage stopped at its budget resumes."""
+    settings = {key: value for key, value in settings.items() if key not in COST_SETTINGS}
     digest = hashlib.sha256(json.dumps([command, settings], sort_keys=True, default=str).encode())
     own = own.resolve()
     for value in sorted(_strings(settings)):

@@ -30,6 +30,7 @@ from rich.console import Console
 from harness.artifacts.groups import artifact_shards, count_rows, question_groups
 from harness.artifacts.writer import ArtifactWriter, base_provenance, generated_by, read_provenance
 from harness.config import ConfigError, JudgeConfig
+from harness.cost import Ledger
 from harness.engines import ENGINES
 from harness.engines.base import SamplingParams
 from harness.engines.models import resolve_engine_model
@@ -67,10 +68,11 @@ class JudgeRun:
     label: str  # the progress bar's
     total: int | None  # rows expected, for the progress bar
     console: Console
+    ledger: Ledger
 
     def commit(self, judged: list[JudgedQuestion], facts: dict[str, Any]) -> None:
-        """Judged questions into a shard that also records `facts` (engine, usage, replicas)."""
-        commit_questions(self.writer, {**self.provenance, **facts}, judged)
+        """Judged questions into a shard that also records `facts` (engine, usage, replicas, cost)."""
+        commit_questions(self.writer, {**self.provenance, **self.ledger.charge(facts)}, judged)
 
 
 def run_judge(cfg: JudgeConfig, console: Console | None = None) -> JudgeSummary:
@@ -100,6 +102,7 @@ def run_judge(cfg: JudgeConfig, console: Console | None = None) -> JudgeSummary:
         "max_tokens": cfg.max_tokens if llm else None,
     }
     summary = JudgeSummary(output=str(Path(cfg.output)))
+    ledger = Ledger(cfg if llm else None, Path(cfg.output))  # verifiers run no engine: nothing to charge
     params = SamplingParams(temperature=0, max_tokens=cfg.max_tokens)
     with ArtifactWriter(Path(cfg.output), schema, identity).open(cfg.model_dump()) as writer:
         done = writer.done_record_ids()
@@ -118,12 +121,14 @@ def run_judge(cfg: JudgeConfig, console: Console | None = None) -> JudgeSummary:
             needs = {c.name for c in columns.values() if c.where == "source"}
             judging = QuestionJudging(judges, columns, source.values(needs), llm, params)
             total = None if cfg.limit else count_rows(shards) - writer.rows_written()
-            run = JudgeRun(cfg, writer, provenance, session, summary, f"judge {','.join(judges)}", total, console)
+            label = f"judge {','.join(judges)}"
+            run = JudgeRun(cfg, writer, provenance, session, summary, label, total, console, ledger)
             questions = itertools.chain([first], groups)
             if cfg.ray is not None and llm:  # the same questions, judged by engine replicas on a Ray cluster
                 _judge_on_ray(run, questions, judging)
             else:
                 _judge_all(run, (judging.record(group) for group in questions))
+            summary.cost, summary.budget_stop = ledger.total, ledger.budget.stop(None)
         summary.judges = artifact_tallies(writer.shards(), tally_kinds(judges, llm))
     summary.write_file()
     return summary
@@ -210,6 +215,7 @@ def _judge_all(run: JudgeRun, records: Iterator[RecordRun[JudgedQuestion]]) -> N
             if not count_question(summary, question):
                 return
             committer.add(question)
+            run.ledger.budget.done()
             tokens = session.new_tokens() if session is not None else 0
             progress.advance(len(question.rows), tokens, stream.in_flight if session is not None else 0)
 
@@ -220,9 +226,11 @@ def _judge_all(run: JudgeRun, records: Iterator[RecordRun[JudgedQuestion]]) -> N
             else:
                 with session:
                     session.on_status = progress.note  # loading a model says so: minutes of silence read as a hang
+                    run.ledger.watch(session.usage)
+                    progress.spend = run.ledger.spent if run.ledger.priced else None
                     stream = session.open_stream()
                     try:
-                        stream_records(records, stream, session.window, done)
+                        stream_records(run.ledger.budget.gate(records), stream, session.window, done)
                     finally:
                         stream.close()
                         committer.flush()  # while the engine is open: the last shard records its facts too

@@ -11,6 +11,7 @@ from typing import Any
 
 from harness.artifacts.reader import JUDGE_SUMMARY
 from harness.artifacts.writer import read_provenance, write_json_atomic
+from harness.cost import BudgetStop
 from judges.calibration import JudgeTally
 
 SUMMARY_FILE = JUDGE_SUMMARY  # read back by `harness report` (harness/artifacts/reader.py)
@@ -29,6 +30,8 @@ class JudgeSummary:
     seconds: float = 0.0
     judges: dict[str, dict[str, Any]] = field(default_factory=dict)  # judge_summary.json, the whole artifact
     summary_file: str = ""
+    cost: dict[str, Any] | None = None  # this run's LLM judging, when priced (harness/cost.py)
+    budget_stop: BudgetStop | None = None  # set when --max-cost stopped the run before its end
 
     def write_file(self) -> None:
         """`judges` into the output folder's judge_summary.json (written atomically); `summary_file` says where."""

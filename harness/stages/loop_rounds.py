@@ -22,6 +22,7 @@ from rich.console import Console
 
 from harness.artifacts.writer import ArtifactError, write_atomic
 from harness.config import LoopSettings, SynthConfig
+from harness.cost import PRICE_KEYS, folder_cost
 from harness.stages.loop_eval import START_EVAL, best_round, got_worse, measure, round_table
 from harness.stages.train import PROVENANCE_FILE, load_train_config, run_train
 
@@ -151,6 +152,7 @@ def round_synth_config(cfg: LoopSettings, step: LoopRound, task: str, output: st
         columns=cfg.columns,
         limit=cfg.limit,
         threads=cfg.threads,
+        **{key: getattr(cfg, key) for key in PRICE_KEYS},
         **batch,
         **settings,
     )
@@ -185,5 +187,6 @@ def _write_links(root: Path, plan: LoopPlan, cfg: LoopSettings, summary: LoopSum
         "stopped": summary.stopped,
         "start_eval": summary.start_eval,
         "table": summary.table,  # per round: accuracy, valid share, training rows, loss
+        "cost": folder_cost(root),  # every round's stages, when priced
     }
     write_atomic(root / LINKS_FILE, json.dumps(links, indent=2, default=str))

@@ -15,7 +15,7 @@ from typing import Any
 
 from rich.console import Console
 
-from harness.artifacts.reader import open_artifact
+from harness.artifacts.reader import lineage_cost, open_artifact
 from harness.artifacts.writer import ArtifactError
 from harness.hub import Pushed, hub_token, upload_folder
 from harness.stages.train import PROVENANCE_FILE
@@ -89,7 +89,8 @@ def _training_data(label: str | None) -> dict[str, Any]:
         artifact = open_artifact(label)
     except ArtifactError:
         return {}
-    return {"data_kind": artifact.kind, "data_runs": [run.provenance for run in artifact.runs]}
+    runs = [run.provenance for run in artifact.runs]
+    return {"data_kind": artifact.kind, "data_runs": runs, "data_cost": lineage_cost(artifact)}
 
 
 def _measured(folder: Path) -> dict[str, Any] | None:

@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 from rich.console import Console
 
 from harness.config import JudgeConfig, SynthConfig
+from harness.cost import Prices
 from harness.engines.stream_loop import Committer, RecordRun
 from harness.progress import StageProgress
 from harness.scale.ray_replicas import ReplicaResult, joined, plan_replicas, replica_config, run_replicas
@@ -48,7 +49,7 @@ class ReplicaTotals:
 
     cache_hits: int = 0
     generated_tokens: int = 0
-    engine_usage: dict[str, Any] = field(default_factory=dict)  # remote engines: requests, retries, tokens, cost
+    engine_usage: dict[str, Any] = field(default_factory=dict)  # tokens, engine-seconds; remote: requests, retries
     seconds: float = 0.0
 
 
@@ -68,6 +69,8 @@ def run_on_replicas(job: ReplicaJob[Item, Result], items: Iterable[Item], consol
         committer = Committer(write, job.rows, job.shard_rows, cfg.commit_seconds)
         fresh = Fresh(job.key)
         with StageProgress(job.label, job.total, console) as progress:
+            prices = Prices.of(cfg)  # the live spend, from the usage the replicas' results carry
+            progress.spend = (lambda: prices.usd(totals.engine_usage)) if prices.priced else None
             try:
                 runs = run_replicas(
                     items, job.record, replica_config(cfg, plan), job.fingerprint, plan, job.engine_batch

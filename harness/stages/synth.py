@@ -30,6 +30,7 @@ from harness.artifacts.schemas import Verdict, to_table, traces_schema, verdict_
 from harness.artifacts.sources import SourceRow, open_source
 from harness.artifacts.writer import ArtifactWriter, base_provenance
 from harness.config import ConfigError, SynthConfig
+from harness.cost import BudgetStop, Ledger
 from harness.engines import ENGINES
 from harness.engines.base import SamplingParams
 from harness.engines.generation_config import with_generation_config
@@ -65,7 +66,9 @@ class SynthSummary:
     pairs: int = 0
     artifact_rows: int = 0  # the whole artifact, earlier runs included
     artifact_valid: int = 0
-    engine_usage: dict[str, Any] = field(default_factory=dict)  # remote engines: requests, retries, tokens, cost
+    engine_usage: dict[str, Any] = field(default_factory=dict)  # tokens, engine-seconds; remote: requests, retries
+    cost: dict[str, Any] | None = None  # this run's, when priced (harness/cost.py)
+    budget_stop: BudgetStop | None = None  # set when --max-cost stopped the run before its end
 
     @property
     def share_valid(self) -> float:
@@ -103,10 +106,12 @@ class SynthRun:
     total: int | None  # input rows expected, for the progress bar
     summary: SynthSummary
     console: Console
+    ledger: Ledger
 
     def commit(self, finished: list[list[dict[str, Any]]], facts: dict[str, Any]) -> None:
-        """Finished records into the artifact; their shard also records `facts` (engine, usage, replicas)."""
-        self.summary.retried_rows += write_records(self.writer, finished, self.failed, {**self.provenance, **facts})
+        """Finished records into the artifact; their shard also records `facts` (engine, usage, replicas, cost)."""
+        shard = {**self.provenance, **self.ledger.charge(facts)}
+        self.summary.retried_rows += write_records(self.writer, finished, self.failed, shard)
 
 
 def bundled_sample() -> Path:
@@ -152,6 +157,7 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
         identity["sampling_from_model"] = from_model
     label = f"s{shard[0]}of{shard[1]}" if shard else None
     summary = SynthSummary(output=str(Path(cfg.output)))
+    ledger = Ledger(cfg, Path(cfg.output))
     with ArtifactWriter(Path(cfg.output), schema, identity, label).open(cfg.model_dump()) as writer:
         done = writer.done_record_ids()
         failed = writer.failed_records()  # record_id -> the shard whose failed rows its new rows replace
@@ -166,12 +172,14 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
                 "config": cfg.model_dump(),
             }
             total = _expected_rows(source.count, cfg.limit, shard, len(done))
-            run = SynthRun(cfg, model, writer, failed, provenance, total, summary, console)
+            run = SynthRun(cfg, model, writer, failed, provenance, total, summary, console, ledger)
             rows = itertools.chain([first], pending)
             if cfg.ray is not None:  # the same records, run by engine replicas on a Ray cluster
                 _generate_on_ray(run, rows, functools.partial(synth_record, task, required=required, params=params))
             else:
                 _generate(run, (synth_record(task, row, required, params) for row in rows))
+            summary.cost = ledger.total
+            summary.budget_stop = ledger.budget.stop(total - summary.rows_in if total is not None else None)
         summary.artifact_rows, summary.artifact_valid = writer.rows_written(), writer.valid_rows()
         if task.pair_fields is not None:
             summary.pairs_output = cfg.pairs_output or f"{cfg.output}-pairs"
@@ -187,6 +195,8 @@ def _generate(run: SynthRun, records: Iterator[RecordRun[list[dict[str, Any]]]])
         StageProgress(f"synth {cfg.task}", run.total, run.console) as progress,
     ):
         session.on_status = progress.note  # loading a model says so: minutes of silence read as a hang
+        run.ledger.watch(session.usage)
+        progress.spend = run.ledger.spent if run.ledger.priced else None
         usage_before: dict[str, Any] = {}
 
         def write(finished: list[list[dict[str, Any]]]) -> None:
@@ -203,10 +213,11 @@ def _generate(run: SynthRun, records: Iterator[RecordRun[list[dict[str, Any]]]])
         def done(rows: list[dict[str, Any]]) -> None:
             committer.add(rows)
             summary.add_record(rows)
+            run.ledger.budget.done()
             progress.advance(1, session.new_tokens(), stream.in_flight)
 
         try:
-            stream_records(records, stream, session.window, done)
+            stream_records(run.ledger.budget.gate(records), stream, session.window, done)
         finally:
             stream.close()
             committer.flush()  # finished records are whole: keep them, even when the run is interrupted

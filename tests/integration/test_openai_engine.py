@@ -48,7 +48,7 @@ def assert_each_row_once(df: pl.DataFrame, rows: int, n: int) -> None:
 
 def test_synth_through_the_server(tmp_path, vllm_server):
     config = tmp_path / "run.yaml"
-    config.write_text(yaml.safe_dump({"openai": {"concurrency": 4, "price": {"input": 0.5, "output": 2.0}}}))
+    config.write_text(yaml.safe_dump({"openai": {"concurrency": 4}, "price_input": 0.5, "price_output": 2.0}))
     out = tmp_path / "run"
     result = synth(vllm_server.url, vllm_server.model_path, out, "--limit", "6", "--n", "2", "--max-tokens", "24",
                    "--config", str(config))  # fmt: skip
@@ -63,7 +63,9 @@ def test_synth_through_the_server(tmp_path, vllm_server):
     usage = provenance["engine_usage"]
     assert usage["requests"] == 6 and usage["prompt_tokens"] == df["prompt_tokens"].sum() // 2
     assert usage["completion_tokens"] == df["completion_tokens"].sum()  # per-sample counts add up exactly
-    assert usage["cost"] == pytest.approx((usage["prompt_tokens"] * 0.5 + usage["completion_tokens"] * 2.0) / 1e6)
+    cost = provenance["cost"]  # priced at the server's own token counts
+    assert cost["usd"] == pytest.approx((usage["prompt_tokens"] * 0.5 + usage["completion_tokens"] * 2.0) / 1e6)
+    assert cost["price_input"] == 0.5 and cost["cost_per_hour"] is None and cost["usd"] > 0
 
 
 def test_every_fault_is_retried_and_every_row_written_once(tmp_path, vllm_server):

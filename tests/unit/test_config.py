@@ -292,10 +292,12 @@ def test_bad_engine_settings_are_named(tmp_path):
     assert "openai.concurrency: Input should be greater than or equal to 1" in message
 
 
-def test_price_takes_input_and_output_only(tmp_path):
-    path = yaml_file(tmp_path, BASE + "openai:\n  price: {input: 0.1, outptu: 0.4}\n")
-    with pytest.raises(ConfigError, match=r"openai\.price: Value error, price takes input and output"):
+def test_prices_and_budget_are_checked_by_name(tmp_path):
+    path = yaml_file(tmp_path, BASE + "price_output: -1\nmax_cost: 0\n")
+    with pytest.raises(ConfigError) as err:
         load_config(path, {}, SynthConfig)
+    assert "price_output: Input should be greater than or equal to 0" in str(err.value)
+    assert "max_cost: Input should be greater than 0" in str(err.value)
 
 
 def test_no_field_belongs_to_two_engine_sections():

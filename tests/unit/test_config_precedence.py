@@ -84,7 +84,6 @@ COMMANDS: dict[str, tuple[list[str], str, type[BaseModel], dict[str, Any], str, 
 # Values a generic rule would get wrong (validated forms, or constraints between settings).
 SPECIAL = {
     "shard": "1/3",
-    "price": {"input": 1.0, "output": 2.0},
     "rewards": {"structured_structure": 2.0},
     "judges": ["exact", "math"],
     "subsets": ["stem"],

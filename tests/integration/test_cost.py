@@ -1,0 +1,81 @@
+"""The cost ledger and `--max-cost` on the real transformers engine (the session's default-model engine, lent to
+in-process CLI runs): a priced run charges every shard, a budget stops a run early and says how to go on, and
+the printed command (then one without a budget) finishes every row exactly once."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from harness.artifacts.reader import open_artifact
+from harness.artifacts.writer import read_provenance
+from harness.cli import app
+from harness.cost import BUDGET_EXIT
+from tests.integration.borrowed_engine import lend_engine
+
+pytestmark = pytest.mark.slow
+
+ROWS = 4
+FAST = ["--task", "backfill", "--input", "sample", "--limit", str(ROWS), "--max-tokens", "4", "--threads", "1"]
+ONE_AT_A_TIME = ["--window", "1", "--shard-rows", "1"]  # each record its own shard: the budget's steps are exact
+
+
+def harness(argv: list[str], monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["harness", *argv])  # what the budget's advice is made from
+    return CliRunner().invoke(app, argv)
+
+
+def costs(out) -> list[dict]:
+    return [read_provenance(p).get("cost") for p in sorted(out.glob("*.parquet"))]
+
+
+def test_a_priced_run_charges_every_shard_and_its_summary(tmp_path, engine, monkeypatch):
+    lend_engine(monkeypatch, engine, "transformers")
+    out = tmp_path / "priced"
+    prices = ["--price-input", "0.5", "--price-output", "2", "--cost-per-hour", "3.6"]
+    result = harness(["synth", *FAST, "--shard-rows", "2", "--output", str(out), *prices], monkeypatch)
+    assert result.exit_code == 0, result.output
+    blocks = costs(out)
+    assert len(blocks) == 2 and all(b["usd"] > 0 and b["seconds"] > 0 for b in blocks)
+    df = pl.read_parquet(out / "*.parquet")
+    assert sum(b["prompt_tokens"] for b in blocks) == df["prompt_tokens"].sum()  # fresh work, every token
+    assert sum(b["completion_tokens"] for b in blocks) == df["completion_tokens"].sum()
+    for b in blocks:
+        charged = (b["prompt_tokens"] * 0.5 + b["completion_tokens"] * 2) / 1e6 + b["seconds"] / 1000
+        assert b["usd"] == pytest.approx(charged, abs=1e-6)  # seconds are recorded to the millisecond
+    assert open_artifact(out).cost["usd"] == pytest.approx(sum(b["usd"] for b in blocks))
+    assert "cost" in result.output and "USD" in result.output
+
+    unpriced = tmp_path / "unpriced"
+    plain = harness(["synth", *FAST, "--output", str(unpriced)], monkeypatch)
+    assert plain.exit_code == 0 and costs(unpriced) == [None] and "USD" not in plain.output  # no invented figure
+
+
+def test_max_cost_stops_early_and_the_printed_command_resumes(tmp_path, engine, monkeypatch):
+    lend_engine(monkeypatch, engine, "transformers")
+    out = tmp_path / "budget"
+    # Prompt tokens only: each backfill prompt is some 200 tokens, so a record costs about 0.2 USD at 1000/M.
+    argv = ["synth", *FAST, *ONE_AT_A_TIME, "--output", str(out), "--price-input", "1000", "--max-cost", "0.3"]
+    stopped = harness(argv, monkeypatch)
+    assert stopped.exit_code == BUDGET_EXIT, stopped.output
+    message = " ".join(stopped.output.split())
+    assert "stopped before passing --max-cost 0.3 USD" in message and "left" in message
+    done = pl.read_parquet(out / "*.parquet")
+    assert 0 < done.height < ROWS
+    # Stopped at the budget: the next record is projected at the mean so far, so a dearer one can pass it by
+    # the difference (a few tokens' worth here), never by a record.
+    assert sum(b["usd"] for b in costs(out)) <= 0.3 * 1.1
+
+    again = shlex.split(message.rsplit("resumes: ", 1)[1])  # the command as printed
+    assert again[0] == "harness" and again[again.index("--max-cost") + 1] != "0.3"
+    finished = harness(again[1:], monkeypatch)
+    assert finished.exit_code in (0, BUDGET_EXIT), finished.output
+    assert harness([a for a in argv if a not in ("--max-cost", "0.3")], monkeypatch).exit_code == 0
+
+    df = pl.read_parquet(out / "*.parquet").sort("source_index")
+    assert df["source_index"].to_list() == list(range(ROWS)) and df["record_id"].n_unique() == ROWS
+    assert all(b["usd"] > 0 for b in costs(out))  # every shard, whichever run wrote it
