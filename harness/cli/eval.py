@@ -6,6 +6,7 @@ from harness.cli.errors import console, done
 from harness.cli.options import command
 from harness.cli.precedence import HarnessTyper
 from harness.config import EvalConfig
+from harness.cost import describe
 from harness.stages.registry import run_stage
 
 eval_app = HarnessTyper(
@@ -22,6 +23,8 @@ def _eval_mmlu(cfg: EvalConfig) -> None:
     line = f"{run.asked} questions asked in {run.seconds:.1f}s"
     if run.skipped:
         line += f"; {run.skipped} were already in the artifact"
+    if run.cost:
+        line += f"; cost {describe(run.cost)}"
     done(f"{line}. Table: {run.report}; summary: {run.summary_file}", run.output)
 
 

@@ -166,6 +166,7 @@ class EvalConfig(StrictModel):
     batch_size: int = Field(8, ge=1, description="lm-eval batch size.")
     device: str | None = Field(None, description="cpu, cuda, cuda:1 ... (default: cuda when available).")
     threads: ThreadCount = None
+    cost_per_hour: CostPerHour = None  # lm-eval reports no token counts to price: engine time only
     vllm: VLLMSection
     openai: OpenAISection
 

@@ -271,6 +271,9 @@ class LoopJudgeSettings(StrictModel):
     HELP: ClassVar[dict[str, str]] = {
         "model": "The rank judge's model: `default`, a folder, a hub id or a served model's name.",
         "engine": "The rank judge's engine: transformers, vllm or openai (an external judge).",
+        "price_input": "The rank judge's USD per million prompt tokens (the loop's prices are its synth's).",
+        "price_output": "The rank judge's USD per million completion tokens.",
+        "cost_per_hour": "The rank judge's USD per engine-hour.",
     }
     model: ModelName = "default"
     engine: EngineName = "transformers"

@@ -13,6 +13,7 @@ import hashlib
 import importlib
 import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from rich.console import Console
 from harness.artifacts.schemas import eval_schema, to_table, verdict_fields
 from harness.artifacts.writer import META_DIR, ArtifactWriter, base_provenance
 from harness.config import ConfigError, EvalConfig
+from harness.cost import Ledger
 from harness.engines.base import EngineError
 from harness.engines.models import resolve_engine_model
 from harness.evalsets import lm_eval_adapter as lm
@@ -51,6 +53,7 @@ class EvalRun:
     report: Path
     summary_file: Path
     title: str
+    cost: dict[str, Any] | None = None  # this run's, with --cost-per-hour (harness/cost.py)
 
 
 @dataclass(frozen=True)
@@ -88,24 +91,26 @@ def run_eval_mmlu(cfg: EvalConfig, console: Console | None = None) -> EvalRun:
         done = writer.done_record_ids()
         pending = {s: [q for q in qs if q.record_id not in done] for s, qs in drawn.items()}
         pending = {s: qs for s, qs in pending.items() if qs}
-        asked, seconds = 0, 0.0
+        asked, seconds, ledger = 0, 0.0, Ledger(cfg, out)
         if pending:
             with lm.api_key_from(cfg.openai.api_key_env if cfg.engine == "openai" else None):
-                asked, seconds = _ask(writer, pending, cfg, plan, model, identity, console)
+                asked, seconds = _ask(writer, pending, cfg, plan, model, identity, console, ledger)
         scored = _read_drawn(writer, drawn)
         summary = summarize(scored, lm.METRIC[cfg.mode], with_format=cfg.mode == "generative")
         title = f"MMLU ({cfg.mode}{', ' + cfg.task if cfg.task else ''}): {model.requested}"
         report, summary_file = _write_reports(out, cfg, data, drawn, model, summary, title, identity)
     skipped = sum(len(qs) for qs in drawn.values()) - asked
-    return EvalRun(str(out), asked, skipped, seconds, summary, report, summary_file, title)
+    return EvalRun(str(out), asked, skipped, seconds, summary, report, summary_file, title, ledger.total)
 
 
-def _ask(writer: ArtifactWriter, pending, cfg: EvalConfig, plan: _Plan, model, identity, console) -> tuple[int, float]:
-    """Load the model once, then one lm-eval run and one committed shard per chunk of subjects."""
+def _ask(writer: ArtifactWriter, pending, cfg: EvalConfig, plan: _Plan, model, identity, console, ledger: Ledger):
+    """Load the model once, then one lm-eval run and one committed shard per chunk of subjects (each charged
+    its engine time, the load with the first)."""
     tasks_dir = writer.meta / "lm_eval"
     args = _model_args(cfg, model.path)
     device = _device(cfg)
     console.print(f"[eval mmlu] loading {cfg.model} on {cfg.engine} ...", highlight=False, markup=False)
+    since = time.perf_counter()
     model_lm = lm.load_lm(plan.lm_type, args, cfg.batch_size, device)
     lm_eval_facts = {"model": plan.lm_type, "model_args": args, "batch_size": cfg.batch_size, "device": device}
     provenance = {
@@ -133,7 +138,10 @@ def _ask(writer: ArtifactWriter, pending, cfg: EvalConfig, plan: _Plan, model, i
                 "drawn_ids": {s: [q.id for q in qs] for s, qs in chunk.items()},
                 "lm_eval": {**lm_eval_facts, "results": results["results"], "command": command},
             }
-            writer.commit(to_table(rows, eval_schema()), chunk_provenance)
+            now, tokens = time.perf_counter(), sum(r["completion_tokens"] or 0 for r in rows)
+            usage = {"completion_tokens": tokens, "engine_seconds": now - since}
+            since = now
+            writer.commit(to_table(rows, eval_schema()), ledger.charge({**chunk_provenance, "engine_usage": usage}))
             progress.advance(len(rows), sum(r["completion_tokens"] or 0 for r in rows))
             asked += len(rows)
     return asked, progress.elapsed

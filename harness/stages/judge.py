@@ -30,7 +30,7 @@ from rich.console import Console
 from harness.artifacts.groups import artifact_shards, count_rows, question_groups
 from harness.artifacts.writer import ArtifactWriter, base_provenance, generated_by, read_provenance
 from harness.config import ConfigError, JudgeConfig
-from harness.cost import Ledger
+from harness.cost import Ledger, Prices
 from harness.engines import ENGINES
 from harness.engines.base import SamplingParams
 from harness.engines.models import resolve_engine_model
@@ -78,6 +78,8 @@ class JudgeRun:
 def run_judge(cfg: JudgeConfig, console: Console | None = None) -> JudgeSummary:
     console = console or Console(stderr=True)
     if "usefulness" in cfg.judges:  # a scorer model's log-probabilities, not a verifier or an LLM's reply
+        if Prices.of(cfg).priced or cfg.max_cost is not None:
+            raise ConfigError("--judge usefulness is not priced yet: leave out --price-*, --cost-per-hour, --max-cost")
         return run_usefulness(cfg, console)
     judges = _check_judges(cfg)
     input_dir = Path(cfg.input)

@@ -4,11 +4,13 @@ the printed command (then one without a budget) finishes every row exactly once.
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 
 import polars as pl
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from harness.artifacts.reader import open_artifact
@@ -79,3 +81,31 @@ def test_max_cost_stops_early_and_the_printed_command_resumes(tmp_path, engine, 
     df = pl.read_parquet(out / "*.parquet").sort("source_index")
     assert df["source_index"].to_list() == list(range(ROWS)) and df["record_id"].n_unique() == ROWS
     assert all(b["usd"] > 0 for b in costs(out))  # every shard, whichever run wrote it
+
+
+def test_a_pipeline_stage_stopped_at_its_budget_resumes_once_it_is_raised(tmp_path, engine, monkeypatch):
+    lend_engine(monkeypatch, engine, "transformers")
+    settings = {"task": "backfill", "input": "sample", "limit": 3, "max_tokens": 4, "window": 1, "shard_rows": 1,
+                "price_input": 1000, "max_cost": 0.3}  # fmt: skip
+    spec = {"description": "budget", "stages": [{"name": "gen", "command": "synth", "settings": settings}]}
+    path, out = tmp_path / "budget.yaml", tmp_path / "run"
+    path.write_text(yaml.safe_dump(spec))
+    stopped = harness(["run", str(path), "--output", str(out)], monkeypatch)
+    assert stopped.exit_code == BUDGET_EXIT, stopped.output
+    message = " ".join(stopped.output.split())
+    assert "stage gen: stopped before passing --max-cost 0.3 USD" in message
+    assert message.endswith(
+        f"raise or remove max_cost in stage gen's settings, then run: harness run {path} --output {out}"
+    )
+    assert json.loads((out / "pipeline.json").read_text())["stages"][0]["status"] == "running"
+
+    settings["max_cost"] = 10  # a new budget is no new setting: the stage resumes, its rows kept
+    path.write_text(yaml.safe_dump(spec))
+    finished = harness(["run", str(path), "--output", str(out)], monkeypatch)
+    assert finished.exit_code == 0, finished.output
+    assert "gen: resuming where it stopped" in finished.output
+    df = pl.read_parquet(out / "gen" / "*.parquet")
+    assert sorted(df["source_index"]) == [0, 1, 2] and df["record_id"].n_unique() == 3
+    [gen] = json.loads((out / "pipeline.json").read_text())["stages"][:1]
+    assert gen["status"] == "done" and gen["cost"] == pytest.approx(sum(c["usd"] for c in costs(out / "gen")))
+    assert "cost" in (out / "report" / "report.md").read_text()

@@ -42,7 +42,7 @@ def cache_env(_session_models, tmp_path_factory):
 def loglikelihood_run(cache_env, tmp_path_factory):
     out = tmp_path_factory.mktemp("eval") / "mmlu"
     args = ["--model", "default", "--subsets", SUBSETS, "--limit", "3", "--seed", "0", "--output", str(out)]
-    return out, harness_eval(*args, env=cache_env)
+    return out, harness_eval(*args, "--cost-per-hour", "3.6", env=cache_env)
 
 
 def test_run_writes_the_artifact_table_and_provenance(loglikelihood_run, default_model):
@@ -76,6 +76,9 @@ def test_run_writes_the_artifact_table_and_provenance(loglikelihood_run, default
     assert provenance["lm_eval_version"] == "0.4.13"
     assert provenance["drawn_ids"]["college_mathematics"] == df["id"].to_list()[:3]
     assert provenance["lm_eval"]["command"][:4] == ["lm_eval", "run", "--model", "hf"]
+    cost = provenance["cost"]  # engine time at --cost-per-hour 3.6 (0.001 USD a second), the load included
+    assert cost["usd"] == pytest.approx(cost["seconds"] / 1000, abs=1e-6) and cost["usd"] > 0
+    assert cost["cost_per_hour"] == 3.6 and "cost" in result.stderr
 
     summary = json.loads((out / ".harness" / "summary.json").read_text())
     assert summary["metric"] == "acc" and summary["overall"]["n"] == 6

@@ -14,6 +14,7 @@ import sys
 import polars as pl
 import pytest
 
+from harness.artifacts.writer import read_provenance
 from harness.config import JudgeConfig, SelectConfig, SynthConfig
 from harness.stages.judge import run_judge
 from harness.stages.select import run_select
@@ -71,9 +72,13 @@ def test_score_pairwise_and_rank_through_the_real_model(tmp_path, default_model)
         columns={"response": "completion"},
         max_tokens=FEW_TOKENS,
         rank_chunk=2,
+        price_output=1.0,  # an LLM judge's replies are priced as synth's completions
     )
     summary = run_judge(cfg)
     df = pl.read_parquet(tmp_path / "judged" / "*.parquet")
+    charged = [read_provenance(p)["cost"] for p in (tmp_path / "judged").glob("*.parquet")]
+    assert all(c["usd"] > 0 and c["price_output"] == 1.0 for c in charged)
+    assert summary.cost["usd"] == pytest.approx(sum(c["usd"] for c in charged))
     # score: 3 requests; pairwise: 3 pairs x 2 orders; rank in chunks of 2: [0, 1] ([2] is alone and goes on),
     # then [the winner of 0 and 1, 2] when the first ranking could be read.
     first_chunk_read = df["judge_rank_rank"][0] is not None
