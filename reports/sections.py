@@ -16,6 +16,7 @@ from reports.collect import Collected, answer_column, trace_columns
 from reports.data_checks import data_checks_sections
 from reports.document import Image, Section, Table
 from reports.mmlu import MMLUSummary, card_rows, group_rows, summarize
+from reports.rescore import rescore_sections
 
 NONE = "—"
 
@@ -46,6 +47,7 @@ def build_sections(inputs: list[Input]) -> list[Section]:
         usage_section(inputs),
         lineage_section(inputs),
         *data_checks_sections(inputs),  # only when an input has usefulness scores or decontam marks
+        *rescore_sections(inputs),  # only when an input is a `harness rescore` output
     ]
 
 

@@ -8,7 +8,7 @@ memory holds one batch at a time however large the artifact is.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +23,7 @@ from harness.cost import add_costs
 # Provenance keys that differ from shard to shard of one run; without them, one run's shards share one dict.
 PER_SHARD_KEYS = (
     "part", "rows", "written_at", "drawn_ids", "lm_eval", "derived_from", "replaced_records", "input_span",
-    "decontam_rows", "engine_usage", "cost",
+    "decontam_rows", "engine_usage", "cost", "rescore_flips",
 )  # fmt: skip
 JUDGE_SUMMARY = "judge_summary.json"  # the judge stage's summary, in DIR itself (cross-team contract)
 EVAL_SUMMARY = "summary.json"  # the eval stage's summary, in DIR/.harness/
@@ -96,6 +96,31 @@ class Artifact:
             # pre_buffer=False: pyarrow otherwise keeps every row group read until the file closes
             parquet = pq.ParquetFile(shard, pre_buffer=False)
             yield from parquet.iter_batches(batch_size=batch_rows, columns=present)
+
+
+def row_chunks(batches: Iterable[pa.RecordBatch], size: int, start: int = 0) -> Iterator[tuple[int, pa.Table]]:
+    """(first row, table of up to `size` rows) from row `start` on, across batches of any size: a stage that
+    commits one shard per chunk, with the rows it covers (decontam, rescore), resumes after its last one."""
+    pending: list[pa.RecordBatch] = []
+    pending_rows, position = 0, 0  # position: the row after the last one read
+    first = start
+    for batch in batches:
+        if position + batch.num_rows <= start:
+            position += batch.num_rows
+            continue
+        if position < start:
+            batch = batch.slice(start - position)
+            position = start
+        position += batch.num_rows
+        pending.append(batch)
+        pending_rows += batch.num_rows
+        while pending_rows >= size:
+            table = pa.Table.from_batches(pending).combine_chunks()
+            yield first, table.slice(0, size)
+            rest = table.slice(size)
+            pending, pending_rows, first = rest.to_batches(), rest.num_rows, first + size
+    if pending_rows:
+        yield first, pa.Table.from_batches(pending).combine_chunks()
 
 
 def open_artifact(path: Path | str) -> Artifact:

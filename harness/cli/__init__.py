@@ -1,6 +1,6 @@
 """The `harness` command line: one module per command group, in the order a dataset goes through them.
 
-synth.py (synth); judge.py (judge, select, decontam); eval.py (eval mmlu); train.py (train METHOD); loop.py
+synth.py (synth); judge.py (judge, rescore, select, decontam); eval.py (eval mmlu); train.py (train METHOD); loop.py
 (loop star|thought-ranking); run.py (run PIPELINE: stages and rounds as one resumable run); publish.py (report,
 push, lineage). Each command's flags are made from its config model (options.py) and its work is its stage's
 (harness/stages/registry.py); the command prints the summary. Known errors are one red line (errors.py); the precedence of flags over files is precedence.py's.
@@ -26,7 +26,8 @@ from harness.cli.run import run
 class LifecycleOrder(HarnessGroup):
     """`harness --help` lists the commands in the order a dataset goes through them."""
 
-    ORDER = ("synth", "judge", "select", "decontam", "eval", "train", "loop", "run", "report", "push", "lineage")
+    ORDER = ("synth", "judge", "rescore", "select", "decontam", "eval", "train", "loop", "run", "report", "push",
+             "lineage")  # fmt: skip
 
     def list_commands(self, ctx) -> list[str]:
         names = super().list_commands(ctx)
@@ -81,6 +82,7 @@ def main() -> None:
 
 app.command("synth")(synth.synth)
 app.command("judge")(judge_commands.judge)
+app.command("rescore")(judge_commands.rescore)
 app.command("select")(judge_commands.select)
 app.command("decontam")(judge_commands.decontam)
 app.add_typer(eval_commands.eval_app, name="eval")

@@ -1,6 +1,6 @@
-"""`harness judge`, `harness select MODE`, `harness decontam`: verify, choose and check rows.
+"""`harness judge`, `harness rescore`, `harness select MODE`, `harness decontam`: verify, choose and check rows.
 
-Their flags are JudgeConfig's, SelectConfig's and DecontamConfig's (harness/config/commands.py).
+Their flags are JudgeConfig's, RescoreConfig's, SelectConfig's and DecontamConfig's (harness/config/commands.py).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from rich.table import Table
 from harness.cli.cost import cost_row, stop_if_budget
 from harness.cli.errors import console, done
 from harness.cli.options import command
-from harness.config import DecontamConfig, JudgeConfig, SelectConfig
+from harness.config import DecontamConfig, JudgeConfig, RescoreConfig, SelectConfig
 from harness.stages.registry import run_stage
 
 
@@ -49,6 +49,45 @@ judge = command(
     Example: harness judge --input runs/star --judge exact,math,reasoning-gym --output runs/star-judged
     """,
     file_help="YAML config; flags override it. Its `vllm:`/`openai:` sections take every engine setting.",
+)
+
+
+def _rescore(cfg: RescoreConfig) -> None:
+    summary = run_stage("rescore", cfg, console)
+    table = Table(title=f"rescore: flips per verdict ({summary.kind} artifact)")
+    for column in ("verdict", "rows", "pass->fail", "fail->pass", "other"):
+        table.add_column(column, justify="left" if column == "verdict" else "right")
+    for name, v in summary.verdicts.items():
+        table.add_row(name, *(str(v[k]) for k in ("compared", "pass_to_fail", "fail_to_pass", "other")))
+    console.print(table)
+    for name, v in summary.verdicts.items():  # whole record ids, one line each: a table column would cut them
+        for direction, ids in v["examples"].items():
+            if ids:
+                console.print(
+                    f"{name} {direction.replace('_to_', '->')}: {', '.join(ids)}", highlight=False, soft_wrap=True
+                )
+    console.print("verifiers: " + ", ".join(f"{n} {v}" for n, v in summary.verifiers.items()), highlight=False)
+    for judge, why in summary.not_rerun.items():
+        console.print(f"not re-run: {judge} ({why})", highlight=False)
+    for why, rows in summary.not_rescored.items():
+        console.print(f"not rescored: {rows} rows, {why}", highlight=False)
+    skipped = f"; {summary.skipped} rows were rescored by an earlier run" if summary.skipped else ""
+    done(
+        f"{summary.rows} rows rescored in {summary.seconds:.1f}s{skipped}; {summary.flipped} verdict flips; "
+        f"flip table: {summary.report_file} -> {summary.output}",
+        summary.output,
+    )
+
+
+rescore = command(
+    RescoreConfig,
+    _rescore,
+    """Re-run today's verifiers on an artifact's stored rows (no engine): rescored_* columns and a flip table.
+
+    A synth artifact: its task's verdicts on the stored completions. A judged one: the verifier judges it ran
+    (LLM judges are not re-run). OUTPUT/rescore.json: per verdict, rows that went pass->fail and fail->pass.
+    Example: harness rescore --input runs/structured --output runs/structured-rescored
+    """,
 )
 
 

@@ -22,6 +22,7 @@ from harness.config.commands import (
     LineageConfig,
     PushConfig,
     ReportConfig,
+    RescoreConfig,
     SelectConfig,
     SynthConfig,
 )
@@ -45,7 +46,7 @@ from harness.config.train import (
 __all__ = [
     "ENGINE_SECTIONS", "TRAIN_METHODS", "ConfigError", "DecontamConfig", "EvalConfig", "Flag", "JudgeConfig",
     "LineageConfig", "LoopConfig", "LoopJudgeSettings", "LoopSettings", "OpenAIOptions", "PeftSettings",
-    "PushConfig", "RayOptions", "ReportConfig", "SamplingOverrides", "SelectConfig", "StrictModel", "SynthConfig",
+    "PushConfig", "RayOptions", "ReportConfig", "RescoreConfig", "SamplingOverrides", "SelectConfig", "StrictModel", "SynthConfig",
     "ThoughtRankingConfig", "TrainConfig", "VLLMOptions", "load_config", "parse_column_flags", "parse_size",
     "split_commas",
 ]  # fmt: skip

@@ -1,4 +1,4 @@
-"""The config of each data stage: synth, judge, select, decontam, eval, report, push, lineage.
+"""The config of each data stage: synth, judge, select, rescore, decontam, eval, report, push, lineage.
 
 Each field is one setting: its flag, YAML key, default and help (`description`) at once. `FLAGS` holds the
 flags a command adds that are not settings of their own (shorthands into a mapping); `HELP` gives a shared
@@ -270,6 +270,15 @@ class SelectConfig(StrictModel):
     conversational: bool = Field(
         False, description="pairs: prompt as chat messages, chosen/rejected as assistant messages (TRL)."
     )
+
+
+class RescoreConfig(StrictModel):
+    """`harness rescore`: the current verifiers re-run on an artifact's stored rows, no engine; a flip table."""
+
+    input: InputPath = Field(description="A synth artifact (its task's verdicts) or a judged one (its verifiers).")
+    output: OutputPath = Field(description="Artifact folder: the same rows with rescored_* columns, rescore.json.")
+    batch_size: int = Field(8192, ge=1, description="Rows per committed shard.")
+    examples: int = Field(5, ge=0, description="Example record ids kept per verdict and direction of flip.")
 
 
 class DecontamConfig(StrictModel):

@@ -28,6 +28,7 @@ from harness.config import (
     JudgeConfig,
     PushConfig,
     ReportConfig,
+    RescoreConfig,
     SelectConfig,
     SynthConfig,
     load_config,
@@ -39,10 +40,10 @@ from harness.pipeline.state import PipelineState, StageRecord, fingerprint, read
 from harness.stages.registry import run_stage
 
 MODELS: dict[str, type[BaseModel]] = {
-    "synth": SynthConfig, "judge": JudgeConfig, "select": SelectConfig, "decontam": DecontamConfig,
-    "eval mmlu": EvalConfig, "report": ReportConfig, "push": PushConfig,
+    "synth": SynthConfig, "judge": JudgeConfig, "rescore": RescoreConfig, "select": SelectConfig,
+    "decontam": DecontamConfig, "eval mmlu": EvalConfig, "report": ReportConfig, "push": PushConfig,
 }  # fmt: skip
-ARTIFACT_COMMANDS = ("synth", "judge", "select", "decontam", "eval mmlu")  # what the closing report reads
+ARTIFACT_COMMANDS = ("synth", "judge", "rescore", "select", "decontam", "eval mmlu")  # what the closing report reads
 REPORT = "report"  # the closing report's stage name, OUTPUT/report
 REPLACED = ".replaced"
 

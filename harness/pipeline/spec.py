@@ -36,6 +36,7 @@ from harness.config.base import ConfigError, StrictModel, describe_problem, read
 COMMANDS = {
     "synth": "output",
     "judge": "output",
+    "rescore": "output",
     "select": "output",
     "decontam": "output",
     "eval mmlu": "output",

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from rich.console import Console
 
-from harness.artifacts.reader import open_artifact
+from harness.artifacts.reader import open_artifact, row_chunks
 from harness.artifacts.sources import arrow_batches, arrow_schema, open_source
 from harness.artifacts.writer import META_DIR, ArtifactWriter, base_provenance, generated_by, read_provenance
 from harness.config import ConfigError, DecontamConfig
@@ -124,7 +124,7 @@ def run_decontam(cfg: DecontamConfig, console: Console | None = None) -> Deconta
         start = _resume_point(writer)
         summary.skipped = start
         with StageProgress("decontam", rows.rows - start, console, tokens=False) as progress:
-            for first, table in _chunks(rows.batches(cfg.batch_size), cfg.batch_size, start):
+            for first, table in row_chunks(rows.batches(cfg.batch_size), cfg.batch_size, start):
                 marked = _mark(table, columns, index, owners)
                 counts = _count(marked, summary)
                 if cfg.drop:
@@ -175,30 +175,6 @@ def _resume_point(writer: ArtifactWriter) -> int:
     """The input rows committed runs have covered: rows before it are not read again."""
     ends = [read_provenance(shard).get("input_span", [0, 0])[1] for shard in writer.shards()]
     return max(ends, default=0)
-
-
-def _chunks(batches: Iterator[pa.RecordBatch], size: int, start: int):
-    """(first input row, table of up to `size` rows) from row `start` on, across the input's small batches."""
-    pending: list[pa.RecordBatch] = []
-    pending_rows, position = 0, 0  # position: the input row after the last one read
-    first = start
-    for batch in batches:
-        if position + batch.num_rows <= start:
-            position += batch.num_rows
-            continue
-        if position < start:
-            batch = batch.slice(start - position)
-            position = start
-        position += batch.num_rows
-        pending.append(batch)
-        pending_rows += batch.num_rows
-        while pending_rows >= size:
-            table = pa.Table.from_batches(pending).combine_chunks()
-            yield first, table.slice(0, size)
-            rest = table.slice(size)
-            pending, pending_rows, first = rest.to_batches(), rest.num_rows, first + size
-    if pending_rows:
-        yield first, pa.Table.from_batches(pending).combine_chunks()
 
 
 def _texts(column: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:

@@ -18,6 +18,7 @@ STAGES = {
     "synth": "harness.stages.synth:run_synth",
     "judge": "harness.stages.judge:run_judge",
     "select": "harness.stages.select:run_select",
+    "rescore": "harness.stages.rescore:run_rescore",
     "decontam": "harness.stages.decontam:run_decontam",
     "eval mmlu": "harness.stages.eval_mmlu:run_eval_mmlu",
     "train": "harness.stages.train:run_train",

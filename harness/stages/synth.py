@@ -123,7 +123,7 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
     if cfg.engine not in ENGINES:
         raise ConfigError(f"unknown engine {cfg.engine!r}; engines are: {', '.join(sorted(ENGINES))}")
     try:
-        task = get_task(cfg.task, **_task_options(cfg))
+        task = get_task(cfg.task, **read_option_files(cfg.task_options))
     except ValueError as err:
         raise ConfigError(str(err)) from err
     params = cfg.sampling.apply(task.defaults)
@@ -368,9 +368,9 @@ def _expected_rows(count: int | None, limit: int | None, shard, done: int) -> in
     return max(rows - done, 0)
 
 
-def _task_options(cfg: SynthConfig) -> dict[str, Any]:
+def read_option_files(task_options: dict[str, Any]) -> dict[str, Any]:
     """The task's options, with `@FILE` values read from the file (long prompts live in files)."""
-    options = dict(cfg.task_options)
+    options = dict(task_options)
     for key, value in options.items():
         if isinstance(value, str) and value.startswith("@"):
             try:

@@ -80,6 +80,37 @@ def _uncommitted(path: Path) -> None:
     (path / ".harness" / "done" / "part-00000.parquet.json").unlink()
 
 
+def _rescored(path: Path) -> None:
+    """`harness rescore` of the star artifact: an input that was rescored already."""
+    from harness.config import RescoreConfig
+    from harness.stages.rescore import run_rescore
+
+    run_rescore(RescoreConfig(input=str(path.parent / "star"), output=str(path)))
+
+
+def _pairs_artifact(path: Path) -> None:
+    """A pairs artifact (prompt, chosen, rejected) as star writes one: no verdicts to re-run."""
+    from harness.artifacts.writer import ArtifactWriter
+
+    table = pa.table({"record_id": ["r"], "prompt": ["q"], "chosen": ["a"], "rejected": ["b"]})
+    with ArtifactWriter(path, table.schema, {"derived": "pairs"}).open({}) as writer:
+        writer.commit(table, {})
+
+
+def _llm_judged(path: Path) -> None:
+    """The judged star artifact as if judged by the `score` LLM judge alone (its settings and columns say so)."""
+    from harness.artifacts.writer import ArtifactWriter, read_provenance
+
+    source = path.parent / "judged"
+    shard = source / "part-00000.parquet"
+    table = pq.read_table(shard).replace_schema_metadata(None)
+    table = table.rename_columns([c.replace("judge_exact_", "judge_score_") for c in table.column_names])
+    provenance = read_provenance(shard)
+    provenance["config"] = {**provenance["config"], "judges": ["score"]}
+    with ArtifactWriter(path, table.schema, {"judges": ["score"]}).open({}) as writer:
+        writer.commit(table, provenance)
+
+
 def _folder_with(name: str, data: bytes) -> Callable[[Path], None]:
     def make(path: Path) -> None:
         path.mkdir()
@@ -120,6 +151,9 @@ FILES: dict[str, bytes | Callable[[Path], None]] = {
     "star-foreign": _foreign_parquet_in("star"),
     "foreign-only": _foreign_parquet_in(None),
     "star-uncommitted": _uncommitted,
+    "star-rescored": _rescored,
+    "pairs-artifact": _pairs_artifact,
+    "llm-judged": _llm_judged,
     "bad.yaml": b"task: [unclosed\n",
     "list.yaml": b"- task\n- backfill\n",
     "typo.yaml": b"temprature: 0.5\n",
@@ -380,6 +414,25 @@ def train_cases() -> list[Case]:
     ]
 
 
+def rescore_cases() -> list[Case]:
+    r = "rescore --output {work}/out"
+    return [
+        Case("rescore-input-missing", f"{r} --input {{work}}/nothere", "nothere: no such artifact folder"),
+        Case("rescore-input-file", f"{r} --input {{file}}", "is a file, not an artifact folder"),
+        Case("rescore-not-artifact", f"{r} --input {{work}}/txt-folder", "not a harness artifact", ("txt-folder",)),
+        Case("rescore-truncated", f"{r} --input {{work}}/star-truncated", "corrupted", ("star-truncated",)),
+        Case("rescore-no-verdicts", f"{r} --input {{work}}/pairs-artifact", "a pairs artifact", ("pairs-artifact",)),
+        Case("rescore-llm-judged", f"{r} --input {{work}}/llm-judged", "nothing to rescore", ("llm-judged",)),
+        Case("rescore-rescored", f"{r} --input {{work}}/star-rescored", "already rescored", ("star-rescored",)),
+        Case("rescore-output-inside", "rescore --input {star} --output {star}/out", "inside it"),
+        Case("rescore-output-file", "rescore --input {star} --output {file}", "is a file"),
+        Case("rescore-output-other-run", "rescore --input {judged} --output {copy}", "other settings"),
+        Case("rescore-batch-size-zero", f"{r} --input {{star}} --batch-size 0", "batch_size"),
+        Case("rescore-no-input", r, "--input"),
+        Case("rescore-unknown-flag", f"{r} --input {{star}} --judge exact", "--judge"),
+    ]
+
+
 def loop_cases() -> list[Case]:
     lp = "loop star --input sample --output {work}/loop"
     return [
@@ -529,6 +582,7 @@ def all_cases() -> list[Case]:
         *synth_cases(),
         *judge_cases(),
         *select_cases(),
+        *rescore_cases(),
         *eval_cases(),
         *train_cases(),
         *loop_cases(),

@@ -17,6 +17,7 @@ def test_top_level_help_lists_the_commands_in_lifecycle_order():
     assert listed == [
         "synth",
         "judge",
+        "rescore",
         "select",
         "decontam",
         "eval",
@@ -36,7 +37,7 @@ def _help(*command: str) -> str:
 
 
 ALL_COMMANDS = [
-    [], ["synth"], ["judge"], ["select"], ["eval"], ["eval", "mmlu"], ["train"], *(["train", m] for m in TRAIN),
+    [], ["synth"], ["judge"], ["rescore"], ["select"], ["eval"], ["eval", "mmlu"], ["train"], *(["train", m] for m in TRAIN),
     ["loop"], ["loop", "star"], ["loop", "thought-ranking"], ["report"], ["push"], ["decontam"], ["lineage"],
 ]  # fmt: skip
 

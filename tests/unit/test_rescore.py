@@ -1,0 +1,183 @@
+"""`harness rescore` on hand-written artifacts (no model): the same rows with rescored_* columns, zero flips
+where nothing changed, the flips and their record ids where a stored verdict differs, resume, versions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from harness.artifacts.reader import open_artifact
+from harness.artifacts.writer import ArtifactError, ArtifactWriter, read_provenance
+from harness.config import ConfigError, JudgeConfig, RescoreConfig
+from harness.stages.judge import run_judge
+from harness.stages.rescore import run_rescore
+from judges import versions
+from judges.verifiers import check_exact
+from tasks.star import StarTask
+from tests.unit.judged_samples import star_artifact
+
+DIRECTIONS = ("pass_to_fail", "fail_to_pass", "other")
+
+
+def rescore(src: Path, out: Path, **settings):
+    return run_rescore(RescoreConfig(input=str(src), output=str(out), **settings))
+
+
+def flips(summary) -> dict[str, tuple[int, int, int]]:
+    return {name: tuple(v[d] for d in DIRECTIONS) for name, v in summary.verdicts.items()}
+
+
+def rows(folder: Path) -> list[dict]:
+    return pq.read_table(sorted(folder.glob("*.parquet"))).to_pylist()
+
+
+def altered(src: Path, out: Path, change) -> Path:
+    """A copy of artifact `src` whose rows went through `change(row_number, row)`, same schema and provenance."""
+    shard = sorted(src.glob("*.parquet"))[0]
+    table = pq.read_table(shard)
+    changed = [change(i, dict(row)) for i, row in enumerate(table.to_pylist())]
+    schema = table.schema.remove_metadata()
+    with ArtifactWriter(out, schema, {"altered": str(src)}).open({}) as writer:
+        writer.commit(pa.Table.from_pylist(changed, schema=schema), read_provenance(shard))
+    return out
+
+
+def test_unchanged_verifiers_flip_nothing_and_rows_keep_their_ids_and_order(tmp_path):
+    star = star_artifact(tmp_path / "star")
+    summary = rescore(star, tmp_path / "out")
+    assert flips(summary) == {"format": (0, 0, 0), "valid": (0, 0, 0), "correct": (0, 0, 0)}
+    assert summary.verdicts["format"]["compared"] == 6 and summary.verdicts["correct"]["compared"] == 5
+    before, after = rows(star), rows(tmp_path / "out")
+    assert [(r["record_id"], r["sample_idx"]) for r in after] == [(r["record_id"], r["sample_idx"]) for r in before]
+    for old, new in zip(before, after, strict=True):
+        assert {k: new[k] for k in old} == old  # the stored columns, untouched
+        assert (new["rescored_valid"], new["rescored_correct"]) == (old["valid"], old["correct"])
+        assert new["rescored_verdicts"] == old["verdicts"]
+    version = summary.verifiers["star.parse"]
+    assert version.startswith(f"{StarTask.version}+")
+    assert read_provenance(sorted((tmp_path / "out").glob("*.parquet"))[0])["verifiers"] == {"star.parse": version}
+    written = json.loads((tmp_path / "out" / "rescore.json").read_text())
+    assert written["verdicts"]["valid"]["version"] == version and written["rows"] == 6
+    assert open_artifact(tmp_path / "out").kind == "synth"  # loads as an artifact
+
+
+def test_an_altered_stored_verdict_shows_as_flips_with_its_record_ids(tmp_path):
+    star = star_artifact(tmp_path / "star")
+
+    def change(i: int, row: dict) -> dict:
+        if i == 1:  # a wrong answer stored as correct: now fails
+            row["correct"] = True
+        if i == 3:  # the broken sample stored as valid: its format verdict now fails
+            row["valid"], row["rejection_reason"] = True, None
+            row["verdicts"] = [{**v, "passed": True} for v in row["verdicts"]]
+        return row
+
+    src = altered(star, tmp_path / "altered", change)
+    ids = [r["record_id"] for r in rows(src)]
+    summary = rescore(src, tmp_path / "out", examples=1)
+    assert flips(summary) == {"format": (1, 0, 0), "valid": (1, 0, 0), "correct": (1, 0, 0)}
+    assert summary.verdicts["correct"]["examples"]["pass_to_fail"] == [ids[1]]
+    assert summary.verdicts["format"]["examples"]["pass_to_fail"] == [ids[3]]
+    assert summary.flipped == 3
+    out = rows(tmp_path / "out")
+    assert (out[1]["correct"], out[1]["rescored_correct"]) == (True, False)
+
+
+def test_a_judged_artifact_reruns_its_verifiers_as_the_judge_read_their_columns(tmp_path):
+    star = star_artifact(tmp_path / "star")
+    judged = tmp_path / "judged"
+    # reasoning-gym reads generator/seed/index from the synth run's source, by source_index
+    run_judge(JudgeConfig(input=str(star), output=str(judged), judges=["exact", "reasoning-gym", "format"]))
+    summary = rescore(judged, tmp_path / "out")
+    assert flips(summary) == {f"judge_{n}": (0, 0, 0) for n in ("exact", "reasoning_gym", "format")}
+    assert set(summary.verifiers) == {"exact", "reasoning-gym", "format", "star.parse"}
+    out = rows(tmp_path / "out")
+    assert [r["rescored_judge_exact_score"] for r in out] == [r["judge_exact_score"] for r in out]
+
+    def change(i: int, row: dict) -> dict:
+        row["judge_exact_score"] = {0: 0.0, 1: 1.0, 3: None}.get(i, row["judge_exact_score"])
+        return row
+
+    src = altered(judged, tmp_path / "altered", change)
+    ids = [r["record_id"] for r in rows(src)]
+    summary = rescore(src, tmp_path / "out2")
+    assert flips(summary)["judge_exact"] == (1, 1, 1) and flips(summary)["judge_format"] == (0, 0, 0)
+    assert summary.verdicts["judge_exact"]["examples"] == {"pass_to_fail": [ids[1]], "fail_to_pass": [ids[0]],
+                                                           "other": [ids[3]]}  # fmt: skip
+
+
+def test_llm_judges_are_not_rerun_and_the_output_says_so(tmp_path):
+    star = star_artifact(tmp_path / "star")
+    judged = tmp_path / "judged"
+    run_judge(JudgeConfig(input=str(star), output=str(judged), judges=["exact"]))
+
+    shard = sorted(judged.glob("*.parquet"))[0]
+    provenance = read_provenance(shard)  # as if `--judge exact,score` had run: the settings and the columns
+    provenance["config"] = {**provenance["config"], "judges": ["exact", "score"]}
+    llm = [pa.field("judge_score_score", pa.float64()), pa.field("judge_score_reason", pa.string())]
+    schema = pa.schema([*pq.read_schema(shard).remove_metadata(), *llm])
+    data = [{**r, "judge_score_score": 7.0, "judge_score_reason": "an LLM said so"} for r in rows(judged)]
+    src = tmp_path / "both"
+    with ArtifactWriter(src, schema, {}).open({}) as writer:
+        writer.commit(pa.Table.from_pylist(data, schema=schema), provenance)
+    summary = rescore(src, tmp_path / "out")
+    assert list(summary.verdicts) == ["judge_exact"] and "score" in summary.not_rerun
+    assert "need an engine" in json.loads((tmp_path / "out" / "rescore.json").read_text())["not_rerun"]["score"]
+    assert "rescored_judge_score_score" not in rows(tmp_path / "out")[0]
+
+
+def test_a_killed_run_resumes_after_its_last_shard_and_counts_every_row_once(tmp_path):
+    answers = {i: [f"Work.\n### Answer: {i}", f"Guess.\n### Answer: {i + 1}"] for i in range(5)}
+    star = star_artifact(tmp_path / "star", answers)
+    whole = rescore(star, tmp_path / "whole", batch_size=3)
+    out = tmp_path / "out"
+    rescore(star, out, batch_size=3)
+    shards = sorted(out.glob("*.parquet"))
+    assert len(shards) == 4
+    for shard in shards[2:]:  # as if killed after two commits: the later shards and their markers are gone
+        shard.unlink()
+        (out / ".harness" / "done" / f"{shard.name}.json").unlink()
+    again = rescore(star, out, batch_size=3)
+    assert (again.skipped, again.rows) == (6, 4)
+    assert again.verdicts == whole.verdicts
+    got = pq.read_table(sorted(out.glob("*.parquet"))).replace_schema_metadata(None)
+    assert got.equals(pq.read_table(sorted((tmp_path / "whole").glob("*.parquet"))).replace_schema_metadata(None))
+
+
+def test_a_rerun_after_the_verifier_changed_is_refused(tmp_path, monkeypatch):
+    star = star_artifact(tmp_path / "star")
+    rescore(star, tmp_path / "out")
+    monkeypatch.setattr("harness.stages.rescore_verdicts.code_version", lambda obj, explicit=None: "2+changed")
+    with pytest.raises(ArtifactError, match="other settings.*verifiers.star.parse"):
+        rescore(star, tmp_path / "out")
+
+
+def test_kinds_with_nothing_to_rescore_are_refused(tmp_path):
+    from tests.unit.pairs_artifact import write_pairs_artifact
+
+    pairs = tmp_path / "pairs"
+    write_pairs_artifact(pairs, 3)
+    with pytest.raises(ConfigError, match="a pairs artifact"):
+        rescore(pairs, tmp_path / "out")
+    star = star_artifact(tmp_path / "star")
+    rescore(star, tmp_path / "once")
+    with pytest.raises(ConfigError, match=f"already rescored.*{star}"):
+        rescore(tmp_path / "once", tmp_path / "twice")
+
+
+def test_a_verifier_s_version_follows_its_code_and_the_modules_it_imports(monkeypatch):
+    assert "judges.structured_format" in versions.module_closure("tasks.structured")
+    assert versions.code_version(check_exact) == versions.code_version(check_exact)
+    assert versions.code_version(StarTask, explicit="1").startswith("1+")
+    before = versions.code_version(StarTask, explicit="1")
+    real = versions.module_source
+
+    def edited(name: str) -> bytes:  # an edit in a module star's parse imports, not in tasks/star.py itself
+        return real(name) + (b"\n# edited\n" if name == "judges.verifiers" else b"")
+
+    monkeypatch.setattr(versions, "module_source", edited)
+    assert versions.code_version(StarTask, explicit="1") != before
