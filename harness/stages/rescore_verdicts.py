@@ -115,7 +115,7 @@ class SynthRescorer:
 
     def verdict_source(self, key: str) -> tuple[str, str]:
         """(verifier, stored column) of a verdict in the flip table."""
-        column = key if key == "valid" or key in self.bool_fields else f"verdicts[{key}]"
+        column = key if key == "valid" or key in self.bool_fields or key.startswith("verdicts[") else f"verdicts[{key}]"
         return self.verifier, column
 
     def rescore(self, rows: list[dict[str, Any]], keep: int) -> ChunkResult:
@@ -131,7 +131,8 @@ class SynthRescorer:
             before = {v["name"]: v["passed"] for v in row["verdicts"] or []}
             now = {v.name: v.passed for v in verdicts}
             for name in dict.fromkeys([*before, *now]):
-                _tally(out.flips, name, before.get(name), now.get(name), row["record_id"], keep)
+                key = f"verdicts[{name}]" if name in self.bool_fields else name  # beside a column of its name
+                _tally(out.flips, key, before.get(name), now.get(name), row["record_id"], keep)
             for name in ("valid", *self.bool_fields):
                 _tally(out.flips, name, row.get(name), values[name], row["record_id"], keep)
         return out
@@ -188,7 +189,8 @@ class JudgeRescorer:
             for what, kind in (("score", pa.float64()), ("reason", pa.string()))
         ]
         skip = {f"judge_{column_name(j)}_{what}" for j in self.not_rerun for what in ("score", "reason")}
-        self.read = [c for c in artifact.schema.names if c not in skip and c != "messages"]
+        used = {c.name for c in columns.values() if c.where == "artifact"}
+        self.read = [c for c in artifact.schema.names if c not in skip and (c != "messages" or c in used)]
 
     def verdict_source(self, key: str) -> tuple[str, str]:
         name = next(n for n in self.names if f"judge_{column_name(n)}" == key)

@@ -90,11 +90,13 @@ def test_an_altered_stored_verdict_shows_as_flips_with_its_record_ids(tmp_path):
 def test_a_judged_artifact_reruns_its_verifiers_as_the_judge_read_their_columns(tmp_path):
     star = star_artifact(tmp_path / "star")
     judged = tmp_path / "judged"
-    # reasoning-gym reads generator/seed/index from the synth run's source, by source_index
-    run_judge(JudgeConfig(input=str(star), output=str(judged), judges=["exact", "reasoning-gym", "format"]))
+    # the gold read from the synth run's source by source_index (--col), the pattern a setting (--regex)
+    settings = {"columns": {"gold": "source:solution"}, "regex": r"(-?\d+)"}
+    run_judge(JudgeConfig(input=str(star), output=str(judged), judges=["exact", "regex", "format"], **settings))
     summary = rescore(judged, tmp_path / "out")
-    assert flips(summary) == {f"judge_{n}": (0, 0, 0) for n in ("exact", "reasoning_gym", "format")}
-    assert set(summary.verifiers) == {"exact", "reasoning-gym", "format", "star.parse"}
+    assert flips(summary) == {f"judge_{n}": (0, 0, 0) for n in ("exact", "regex", "format")}
+    assert set(summary.verifiers) == {"exact", "regex", "format", "star.parse"}
+    assert summary.verdicts["judge_regex"]["compared"] == 6
     out = rows(tmp_path / "out")
     assert [r["rescored_judge_exact_score"] for r in out] == [r["judge_exact_score"] for r in out]
 
