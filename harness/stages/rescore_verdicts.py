@@ -178,7 +178,8 @@ class JudgeRescorer:
         needs = {c.name for c in columns.values() if c.where == "source"}
         params = SamplingParams(temperature=0, max_tokens=1)  # no LLM judge runs: never sent
         self.judging = QuestionJudging(self.names, columns, source.values(needs), {}, params)
-        self.verifiers = {n: code_version(VERIFIERS[n].check) for n in self.names if n in VERIFIERS}
+        rows_task = _task_name(artifact)  # a verifier may decide a family's rows with that family's own check
+        self.verifiers = {n: code_version(VERIFIERS[n].check_for(rows_task)) for n in self.names if n in VERIFIERS}
         if FORMAT in self.names:
             self.verifiers[FORMAT] = code_version(check_format)
             task = _task(artifact, {})
@@ -247,13 +248,20 @@ def _columns_of(name: str) -> tuple[str, ...]:
 
 def _task(artifact: Artifact, provenance: dict[str, Any]) -> Task:
     """The task that wrote the rows (their `task` column), with the options its synth run recorded."""
-    first = next(artifact.batches(["task"], batch_rows=1), None)
-    name = first.column("task")[0].as_py() if first is not None and first.num_rows else provenance.get("task")
+    name = _task_name(artifact) or provenance.get("task")
     options = provenance.get("task_options") or {}
     try:
         return get_task(name or "", **read_option_files(options))
     except ValueError as err:
         raise ConfigError(f"{artifact.path}: {err}") from err
+
+
+def _task_name(artifact: Artifact) -> str | None:
+    """The task of the artifact's rows (every row of an artifact comes from one task), from its first row."""
+    if not artifact.has("task"):
+        return None
+    first = next(artifact.batches(["task"], batch_rows=1), None)
+    return first.column("task")[0].as_py() if first is not None and first.num_rows else None
 
 
 def _judge_config(artifact: Artifact, provenance: dict[str, Any]) -> JudgeConfig:
