@@ -43,13 +43,15 @@ def test_one_star_round_end_to_end_and_resume(tmp_path, default_model):
         "1",
     ]
     # Each round's training in two CPU processes, as `harness train --num-processes 2` (issue 22).
-    result = loop("--output", str(out), "--rounds", "1", "--num-processes", "2", *settings)
+    result = loop("--output", str(out), "--rounds", "1", "--num-processes", "2", "--cost-per-hour", "3.6", *settings)
     assert result.returncode == 0, result.stderr
     model = out / "round-1" / "model"
     assert result.stdout.strip() == str(model)
 
     links = json.loads((out / "loop.json").read_text())
     [round_1] = links["rounds"]
+    assert links["cost"]["usd"] > 0 and links["cost"]["cost_per_hour"] == 3.6  # the round's synth, engine time
+    assert "cost:" in result.stderr
     assert round_1["model_in"] == "default" and round_1["model_out"] == str(model)
     assert round_1["rows"] == 16 and round_1["pairs_count"] >= 1
     assert round_1["train"]["steps"] == 1
