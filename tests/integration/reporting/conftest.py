@@ -41,7 +41,8 @@ def real_artifacts(_session_models, tmp_path_factory) -> RealArtifacts:
     (cache / "models").symlink_to(_session_models, target_is_directory=True)
     env = {**os.environ, "HARNESS_CACHE_DIR": str(cache), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     synth, evaluated = root / "synth", root / "mmlu"
-    run_harness("synth", "--input", "sample", "--limit", "4", "--max-tokens", "16", "--seed", "0", "--output", str(synth), env=env)  # fmt: skip
+    priced = ["--price-input", "0.15", "--price-output", "0.6"]  # the report and the card show what it cost
+    run_harness("synth", "--input", "sample", "--limit", "4", "--max-tokens", "16", "--seed", "0", "--output", str(synth), *priced, env=env)  # fmt: skip
     run_harness("eval", "mmlu", "--subsets", EVAL_SUBJECTS, "--limit", "2", "--output", str(evaluated), env=env)
     judged = make_judged_artifact(synth, root / "judged")
     return RealArtifacts(synth, evaluated, judged, env)

@@ -55,6 +55,7 @@ def test_to_dir_loads_with_datasets_and_its_card(real_artifacts: RealArtifacts, 
     assert "| **#1 synth** | **valid (every rule)** | **4** |" in text and "| #1 synth | markers | 4 |" in text
     digest = next(iter(provenance["input"]["files"].values()))
     assert digest in text and provenance["git_revision"] in text
+    assert "- Cost to make (every stage that made it, at the prices given): " in text and " USD (" in text
 
     pushed = read_provenance(out / "data" / "train-00000-of-00001.parquet")
     assert pushed["rows"] == 4 and pushed["runs"][0]["model"] == provenance["model"]

@@ -72,6 +72,8 @@ def test_report_has_every_section_from_real_artifacts(full_report, real_artifact
     # validators: backfill's rules, counted over the 4 rows
     assert re.search(r"\| #1 synth \| markers \| 4 \| \d \| \d+\.\d%", md)
     assert "| **#1 synth** | **valid (every rule)** | **4** |" in md
+    # usage: the priced synth run's cost (the eval and judged rows, unpriced, show a dash)
+    assert re.search(r"\| #1 synth \| synth backfill \|.* \| \d\.\d+ USD \(\d+ \+ \d+ tokens\) \|", md)
     # lengths in the default model's tokens (its folder is on this machine); judge scores and agreement
     assert "| #1 synth | trace | trace (tokens) |" in md and "completion_tokens (engine tokens)" in md
     assert "| #3 judged | pairwise | pairwise | 4 | 4 | 0 | 0 | 1 | 75.0% | 8 |" in md
