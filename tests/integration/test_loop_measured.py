@@ -28,7 +28,8 @@ def harness(*args: str) -> subprocess.CompletedProcess:
 def test_two_measured_rounds_keep_the_best_report_and_push_it(tmp_path, default_model):
     out = tmp_path / "loop"
     measure = ["--eval", "mmlu", "--eval-subsets", SUBJECTS, "--eval-limit", "5", "--keep", "best"]
-    result = loop("--output", str(out), "--rounds", "2", *SMALL, *measure, "--stop-when-worse")
+    priced = ["--cost-per-hour", "3.6"]  # each round's synth: the model card says what its data cost
+    result = loop("--output", str(out), "--rounds", "2", *SMALL, *measure, "--stop-when-worse", *priced)
     assert result.returncode == 0, result.stderr[-3000:]
 
     links = json.loads((out / "loop.json").read_text())
@@ -75,6 +76,7 @@ def check_pushed_model(best: dict, links: dict, target) -> None:
     assert "recipe: memphis-rank" in card and "rank_weight: 5.0" in card  # recipe and hyperparameters
     assert best["pairs"] in card and "A `pairs` artifact" in card and "task star, model `" in card  # the data
     assert "Decontamination: not checked against any eval set" in card  # loops train unchecked synth data
+    assert "Cost of the training data (every stage that made it): " in card and "engine-s)" in card
     assert f"final {provenance['result']['last_loss']:.4f}" in card
     assert f"(loop round {best['round']}) | mmlu | 10 | {best['eval']['accuracy']:.3f} |" in card
     assert f"| the starting model | mmlu | 10 | {links['start_eval']['accuracy']:.3f} |" in card
