@@ -22,8 +22,18 @@ from tests.integration.borrowed_engine import lend_engine
 pytestmark = pytest.mark.slow
 
 ROWS = 4
-FAST = ["--task", "backfill", "--input", "sample", "--limit", str(ROWS), "--max-tokens", "4", "--threads", "1"]
+# Short prompts (some 70 tokens: the engine's time goes into reading the prompt), 4 tokens each.
+BRIEF = "Explain briefly."
+FAST = ["--task", "backfill", "--limit", str(ROWS), "--max-tokens", "4", "--system-prompt", BRIEF]
 ONE_AT_A_TIME = ["--window", "1", "--shard-rows", "1"]  # each record its own shard: the budget's steps are exact
+
+
+@pytest.fixture
+def sums(tmp_path):
+    path = tmp_path / "sums.jsonl"
+    rows = [{"instruction": f"What is {i} + {i + 2}?", "solution": str(2 * i + 2)} for i in range(ROWS)]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return str(path)
 
 
 def harness(argv: list[str], monkeypatch):
@@ -35,11 +45,11 @@ def costs(out) -> list[dict]:
     return [read_provenance(p).get("cost") for p in sorted(out.glob("*.parquet"))]
 
 
-def test_a_priced_run_charges_every_shard_and_its_summary(tmp_path, engine, monkeypatch):
+def test_a_priced_run_charges_every_shard_and_its_summary(tmp_path, engine, monkeypatch, sums):
     lend_engine(monkeypatch, engine, "transformers")
     out = tmp_path / "priced"
     prices = ["--price-input", "0.5", "--price-output", "2", "--cost-per-hour", "3.6"]
-    result = harness(["synth", *FAST, "--shard-rows", "2", "--output", str(out), *prices], monkeypatch)
+    result = harness(["synth", *FAST, "-i", sums, "--shard-rows", "2", "--output", str(out), *prices], monkeypatch)
     assert result.exit_code == 0, result.output
     blocks = costs(out)
     assert len(blocks) == 2 and all(b["usd"] > 0 and b["seconds"] > 0 for b in blocks)
@@ -53,15 +63,15 @@ def test_a_priced_run_charges_every_shard_and_its_summary(tmp_path, engine, monk
     assert "cost" in result.output and "USD" in result.output
 
     unpriced = tmp_path / "unpriced"
-    plain = harness(["synth", *FAST, "--output", str(unpriced)], monkeypatch)
+    plain = harness(["synth", *FAST, "-i", sums, "--output", str(unpriced)], monkeypatch)
     assert plain.exit_code == 0 and costs(unpriced) == [None] and "USD" not in plain.output  # no invented figure
 
 
-def test_max_cost_stops_early_and_the_printed_command_resumes(tmp_path, engine, monkeypatch):
+def test_max_cost_stops_early_and_the_printed_command_resumes(tmp_path, engine, monkeypatch, sums):
     lend_engine(monkeypatch, engine, "transformers")
     out = tmp_path / "budget"
-    # Prompt tokens only: each backfill prompt is some 200 tokens, so a record costs about 0.2 USD at 1000/M.
-    argv = ["synth", *FAST, *ONE_AT_A_TIME, "--output", str(out), "--price-input", "1000", "--max-cost", "0.3"]
+    # Prompt tokens only, some 70 a record: about 0.2 USD at 3000 per million, so the budget ends the run early.
+    argv = ["synth", *FAST, "-i", sums, *ONE_AT_A_TIME, "-o", str(out), "--price-input", "3000", "--max-cost", "0.3"]
     stopped = harness(argv, monkeypatch)
     assert stopped.exit_code == BUDGET_EXIT, stopped.output
     message = " ".join(stopped.output.split())
@@ -83,10 +93,10 @@ def test_max_cost_stops_early_and_the_printed_command_resumes(tmp_path, engine, 
     assert all(b["usd"] > 0 for b in costs(out))  # every shard, whichever run wrote it
 
 
-def test_a_pipeline_stage_stopped_at_its_budget_resumes_once_it_is_raised(tmp_path, engine, monkeypatch):
+def test_a_pipeline_stage_stopped_at_its_budget_resumes_once_it_is_raised(tmp_path, engine, monkeypatch, sums):
     lend_engine(monkeypatch, engine, "transformers")
-    settings = {"task": "backfill", "input": "sample", "limit": 3, "max_tokens": 4, "window": 1, "shard_rows": 1,
-                "price_input": 1000, "max_cost": 0.3}  # fmt: skip
+    settings = {"task": "backfill", "input": sums, "limit": 3, "max_tokens": 4, "window": 1, "shard_rows": 1,
+                "task_options": {"system_prompt": BRIEF}, "price_input": 3000, "max_cost": 0.3}  # fmt: skip
     spec = {"description": "budget", "stages": [{"name": "gen", "command": "synth", "settings": settings}]}
     path, out = tmp_path / "budget.yaml", tmp_path / "run"
     path.write_text(yaml.safe_dump(spec))
