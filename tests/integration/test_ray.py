@@ -67,7 +67,8 @@ def test_two_replicas_one_killed_mid_run_write_the_single_process_rows(tmp_path,
     harness("synth", *common, "--output", str(tmp_path / "one"))
 
     out = tmp_path / "ray"
-    command = [*HARNESS, "synth", *common, "--ray", ray_cluster, "--replicas", "2", "--output", str(out)]
+    priced = ["--price-output", "1000"]  # the replicas' usage, priced by the driver into each shard
+    command = [*HARNESS, "synth", *common, "--ray", ray_cluster, "--replicas", "2", *priced, "--output", str(out)]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not list(out.glob("*.parquet")):
@@ -89,6 +90,11 @@ def test_two_replicas_one_killed_mid_run_write_the_single_process_rows(tmp_path,
     assert provenance["ray"]["replicas"] == 2 and provenance["ray"]["nodes"] == 1
     assert provenance["ray"]["gpus_per_replica"] == 0 and provenance["ray"]["version"]
     assert provenance["engine"]["engine"] == "transformers" and provenance["sampling"]["seed"] == 7
+    # A shard holds the usage of the replica tasks finished since the one before (a task can finish several).
+    charged = [read_provenance(s)["cost"] for s in shards]
+    tokens = sum(c["completion_tokens"] for c in charged)
+    assert tokens >= on_ray["completion_tokens"].sum()  # work Ray redid is charged too
+    assert sum(c["usd"] for c in charged) == pytest.approx(tokens / 1000)
     pids = replica_pids(out)
     assert victim in pids and len(set(pids)) >= 3  # both replicas worked, and the killed one was restarted
     assert_every_shard_committed(out)
