@@ -1,9 +1,11 @@
 """`harness loop thought-ranking` against the four stages it chains, called by hand, on the same round.
 
 One round on the default model (transformers, CPU): synth thought-variants -> judge rank -> select best-of-n ->
-train sft. The loop side is `run_thought_ranking_loop` with `rounds=1`; the stages side calls `run_synth`,
-`run_judge`, `run_select` and `run_train` itself with the same settings, as a user would at the shell without
-the loop. The difference is the loop's own work: the judge check before round 1, round records, `loop.json`.
+decontam -> train sft. The loop side is `run_thought_ranking_loop` with `rounds=1` (the shipped thought-ranking
+pipeline through the pipeline runner); the stages side calls `run_synth`, `run_judge`, `run_select`,
+`run_decontam` and `run_train` itself with the same settings, as a user would at the shell without the loop. The
+difference is the loop's own work: the judge check before round 1, the plan and its checks, fingerprints,
+pipeline.json, loop.json and the closing report.
 
 Each side runs in a fresh process with its own empty generation cache (so neither replays the other's
 generations) sharing one converted default model; sides alternate which goes first; medians are reported.
@@ -43,16 +45,17 @@ def loop_config(args, output: str):
 def run_loop(args, output: str) -> None:
     from rich.console import Console
 
-    from harness.stages.loop_thought_ranking import run_thought_ranking_loop
+    from harness.pipeline.loops import run_thought_ranking_loop
 
-    summary = run_thought_ranking_loop(loop_config(args, output), Console(quiet=True))
-    assert summary.final_model, summary.stopped
+    run = run_thought_ranking_loop(loop_config(args, output), Console(quiet=True))
+    assert run.rounds["final_model"], run.stopped
 
 
 def run_stages(args, output: str) -> None:
     from rich.console import Console
 
-    from harness.config import JudgeConfig, SelectConfig, SynthConfig
+    from harness.config import DecontamConfig, JudgeConfig, SelectConfig, SynthConfig
+    from harness.stages.decontam import run_decontam
     from harness.stages.judge import run_judge
     from harness.stages.select import run_select
     from harness.stages.synth import run_synth
@@ -82,7 +85,8 @@ def run_stages(args, output: str) -> None:
     run_select(
         SelectConfig(mode="best-of-n", input=str(root / "judged"), output=str(root / "sft"), judge="rank"), quiet
     )
-    train = {**cfg.train, "input": str(root / "sft"), "output": str(root / "model"), "threads": 1}
+    run_decontam(DecontamConfig(input=str(root / "sft"), output=str(root / "clean"), against=["mmlu"]), quiet)
+    train = {**cfg.train, "input": str(root / "clean"), "output": str(root / "model"), "threads": 1}
     run_train(load_train_config("sft", "thought-ranking-sft", train), quiet, "thought-ranking-sft")
 
 

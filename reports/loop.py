@@ -1,5 +1,5 @@
-"""The report section of `harness loop` folders: each loop's per-round table (loop.json's `table`) and a plot
-of accuracy by round, when the loop measured its rounds (`--eval mmlu`)."""
+"""The report section of folders with rounds (`harness loop`, a `harness run` pipeline with rounds): each one's
+per-round table (loop.json's `table`) and a plot of accuracy by round, when the rounds were measured."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from reports.document import Image, Section, Table
 from reports.plots import accuracy_by_round
 
-LINKS_FILE = "loop.json"  # harness/stages/loop_rounds.py writes it
+LINKS_FILE = "loop.json"  # harness/pipeline/rounds.py writes it
 TITLE = "Accuracy by round"
 
 
@@ -24,7 +24,7 @@ def loop_section(folders: list[str]) -> Section:
     for folder in folders:
         links = json.loads((Path(folder) / LINKS_FILE).read_text(encoding="utf-8"))
         table = links.get("table") or []
-        section.blocks.append(f"`{folder}`: `harness loop {links.get('loop')}`, result {links.get('final_model')}")
+        section.blocks.append(f"`{folder}`: the `{links.get('loop')}` rounds, result {links.get('final_model')}")
         section.blocks.append(Table(["round", "accuracy", "questions", "valid share", "training rows", "loss"], [
             [str(r["round"]), _number(r.get("accuracy")), _number(r.get("questions")), _number(r.get("valid_share")),
              _number(r.get("training_rows")), _number(r.get("loss"))]
@@ -37,7 +37,7 @@ def loop_section(folders: list[str]) -> Section:
         png = accuracy_by_round(series, "MMLU accuracy of the starting model and each round's model")
         section.blocks.append(Image("loop-accuracy.png", png, TITLE))
     else:
-        section.absent = "no round was measured (run the loop with --eval mmlu)"
+        section.absent = "no round was measured (a loop's --eval mmlu, a pipeline's rounds.measure)"
     return section
 
 

@@ -1,11 +1,10 @@
 """`harness loop star|thought-ranking`: rounds that each train on the last round's model.
 
-Their flags are LoopConfig's and ThoughtRankingConfig's (harness/config/train.py); this prints one row per round.
+Each runs its card's shipped pipeline (harness/pipeline/loops.py: memphis, thought-ranking) with the loop's flags,
+which are LoopConfig's and ThoughtRankingConfig's (harness/config/train.py); this prints one row per round.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import typer
 from rich.markup import escape
@@ -15,8 +14,7 @@ from harness.cli.errors import console
 from harness.cli.options import command
 from harness.cli.precedence import HarnessTyper
 from harness.config import LoopConfig, ThoughtRankingConfig
-from harness.cost import describe, folder_cost
-from harness.stages.registry import run_stage
+from harness.cost import describe
 
 loop_app = HarnessTyper(
     help="Self-improvement loops: synth -> verify/judge -> select -> train, for N rounds, every round kept.",
@@ -25,43 +23,45 @@ loop_app = HarnessTyper(
 LOOP_FILE_HELP = "YAML loop config; flags given on the command line override it."
 
 
-def _print_rounds(summary, title: str, counts: dict[str, str]) -> None:
-    """One line per round: the round's `counts` (heading -> record field), its training, its model."""
+def print_rounds(links: dict, title: str) -> None:
+    """One line per round of loop.json's table (the starting model first when measured), then the result."""
     table = Table(title=title)
-    measured = summary.start_eval is not None
-    for column in ("round", *counts, "steps", "loss (first -> last)", *(["accuracy"] if measured else []), "model"):
+    rows = links["table"]
+    measured = any(r.get("accuracy") is not None for r in rows)
+    for column in ("round", "valid share", "training rows", "loss", *(["accuracy"] if measured else []), "model"):
         table.add_column(column)
-    if measured:
-        start = summary.start_eval
-        accuracy = f"{start['accuracy']:.3f} ({start['questions']} q)"
-        table.add_row(
-            "start", *["-"] * (len(counts) + 2), accuracy, str(summary.rounds[0].model_in if summary.rounds else "-")
-        )
-    for r in summary.rounds:
-        loss = r.train.get("first_loss"), r.train.get("last_loss")
-        shown = "-" if loss[0] is None else f"{loss[0]:.3f} -> {loss[1]:.3f}"
-        cells = [str(getattr(r, name)) for name in counts.values()]
-        accuracy = [f"{r.eval['accuracy']:.3f}" if r.eval else "-"] if measured else []
-        table.add_row(str(r.round), *cells, str(r.train.get("steps", "-")), shown, *accuracy, r.model_out or "-")
+    for r in rows:
+        cells = [_shown(r.get(k)) for k in ("valid_share", "training_rows", "loss")]
+        accuracy = [f"{_shown(r.get('accuracy'))} ({r.get('questions')} q)"] if measured else []
+        table.add_row("start" if r["round"] == 0 else str(r["round"]), *cells, *accuracy, str(r.get("model") or "-"))
     console.print(table)
-    if cost := folder_cost(Path(summary.output)):
-        console.print(f"cost: {describe(cost)}, every round's stages", highlight=False)
-    if summary.keep == "best" and summary.final_model:
-        console.print(f"kept the most accurate round's model: {escape(summary.final_model)}", highlight=False)
-    if summary.stopped:
-        console.print(f"[yellow]stopped early:[/yellow] {escape(summary.stopped)}", highlight=False)
-    typer.echo(summary.final_model or summary.output)  # stdout: the last trained model, for scripts
+    if links["keep"] == "best" and links["final_model"]:
+        console.print(f"kept the most accurate round's model: {escape(links['final_model'])}", highlight=False)
+    if links["stopped"]:
+        console.print(f"[yellow]stopped early:[/yellow] {escape(links['stopped'])}", highlight=False)
+    if links.get("cost"):
+        console.print(f"cost: {describe(links['cost'])}, every round's stages", highlight=False)
+
+
+def _shown(value: object) -> str:
+    return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _finish(run, title: str) -> None:
+    print_rounds(run.rounds, title)
+    typer.echo(run.rounds["final_model"] or run.output)  # stdout: the last trained model, for scripts
 
 
 def _star(cfg: LoopConfig) -> None:
-    summary = run_stage("loop star", cfg, console)
-    _print_rounds(summary, "loop star summary", {"samples": "rows", "valid": "valid", "pairs": "pairs_count"})
+    from harness.pipeline.loops import run_star_loop
+
+    _finish(run_star_loop(cfg, console), "loop star summary")
 
 
 def _thought_ranking(cfg: ThoughtRankingConfig) -> None:
-    summary = run_stage("loop thought-ranking", cfg, console)
-    counts = {"variants": "rows", "valid": "valid", "ranked": "ranked", "sft rows": "selected"}
-    _print_rounds(summary, "loop thought-ranking summary", counts)
+    from harness.pipeline.loops import run_thought_ranking_loop
+
+    _finish(run_thought_ranking_loop(cfg, console), "loop thought-ranking summary")
 
 
 loop_app.command("star")(

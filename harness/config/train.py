@@ -168,7 +168,7 @@ class LoopSettings(StrictModel):
         Flag("--max-length", dest="train.max_length", type=int, help="Training tokens per sequence."),
     )  # fmt: skip
     input: InputPath = Field(description="The questions (synth's input), or `sample`.")
-    output: OutputPath = Field(description="Loop folder: DIR/round-K/{...artifacts, model} and DIR/loop.json.")
+    output: OutputPath = Field(description="Loop folder: DIR/round-K/{...stages}, DIR/pipeline.json and DIR/loop.json.")
     rounds: int = Field(4, ge=1, description="Rounds, each training on the last round's model (cards: 4).")
     model: str = Field("default", description="The starting model: `default`, a local folder or a hub id.")
     recipe: str | None = Field(None, description="The training recipe (file or bundled name).")
@@ -242,7 +242,7 @@ class LoopConfig(LoopSettings):
     )  # fmt: skip
     HELP: ClassVar[dict[str, str]] = {
         "input": "Questions with answers (as synth --task star), or `sample`.",
-        "output": "Loop folder: round-K/{samples,pairs,model}.",
+        "output": "Loop folder: round-K/{generate,generate-pairs,decontam,train}, loop.json.",
         "recipe": "Training recipe (file or bundled name); default memphis-rank or star-dpo.",
         "sampling.n": "Samples per question (card: 8).",
         "sampling.temperature": "Sampling temperature (card: 0.5).",
@@ -301,7 +301,7 @@ class ThoughtRankingConfig(LoopSettings):
     )  # fmt: skip
     HELP: ClassVar[dict[str, str]] = {
         "input": "Questions (as synth --task thought-variants), or `sample`.",
-        "output": "Loop folder: round-K/{variants,judged,sft,model}.",
+        "output": "Loop folder: round-K/{generate,verify,select,decontam,train}, loop.json.",
         "recipe": "SFT recipe (file or bundled name); default thought-ranking-sft.",
     }
     task_options: dict[str, Any] = Field(

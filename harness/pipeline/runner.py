@@ -4,6 +4,8 @@ OUTPUT/pipeline.json, then one table and one report over every stage's artifact.
 A rerun skips each stage that is done under the same fingerprint (its files untouched) and lets the unfinished one
 resume itself, as its command would. A stage whose settings or input files changed, and every stage after it,
 runs again; the output it had is moved to OUTPUT/.replaced/ first (nothing is deleted) and the run says so.
+A pipeline with rounds keeps their record in OUTPUT/loop.json (rounds.py); when the rounds stop early, the stages
+after that point do not run and the closing report covers what ran.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from harness.config import (
 )
 from harness.config.base import ConfigError
 from harness.cost import BudgetReached, usd_text
+from harness.pipeline.rounds import Rounds
 from harness.pipeline.spec import PlannedStage, plan, read_pipeline
 from harness.pipeline.state import PipelineState, StageRecord, fingerprint, read_state, write_state
 from harness.stages.registry import run_stage
@@ -54,33 +57,46 @@ class PipelineRun:
     stages: list[StageRecord]
     ran: list[str]  # stages this invocation ran (the others were done already)
     report: Path
+    rounds: dict[str, Any] | None = None  # loop.json's record, for a pipeline with rounds
+    stopped: str | None = None  # why the rounds ended early
 
 
 def run_pipeline(
     path: Path, output: Path, size: str | None = None, overrides: dict[str, Any] | None = None,
-    console: Console | None = None,
+    console: Console | None = None, extra: dict[str, dict[str, Any]] | None = None, name: str | None = None,
 ) -> PipelineRun:  # fmt: skip
-    """Run the pipeline file `path` into `output` (`size`: one of its sizes; `overrides`: `${size.KEY}` values)."""
+    """Run the pipeline file `path` into `output` (`size`: one of its sizes; `overrides`: `${size.KEY}` values;
+    `extra`: settings over the file's, by stage name; `name`: the run's name in its record, else the file's)."""
     console = console or Console(stderr=True)
     spec = read_pipeline(path)
     output = Path(output)
-    stages = plan(spec, output, size, overrides or {})
-    stages.append(_closing_report(stages, output))
+    planned = plan(spec, output, size, overrides or {}, extra)
+    stages = planned.stages
+    rounds = Rounds(planned.rounds, list(stages)) if planned.rounds else None
+    stages.append(_closing_report(stages, output, with_rounds=rounds is not None))
     configs = [_config(stage) for stage in stages]  # every stage's settings are checked before any runs
     if output.exists() and not output.is_dir():
         raise ArtifactError(f"{output}: exists and is not a folder; --output is the run's folder")
     output.mkdir(parents=True, exist_ok=True)
+    name = name or path.stem
     with _only_run(output):
-        state = read_state(output, path.stem)
+        state = read_state(output, name)
         state.stages = [_record_for(state, stage) for stage in stages]
+        state.stopped = None
         write_state(output, state)
         ran: list[str] = []
         for number, (stage, (cfg, context)) in enumerate(zip(stages, configs, strict=True), start=1):
             record = state.stages[number - 1]
             heading = f"stage {number}/{len(stages)} {stage.name}"
+            if state.stopped and stage.name != REPORT:
+                continue
+            if state.stopped:  # the report covers the stages that ran
+                stage.settings["dirs"] = [d for d in stage.settings["dirs"] if Path(d).exists()]
+                cfg, context = _config(stage)
             print_ = fingerprint(stage.command, stage.settings, own=stage.output)
             if not ran and record.status == "done" and record.fingerprint == print_ and stage.output.exists():
                 console.print(f"[bold]{heading}[/]: done already, skipped", highlight=False)
+                _after(rounds, stage, record, state, output, console)
                 continue
             why = _set_aside(record, print_, stage, output, after_rerun=bool(ran))
             console.rule(f"{heading} ({stage.command})", align="left")
@@ -97,10 +113,25 @@ def run_pipeline(
                 again = f"raise or remove max_cost in stage {stage.name}'s settings, then run: harness run {path} --output {output}"
                 raise BudgetReached(f"stage {stage.name}: {stop.message(again)}")
             record.status = "done"
+            _after(rounds, stage, record, state, output, console)
             write_state(output, state)
             ran.append(stage.name)
     console.print(stage_table(state))
-    return PipelineRun(output, state.stages, ran, output / REPORT / "report.html")
+    links = rounds.record(output, name, state, state.stopped) if rounds else None
+    return PipelineRun(output, state.stages, ran, output / REPORT / "report.html", links, state.stopped)
+
+
+def _after(
+    rounds: Rounds | None, stage: PlannedStage, record: StageRecord, state: PipelineState, output: Path,
+    console: Console,
+) -> None:  # fmt: skip
+    """A finished round stage: whether the rounds stop here, and the rounds' record rewritten."""
+    if rounds is None or stage.round is None:
+        return
+    state.stopped = rounds.stopping(stage, record, state)
+    if state.stopped:
+        console.print(f"[yellow]the rounds stop:[/yellow] {state.stopped}", highlight=False, soft_wrap=True)
+    rounds.write(output, state.pipeline, state, state.stopped)
 
 
 def stage_table(state: PipelineState) -> Table:
@@ -141,10 +172,11 @@ def _config(stage: PlannedStage) -> tuple[BaseModel, dict[str, Any]]:
         raise ConfigError(f"stage {stage.name}: {err}".replace(": flags: ", ": ")) from err
 
 
-def _closing_report(stages: list[PlannedStage], output: Path) -> PlannedStage:
+def _closing_report(stages: list[PlannedStage], output: Path, with_rounds: bool) -> PlannedStage:
     if any(s.name == REPORT for s in stages):
         raise ConfigError(f"a stage is named {REPORT!r}: that name is the run's closing report (OUTPUT/{REPORT})")
     dirs = [str(s.output) for s in stages if s.command in ARTIFACT_COMMANDS]
+    dirs += [str(output)] if with_rounds else []  # its loop.json: the per-round table
     if not dirs:
         raise ConfigError("the pipeline writes no artifact to report on (synth, judge, select, decontam, eval)")
     return PlannedStage(REPORT, "report", {"dirs": dirs, "output": str(output / REPORT)}, output / REPORT)
@@ -198,8 +230,14 @@ def _measure(record: StageRecord, stage: PlannedStage, summary: Any, seconds: fl
         record.cost = (artifact.cost or {}).get("usd")
         if artifact.has("valid"):
             record.valid = sum(b.column("valid").to_pylist().count(True) for b in artifact.batches(["valid"]))
+    if stage.command == "synth" and getattr(summary, "pairs_output", None):  # star's pairs, beside the samples
+        record.figures = {"pairs": summary.pairs}
+    if stage.command == "eval mmlu":
+        overall = summary.summary.overall
+        record.figures = {"accuracy": overall.accuracy, "questions": overall.n}
     elif stage.command == "train":
         record.rows = getattr(summary, "rows", None)
+        record.figures = {k: getattr(summary, k, None) for k in ("steps", "first_loss", "last_loss")}
 
 
 @contextmanager

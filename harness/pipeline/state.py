@@ -5,8 +5,9 @@
   "fingerprint": "…", "rows": 8, "valid": 6, "tokens": 812, "seconds": 41.2}, …]}
 ```
 
-A stage is done when it finished under the same fingerprint: its resolved settings and the files it reads (every
-setting naming an existing file or folder: sizes and modification times of what is inside). So an edited setting
+A stage is done when it finished under the same fingerprint: its resolved settings but those of how it runs
+(threads, processes, Ray) and the files it reads (every setting naming an existing file or folder: sizes and
+modification times of what is inside). So an edited setting
 or a changed input file reruns it. The record is rewritten atomically after every change of status.
 """
 
@@ -25,6 +26,9 @@ from harness.cost import COST_SETTINGS
 STATE_FILE = "pipeline.json"
 Status = Literal["pending", "running", "done"]
 SKIPPED_NAMES = (".lock",)  # a reader's lock file is no change of content
+# How a stage runs, never what it writes (as each artifact's identity leaves them out): a rerun on more processes
+# or another cluster resumes the stage instead of starting it anew.
+HOW_IT_RUNS = ("threads", "num_processes", "accelerate_config", "ray")
 
 
 @dataclass
@@ -39,12 +43,14 @@ class StageRecord:
     tokens: int | None = None  # tokens the stage generated (synth, LLM judges)
     seconds: float | None = None  # wall time of its last run
     cost: float | None = None  # USD its output cost, every run of it (priced stages only)
+    figures: dict[str, Any] = field(default_factory=dict)  # eval: accuracy, questions; train: steps, losses
 
 
 @dataclass
 class PipelineState:
     pipeline: str
     stages: list[StageRecord] = field(default_factory=list)
+    stopped: str | None = None  # why the rounds ended before their count (harness/pipeline/rounds.py)
 
     def record(self, name: str) -> StageRecord | None:
         return next((s for s in self.stages if s.name == name), None)
@@ -57,7 +63,7 @@ def read_state(folder: Path, pipeline: str) -> PipelineState:
         return PipelineState(pipeline)
     try:
         data = json.loads(path.read_text())
-        state = PipelineState(data["pipeline"], [StageRecord(**s) for s in data["stages"]])
+        state = PipelineState(data["pipeline"], [StageRecord(**s) for s in data["stages"]], data.get("stopped"))
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise ArtifactError(f"{path}: unreadable pipeline record ({err}); move it away to start the run anew") from err
     if state.pipeline != pipeline:
@@ -75,8 +81,8 @@ def fingerprint(command: str, settings: dict[str, Any], own: Path) -> str:
     """A hash of the settings and of every existing file or folder a setting names, but the stage's own output
     folder and the folders holding it (what the stage writes is no input of it). Prices and the budget are left
     out: they change what a run costs, never what it writes, so a stage stopped at its budget resumes."""
-    settings = {key: value for key, value in settings.items() if key not in COST_SETTINGS}
-    digest = hashlib.sha256(json.dumps([command, settings], sort_keys=True, default=str).encode())
+    what = {k: v for k, v in settings.items() if k not in (*HOW_IT_RUNS, *COST_SETTINGS)}
+    digest = hashlib.sha256(json.dumps([command, what], sort_keys=True, default=str).encode())
     own = own.resolve()
     for value in sorted(_strings(settings)):
         path = Path(value)

@@ -22,7 +22,7 @@ from harness.stages.train import PROVENANCE_FILE
 from reports.model_card import ModelFacts, model_card
 
 CARD = "README.md"
-LINKS_FILE = "loop.json"  # a loop round's model lives in LOOP/round-K/model
+LINKS_FILE = "loop.json"  # a round's model lives in RUN/round-K/NAME (harness/pipeline/rounds.py)
 
 
 @dataclass

@@ -22,8 +22,6 @@ STAGES = {
     "decontam": "harness.stages.decontam:run_decontam",
     "eval mmlu": "harness.stages.eval_mmlu:run_eval_mmlu",
     "train": "harness.stages.train:run_train",
-    "loop star": "harness.stages.loop_star:run_star_loop",
-    "loop thought-ranking": "harness.stages.loop_thought_ranking:run_thought_ranking_loop",
     "report": "harness.stages.report:run_report",
     "push": "harness.stages.push:run_push",
     "lineage": "harness.stages.lineage:run_lineage",

@@ -444,7 +444,7 @@ def loop_cases() -> list[Case]:
             "line 2",
             ("broken-middle.jsonl",),
         ),  # fmt: skip
-        Case("loop-output-file", "loop star --input sample --output {file}", "Not a directory"),
+        Case("loop-output-file", "loop star --input sample --output {file}", "exists and is not a folder"),
         Case("loop-unknown-method", f"{lp} --method ppo", "method"),
         Case("loop-n-zero", f"{lp} --n 0", "n"),
         Case("loop-temperature-nan", f"{lp} --temperature nan", "temperature"),

@@ -40,9 +40,11 @@ def test_two_measured_rounds_keep_the_best_report_and_push_it(tmp_path, default_
     assert links["stopped"] is None
     assert [row["round"] for row in table] == [0, 1, 2]
     assert all(row["questions"] == 10 and 0 <= row["accuracy"] <= 1 for row in table)
+    stages = {s["name"]: s for s in json.loads((out / "pipeline.json").read_text())["stages"]}
     for row, recorded in zip(table[1:], links["rounds"], strict=True):
-        assert row["training_rows"] == recorded["pairs_count"] >= 1
-        assert row["valid_share"] == recorded["valid"] / recorded["rows"] and row["loss"] is not None
+        generated = stages[f"round-{recorded['round']}/generate"]
+        assert row["training_rows"] == stages[f"round-{recorded['round']}/decontam"]["rows"] >= 1
+        assert row["valid_share"] == generated["valid"] / generated["rows"] and row["loss"] is not None
     drawn = [  # the same drawn questions for every model
         sorted(pl.read_parquet(out / folder / "*.parquet")["question"].to_list())
         for folder in ("start-eval", "round-1/eval", "round-2/eval")
@@ -74,8 +76,8 @@ def check_pushed_model(best: dict, links: dict, target) -> None:
     provenance = json.loads((target / "harness-train.json").read_text())
     assert "base_model: HuggingFaceTB/SmolLM2-135M-Instruct" in card and "license: apache-2.0" in card
     assert "recipe: memphis-rank" in card and "rank_weight: 5.0" in card  # recipe and hyperparameters
-    assert best["pairs"] in card and "A `pairs` artifact" in card and "task star, model `" in card  # the data
-    assert "Decontamination: not checked against any eval set" in card  # loops train unchecked synth data
+    assert best["stages"]["decontam"] in card and "A `pairs` artifact" in card and "`harness decontam`" in card
+    assert "Decontamination: checked against mmlu" in card  # each round's pairs, by the pipeline's decontam stage
     assert "Cost of the training data (every stage that made it): " in card and "engine-s)" in card
     assert f"final {provenance['result']['last_loss']:.4f}" in card
     assert f"(loop round {best['round']}) | mmlu | 10 | {best['eval']['accuracy']:.3f} |" in card

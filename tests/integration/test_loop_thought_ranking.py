@@ -54,28 +54,28 @@ def test_one_round_end_to_end_then_resume_into_round_two(tmp_path, default_model
     result = loop(out, 1)
     assert result.returncode == 0, result.stderr
     folder = out / "round-1"
-    model = folder / "model"
+    model = folder / "train"
     assert result.stdout.strip() == str(model)
-    for stage in ("[synth thought-variants]", "[judge rank]", "[select best-of-n]", "[train sft]"):
+    for stage in ("[synth thought-variants]", "[judge rank]", "[select best-of-n]", "[decontam]", "[train sft]"):
         assert stage in result.stderr
 
     links = json.loads((out / "loop.json").read_text())
     assert links["loop"] == "thought-ranking" and links["final_model"] == str(model) and links["stopped"] is None
     [round_1] = links["rounds"]
     assert round_1["model_in"] == "default" and round_1["model_out"] == str(model)
-    assert {k: round_1[k] for k in ("variants", "judged", "sft")} == {
-        k: str(folder / k) for k in ("variants", "judged", "sft")
-    }
-    assert round_1["rows"] == 8 and round_1["train"]["steps"] == 1  # 2 questions x 4 variants
+    names = ("generate", "verify", "select", "decontam", "train")
+    assert round_1["stages"] == {k: str(folder / k) for k in names}
+    stages = {s["name"]: s for s in json.loads((out / "pipeline.json").read_text())["stages"]}
+    assert stages["round-1/generate"]["rows"] == 8 and round_1["train"]["steps"] == 1  # 2 questions x 4 variants
 
     # Lineage: each stage's rows link to the last's, and the model to its SFT rows.
-    variants = pl.read_parquet(folder / "variants" / "*.parquet")
-    judged = pl.read_parquet(folder / "judged" / "*.parquet")
-    sft = pl.read_parquet(folder / "sft" / "*.parquet")
+    variants = pl.read_parquet(folder / "generate" / "*.parquet")
+    judged = pl.read_parquet(folder / "verify" / "*.parquet")
+    sft = pl.read_parquet(folder / "select" / "*.parquet")
     assert judged["record_id"].to_list() == variants["record_id"].to_list()
-    assert round_1["valid"] == variants["valid"].sum() and round_1["ranked"] == judged["judge_rank_score"].count()
-    assert sft.height == round_1["selected"] >= 1
-    calibration = json.loads((folder / "judged" / "judge_summary.json").read_text())["judges"]["rank"]
+    assert stages["round-1/generate"]["valid"] == variants["valid"].sum()
+    assert sft.height == round_1["figures"]["training_rows"] >= 1  # nothing contaminated: every selected row
+    calibration = json.loads((folder / "verify" / "judge_summary.json").read_text())["judges"]["rank"]
     assert calibration["requests"] >= 1  # the judge model was asked about the question with several answers
     for row in sft.iter_rows(named=True):
         winner = judged.filter(
@@ -87,19 +87,19 @@ def test_one_round_end_to_end_then_resume_into_round_two(tmp_path, default_model
         assert winner["answer"] in assistant  # the judge saw only the answer; SFT keeps the thought with it
     provenance = json.loads((model / "harness-train.json").read_text())
     assert provenance["method"] == "sft" and provenance["recipe"] == "thought-ranking-sft"
-    assert provenance["input"]["label"] == str(folder / "sft")
+    assert provenance["input"]["label"] == str(folder / "decontam")
 
     written = {p: p.stat().st_mtime_ns for p in folder.rglob("*.parquet")}
 
     # A rerun skips round 1 (nothing sampled, judged or trained again) and round 2 starts from its model.
     again = loop(out, 2)
     assert again.returncode == 0, again.stderr
-    assert "round 1 is already done" in again.stderr
+    assert "round-1/train: done already, skipped" in again.stderr
     links = json.loads((out / "loop.json").read_text())
     assert links["rounds"][0] == round_1
     round_2 = links["rounds"][1]
-    assert round_2["model_in"] == str(model) and round_2["rows"] == 8
-    shard = sorted((out / "round-2" / "variants").glob("*.parquet"))[0]
+    assert round_2["model_in"] == str(model)
+    shard = sorted((out / "round-2" / "generate").glob("*.parquet"))[0]
     assert read_provenance(shard)["model"]["path"] == str(model)  # the round's model loaded and generated
     # Round 2 trains, or stops saying why (one SFT step may change which variants answer).
     assert (round_2["model_out"] is not None) != (links["stopped"] is not None)

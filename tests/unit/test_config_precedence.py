@@ -72,11 +72,11 @@ COMMANDS: dict[str, tuple[list[str], str, type[BaseModel], dict[str, Any], str, 
     },
     # Loops: measured (`eval`), since `keep: best` and `stop_when_worse` are refused without it.
     "loop star": (
-        ["loop", "star"], "harness.stages.loop_star.run_star_loop", LoopConfig,
+        ["loop", "star"], "harness.pipeline.loops.run_star_loop", LoopConfig,
         {"input": "in", "output": "out", "eval": "mmlu"}, "--config", set(),
     ),
     "loop thought-ranking": (
-        ["loop", "thought-ranking"], "harness.stages.loop_thought_ranking.run_thought_ranking_loop",
+        ["loop", "thought-ranking"], "harness.pipeline.loops.run_thought_ranking_loop",
         ThoughtRankingConfig, {"input": "in", "output": "out", "eval": "mmlu"}, "--config", set(),
     ),
 }  # fmt: skip

@@ -10,7 +10,7 @@ import pytest
 
 from harness.artifacts.sources import InputError
 from harness.config import LoopConfig
-from harness.stages.loop_star_sft import write_examples
+from harness.pipeline.loops import write_examples
 from harness.stages.train import load_train_config
 from tasks.star import PROMPT, StarTask
 from tasks.star_sft import examples_from_row, examples_from_text

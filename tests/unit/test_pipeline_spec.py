@@ -36,7 +36,7 @@ def write(tmp_path: Path, data: dict) -> Path:
 
 def test_rounds_unroll_on_the_previous_round_s_model(tmp_path):
     out = tmp_path / "out"
-    stages = plan(read_pipeline(write(tmp_path, ROUNDS)), out, None, {})
+    stages = plan(read_pipeline(write(tmp_path, ROUNDS)), out, None, {}).stages
     assert [s.name for s in stages] == [
         "questions",
         "round-1/gen",
@@ -58,8 +58,8 @@ def test_rounds_unroll_on_the_previous_round_s_model(tmp_path):
 
 def test_sizes_and_overrides(tmp_path):
     spec = read_pipeline(write(tmp_path, ROUNDS))
-    assert len(plan(spec, tmp_path, "full", {})) == 1 + 3 * 2 + 1
-    assert plan(spec, tmp_path, "full", {"limit": 7})[0].settings["limit"] == 7
+    assert len(plan(spec, tmp_path, "full", {}).stages) == 1 + 3 * 2 + 1
+    assert plan(spec, tmp_path, "full", {"limit": 7}).stages[0].settings["limit"] == 7
     with pytest.raises(ConfigError, match="--size huge: this pipeline's sizes are: tiny, full"):
         plan(spec, tmp_path, "huge", {})
     with pytest.raises(ConfigError, match="--set limt: the size tiny has no such value; its values: limit, rounds"):
@@ -140,5 +140,50 @@ def test_every_size_of_every_shipped_pipeline_plans_and_its_settings_check(tmp_p
     for name in shipped():
         spec = read_pipeline(find_pipeline(name))
         for size in spec.sizes or [None]:
-            for stage in plan(spec, tmp_path / name, size, {}):
+            for stage in plan(spec, tmp_path / name, size, {}).stages:
                 _config(stage)  # raises ConfigError naming the stage and the setting
+
+
+def test_when_leaves_a_stage_out_and_sets_model_starts_the_rounds_from_a_stage(tmp_path):
+    data = yaml.safe_load(yaml.safe_dump(ROUNDS))
+    data["defaults"] = {"warm": "w.jsonl", "measured": False}
+    data["stages"].insert(
+        0,
+        {
+            "name": "warmup",
+            "command": "train",
+            "when": "${size.warm}",
+            "sets_model": True,
+            "settings": {"method": "sft", "input": "${size.warm}", "model": "${model}"},
+        },
+    )
+    block = data["stages"][2]["rounds"]
+    block["stages"].append(
+        {"name": "eval", "command": "eval mmlu", "when": "${size.measured}", "settings": {"model": "${train}"}}
+    )
+    block["measure"] = "eval"
+    data["stages"][3]["name"] = "final"
+    spec = read_pipeline(write(tmp_path, data))
+    out = tmp_path / "out"
+    planned = plan(spec, out, None, {}, extra={"gen": {"engine": "vllm"}})
+    by = {s.name: s for s in planned.stages}
+    assert by["round-1/gen"].settings["model"] == str(out / "warmup")  # the warm-up's model, not the pipeline's
+    assert by["round-2/gen"].settings["engine"] == "vllm" and by["round-2/gen"].round == 2
+    assert "round-1/eval" not in by and planned.rounds.measure is None  # left out: nothing measured
+    assert planned.rounds.model_in == str(out / "warmup")
+    planned = plan(spec, out, None, {"warm": None, "measured": True})  # a default, changed like a size's value
+    assert "warmup" not in {s.name for s in planned.stages} and planned.rounds.model_in == "base-model"
+    assert planned.rounds.measure == "eval" and "round-2/eval" in {s.name for s in planned.stages}
+
+
+def test_keep_best_needs_a_measured_round_and_one_rounds_block(tmp_path):
+    data = yaml.safe_load(yaml.safe_dump(ROUNDS))
+    data["stages"][1]["rounds"]["keep"] = "best"
+    with pytest.raises(ConfigError, match="keep: best and stop_when_worse need each round measured"):
+        plan(read_pipeline(write(tmp_path, data)), tmp_path / "out", None, {})
+    data["stages"][1]["rounds"]["keep"] = "first"
+    with pytest.raises(ConfigError, match="rounds.keep: 'first'; use last or best"):
+        plan(read_pipeline(write(tmp_path, data)), tmp_path / "out", None, {})
+    data["stages"].append(yaml.safe_load(yaml.safe_dump(ROUNDS))["stages"][1])
+    with pytest.raises(ConfigError, match="one rounds block per pipeline"):
+        read_pipeline(write(tmp_path, data))
