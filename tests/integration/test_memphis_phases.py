@@ -9,6 +9,7 @@ from trainers.rank import RankCollator
 
 pytestmark = pytest.mark.slow
 
+
 def test_the_rank_batch_puts_its_cross_entropy_on_the_gold(default_model):
     from transformers import AutoTokenizer
 
