@@ -64,7 +64,7 @@ def run_thought_ranking_loop(cfg: ThoughtRankingConfig, console: Console) -> Pip
     }  # fmt: skip
     extra = {
         "generate": {**_generation(cfg), "task_options": cfg.task_options},  # unset options: the task's (card's)
-        "verify": {**judge, "threads": cfg.threads},
+        "verify": {**judge, "threads": cfg.threads, "ray": cfg.ray},  # the judge's replicas on the loop's cluster
         "train": {**_training(cfg), "recipe": cfg.recipe or "thought-ranking-sft"},
         **_evals(cfg),
     }
