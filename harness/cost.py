@@ -140,8 +140,10 @@ class BudgetStop:
     def message(self, how_to_go_on: str) -> str:
         left = f" with {self.rows_left} left" if self.rows_left is not None else ""
         finish = f"; finishing would cost about {usd_text(self.projected)} in all" if self.projected else ""
+        # The next record is projected at the mean so far: a dearer one can take the spend a little past it.
+        where = "before passing" if self.spent <= self.max_cost else "at"
         return (
-            f"stopped before passing --max-cost {self.max_cost:g} USD: the output has cost {usd_text(self.spent)}"
+            f"stopped {where} --max-cost {self.max_cost:g} USD: the output has cost {usd_text(self.spent)}"
             f"{left}{finish}. Committed rows are kept, and a rerun with a higher budget or none resumes: {how_to_go_on}"
         )
 

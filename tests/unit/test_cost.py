@@ -72,6 +72,7 @@ def test_the_stop_message_names_the_budget_and_the_spend():
     text = BudgetStop(0.05, 0.0412, 10, 0.09).message("harness synth --max-cost 0.12")
     assert "--max-cost 0.05 USD" in text and "0.0412 USD" in text and "10 left" in text and "0.0900 USD" in text
     assert text.endswith("resumes: harness synth --max-cost 0.12")
+    assert BudgetStop(0.05, 0.0512, 10, 0.09).message("...").startswith("stopped at --max-cost 0.05 USD")
 
 
 @pytest.mark.parametrize(
