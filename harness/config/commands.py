@@ -23,6 +23,7 @@ from harness.config.engine import (
     PriceInput,
     PriceOutput,
     RaySection,
+    RayVerbose,
     SamplingOverrides,
     ThreadCount,
     VLLMSection,
@@ -99,6 +100,7 @@ class SynthConfig(StrictModel):
     vllm: VLLMSection
     openai: OpenAISection
     ray: RaySection = None
+    verbose: RayVerbose = False
     price_input: PriceInput = None
     price_output: PriceOutput = None
     cost_per_hour: CostPerHour = None
@@ -237,6 +239,7 @@ class JudgeConfig(StrictModel):
     vllm: VLLMSection
     openai: OpenAISection
     ray: RaySection = None
+    verbose: RayVerbose = False
     price_input: PriceInput = None
     price_output: PriceOutput = None
     cost_per_hour: CostPerHour = None

@@ -124,6 +124,10 @@ CacheSwitch = Annotated[bool, Field(description="Read and write the generation c
 VLLMSection = Annotated[VLLMOptions, Field(default_factory=VLLMOptions, description="Used by --engine vllm.")]
 OpenAISection = Annotated[OpenAIOptions, Field(default_factory=OpenAIOptions, description="Used by --engine openai.")]
 RaySection = Annotated[RayOptions | None, Field(description="Set: engine replicas on a Ray cluster.")]
+# Not in the `ray:` section: a flag of that section sets `--ray` (a run on Ray) by being given.
+RayVerbose = Annotated[
+    bool, Flag(panel=RAY), Field(description="--ray: show Ray's own warnings and log lines (hidden by default).")
+]
 # Training across processes: how a training runs, never what it trains (not in a model's identity).
 TRAIN_SCALE = "Scale (GPUs, processes)"
 PROCESSES_HELP = "Train in N processes (accelerate launch): DDP on N GPUs, or N CPU processes (gloo)."

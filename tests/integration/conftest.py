@@ -95,6 +95,17 @@ def any_engine(request):
     return request.getfixturevalue(name)
 
 
+@pytest.fixture(scope="session")
+def ray_nodes():
+    """A two-node Ray cluster on loopback, started with `ray start` (tests/integration/ray_nodes.py)."""
+    pytest.importorskip("ray")
+    from tests.integration.ray_nodes import start_nodes, stop_nodes
+
+    nodes = start_nodes()
+    yield nodes
+    stop_nodes(nodes)
+
+
 @pytest.fixture
 def one_torch_thread():
     """One torch thread, as `harness train --threads 1`: on a busy CPU more threads make a step many times slower."""

@@ -1,13 +1,17 @@
-"""`harness synth|judge --ray`: engine replicas on a real local Ray cluster (loopback, 2 CPUs), started once for
-this module and stopped after. The runs are `harness` processes that join it by address, as on a real cluster.
+"""`harness synth|judge --ray`: engine replicas on a real two-node Ray cluster on loopback, started as users
+start one (`ray start --head`, `ray start --address`, token authentication on; tests/integration/ray_nodes.py)
+once per session. The runs are `harness` processes that join it by address, as on a real cluster: one CPU per
+node, so two replicas are one on each node. And one `--ray local` run, which leaves no process behind.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,27 +31,23 @@ ROWS = ["--task", "backfill", "--input", "sample", "--seed", "7", "--batch-size"
 ROWS += ["--shard-rows", "1"]
 
 
-@pytest.fixture(scope="module")
-def ray_cluster():
-    """A local Ray cluster of 2 CPUs on this machine: the address `harness --ray` joins."""
-    ray = pytest.importorskip("ray")
-    ray.init(
-        address="local",
-        num_cpus=2,
-        num_gpus=0,
-        include_dashboard=False,
-        object_store_memory=256 << 20,
-        log_to_driver=False,
-        _node_ip_address="127.0.0.1",
-    )
-    try:
-        yield ray.get_runtime_context().gcs_address
-    finally:
-        ray.shutdown()
+@pytest.fixture
+def ray_cluster(ray_nodes, monkeypatch):
+    """The two-node cluster's address, and this test's environment as a driver's on a machine that holds the
+    cluster's token in a file (RAY_AUTH_TOKEN_PATH) and nothing else of Ray's settings."""
+    for name, value in ray_nodes.driver_env().items():
+        if name.startswith("RAY_"):
+            monkeypatch.setenv(name, value)
+    for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_ADDRESS"):
+        monkeypatch.delenv(name, raising=False)
+    before = os.environ.get("RAY_AUTH_MODE")
+    yield ray_nodes.address
+    if before is None:  # an in-process join set token mode for this process: the next test starts without
+        os.environ.pop("RAY_AUTH_MODE", None)
 
 
-def harness(*args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([*HARNESS, *args], capture_output=True, text=True, timeout=600)
+def harness(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    result = subprocess.run([*HARNESS, *args], capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr
     return result
 
@@ -62,7 +62,22 @@ def replica_pids(folder: Path) -> list[int]:
     return [r["pid"] for shard in shards for r in read_provenance(shard)["replicas"]]
 
 
-def test_two_replicas_one_killed_mid_run_write_the_single_process_rows(tmp_path, ray_cluster):
+def replica_nodes(folder: Path) -> set[str]:
+    """The Ray nodes the replicas that did the artifact's records ran on."""
+    return {r["node"] for shard in sorted(folder.glob("*.parquet")) for r in read_provenance(shard)["replicas"]}
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_two_nodes_two_replicas_one_killed_mid_run_write_the_single_process_rows(tmp_path, ray_cluster):
+    """By address on the two-node token cluster, one replica per node, one of them SIGKILLed mid-run: the rows
+    of one process (transformers, batches of 1: a request's tokens do not depend on batch-mates, so one
+    process and two replicas sample each row alike), both nodes in the provenance, no replica left after."""
     common = [*ROWS, "--limit", "8", "--n", "2", "--max-tokens", "16", "--no-cache"]
     harness("synth", *common, "--output", str(tmp_path / "one"))
 
@@ -87,7 +102,7 @@ def test_two_replicas_one_killed_mid_run_write_the_single_process_rows(tmp_path,
     shards = sorted(out.glob("*.parquet"))
     assert all(pl.read_parquet(s).height == 2 for s in shards)  # a record's 2 samples together, in one shard
     provenance = read_provenance(shards[0])
-    assert provenance["ray"]["replicas"] == 2 and provenance["ray"]["nodes"] == 1
+    assert provenance["ray"]["replicas"] == 2 and provenance["ray"]["nodes"] == 2
     assert provenance["ray"]["gpus_per_replica"] == 0 and provenance["ray"]["version"]
     assert provenance["engine"]["engine"] == "transformers" and provenance["sampling"]["seed"] == 7
     # A shard holds the usage of the replica tasks finished since the one before (a task can finish several).
@@ -97,10 +112,13 @@ def test_two_replicas_one_killed_mid_run_write_the_single_process_rows(tmp_path,
     assert sum(c["usd"] for c in charged) == pytest.approx(tokens / 1000)
     pids = replica_pids(out)
     assert victim in pids and len(set(pids)) >= 3  # both replicas worked, and the killed one was restarted
+    assert len(replica_nodes(out)) == 2  # one on each node
+    assert not [pid for pid in pids if alive(pid)]  # the driver gone, Ray killed its actors
+    assert "Token authentication" not in stderr and "core_worker" not in stderr  # Ray's own lines: --verbose
     assert_every_shard_committed(out)
 
 
-def test_driver_killed_then_rerun_every_row_once(tmp_path, ray_cluster):
+def test_driver_killed_then_rerun_on_a_local_cluster_every_row_once_nothing_left(tmp_path, ray_cluster):
     """16 records: tasks of 4 (the transformers window), so each replica runs two tasks one after the other and
     the kill after 2 commits finds work left. (With 8, one task each, a replica's last records reach the
     driver together at its task's end; in one CI run all 8 were committed before the kill landed.)"""
@@ -110,10 +128,28 @@ def test_driver_killed_then_rerun_every_row_once(tmp_path, ray_cluster):
     killed_rows = sigkill_after_commits(command, out, commits=2)
     assert 2 <= killed_rows < 16
 
-    harness(*command[len(HARNESS) :])
+    # The rerun on a local cluster the run starts itself (the run's identity does not include the cluster), in
+    # a Ray temp folder of its own: every process of that cluster names it, in its command line or environment.
+    before = {s.name for s in out.glob("*.parquet")}
+    temp = Path(tempfile.mkdtemp(prefix="clusters-", dir="/tmp"))  # short: Ray's socket paths live under it
+    rerun = [*command[len(HARNESS) :]]
+    rerun[rerun.index(ray_cluster)] = "local"
+    try:
+        result = harness(*rerun, env={**os.environ, "RAY_TMPDIR": str(temp)})
+        left = [
+            p for p in Path("/proc").glob("[0-9]*") if str(temp).encode() in _read(p / "cmdline") + _read(p / "environ")
+        ]
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
     df = read(out)
     assert df["source_index"].to_list() == list(range(16))
     assert_every_shard_committed(out)
+    # nothing of the local cluster outlives the command: no replica, raylet, GCS or idle worker
+    pids = [r["pid"] for s in out.glob("*.parquet") if s.name not in before for r in read_provenance(s)["replicas"]]
+    assert pids and not [pid for pid in pids if alive(pid)]
+    assert not left, [_read(p / "cmdline")[:200] for p in left]
+    assert not [line for line in result.stderr.splitlines() if line.startswith("[20")], result.stderr  # C++ core
+    assert "Token authentication" not in result.stderr and "max_restarts" not in result.stderr
 
 
 def test_llm_judge_on_two_replicas_judges_as_one_process(tmp_path, ray_cluster, monkeypatch):
@@ -139,7 +175,7 @@ def test_llm_judge_on_two_replicas_judges_as_one_process(tmp_path, ray_cluster, 
     assert read_summary(tmp_path / "ray") == read_summary(tmp_path / "one")  # the calibration summary too
     provenance = read_provenance(sorted((tmp_path / "ray").glob("*.parquet"))[0])
     assert provenance["ray"]["replicas"] == 2 and provenance["judge_tally"]["score"]["requests"] == 2
-    assert len(set(replica_pids(tmp_path / "ray"))) == 2
+    assert len(set(replica_pids(tmp_path / "ray"))) == 2 and len(replica_nodes(tmp_path / "ray")) == 2
 
 
 def test_vllm_replicas_write_the_single_process_rows(tmp_path, ray_cluster, _session_model_path):
@@ -153,5 +189,34 @@ def test_vllm_replicas_write_the_single_process_rows(tmp_path, ray_cluster, _ses
 
     keys = ["record_id", "sample_idx", "completion", "completion_tokens"]
     assert read(tmp_path / "ray").select(keys).equals(read(tmp_path / "one").select(keys))
-    assert len(set(replica_pids(tmp_path / "ray"))) == 2
+    assert len(set(replica_pids(tmp_path / "ray"))) == 2 and len(replica_nodes(tmp_path / "ray")) == 2
     assert read_provenance(sorted((tmp_path / "ray").glob("*.parquet"))[0])["engine"]["engine"] == "vllm"
+
+
+def test_a_missing_or_wrong_token_says_what_to_do_in_seconds(ray_cluster, monkeypatch, tmp_path):
+    from harness.config import ConfigError
+    from harness.scale.ray_cluster import joined
+
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "0" * 64)  # read before any file, as Ray reads it
+    start = time.monotonic()
+    with (
+        pytest.raises(ConfigError, match="refused the token in RAY_AUTH_TOKEN.*ray get-auth-token"),
+        joined(ray_cluster),
+    ):
+        pass
+    monkeypatch.delenv("RAY_AUTH_TOKEN")
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(tmp_path / "none"))
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.ray/auth_token either
+    with (
+        pytest.raises(ConfigError, match="wants its token.*has none: copy the head's ~/.ray/auth_token"),
+        joined(ray_cluster),
+    ):
+        pass
+    assert time.monotonic() - start < 10  # Ray alone retries for 20 s, then says "Failed to connect"
+
+
+def _read(file: Path) -> bytes:
+    try:
+        return file.read_bytes()
+    except OSError:
+        return b""

@@ -8,14 +8,8 @@ import re
 import pytest
 
 from harness.config import ConfigError, RayOptions, SynthConfig
-from harness.scale.ray_replicas import (
-    Cluster,
-    ReplicaResult,
-    joined,
-    plan_replicas,
-    records_per_task,
-    replica_config,
-)
+from harness.scale.ray_cluster import Cluster, join_error, joined, resolve
+from harness.scale.ray_replicas import ReplicaResult, plan_replicas, records_per_task, replica_config
 from harness.stages.replicas import Fresh, ShardFacts
 
 CPU4 = Cluster(address="a:1", version="2.60.0", nodes=1, cpus=4, gpus=0)
@@ -82,6 +76,35 @@ def test_shard_facts_sum_usage_and_name_the_replicas():
 def test_bad_addresses_fail_in_seconds(address, message):
     with pytest.raises(ConfigError, match=message), joined(address):
         pass
+
+
+def test_auto_does_not_follow_an_address_file_naming_a_dead_head(tmp_path, monkeypatch):
+    """Ray's address file outlives a killed head; Ray itself would retry that address for minutes."""
+    import socket
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))
+    assert resolve("auto") == (None, "")  # no file: a local cluster, nothing to say
+    with socket.socket() as probe:  # a port nobody listens on: bound, then closed
+        probe.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{probe.getsockname()[1]}"
+    (tmp_path / "ray").mkdir()
+    (tmp_path / "ray" / "ray_current_cluster").write_text(dead + "\n")
+    target, note = resolve("auto")
+    assert target is None and dead in note and "stopped or killed" in note and "local cluster instead" in note
+    monkeypatch.setenv("RAY_ADDRESS", dead)  # asked for by name: joined, and refused in seconds if dead
+    assert resolve("auto") == (dead, "")
+
+
+def test_a_version_mismatch_names_both_versions_and_the_install():
+    """Ray's message (ray/_private/utils.py check_version_info), as ray.init raises it."""
+    raised = RuntimeError(
+        "Version mismatch: The cluster was started with:\n    Ray: 2.59.0\n    Python: 3.11.7\n"
+        "This process on node 10.0.0.2 was started with:\n    Ray: 2.60.0\n    Python: 3.11.7\n"
+    )
+    line = join_error("10.0.0.1:6379", raised)
+    assert "cluster runs Ray 2.59.0 on Python 3.11.7, this machine Ray 2.60.0" in line
+    assert "pip install 'ray[data]==2.59.0'" in line
 
 
 @pytest.mark.parametrize(
