@@ -25,6 +25,7 @@ is given.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -302,3 +303,51 @@ def _cause(err: BaseException) -> BaseException:
         inner = getattr(seen, "cause", None)
         seen = inner if isinstance(inner, BaseException) else seen.__cause__
     return err
+
+
+REPLICA_EXIT_SECONDS = 5.0
+
+
+def end_replicas(replicas: Iterable[tuple[str, int]]) -> None:
+    """The replicas (node id, pid) that did this run's records, gone before the command returns, on any node.
+
+    Ray Data lets go of its actors when the run ends and Ray stops each one when nothing refers to it any more,
+    in its own time (a replica can linger for a minute). A task on each replica's node waits a few seconds for
+    them to exit and kills those still there: their records are committed, nothing of them is needed."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    by_node: dict[str, list[int]] = {}
+    for node, pid in replicas:
+        by_node.setdefault(node, []).append(pid)
+    end = ray.remote(num_cpus=0, max_retries=0)(_end_pids)
+    waits = [
+        end.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(pids)
+        for node, pids in by_node.items()
+    ]
+    with contextlib.suppress(Exception):  # a node gone meanwhile took its replicas with it
+        ray.get(waits, timeout=REPLICA_EXIT_SECONDS + 60)
+
+
+def _end_pids(pids: list[int]) -> None:
+    """On a replica's node: wait for `pids` to exit, then kill the rest."""
+    import signal
+    import time
+
+    deadline = time.monotonic() + REPLICA_EXIT_SECONDS
+    alive = set(pids)
+    while alive and time.monotonic() < deadline:
+        alive = {pid for pid in alive if _running(pid)}
+        time.sleep(0.1)
+    for pid in alive:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        state = open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()[0]  # noqa: SIM115
+    except (OSError, IndexError):
+        return False
+    return state != "Z"

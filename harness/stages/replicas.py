@@ -21,7 +21,7 @@ from harness.cost import Prices
 from harness.engines.stream_loop import Committer, RecordRun
 from harness.progress import StageProgress
 from harness.scale.ray_cluster import joined
-from harness.scale.ray_replicas import ReplicaResult, plan_replicas, replica_config, run_replicas
+from harness.scale.ray_replicas import ReplicaResult, end_replicas, plan_replicas, replica_config, run_replicas
 
 Item = TypeVar("Item")  # what the stage hands out: an input row (synth), a question's rows (judge)
 Result = TypeVar("Result")  # what a record returns: a row's output rows, a judged question
@@ -72,6 +72,7 @@ def run_on_replicas(job: ReplicaJob[Item, Result], items: Iterable[Item], consol
 
         committer = Committer(write, job.rows, job.shard_rows, cfg.commit_seconds)
         fresh = Fresh(job.key)
+        seen: set[tuple[str, int]] = set()  # the replicas, by node and pid
         with StageProgress(job.label, job.total, console) as progress:
             prices = Prices.of(cfg)  # the live spend, from the usage the replicas' results carry
             progress.spend = (lambda: prices.usd(totals.engine_usage)) if prices.priced else None
@@ -80,6 +81,7 @@ def run_on_replicas(job: ReplicaJob[Item, Result], items: Iterable[Item], consol
                     items, job.record, replica_config(cfg, plan), job.fingerprint, plan, job.engine_batch
                 )
                 for done in runs:
+                    seen.add((done.replica["node"], done.replica["pid"]))
                     shard_facts.add(done)
                     totals.cache_hits += done.cache_hits
                     totals.generated_tokens += done.tokens
@@ -93,6 +95,7 @@ def run_on_replicas(job: ReplicaJob[Item, Result], items: Iterable[Item], consol
             finally:
                 committer.flush()  # finished records are whole: keep them, even when the run is interrupted
             totals.seconds = progress.elapsed
+        end_replicas(seen)  # none left behind when the command returns
     return totals
 
 
