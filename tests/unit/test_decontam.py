@@ -155,6 +155,13 @@ def test_train_and_push_gate(tmp_path):
     assert result.exit_code == 2 and "--allow-unchecked" in result.output
     result = CliRunner().invoke(app, ["push", src, "--repo-id", "me/x", "--to-dir", str(tmp_path / "p0")])
     assert result.exit_code == 2 and "never checked" in result.output
+    # push's advice, run as printed (DIR filled in): decontam, then the same push on its output
+    advice = re.findall(r"`harness ([a-z]+ [^`]+)`", result.output)
+    assert [a.split()[0] for a in advice] == ["decontam", "push"], result.output
+    for command in advice:
+        done = CliRunner().invoke(app, [str(tmp_path / "advised") if a == "DIR" else a for a in shlex.split(command)])
+        assert done.exit_code == 0, done.output
+    assert pq.read_table(tmp_path / "p0" / "data").num_rows == 1  # the clean row, published
     # push publishes the clean rows and says so on the card
     result = CliRunner().invoke(app, ["push", out, "--repo-id", "me/x", "--to-dir", str(tmp_path / "p")])
     assert result.exit_code == 0, result.output
