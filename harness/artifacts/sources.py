@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harness.artifacts.writer import verify_shards
-from harness.engines.cache import canonical_json
+from harness.engines.cache import canonical_sha256
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 CSV_SUFFIXES = (".csv", ".tsv")
@@ -58,7 +58,7 @@ class Source:
     def rows(self) -> Iterator[SourceRow]:
         seen: dict[bytes, int] = {}
         for index, row in enumerate(self._reader()):
-            digest = hashlib.sha256(canonical_json(row).encode()).digest()
+            digest = canonical_sha256(row)
             occurrence = seen.get(digest, 0)
             seen[digest] = occurrence + 1
             # A repeated row keeps its own id, so resume and dedup never confuse the copies.
@@ -131,6 +131,7 @@ def _jsonl(path: Path, required: dict[str, str]) -> Source:
         for line_no, raw in enumerate(f, start=1):
             digest.update(raw)
             text = _decode(path, raw, line_no)
+            del raw  # a huge line is held as its text and then its row, never as bytes, text and row at once
             if not text.strip():
                 continue
             try:
@@ -153,7 +154,11 @@ def _jsonl(path: Path, required: dict[str, str]) -> Source:
         with open(path, "rb") as f:  # split on b"\n" exactly as the check did (text mode also splits on \r)
             for raw in f:
                 if raw.strip():
-                    yield json.loads(raw.decode("utf-8"))
+                    text = raw.decode("utf-8")
+                    del raw  # the row is yielded alone: not beside its line's bytes and text
+                    row = json.loads(text)
+                    del text
+                    yield row
 
     return Source(str(path), list(keys), count, {"files": {str(path): digest.hexdigest()}}, read)
 

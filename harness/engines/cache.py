@@ -52,9 +52,21 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
+def canonical_sha256(value: Any) -> bytes:
+    """The sha256 digest of `canonical_json(value)` in UTF-8, encoded a slice at a time: a huge field is not held twice
+    more (its JSON text and those bytes) while it is hashed, only its JSON text."""
+    text, digest = canonical_json(value), hashlib.sha256()
+    for start in range(0, len(text), HASH_SLICE):
+        digest.update(text[start : start + HASH_SLICE].encode())
+    return digest.digest()
+
+
+HASH_SLICE = 1 << 20  # characters per encoded slice
+
+
 def request_key(request: Request, params: SamplingParams, model: str, engine: str) -> str:
     payload = {"request": request.to_dict(), "params": params.to_dict(), "model": model, "engine": engine}
-    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+    return canonical_sha256(payload).hex()
 
 
 class GenerationCache:

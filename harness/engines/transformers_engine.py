@@ -3,6 +3,15 @@
 Static batches are all `generate` can do; the engine still serves the streaming contract (`BatchingStream`):
 of the requests in the caller's window it runs `batch_size` at a time, the oldest with those closest to it in
 prompt length, which cuts padding.
+
+A seeded request (`params.seed`) is generated alone, its n samples together, with the seed set just before
+it: in a batch, left padding and the batch's shape change the numbers each row is computed with, and one
+random stream is shared by the batch, so a row's tokens would depend on its batch-mates (`--batch-size`, the
+rows beside it, a resume, a Ray replica). Alone, they depend on the request and the seed only, as vLLM's
+per-request seeds do. Unseeded requests are random anyway, and keep the faster batches.
+
+A request whose prompt plus `max_tokens` does not fit the model's context (its position embeddings) fails
+alone, as an error row, before it is tokenized whole (`harness/engines/context.py`).
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from harness.engines.base import (
     SamplingParams,
     render_with_template,
 )
+from harness.engines.context import ContextCheck, content_chars, model_context
 from harness.scale.cpu_threads import default_threads
 
 
@@ -52,6 +62,7 @@ class TransformersEngine(Engine):
         self.model_path = model_path
         self.batch_size = batch_size
         self._eos_ids = _as_list(self.model.generation_config.eos_token_id) or _as_list(self.tokenizer.eos_token_id)
+        self.context = ContextCheck(self.tokenizer, model_context(self.model.config, self.tokenizer), self.render)
 
     def describe(self) -> dict[str, Any]:
         import transformers
@@ -70,18 +81,30 @@ class TransformersEngine(Engine):
         return render_with_template(self.tokenizer, request, self.model_path)
 
     def open_stream(self) -> EngineStream:
-        return BatchingStream(self.generate, self.batch_size, length=lambda r: len(self.render(r)))
+        # Sorted by the characters requests bring, not by rendering each one again at every batch.
+        return BatchingStream(self.generate, self.batch_size, length=content_chars)
 
     def generate(self, requests: list[Request], params: SamplingParams) -> list[list[Completion]]:
         if not requests:
             return []
+        results: list[list[Completion] | None] = [None] * len(requests)
+        fitting: list[tuple[int, list[int]]] = []
+        for i, request in enumerate(requests):
+            ids, reason = self.context.fit(request, params.max_tokens)
+            if reason is not None:
+                results[i] = Completion.failed(reason, params.n)
+            else:
+                fitting.append((i, ids))
+        # Seeded: one request at a time, so its tokens do not depend on what else is in the batch.
+        groups = [[one] for one in fitting] if params.seed is not None else [fitting]
+        for group in filter(None, groups):
+            for (i, _), samples in zip(group, self._generate_ids([ids for _, ids in group], params), strict=True):
+                results[i] = samples
+        return results  # type: ignore[return-value]  # every request is answered above
+
+    def _generate_ids(self, encoded: list[list[int]], params: SamplingParams) -> list[list[Completion]]:
+        """One `model.generate` over these prompts (token ids), left-padded into one batch."""
         torch = self._torch
-        texts = [self.render(r) for r in requests]
-        # Chat templates already carry their special tokens; raw prompts get the tokenizer's (as vLLM does).
-        add_special = [r.prompt is not None for r in requests]
-        encoded = [
-            self.tokenizer(t, add_special_tokens=s)["input_ids"] for t, s in zip(texts, add_special, strict=True)
-        ]
         batch = self.tokenizer.pad({"input_ids": encoded}, padding=True, return_tensors="pt").to(self.device)
         width = batch["input_ids"].shape[1]
 
@@ -109,8 +132,7 @@ class TransformersEngine(Engine):
         if stop_strings:
             kwargs.update(stop_strings=stop_strings, tokenizer=self.tokenizer)
         if params.seed is not None:
-            # One generator for the whole batch: reproducible for the same requests in the same batch.
-            torch.manual_seed(params.seed)
+            torch.manual_seed(params.seed)  # `generate` runs a seeded request alone: the seed is its own
         with torch.inference_mode():
             out = self.model.generate(**batch, **kwargs)
 

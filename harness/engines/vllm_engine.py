@@ -33,6 +33,7 @@ from harness.engines.base import (
     UnsupportedParameter,
     render_with_template,
 )
+from harness.engines.context import ContextCheck
 
 CPU_MAX_MODEL_LEN = 2048
 CPU_KV_CACHE_BYTES = 256 << 20
@@ -129,6 +130,14 @@ class VLLMEngine(Engine):
         self.tokenizer = self.llm.get_tokenizer()
         self.max_model_len = self.llm.llm_engine.model_config.max_model_len
         self.model_path = model_path
+        # A prompt that cannot fit with its max_tokens fails alone, before it is tokenized whole; vLLM would
+        # refuse a prompt past max_model_len and cut a completion short at it.
+        self.context = ContextCheck(
+            self.tokenizer,
+            self.max_model_len,
+            self.render,
+            "shorten the input, lower --max-tokens or raise --max-model-len",
+        )
 
     def describe(self) -> dict[str, Any]:
         import torch
@@ -158,8 +167,8 @@ class VLLMEngine(Engine):
         return _VLLMStream(self)
 
     def prompt_ids(self, request: Request) -> list[int]:
-        # Chat templates carry their own special tokens; raw prompts get the tokenizer's (as vLLM's server does).
-        return self.tokenizer(self.render(request), add_special_tokens=request.prompt is not None)["input_ids"]
+        """The ids the model sees (context unchecked: `self.context.fit` checks and tokenizes at once)."""
+        return self.context.token_ids(self.render(request), request)
 
     def sampling_params(self, params: SamplingParams):
         """Our params as vLLM's. Greedy n>1 is sampled once and copied: vLLM refuses n>1 without sampling."""
@@ -237,14 +246,10 @@ class _VLLMStream(EngineStream):
     def add(self, jobs: list[Job]) -> None:
         from vllm.inputs import TokensPrompt
 
-        limit = self.engine.max_model_len
         for job in jobs:
-            ids = self.engine.prompt_ids(job.request)
-            if len(ids) >= limit:  # vLLM would refuse it; here this prompt alone fails, as data
-                error = (
-                    f"prompt is {len(ids)} tokens, max_model_len is {limit}: raise --max-model-len or shorten the input"
-                )
-                self.ready.append((job.tag, Completion.failed(error, job.params.n)))
+            ids, reason = self.engine.context.fit(job.request, job.params.max_tokens)
+            if reason is not None:  # vLLM would refuse it or cut it short; here this request alone fails, as data
+                self.ready.append((job.tag, Completion.failed(reason, job.params.n)))
                 continue
             if job.params not in self.converted:
                 self.converted[job.params] = self.engine.sampling_params(job.params)

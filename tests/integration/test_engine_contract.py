@@ -98,3 +98,20 @@ def test_top_k_and_repetition_penalty_are_honoured(any_engine):
     assert [c.text for c in any_engine.generate([request], top_1)[0]] == [greedy.text, greedy.text]
     [[penalized]] = any_engine.generate([request], SamplingParams(temperature=0, repetition_penalty=3.0, max_tokens=16))
     assert penalized.text != greedy.text
+
+
+def test_a_seeded_request_samples_the_same_in_any_batch(any_engine):
+    # Its batch-mates (other lengths: left padding on transformers) must not change a seeded request's tokens.
+    params = SamplingParams(temperature=1.0, max_tokens=12, n=2, seed=11)
+    target = chat("Invent a name for a cat.")
+    alone = any_engine.generate([target], params)[0]
+    crowded = any_engine.generate([chat("Count to five, one number a line."), target, chat("Hi")], params)[1]
+    assert [c.text for c in crowded] == [c.text for c in alone]
+
+
+def test_a_request_past_the_context_fails_alone(any_engine):
+    # 12M characters: tokenizing it, or running the model on it, would exhaust memory; it must fail as data.
+    huge = chat("1 + " * 3_000_000)
+    out = any_engine.generate([chat("Say hi."), huge, chat("Name a colour.")], SamplingParams(max_tokens=4, n=2))
+    assert all(c.finish_reason in ("stop", "length") for c in out[0] + out[2])
+    assert len(out[1]) == 2 and all(c.is_error and "context" in c.error for c in out[1]), out[1][0].error

@@ -93,7 +93,7 @@ def test_a_prompt_too_long_fails_alone(vllm_engine):
     huge = Request(prompt="word " * 3000)
     out = vllm_engine.generate([chat("Say hi."), huge], SamplingParams(temperature=0, max_tokens=4, n=2))
     assert out[0][0].finish_reason in ("stop", "length") and len(out[1]) == 2
-    assert all(c.is_error and "max_model_len is 2048" in c.error for c in out[1])
+    assert all(c.is_error and "context is 2048 tokens" in c.error for c in out[1])
 
 
 def test_cpu_settings_are_recorded(vllm_engine):
