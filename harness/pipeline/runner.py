@@ -63,10 +63,10 @@ class PipelineRun:
 
 def run_pipeline(
     path: Path, output: Path, size: str | None = None, overrides: dict[str, Any] | None = None,
-    console: Console | None = None, extra: dict[str, dict[str, Any]] | None = None, name: str | None = None,
+    console: Console | None = None, extra: dict[str, dict[str, Any]] | None = None,
 ) -> PipelineRun:  # fmt: skip
     """Run the pipeline file `path` into `output` (`size`: one of its sizes; `overrides`: `${size.KEY}` values;
-    `extra`: settings over the file's, by stage name; `name`: the run's name in its record, else the file's)."""
+    `extra`: settings over the file's, by stage name)."""
     console = console or Console(stderr=True)
     spec = read_pipeline(path)
     output = Path(output)
@@ -78,7 +78,7 @@ def run_pipeline(
     if output.exists() and not output.is_dir():
         raise ArtifactError(f"{output}: exists and is not a folder; --output is the run's folder")
     output.mkdir(parents=True, exist_ok=True)
-    name = name or path.stem
+    name = path.stem
     with _only_run(output):
         state = read_state(output, name)
         state.stages = [_record_for(state, stage) for stage in stages]
