@@ -166,6 +166,12 @@ class EvalConfig(StrictModel):
     sampling: SamplingOverrides = Field(default_factory=SamplingOverrides, description="Generative mode only.")
     system_prompt: str | None = Field(None, description="Generative mode: " + SYSTEM_PROMPT_HELP)
     batch_size: int = Field(8, ge=1, description="lm-eval batch size.")
+    shard_questions: int = Field(
+        100,
+        ge=1,
+        description="Commit a shard once a chunk of whole subjects holds this many questions (one lm-eval run "
+        "each): a killed run loses at most one chunk.",
+    )
     device: str | None = Field(None, description="cpu, cuda, cuda:1 ... (default: cuda when available).")
     threads: ThreadCount = None
     cost_per_hour: CostPerHour = None  # lm-eval reports no token counts to price: engine time only

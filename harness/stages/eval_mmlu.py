@@ -1,7 +1,7 @@
 """`harness eval mmlu`: draw questions -> lm-eval task configs -> lm-eval -> eval artifact, summary, table.
 
 Everything that can be wrong with the request (mode, engine, dataset, subsets) fails before a model
-loads. Subjects are then evaluated in chunks of whole subjects (at least CHUNK_QUESTIONS questions); each
+loads. Subjects are then evaluated in chunks of whole subjects (at least --shard-questions questions); each
 chunk is one lm-eval run on the already-loaded model and one atomically committed shard. A killed run
 resumes at the first unfinished chunk, and a rerun with more subjects or a larger --limit (same seed: a
 smaller draw is a subset of a larger one) asks lm-eval only the new questions.
@@ -35,7 +35,6 @@ from harness.progress import StageProgress
 from reports.mmlu import MMLUSummary, markdown, markdown_tables, summarize
 from reports.mmlu_card import PRESET, card_markdown, comparison_markdown
 
-CHUNK_QUESTIONS = 100
 # `--mode generative --task NAME`: modules with a prompt builder and an answer parser (see tasks/structured_mc.py).
 # tasks/structured_mc.py takes its prompt and sampling from the structured task (tasks/structured.py).
 GENERATIVE_TASKS = {"structured": "tasks.structured_mc"}
@@ -125,7 +124,7 @@ def _ask(writer: ArtifactWriter, pending, cfg: EvalConfig, plan: _Plan, model, i
     total = sum(len(qs) for qs in pending.values())
     asked = 0
     with StageProgress(f"eval mmlu ({cfg.mode})", total, console, tokens=generative) as progress:
-        for chunk in _chunks(pending):
+        for chunk in _chunks(pending, cfg.shard_questions):
             names = lm.write_tasks(tasks_dir, plan.spec, chunk)
             tasks = list(names.values())
             results = _evaluate(model_lm, tasks_dir, tasks, cfg, plan)
@@ -242,12 +241,12 @@ def _token_counter(model_lm) -> Callable[[str], int] | None:
     return (lambda text: len(encode(text))) if encode is not None else None
 
 
-def _chunks(pending: dict[str, list[Question]]) -> Iterator[dict[str, list[Question]]]:
-    """Whole subjects, in order, grouped until a chunk holds at least CHUNK_QUESTIONS questions."""
+def _chunks(pending: dict[str, list[Question]], size: int) -> Iterator[dict[str, list[Question]]]:
+    """Whole subjects, in order, grouped until a chunk holds at least `size` questions."""
     chunk: dict[str, list[Question]] = {}
     for subject, questions in pending.items():
         chunk[subject] = questions
-        if sum(len(qs) for qs in chunk.values()) >= CHUNK_QUESTIONS:
+        if sum(len(qs) for qs in chunk.values()) >= size:
             yield chunk
             chunk = {}
     if chunk:
