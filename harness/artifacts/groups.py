@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harness.artifacts.sources import InputError
+from harness.artifacts.spill import SPILL_BOUND, SpillCounts
 from harness.artifacts.writer import PART_RE, verify_shards
 
 IDENTITY = ("record_id", "source_index")  # what an input artifact must have
@@ -36,8 +37,9 @@ def artifact_shards(path: Path, needs: tuple[str, ...] = IDENTITY, what: str = "
 
 
 def question_groups(shards: list[Path]) -> Iterator[list[dict[str, Any]]]:
-    """The rows, question by question (consecutive rows sharing a record_id)."""
-    closed: set[str] = set()
+    """The rows, question by question (consecutive rows sharing a record_id). The questions already read are
+    kept to refuse one whose rows are apart; past `SPILL_BOUND` of them, on disk."""
+    closed = SpillCounts(SPILL_BOUND)
     group: list[dict[str, Any]] = []
     for shard in shards:
         for batch in pq.ParquetFile(shard, pre_buffer=False).iter_batches(batch_size=1024):
@@ -46,7 +48,7 @@ def question_groups(shards: list[Path]) -> Iterator[list[dict[str, Any]]]:
                     closed.add(group[0]["record_id"])
                     yield group
                     group = []
-                if row["record_id"] in closed:
+                if not group and row["record_id"] in closed:  # a question's later rows need no look-up
                     raise InputError(
                         f"{shard}: the rows of record {row['record_id']} are not next to each other; "
                         "a question's rows must be read together"

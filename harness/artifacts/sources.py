@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from harness.artifacts.spill import SPILL_BOUND, SpillCounts
 from harness.artifacts.writer import verify_shards
 from harness.engines.cache import canonical_sha256
 
@@ -52,19 +53,22 @@ class Source:
         self._reader = reader
 
     def values(self) -> Iterator[tuple[int, dict[str, Any]]]:
-        """Each row's number and values, without ids: nothing kept per row (`rows()` remembers every digest)."""
+        """Each row's number and values, without ids: nothing kept per row (`rows()` counts every digest)."""
         return enumerate(self._reader())
 
-    def rows(self) -> Iterator[SourceRow]:
-        seen: dict[bytes, int] = {}
-        for index, row in enumerate(self._reader()):
-            digest = canonical_sha256(row)
-            occurrence = seen.get(digest, 0)
-            seen[digest] = occurrence + 1
-            # A repeated row keeps its own id, so resume and dedup never confuse the copies.
-            record_id = digest.hex()[:32] if occurrence == 0 else _hash(f"{digest.hex()}#{occurrence}")
-            parent = row.get("record_id") if isinstance(row.get("record_id"), str) else None
-            yield SourceRow(index, record_id, parent, row)
+    def rows(self, spill_dir: Path | None = None, bound: int = SPILL_BOUND) -> Iterator[SourceRow]:
+        """`spill_dir`: where the digests past `bound` go (`harness.artifacts.spill`); None: the temporary folder."""
+        seen = SpillCounts(bound, spill_dir)
+        try:
+            for index, row in enumerate(self._reader()):
+                digest = canonical_sha256(row)
+                occurrence = seen.add(digest)
+                # A repeated row keeps its own id, so resume and dedup never confuse the copies.
+                record_id = digest.hex()[:32] if occurrence == 0 else _hash(f"{digest.hex()}#{occurrence}")
+                parent = row.get("record_id") if isinstance(row.get("record_id"), str) else None
+                yield SourceRow(index, record_id, parent, row)
+        finally:
+            seen.close()
 
 
 def open_source(

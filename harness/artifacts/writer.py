@@ -46,6 +46,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from harness import __version__
+from harness.artifacts.spill import SPILL_BOUND, SpillCounts
 from harness.engines.cache import LockedError, canonical_json, file_lock
 
 META_DIR = ".harness"
@@ -159,12 +160,18 @@ class ArtifactWriter:
     def shards(self) -> list[Path]:
         return sorted(p for p in self.path.glob("*.parquet") if PART_RE.match(p.name))
 
-    def done_record_ids(self) -> set[str]:
-        """Records that are finished: written, and without a row whose engine request failed."""
-        done: set[str] = set()
+    def done_record_ids(self) -> SpillCounts:
+        """Records that are finished: written, and without a row whose engine request failed. Past
+        `SPILL_BOUND` ids they are kept on disk (`harness.artifacts.spill`), so a resumed 10M-row run does not
+        hold 10M ids; `in` and `len` work as on a set."""
+        failed = self.failed_records()
+        done = SpillCounts(SPILL_BOUND, self.meta / "tmp")
         for shard in self.shards():
-            done.update(pq.read_table(shard, columns=["record_id"]).column("record_id").to_pylist())
-        return done - set(self.failed_records())
+            ids = pc.unique(pq.read_table(shard, columns=["record_id"]).column("record_id"))
+            for record_id in ids.to_pylist():
+                if record_id not in failed:
+                    done.add(record_id)
+        return done
 
     def failed_records(self) -> dict[str, str]:
         """record_id -> the shard holding it, for every record with a row whose engine request failed."""

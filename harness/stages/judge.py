@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -269,7 +269,7 @@ def _no_engine(requests, params):
 
 
 # -- reading the input -----------------------------------------------------------------------------------
-def _pending(groups, limit, done: set[str], summary: JudgeSummary):
+def _pending(groups, limit, done: Container[str], summary: JudgeSummary):
     for number, group in enumerate(groups):
         if limit is not None and number >= limit:
             return

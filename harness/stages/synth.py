@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import itertools
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -161,7 +161,7 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
     with ArtifactWriter(Path(cfg.output), schema, identity, label).open(cfg.model_dump()) as writer:
         done = writer.done_record_ids()
         failed = writer.failed_records()  # record_id -> the shard whose failed rows its new rows replace
-        pending = _pending(source.rows(), cfg.limit, shard, done, summary)
+        pending = _pending(source.rows(writer.meta / "tmp"), cfg.limit, shard, done, summary)
         first = next(pending, None)
         if first is not None:  # a finished run resumes without loading the model
             provenance = {
@@ -347,7 +347,7 @@ def _identity(task: Task, row: SourceRow, sample_idx: int) -> dict[str, Any]:
     }
 
 
-def _pending(rows: Iterator[SourceRow], limit, shard, done: set[str], summary: SynthSummary) -> Iterator[SourceRow]:
+def _pending(rows: Iterator[SourceRow], limit, shard, done: Container, summary: SynthSummary) -> Iterator[SourceRow]:
     for row in rows:
         if limit is not None and row.index >= limit:
             return

@@ -20,6 +20,7 @@ Columns: `judge_usefulness_score`, `_reason`, `_logp_with_trace`, `_logp_without
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Container
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +135,7 @@ def _scorer(cfg: JudgeConfig, upstream: dict[str, Any]) -> JudgeConfig:
     return cfg.model_copy(update={"model": made_by.get("requested") or "default"})
 
 
-def _skip(group: list[dict[str, Any]], done: set[str], summary) -> bool:
+def _skip(group: list[dict[str, Any]], done: Container[str], summary) -> bool:
     if group[0]["record_id"] in done:
         summary.rows_skipped += len(group)
         return True

@@ -74,7 +74,7 @@ def test_commits_are_numbered_in_sequence_and_resume_continues(tmp_path):
         assert w.commit(table("a"), {}).name == "part-00000.parquet"
         assert w.commit(table("b", "c"), {}).name == "part-00001.parquet"
     with writer(out).open(CONFIG) as w:
-        assert w.done_record_ids() == {"a", "b", "c"}
+        assert set(w.done_record_ids()) == {"a", "b", "c"}
         assert w.rows_written() == 3
         assert w.commit(table("d"), {}).name == "part-00002.parquet"
         assert [p.name for p in w.shards()] == [f"part-0000{i}.parquet" for i in range(3)]
@@ -82,7 +82,7 @@ def test_commits_are_numbered_in_sequence_and_resume_continues(tmp_path):
 
 def test_done_record_ids_of_a_new_folder_is_empty(tmp_path):
     with writer(tmp_path / "out").open(CONFIG) as w:
-        assert w.done_record_ids() == set()
+        assert set(w.done_record_ids()) == set()
         assert w.rows_written() == 0
         assert w.shards() == []
 
@@ -92,7 +92,7 @@ def test_shard_label_in_the_file_name(tmp_path):
     with writer(out, label="s1of2").open(CONFIG) as w:
         assert w.commit(table("a"), {}).name == "part-s1of2-00000.parquet"
         assert w.commit(table("b"), {}).name == "part-s1of2-00001.parquet"
-        assert w.done_record_ids() == {"a", "b"}
+        assert set(w.done_record_ids()) == {"a", "b"}
     assert (out / ".harness/done/part-s1of2-00000.parquet.json").exists()
 
 
@@ -155,7 +155,7 @@ def test_recovery_rolls_a_committed_shard_forward(tmp_path):
     os.replace(out / "part-00000.parquet", out / ".harness/tmp/part-00000.parquet")
     with writer(out).open(CONFIG) as w:
         assert [p.name for p in w.shards()] == ["part-00000.parquet"]
-        assert w.done_record_ids() == {"a", "b"}
+        assert set(w.done_record_ids()) == {"a", "b"}
     assert list((out / ".harness/tmp").iterdir()) == []
     assert (out / ".harness/done/part-00000.parquet.json").exists()
 
@@ -166,7 +166,7 @@ def test_recovery_deletes_an_uncommitted_shard(tmp_path):
     pq.write_table(table("b", "c"), out / ".harness/tmp/part-00001.parquet")
     (out / ".harness/tmp/part-00002.parquet").write_bytes(b"PAR1 half a file")
     with writer(out).open(CONFIG) as w:
-        assert w.done_record_ids() == {"a"}
+        assert set(w.done_record_ids()) == {"a"}
         assert [p.name for p in w.shards()] == ["part-00000.parquet"]
         assert w.commit(table("b"), {}).name == "part-00001.parquet"
     assert list((out / ".harness/tmp").iterdir()) == []
@@ -178,7 +178,7 @@ def test_recovery_drops_a_marker_without_any_file(tmp_path):
     marker = {"file": "part-00001.parquet", "rows": 1, "sha256": "0" * 64}
     (out / ".harness/done/part-00001.parquet.json").write_text(json.dumps(marker))
     with writer(out).open(CONFIG) as w:
-        assert w.done_record_ids() == {"a"}
+        assert set(w.done_record_ids()) == {"a"}
     assert sorted(p.name for p in (out / ".harness/done").iterdir()) == ["part-00000.parquet.json"]
 
 
@@ -188,7 +188,7 @@ def test_recovery_drops_a_marker_whose_tmp_file_does_not_match(tmp_path):
     marker = {"file": "part-00001.parquet", "rows": 1, "sha256": "0" * 64}
     (out / ".harness/done/part-00001.parquet.json").write_text(json.dumps(marker))
     with writer(out).open(CONFIG) as w:
-        assert w.done_record_ids() == {"a"}
+        assert set(w.done_record_ids()) == {"a"}
     assert not (out / "part-00001.parquet").exists()
     assert not (out / ".harness/done/part-00001.parquet.json").exists()
     assert list((out / ".harness/tmp").iterdir()) == []
@@ -198,7 +198,7 @@ def test_recovery_drops_a_broken_marker(tmp_path):
     out = committed(tmp_path, "a")
     (out / ".harness/done/part-00001.parquet.json").write_text('{"file": "part-0')
     with writer(out).open(CONFIG) as w:
-        assert w.done_record_ids() == {"a"}
+        assert set(w.done_record_ids()) == {"a"}
     assert not (out / ".harness/done/part-00001.parquet.json").exists()
 
 
@@ -246,7 +246,7 @@ def test_reopening_with_a_nested_change_names_only_the_setting_that_differs(tmp_
 def test_reopening_with_the_same_identity_and_another_config_is_fine(tmp_path):
     out = committed(tmp_path, "a")
     with writer(out).open({**CONFIG, "batch_size": 99}) as w:
-        assert w.done_record_ids() == {"a"}
+        assert set(w.done_record_ids()) == {"a"}
 
 
 def test_identity_compares_through_json(tmp_path):
@@ -277,7 +277,7 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_lock(tmp_path):
             writer(out).open(CONFIG)
         first.commit(table("a"), {})
     with writer(out).open(CONFIG) as again:  # released on close
-        assert again.done_record_ids() == {"a"}
+        assert set(again.done_record_ids()) == {"a"}
 
 
 def test_a_second_writer_gets_an_artifact_error(tmp_path):
@@ -292,7 +292,7 @@ def test_a_failed_open_releases_the_lock(tmp_path):
     with pytest.raises(ArtifactError):
         refused.open(CONFIG)
     with writer(out).open(CONFIG) as w:
-        assert w.done_record_ids() == {"a"}
+        assert set(w.done_record_ids()) == {"a"}
 
 
 # -- the folder as a dataset ------------------------------------------------------------------------------------
@@ -329,7 +329,7 @@ def test_traces_schema_survives_a_resume(tmp_path):
     with ArtifactWriter(out, schema, IDENTITY).open(CONFIG) as w:
         w.commit(to_table(backfill_rows(["r0", "r1"]), schema), {})
     with ArtifactWriter(out, schema, IDENTITY).open(CONFIG) as w:
-        assert w.done_record_ids() == {"r0", "r1"}
+        assert set(w.done_record_ids()) == {"r0", "r1"}
 
 
 def test_folder_loads_with_datasets_and_polars_showing_only_the_shards(tmp_path):
@@ -378,7 +378,7 @@ def test_records_with_error_rows_are_not_done_and_point_to_their_shard(tmp_path)
     with traces_writer(out).open(CONFIG) as w:
         w.commit(to_table(trace_rows(("a", 0, "stop"), ("b", 1, "error")), schema), {})
         w.commit(to_table(trace_rows(("c", 2, "error"), ("d", 3, "length")), schema), {})
-        assert w.done_record_ids() == {"a", "d"}
+        assert set(w.done_record_ids()) == {"a", "d"}
         assert w.failed_records() == {"b": "part-00000.parquet", "c": "part-00001.parquet"}
 
 
@@ -388,7 +388,7 @@ def test_replace_records_rewrites_the_shard_in_place_and_in_order(tmp_path):
     with traces_writer(out).open(CONFIG) as w:
         w.commit(to_table(trace_rows(("a", 0, "stop"), ("b", 1, "error"), ("c", 2, "stop")), schema), {"run": 1})
         w.replace_records("part-00000.parquet", to_table(trace_rows(("b", 1, "stop")), schema), {"run": 2})
-        assert w.failed_records() == {} and w.done_record_ids() == {"a", "b", "c"}
+        assert w.failed_records() == {} and set(w.done_record_ids()) == {"a", "b", "c"}
     shard = out / "part-00000.parquet"
     assert [p.name for p in out.glob("*.parquet")] == ["part-00000.parquet"]
     got = pq.read_table(shard, columns=["record_id", "finish_reason"]).to_pylist()
@@ -411,7 +411,7 @@ def test_a_rewrite_killed_after_its_marker_rolls_forward(tmp_path):
     (out / ".harness/tmp/part-00000.parquet").write_bytes(new)
     (out / "part-00000.parquet").write_bytes(old)
     with traces_writer(out).open(CONFIG) as w:
-        assert w.failed_records() == {} and w.done_record_ids() == {"a"}
+        assert w.failed_records() == {} and set(w.done_record_ids()) == {"a"}
     assert (out / "part-00000.parquet").read_bytes() == new
 
 
@@ -429,7 +429,7 @@ def test_a_rewrite_killed_before_its_marker_keeps_the_old_shard(tmp_path):
 def test_artifacts_without_finish_reason_have_no_failed_records(tmp_path):
     with writer(tmp_path / "out").open(CONFIG) as w:
         w.commit(table("a"), {})
-        assert w.failed_records() == {} and w.done_record_ids() == {"a"}
+        assert w.failed_records() == {} and set(w.done_record_ids()) == {"a"}
 
 
 def test_generated_by_is_the_model_that_wrote_the_rows_not_the_judges():
