@@ -1,0 +1,139 @@
+"""Peak memory of every row-streaming stage against the number of rows: synth (through the generation cache),
+its resume, judge, judge's resume, select, decontam and rescore, each `harness ...` as a child process.
+
+- synth: `synth_memory.py`'s setup (N distinct backfill rows, the cache filled beforehand with a valid
+  completion for each, so every record goes through the loop, the cache, parsing and the committer with no
+  engine built); then `resume`: the same command again over the finished output (every id committed, every
+  input row read and skipped).
+- judge, select, decontam, rescore: a star artifact of N rows written directly (`rescore.py`'s pool of
+  parsed completions; 4 samples per question, so N/4 questions), then `judge --judge exact`, the same judge
+  command again (`judge-resume`: N/4 committed ids), `select pairs` on the judged rows, `decontam --against
+  mmlu` and `rescore` on the star artifact.
+
+Peak RSS is each child's own `ru_maxrss` (read in a fresh wrapper process per command, so one stage's peak
+never hides another's). Inputs and outputs go under --workdir and are deleted after each size.
+
+    python benchmarks/scale_memory.py --sizes 100000 1000000 --stages synth resume
+    python benchmarks/scale_memory.py --sizes 100000 1000000 10000000 --stages judge judge-resume select decontam rescore
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow as pa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rescore import POOL, SHARD, pool_rows  # noqa: E402
+from synth_memory import fill_cache, write_input  # noqa: E402
+
+from harness.artifacts.schemas import to_table, traces_schema  # noqa: E402
+from harness.artifacts.writer import ArtifactWriter, base_provenance  # noqa: E402
+from harness.engines.cache import cache_dir  # noqa: E402
+from tasks import get_task  # noqa: E402
+
+STAGES = ("synth", "resume", "judge", "judge-resume", "select", "decontam", "rescore")
+SAMPLES = 4  # rows per question in the star artifact
+# The child's own peak: a wrapper runs the command and reports ru_maxrss of its only child.
+WRAP = (
+    "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+    "sys.stderr.write(r.stderr[-3000:]) if r.returncode else None; "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)"
+)
+
+
+def star_artifact(folder: Path, rows: int) -> None:
+    task = get_task("star")
+    schema = traces_schema(task.fields)
+    pool = to_table(pool_rows("star"), schema)
+    tile = pa.concat_tables([pool] * (SHARD // POOL + 1)).slice(0, SHARD)
+    provenance = {**base_provenance(), "task": task.name, "task_options": {}, "input": {"label": "benchmark"}}
+    with ArtifactWriter(folder, schema, {"task": task.name}).open({}) as writer:
+        for start in range(0, rows, SHARD):
+            n = min(SHARD, rows - start)
+            table = tile.slice(0, n)
+            span = range(start, start + n)
+            columns = {
+                "record_id": pa.array([f"{i // SAMPLES:016x}" for i in span]),
+                "source_index": pa.array([i // SAMPLES for i in span], pa.int64()),
+                "sample_idx": pa.array([i % SAMPLES for i in span], schema.field("sample_idx").type),
+            }
+            for name, values in columns.items():
+                index = schema.get_field_index(name)
+                table = table.set_column(index, schema.field(name), values)
+            writer.commit(table, provenance)
+
+
+def harness(args: list[str], env: dict[str, str]) -> dict[str, float]:
+    command = [sys.executable, "-c", WRAP, sys.executable, "-m", "harness.cli", *args]
+    start = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"harness {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return {"seconds": round(seconds, 1), "peak_rss_mib": round(int(done.stdout.split()[-1]) / 1024, 1)}
+
+
+def run(size: int, stages: list[str], workdir: Path) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix=f"rows{size}-", dir=workdir))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    try:
+        if {"synth", "resume"} & set(stages):
+            cache = tmp / "cache"
+            cache.mkdir()
+            for shared in ("models", "fingerprints"):  # the converted default model, not converted again
+                if (cache_dir() / shared).exists():
+                    (cache / shared).symlink_to(cache_dir() / shared)
+            write_input(tmp / "in.jsonl", size)
+            fill_cache(cache, size)
+            synth_env = {**env, "HARNESS_CACHE_DIR": str(cache)}
+            synth = ["synth", "--input", str(tmp / "in.jsonl"), "--output", str(tmp / "synth")]
+            for stage in ("synth", "resume"):
+                if stage in stages or stage == "synth":  # resume needs the finished output
+                    report(stage, size, harness(synth, synth_env))
+            shutil.rmtree(cache)
+        others = [s for s in stages if s not in ("synth", "resume")]
+        if others:
+            star_artifact(tmp / "star", size)
+            star, judged = str(tmp / "star"), str(tmp / "judged")
+            judge = ["judge", "--input", star, "--output", judged, "--judge", "exact"]
+            commands = {
+                "judge": judge,
+                "judge-resume": judge,
+                "select": ["select", "pairs", "--input", judged, "--output", str(tmp / "pairs")],
+                "decontam": ["decontam", "--input", star, "--against", "mmlu", "--output", str(tmp / "decontam")],
+                "rescore": ["rescore", "--input", star, "--output", str(tmp / "rescore")],
+            }
+            for stage in ("judge", "judge-resume", "select", "decontam", "rescore"):
+                if stage in others or (stage == "judge" and {"judge-resume", "select"} & set(others)):
+                    report(stage, size, harness(commands[stage], env))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def report(stage: str, size: int, result: dict[str, float]) -> None:
+    print(json.dumps({"stage": stage, "rows": size, **result}), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()))
+    args = parser.parse_args()
+    for size in sorted(args.sizes):
+        run(size, args.stages, args.workdir)
+
+
+if __name__ == "__main__":
+    main()
