@@ -37,6 +37,7 @@ class Task(ABC):
     fields: list[pa.Field]  # the task's own output columns
     sampling_from_model: bool = False  # the recipe samples with the model's generation_config.json (over defaults)
     two_step: bool = False  # True: each first completion is sent back (`follow_up`) for a second generation
+    first_columns: tuple[str, ...] = ()  # two-step tasks: the output columns `first_from_output` reads
     pair_fields: list[pa.Field] | None = None  # set by tasks that also write a (chosen, rejected) pairs artifact
 
     @abstractmethod
@@ -72,6 +73,12 @@ class Task(ABC):
     ) -> tuple[dict[str, Any], list[Verdict]]:
         """The task's output fields and verdicts for one (final) completion; `first` is a two-step task's first
         completion. Never raises on model output."""
+
+    def first_from_output(self, row: dict[str, Any]) -> Completion:
+        """Two-step tasks: the first step's completion as `parse` reads it, rebuilt from one output row of a
+        generated record (`first_columns`), so `harness rescore` can run `parse` again. Each task says why its
+        rebuild gives `parse` the same fields and verdicts as the completion it had."""
+        raise NotImplementedError(f"task {self.name} has a single step")
 
     def pairs(self, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Tasks with `pair_fields`: the pairs rows for one record, from all its output rows."""

@@ -46,6 +46,7 @@ class ReasoningTokenTask(Task):
     version = "1"
     columns = {"question": "question"}
     two_step = True
+    first_columns = ("reasoning", "reasoning_tokens", "reasoning_finish_reason")
     fields = [
         pa.field("question", pa.string()),
         pa.field("reasoning", pa.string()),
@@ -123,6 +124,14 @@ class ReasoningTokenTask(Task):
             "answer": answer,
             "messages": conversation if valid else None,
         }, verdicts
+
+    def first_from_output(self, row: dict[str, Any]) -> Completion:
+        # `reasoning` is the first step's text stripped, and parse reads that text only stripped (its verdicts
+        # and fields alike), so the stripped text gives the same; its tokens and finish reason have columns of
+        # their own. A parse that read the whitespace around the reasoning would need the text kept whole.
+        return Completion(
+            row["reasoning"], row["reasoning_finish_reason"], 0, row["reasoning_tokens"], row.get("sample_idx") or 0
+        )
 
     def _history(self, values: dict[str, Any]) -> list[dict[str, str]]:
         """The card's `history` before a generation: system, the earlier turns, then the new question."""

@@ -35,6 +35,7 @@ class ThoughtVariantsTask(Task):
     version = "1"
     columns = {"question": "question"}
     two_step = True
+    first_columns = ("variant", "thought", "thought_tokens", "thought_finish_reason")
     fields = [
         pa.field("question", pa.string()),
         pa.field("variant", pa.string()),  # the forced first character of the thought
@@ -124,6 +125,12 @@ class ThoughtVariantsTask(Task):
             "answer": answer,
             "messages": [*map(dict, _user(values)), {"role": "assistant", "content": assistant}] if valid else None,
         }, verdicts
+
+    def first_from_output(self, row: dict[str, Any]) -> Completion:
+        # `thought` keeps the first step's text whole: it is the text (closed), or the forced character and the
+        # text (open); its tokens and finish reason have columns of their own. Its prompt tokens parse never reads.
+        text = row["thought"] if self.prefix == "closed" else row["thought"][len(row["variant"]) :]
+        return Completion(text, row["thought_finish_reason"], 0, row["thought_tokens"], row.get("sample_idx") or 0)
 
 
 def _user(values: dict[str, Any]) -> tuple[dict[str, str], ...]:

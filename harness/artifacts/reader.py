@@ -211,24 +211,35 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 def lineage_cost(artifact: Artifact) -> dict[str, Any] | None:
     """What the artifact cost to make, the artifacts it was made from included (a judged artifact's synth, a
     selection's judging and synth, star's pairs' samples), as far as they are harness artifacts here."""
-    blocks, seen = [], set()
+    return add_costs(current.cost for current in made_from_chain(artifact))
+
+
+def made_from_chain(artifact: Artifact) -> Iterator[Artifact]:
+    """The artifact, then the one it was made from, and so on, as far as they are harness artifacts here: the
+    chain a stage that passes rows on (decontam, judge, select) leaves back to the run that generated them."""
+    seen: set[Path] = set()
     current: Artifact | None = artifact
     while current is not None and current.path.resolve() not in seen:
         seen.add(current.path.resolve())
-        blocks.append(current.cost)
-        current = _made_from(current)
-    return add_costs(blocks)
+        yield current
+        current = made_from(current)
 
 
-def _made_from(artifact: Artifact) -> Artifact | None:
+def made_from(artifact: Artifact) -> Artifact | None:
     """The artifact this one was made from: its recorded input, or the samples a derived artifact was rebuilt
     from; None when that is no harness artifact on this machine (a dataset, a moved folder)."""
     derived = read_provenance(artifact.shards[0]).get("derived_from") if artifact.shards else None
-    source = artifact.provenance.get("input")
-    label = Path(derived).parent if derived else (source.get("label") if isinstance(source, dict) else source)
+    label = Path(derived).parent if derived else input_label(artifact.provenance)
     if not label or not (Path(label) / META_DIR / "done").is_dir():
         return None
     try:
         return open_artifact(label)
     except ArtifactError:
         return None
+
+
+def input_label(provenance: dict[str, Any]) -> str | None:
+    """What a stage read, as its provenance names it: a folder or file (`input` or `input.label`)."""
+    source = provenance.get("input")
+    label = source.get("label") if isinstance(source, dict) else source
+    return label if isinstance(label, str) else None

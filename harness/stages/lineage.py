@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from rich.console import Console
 
+from harness.artifacts.reader import input_label
 from harness.artifacts.sources import InputError, open_source
 from harness.artifacts.writer import META_DIR, PART_RE, read_provenance
 from harness.config import ConfigError, LineageConfig
@@ -99,7 +100,7 @@ def _walk(path: Path, shard: Path, row: dict[str, Any], depth: int) -> Hop:
         return hop
     if depth >= MAX_DEPTH:
         return hop
-    upstream = _upstream(provenance)
+    upstream = input_label(provenance)
     if upstream is None:
         return hop
     if stage == "synth" or not Path(upstream).is_dir():
@@ -214,12 +215,6 @@ def _prompt(row: dict[str, Any], provenance: dict[str, Any], problems: list[str]
     return request.prompt if request.prompt is not None else [dict(m) for m in request.messages]
 
 
-def _upstream(provenance: dict[str, Any]) -> str | None:
-    upstream = provenance.get("input")
-    label = upstream.get("label") if isinstance(upstream, dict) else upstream
-    return label if isinstance(label, str) else None
-
-
 def _shard_changed(path: Path, shard: Path) -> str | None:
     marker = path / META_DIR / "done" / f"{shard.name}.json"
     if not marker.is_file():
@@ -301,7 +296,7 @@ def _artifact_chain(path: Path) -> list[dict[str, Any]]:
                 "made_by": _made_by(provenance),
             }
         )
-        upstream = _upstream(provenance)
+        upstream = input_label(provenance)
         if upstream is None:
             break
         path = Path(upstream)

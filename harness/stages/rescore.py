@@ -72,6 +72,7 @@ def run_rescore(cfg: RescoreConfig, console: Console | None = None) -> RescoreSu
         "stage": "rescore",
         "input": {"label": str(artifact.path), "files": {s.name: s.stat().st_size for s in artifact.shards}},
         "verifiers": rescorer.verifiers,
+        "rescored_task": rescorer.task_run,  # synth rows: the options of the synth run up their inputs
         "not_rerun": rescorer.not_rerun,
         "generated_by": generated_by(upstream),  # the rows' model: rescore generates nothing
         "config": cfg.model_dump(),
@@ -100,7 +101,7 @@ def run_rescore(cfg: RescoreConfig, console: Console | None = None) -> RescoreSu
             writer.commit(schema.empty_table(), {**provenance, "input_span": [0, 0]})
         summary.artifact_rows = writer.rows_written()
         _sum_flips(summary, writer.shards(), cfg.examples, rescorer)
-    write_json_atomic(Path(summary.report_file), _report(summary, artifact.path, upstream))
+    write_json_atomic(Path(summary.report_file), _report(summary, artifact.path, rescorer.task_run))
     return summary
 
 
@@ -124,12 +125,14 @@ def _sum_flips(summary: RescoreSummary, shards: list[Path], keep: int, rescorer)
         }
 
 
-def _report(summary: RescoreSummary, source: Path, upstream: dict[str, Any]) -> dict[str, Any]:
+def _report(summary: RescoreSummary, source: Path, task_run: dict[str, Any]) -> dict[str, Any]:
     return {
         "input": str(source),
         "output": summary.output,
         "kind": summary.kind,
-        "task": upstream.get("task"),
+        "task": task_run.get("task"),
+        "task_options": task_run.get("task_options"),  # synth rows: those of the synth run that made them
+        "task_options_from": task_run.get("synth"),
         "rows": summary.artifact_rows,
         "not_rescored": summary.not_rescored,
         "verifiers": summary.verifiers,

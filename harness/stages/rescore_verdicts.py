@@ -1,7 +1,8 @@
 """What `harness rescore` re-runs on an artifact's stored rows, and how it counts the flips.
 
 - A synth artifact: its task's `parse` on each stored completion (the task and its options as the synth run
-  recorded them). New columns beside the stored ones: `rescored_verdicts`, `rescored_valid`,
+  recorded them, found up the artifacts the rows came from when a stage such as decontam passed them on; a
+  two-step task's first step rebuilt from its columns by the task). New columns: `rescored_verdicts`, `rescored_valid`,
   `rescored_rejection_reason`, and `rescored_<FIELD>` for each true/false field of the task (`correct`).
   Rows with no completion (an input rejected before generation, an engine error) have nothing to parse:
   their new columns stay null and they are counted apart.
@@ -21,8 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import yaml
 
-from harness.artifacts.reader import Artifact
+from harness.artifacts.reader import Artifact, input_label, made_from_chain
 from harness.artifacts.schemas import VERDICT, verdict_fields
 from harness.config import ConfigError, JudgeConfig
 from harness.engines.base import Completion, SamplingParams
@@ -95,11 +97,15 @@ class SynthRescorer:
         missing = [c for c in ("task", "completion", "finish_reason", "verdicts", "valid") if c not in names]
         if missing:
             raise ConfigError(f"{artifact.path}: a synth artifact without column(s) {missing}; nothing to rescore")
-        self.task = _task(artifact, provenance)
-        if self.task.two_step:
+        self.synth, self.task = _synth_task(artifact)
+        options = self.synth.provenance.get("task_options") or {}
+        self.task_run = {"task": self.task.name, "task_options": options, "synth": str(self.synth.path)}
+        if missing := [c for c in self.task.first_columns if c not in names]:
+            again = _synth_again(self.synth, self.task.name)
             raise ConfigError(
-                f"{artifact.path}: {self.task.name} is a two-step task: its verdicts read the first step's whole "
-                "completion, which the artifact does not keep; there is no verifier rescore can re-run on its rows"
+                f"{artifact.path}: {self.task.name} rows without column(s) {missing}, which keep the first step "
+                f"of its two-step records (its verdicts read both steps); make a new artifact with {again} and "
+                "rescore that"
             )
         self.bool_fields = [f.name for f in self.task.fields if pa.types.is_boolean(f.type)]
         self.verifier = f"{self.task.name}.parse"
@@ -143,11 +149,15 @@ class SynthRescorer:
             why = "an engine error (no completion)" if finish == "error" else "rejected before generation"
             skipped[why] = skipped.get(why, 0) + 1
             return None, None
+        first = self.task.first_from_output(row) if self.task.two_step else None
+        tokens = (row.get("completion_tokens") or 0) - (
+            first.completion_tokens if first else 0
+        )  # synth adds both steps'
         completion = Completion(
-            row["completion"], finish, row.get("prompt_tokens") or 0, row.get("completion_tokens") or 0,
-            row.get("sample_idx") or 0,
-        )  # fmt: skip
-        return self.task.parse(self.task.values_from_output(row), completion, variant=row.get("variant") or "")
+            row["completion"], finish, row.get("prompt_tokens") or 0, tokens, row.get("sample_idx") or 0
+        )
+        values = self.task.values_from_output(row)
+        return self.task.parse(values, completion, variant=row.get("variant") or "", first=first)
 
 
 class JudgeRescorer:
@@ -179,10 +189,11 @@ class JudgeRescorer:
         params = SamplingParams(temperature=0, max_tokens=1)  # no LLM judge runs: never sent
         self.judging = QuestionJudging(self.names, columns, source.values(needs), {}, params)
         rows_task = _task_name(artifact)  # a verifier may decide a family's rows with that family's own check
+        self.task_run = {"task": rows_task or provenance.get("task")}
         self.verifiers = {n: code_version(VERIFIERS[n].check_for(rows_task)) for n in self.names if n in VERIFIERS}
         if FORMAT in self.names:
             self.verifiers[FORMAT] = code_version(check_format)
-            task = _task(artifact, {})
+            task = _named_task(artifact, rows_task)  # its class and version: options change neither
             self.verifiers[f"{task.name}.parse"] = code_version(type(task), explicit=task.version)
         self.fields = [
             pa.field(f"{PREFIX}judge_{column_name(n)}_{what}", kind)
@@ -246,14 +257,35 @@ def _columns_of(name: str) -> tuple[str, ...]:
     return (*spec.columns, *spec.optional)
 
 
-def _task(artifact: Artifact, provenance: dict[str, Any]) -> Task:
-    """The task that wrote the rows (their `task` column), with the options its synth run recorded."""
-    name = _task_name(artifact) or provenance.get("task")
-    options = provenance.get("task_options") or {}
+def _synth_task(artifact: Artifact) -> tuple[Artifact, Task]:
+    """The synth run that generated the rows (the artifact, or the one it was made from when a stage passed
+    them on: decontam, ...) and its task, with the options that run recorded."""
+    chain = list(made_from_chain(artifact))
+    synth = next((a for a in chain if not a.provenance.get("stage")), None)  # synth records no stage
+    if synth is None:
+        last = chain[-1]
+        raise ConfigError(
+            f"{artifact.path}: no synth run found up the artifacts its rows came from: {last.path} was made by "
+            f"{last.provenance.get('stage')} from {input_label(last.provenance)}, which is not a harness artifact "
+            "here; rescore reads the task options its synth run recorded: rescore that synth artifact instead"
+        )
+    options = read_option_files(synth.provenance.get("task_options") or {})
+    return synth, _named_task(artifact, _task_name(artifact) or synth.provenance.get("task"), options)
+
+
+def _named_task(artifact: Artifact, name: str | None, options: dict[str, Any] | None = None) -> Task:
     try:
-        return get_task(name or "", **read_option_files(options))
+        return get_task(name or "", **(options or {}))
     except ValueError as err:
         raise ConfigError(f"{artifact.path}: {err}") from err
+
+
+def _synth_again(synth: Artifact, task: str) -> str:
+    """A command that runs the synth run again, into a new folder: its saved config, where it is one."""
+    saved = yaml.safe_load(synth.config_file.read_text(encoding="utf-8")) if synth.config_file else None
+    if isinstance(saved, dict) and saved.get("task") == task:
+        return f"harness synth --config {synth.config_file} --output NEW_DIR"
+    return f"harness synth --task {task} --input {input_label(synth.provenance)} --output NEW_DIR"
 
 
 def _task_name(artifact: Artifact) -> str | None:

@@ -4,6 +4,7 @@ where nothing changed, the flips and their record ids where a stored verdict dif
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -11,14 +12,21 @@ import pyarrow.parquet as pq
 import pytest
 
 from harness.artifacts.reader import open_artifact
+from harness.artifacts.sources import open_source
 from harness.artifacts.writer import ArtifactError, ArtifactWriter, read_provenance
-from harness.config import ConfigError, JudgeConfig, RescoreConfig
+from harness.config import ConfigError, DecontamConfig, JudgeConfig, RescoreConfig
+from harness.engines.base import Completion
+from harness.stages.decontam import run_decontam
 from harness.stages.judge import run_judge
 from harness.stages.rescore import run_rescore
+from harness.stages.synth import bundled_sample
 from judges import versions
 from judges.verifiers import check_exact
+from tasks.backfill import BackfillTask
+from tasks.reasoning_token import ReasoningTokenTask
 from tasks.star import StarTask
-from tests.unit.judged_samples import star_artifact
+from tasks.thought_variants import ThoughtVariantsTask
+from tests.unit.judged_samples import star_artifact, task_row, write_task_artifact
 
 DIRECTIONS = ("pass_to_fail", "fail_to_pass", "other")
 
@@ -183,3 +191,54 @@ def test_a_verifier_s_version_follows_its_code_and_the_modules_it_imports(monkey
 
     monkeypatch.setattr(versions, "module_source", edited)
     assert versions.code_version(StarTask, explicit="1") != before
+
+
+@pytest.mark.parametrize(
+    ("task", "variant"),
+    [(ThoughtVariantsTask(variants="ab"), "a"), (ThoughtVariantsTask(variants="ab", prefix="closed"), "b"),
+     (ReasoningTokenTask(), "")],
+)  # fmt: skip
+@pytest.mark.parametrize("first", [Completion("  dd them\n", "length", 20, 8), Completion("\n", "stop", 20, 1)])
+def test_a_two_step_task_s_first_step_rebuilt_from_its_row_parses_as_the_completion_did(task, variant, first):
+    """What rescore gives `parse` for the first step: the same fields and verdicts as the engine's completion
+    (whitespace around it, a budget hit, an empty one)."""
+    values, second = {"question": "What is 6 * 7?"}, Completion(" 42 ", "length", 40, 3)
+    fields, verdicts = task.parse(values, second, variant=variant, first=first)
+    rebuilt = task.first_from_output({**fields, "sample_idx": 0})
+    assert task.parse(values, second, variant=variant, first=rebuilt) == (fields, verdicts)
+
+
+def decontam(src: Path, out: Path) -> None:
+    """A real decontam run of `src`, against a one-question eval set (the rows pass on unchanged)."""
+    evalset = out.parent / "evalset.jsonl"
+    evalset.write_text(json.dumps({"question": "Which planet is closest to the Sun?"}) + "\n")
+    run_decontam(DecontamConfig(input=str(src), output=str(out), against=[f"{evalset}:question"]))
+
+
+def test_rows_passed_on_by_decontam_rescore_with_the_synth_run_s_task_options(tmp_path):
+    """Rescore reads the task options of the synth run up the artifact's inputs (issue 23): backfill rows made
+    with `min_trace_words: 5`, through a real decontam, flip nothing; the same rows with the defaults' 12
+    recorded flip the 7-word trace pass -> fail (what reading the defaults did)."""
+    task, source = BackfillTask(min_trace_words=5), open_source(str(bundled_sample()), {})
+    traces = ["Take each number in turn and add.", "Sum.", " ".join(["step"] * 15)]
+    rows = [
+        task_row(task, f"r{i}", i, {"instruction": "Add 1 and 2.", "solution": "3"}, 0, f"{t}\n<|thinking_end|>\n")
+        for i, t in enumerate(traces)
+    ]
+    write_task_artifact(tmp_path / "synth", rows, source, task, task_options={"min_trace_words": 5})
+    decontam(tmp_path / "synth", tmp_path / "decontam")
+    summary = rescore(tmp_path / "decontam", tmp_path / "out")
+    assert summary.flipped == 0 and summary.verdicts["trace_reasoning"]["compared"] == 3
+    written = json.loads((tmp_path / "out" / "rescore.json").read_text())
+    assert written["task_options"] == {"min_trace_words": 5}
+    assert written["task_options_from"] == str(tmp_path / "synth")
+    write_task_artifact(tmp_path / "defaults", rows, source, task)  # no options recorded: the task's defaults
+    assert flips(rescore(tmp_path / "defaults", tmp_path / "flipped"))["trace_reasoning"] == (1, 0, 0)
+
+
+def test_rows_whose_synth_run_is_not_up_their_inputs_are_refused(tmp_path):
+    star = star_artifact(tmp_path / "star")
+    decontam(star, tmp_path / "decontam")
+    shutil.rmtree(star)
+    with pytest.raises(ConfigError, match="no synth run found up the artifacts its rows came from"):
+        rescore(tmp_path / "decontam", tmp_path / "out")
