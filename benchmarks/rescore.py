@@ -1,6 +1,6 @@
 """`harness rescore` over a synthetic synth artifact: rows/s and peak memory at 1M rows, against the bare loop.
 
-Writes a `--task` artifact (star by default) of --rows rows through the real ArtifactWriter, in shards of 10k rows,
+Writes a `--task` artifact (star by default; structured; reasoning-token, a two-step task) of --rows rows through the real ArtifactWriter, in shards of 10k rows,
 with no model: a pool of 64 completions (right, wrong and broken answers, as a model writes them) is parsed
 once by the task, and its rows are repeated under distinct record ids, so the stored verdicts are the task's
 own. Then, on one core:
@@ -44,11 +44,16 @@ def pool_rows(task_name: str) -> list[dict]:
     task = get_task(task_name)
     rows = []
     for i in range(POOL):
+        first = None  # the first step of a two-step task
         if task_name == "star":
             values = {"question": f"What is {i} + {i}?", "answer": str(2 * i)}
             text = [f"Add them: {i} + {i}.\n### Answer: {2 * i}", f"Guess.\n### Answer: {2 * i + 1}", "no answer"][
                 i % 3
             ]
+        elif task.two_step:  # reasoning-token: both turns ended, the reasoning at its budget, an empty answer
+            values = {"question": f"What is {i} + {i}?"}
+            first = Completion(f"Add them: {i} + {i}.", "length" if i % 3 == 1 else "stop", 30, 12, 0)
+            text = [f"{2 * i}", f"It is {2 * i}.", ""][i % 3]
         else:  # structured: the card's tags, the right option, a wrong one, a missing <output>
             values = {
                 "question": f"Which option is number {i % 4 + 1}?",
@@ -57,12 +62,13 @@ def pool_rows(task_name: str) -> list[dict]:
             }
             body = "<think><planning>Read the options.</planning><monitoring>Check each.</monitoring><evaluation>One fits.</evaluation></think>"
             text = [f"{body}<output>{i % 4 + 1}</output>", f"{body}<output>{(i + 1) % 4 + 1}</output>", body][i % 3]
-        fields, verdicts = task.parse(values, Completion(text, "stop", 30, 40, 0))
+        fields, verdicts = task.parse(values, Completion(text, "stop", 30, 40, 0), first=first)
+        tokens = 40 + (first.completion_tokens if first else 0)  # as synth stores a two-step row's
         rows.append(
             {
                 "record_id": "", "parent_id": None, "source_index": 0, "sample_idx": 0, "task": task.name,
                 "task_version": task.version, "template_hash": task.template_hash(), **fields, "completion": text,
-                "finish_reason": "stop", "prompt_tokens": 30, "completion_tokens": 40, **verdict_fields(verdicts),
+                "finish_reason": "stop", "prompt_tokens": 30, "completion_tokens": tokens, **verdict_fields(verdicts),
             }
         )  # fmt: skip
     return rows
@@ -90,7 +96,8 @@ def bare(folder: Path, task_name: str) -> int:
     for batch in artifact.batches([n for n in artifact.schema.names if n != "messages"]):
         for row in batch.to_pylist():
             completion = Completion(row["completion"], row["finish_reason"], 30, 40, 0)
-            task.parse(task.values_from_output(row), completion)
+            first = task.first_from_output(row) if task.two_step else None
+            task.parse(task.values_from_output(row), completion, first=first)
             seen += 1
     return seen
 
@@ -98,7 +105,7 @@ def bare(folder: Path, task_name: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--task", default="star", choices=["star", "structured"])
+    parser.add_argument("--task", default="star", choices=["star", "structured", "reasoning-token"])
     args = parser.parse_args()
     pa.set_cpu_count(1)
     pa.set_io_thread_count(1)

@@ -166,6 +166,9 @@ class JudgeRescorer:
     kind = "judge"
 
     def __init__(self, artifact: Artifact, provenance: dict[str, Any]) -> None:
+        # The judge run's settings: the artifact's own, or those up the artifacts it was made from (decontam)
+        judged = next((a for a in made_from_chain(artifact) if a.provenance.get("stage") == "judge"), None)
+        provenance = judged.provenance if judged is not None and judged is not artifact else provenance
         cfg = _judge_config(artifact, provenance)
         self.names = [j for j in cfg.judges if j in VERIFIERS or j == FORMAT]
         self.not_rerun = {

@@ -107,6 +107,8 @@ def test_a_judged_artifact_reruns_its_verifiers_as_the_judge_read_their_columns(
     assert summary.verdicts["judge_regex"]["compared"] == 6
     out = rows(tmp_path / "out")
     assert [r["rescored_judge_exact_score"] for r in out] == [r["judge_exact_score"] for r in out]
+    decontam(judged, tmp_path / "decontam")  # the judge run's settings, found up the inputs
+    assert flips(rescore(tmp_path / "decontam", tmp_path / "out-decontam")) == flips(summary)
 
     def change(i: int, row: dict) -> dict:
         row["judge_exact_score"] = {0: 0.0, 1: 1.0, 3: None}.get(i, row["judge_exact_score"])
