@@ -80,6 +80,20 @@ class Task(ABC):
         rebuild gives `parse` the same fields and verdicts as the completion it had."""
         raise NotImplementedError(f"task {self.name} has a single step")
 
+    def parse_stored(self, row: dict[str, Any]) -> tuple[dict[str, Any], list[Verdict]]:
+        """`parse` again on one of this task's stored output rows, which holds a completion: `harness rescore`
+        and `harness judge --judge format` both call it, so their verdicts are synth's. A two-step task's first
+        step is rebuilt by `first_from_output`, and the second's tokens are the row's less the first's (synth
+        stores both steps' sum). A row with no finish reason (not written by synth) is taken to have stopped."""
+        first = self.first_from_output(row) if self.two_step else None
+        tokens = (row.get("completion_tokens") or 0) - (first.completion_tokens if first else 0)
+        completion = Completion(
+            row["completion"], row.get("finish_reason") or "stop", row.get("prompt_tokens") or 0, tokens,
+            row.get("sample_idx") or 0,
+        )  # fmt: skip
+        variant = row.get("variant") or ""
+        return self.parse(self.values_from_output(row), completion, variant=variant, first=first)
+
     def pairs(self, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Tasks with `pair_fields`: the pairs rows for one record, from all its output rows."""
         raise NotImplementedError(f"task {self.name} writes no pairs")

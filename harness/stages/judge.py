@@ -47,9 +47,11 @@ from harness.stages.judge_questions import (
 )
 from harness.stages.judge_summary import JudgeSummary, artifact_tallies
 from harness.stages.replicas import ReplicaJob, run_on_replicas
+from harness.stages.synth import read_option_files
+from harness.stages.task_run import first_task, folder_run, make_task, refuse_without_first
 from harness.stages.usefulness import run_usefulness
 from judges.llm_judges import LLMJudge, PairwiseJudge, RankJudge, ScoreJudge
-from judges.registry import ALL_JUDGES, LLM_JUDGES, VERIFIERS, column_name, missing_package
+from judges.registry import ALL_JUDGES, FORMAT, LLM_JUDGES, VERIFIERS, column_name, missing_package
 
 # Questions per committed shard (with LLM judges, a shard is also committed every --commit-seconds, so a kill
 # loses little); verifiers take microseconds, and small shards would spend their time in fsync.
@@ -87,6 +89,7 @@ def run_judge(cfg: JudgeConfig, console: Console | None = None) -> JudgeSummary:
     in_schema = pq.read_schema(shards[0]).remove_metadata()
     upstream = read_provenance(shards[0])
     _check_fit(cfg, judges, upstream.get("task"))
+    format_task, task_options = _format_task(input_dir, in_schema.names, upstream) if FORMAT in judges else ({}, {})
     source = SourceColumns(cfg.source, upstream)
     columns = resolve_columns(cfg, judges, in_schema.names, source)
     llm = _llm_judges(cfg, judges)
@@ -103,7 +106,7 @@ def run_judge(cfg: JudgeConfig, console: Console | None = None) -> JudgeSummary:
         "engine": cfg.engine if llm else None,
         "max_tokens": cfg.max_tokens if llm else None,
     }
-    summary = JudgeSummary(output=str(Path(cfg.output)))
+    summary = JudgeSummary(output=str(Path(cfg.output)), format_task=format_task or None)
     ledger = Ledger(cfg if llm else None, Path(cfg.output))  # verifiers run no engine: nothing to charge
     params = SamplingParams(temperature=0, max_tokens=cfg.max_tokens)
     with ArtifactWriter(Path(cfg.output), schema, identity).open(cfg.model_dump()) as writer:
@@ -117,11 +120,12 @@ def run_judge(cfg: JudgeConfig, console: Console | None = None) -> JudgeSummary:
                 "stage": "judge",
                 "input": {"label": str(input_dir), "files": {s.name: _size(s) for s in shards}},
                 "source": source.provenance(),
+                **({"format_task": format_task} if format_task else {}),
                 "generated_by": generated_by(upstream),  # the rows' model, not the judge's
                 "config": cfg.model_dump(),
             }
             needs = {c.name for c in columns.values() if c.where == "source"}
-            judging = QuestionJudging(judges, columns, source.values(needs), llm, params)
+            judging = QuestionJudging(judges, columns, source.values(needs), llm, params, task_options)
             total = None if cfg.limit else count_rows(shards) - writer.rows_written()
             label = f"judge {','.join(judges)}"
             run = JudgeRun(cfg, writer, provenance, session, summary, label, total, console, ledger)
@@ -167,6 +171,19 @@ def _check_fit(cfg: JudgeConfig, judges: list[str], task: str | None) -> None:
             f"{cfg.input} holds {task} rows, which the {name} judge cannot check (it fits: {fits}); "
             f"choose another judge, or name its columns with --col prediction=COLUMN --col gold=COLUMN"
         )
+
+
+def _format_task(folder: Path, names: list[str], upstream: dict[str, Any]):
+    """`--judge format`: the rows' task with the options of the synth run that made them, found up the
+    artifacts they were passed on through (refused when that run is gone), or the task's defaults for rows
+    with no harness provenance. Returns what the summary says of it, and task -> its options for the judging."""
+    run = folder_run(folder)
+    name = first_task(folder) or (run.synth.provenance.get("task") if run.synth else upstream.get("task"))
+    if name is None:
+        return run.describe(None), {}  # rows without a task column: each is unparsable, and says so
+    task = make_task(folder, name, run.options)
+    refuse_without_first(folder, task, names, run, "judge that")
+    return run.describe(task.name), {task.name: read_option_files(run.options)}
 
 
 def _llm_judges(cfg: JudgeConfig, judges: list[str]) -> dict[str, LLMJudge]:

@@ -7,7 +7,8 @@ rows; `JudgedQuestion` is what comes back, `count_question` adds it to the run's
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from typing import Any
 
 from harness.artifacts.schemas import to_table
@@ -17,11 +18,12 @@ from harness.engines.stream_loop import Ask, RecordRun
 from harness.stages.judge_columns import Column, row_values
 from harness.stages.judge_summary import JudgeSummary
 from judges.calibration import JudgeTally
-from judges.format_check import check_format
+from judges.format_check import check_row
 from judges.llm_judges import Candidate, LLMJudge
 from judges.registry import FORMAT, VERIFIERS, column_name
 from judges.verifiers import Checked
 from tasks import get_task
+from tasks.base import Task
 
 
 @dataclass
@@ -43,6 +45,8 @@ class QuestionJudging:
     lookup: dict[int, dict[str, Any]]  # source_index -> the source's columns that are needed
     llm: dict[str, LLMJudge]  # the LLM judges among `judges`
     params: SamplingParams  # of every LLM judge request
+    # `format`: task -> the options its synth run recorded (`@FILE` values read); other tasks: their defaults
+    task_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def record(self, group: list[dict[str, Any]]) -> RecordRun[JudgedQuestion]:
         """One question (`group`: its rows): its LLM judges' requests (each round of every judge at once), then
@@ -61,7 +65,7 @@ class QuestionJudging:
                 continue
             tally = tallies[column_name(name)]
             for row, logical in zip(rows, values, strict=True):
-                checked = _verify(name, row, logical)
+                checked = _verify(name, row, logical, self.task_options)
                 tally.add_score(checked.score)
                 tally.unparsable += checked.unparsable
                 _put(row, name, checked.score, checked.reason)
@@ -96,27 +100,35 @@ def commit_questions(writer: ArtifactWriter, provenance: dict[str, Any], judged:
     writer.commit(to_table(rows, writer.schema), {**provenance, "judge_tally": tally_meta})
 
 
-def _verify(name: str, row: dict[str, Any], values: dict[str, Any]) -> Checked:
+def _verify(name: str, row: dict[str, Any], values: dict[str, Any], options: dict[str, dict[str, Any]]) -> Checked:
     if row.get("completion") is None and "completion" in row:
         return Checked(None, f"no completion ({row.get('rejection_reason') or 'not generated'})")
     if name == FORMAT:
-        return _check_task_format(row)
+        return _check_task_format(row, options)
     spec = VERIFIERS[name]
     args = [values.get(c) for c in (*spec.columns, *spec.optional)]
     return spec.check_for(row.get("task"))(values.get("prediction"), *args)
 
 
-def _check_task_format(row: dict[str, Any]) -> Checked:
-    """The synth task's own validators, run again on the completion (two-step tasks: the synth verdicts,
-    which saw both steps' outputs; one completion alone cannot be checked again)."""
+def _check_task_format(row: dict[str, Any], options: dict[str, dict[str, Any]]) -> Checked:
+    """The synth task's own `parse` again on the stored row, with the options of the synth run that made it (a
+    two-step task's first step rebuilt from its columns): synth's verdicts, and rescore's."""
+    name = row.get("task")
     try:
-        task = get_task(row["task"])
-    except (KeyError, ValueError):
-        return Checked(None, f"no task {row.get('task')!r} to check the format with")
-    if task.two_step:
-        failed = row.get("rejection_reason")
-        return Checked(0.0 if failed else 1.0, f"synth verdict: {failed}" if failed else "synth verdicts passed")
-    return check_format(task, task.values_from_output(row), row["completion"], finish_reason=row.get("finish_reason"))
+        task = _task(name, options.get(name) or {})
+    except (TypeError, ValueError):
+        return Checked(None, f"no task {name!r} to check the format with")
+    return check_row(task, row)
+
+
+_TASKS: dict[str, Task] = {}  # one task object per (name, options) in a process: rows share it
+
+
+def _task(name: Any, options: dict[str, Any]) -> Task:
+    key = json.dumps([name, options], sort_keys=True, default=str)
+    if key not in _TASKS:
+        _TASKS[key] = get_task(name, **options)
+    return _TASKS[key]
 
 
 def _llm_judging(rows, values, llm, params, tallies):

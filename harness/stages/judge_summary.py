@@ -32,11 +32,13 @@ class JudgeSummary:
     summary_file: str = ""
     cost: dict[str, Any] | None = None  # this run's LLM judging, when priced (harness/cost.py)
     budget_stop: BudgetStop | None = None  # set when --max-cost stopped the run before its end
+    format_task: dict[str, Any] | None = None  # `format`: the task and options it judged with, and their source
 
     def write_file(self) -> None:
         """`judges` into the output folder's judge_summary.json (written atomically); `summary_file` says where."""
         self.summary_file = str(Path(self.output) / SUMMARY_FILE)
-        write_json_atomic(Path(self.summary_file), {"judges": self.judges})
+        extra = {"format_task": self.format_task} if self.format_task else {}
+        write_json_atomic(Path(self.summary_file), {"judges": self.judges, **extra})
 
 
 def artifact_tallies(shards: list[Path], kinds: dict[str, str]) -> dict[str, Any]:

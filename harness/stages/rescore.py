@@ -132,7 +132,7 @@ def _report(summary: RescoreSummary, source: Path, task_run: dict[str, Any]) -> 
         "kind": summary.kind,
         "task": task_run.get("task"),
         "task_options": task_run.get("task_options"),  # synth rows: those of the synth run that made them
-        "task_options_from": task_run.get("synth"),
+        "task_options_from": task_run.get("task_options_from"),  # or why the task's defaults are
         "rows": summary.artifact_rows,
         "not_rescored": summary.not_rescored,
         "verifiers": summary.verifiers,

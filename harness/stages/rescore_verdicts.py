@@ -22,21 +22,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-import yaml
 
-from harness.artifacts.reader import Artifact, input_label, made_from_chain
+from harness.artifacts.reader import Artifact, input_label, made_from, made_from_chain
 from harness.artifacts.schemas import VERDICT, verdict_fields
 from harness.config import ConfigError, JudgeConfig
-from harness.engines.base import Completion, SamplingParams
+from harness.engines.base import SamplingParams
 from harness.engines.stream_loop import run_record
 from harness.stages.judge_columns import SourceColumns, resolve_columns
 from harness.stages.judge_questions import QuestionJudging
 from harness.stages.synth import read_option_files
-from judges.format_check import check_format
+from harness.stages.task_run import TaskRun, first_task, make_task, refuse_without_first, task_run
+from judges.format_check import check_row
 from judges.registry import FORMAT, LLM_JUDGES, VERIFIERS, column_name, missing_package
 from judges.versions import code_version
-from tasks import get_task
-from tasks.base import Task
 
 PREFIX = "rescored_"
 PASS_SCORE = 1.0
@@ -97,16 +95,11 @@ class SynthRescorer:
         missing = [c for c in ("task", "completion", "finish_reason", "verdicts", "valid") if c not in names]
         if missing:
             raise ConfigError(f"{artifact.path}: a synth artifact without column(s) {missing}; nothing to rescore")
-        self.synth, self.task = _synth_task(artifact)
-        options = self.synth.provenance.get("task_options") or {}
-        self.task_run = {"task": self.task.name, "task_options": options, "synth": str(self.synth.path)}
-        if missing := [c for c in self.task.first_columns if c not in names]:
-            again = _synth_again(self.synth, self.task.name)
-            raise ConfigError(
-                f"{artifact.path}: {self.task.name} rows without column(s) {missing}, which keep the first step "
-                f"of its two-step records (its verdicts read both steps); make a new artifact with {again} and "
-                "rescore that"
-            )
+        run = task_run(artifact)
+        self.synth = run.synth
+        self.task = make_task(artifact.path, first_task(artifact.path) or _run_task(run), run.options)
+        self.task_run = run.describe(self.task.name)
+        refuse_without_first(artifact.path, self.task, names, run, "rescore that")
         self.bool_fields = [f.name for f in self.task.fields if pa.types.is_boolean(f.type)]
         self.verifier = f"{self.task.name}.parse"
         self.verifiers = {self.verifier: code_version(type(self.task), explicit=self.task.version)}
@@ -149,15 +142,7 @@ class SynthRescorer:
             why = "an engine error (no completion)" if finish == "error" else "rejected before generation"
             skipped[why] = skipped.get(why, 0) + 1
             return None, None
-        first = self.task.first_from_output(row) if self.task.two_step else None
-        tokens = (row.get("completion_tokens") or 0) - (
-            first.completion_tokens if first else 0
-        )  # synth adds both steps'
-        completion = Completion(
-            row["completion"], finish, row.get("prompt_tokens") or 0, tokens, row.get("sample_idx") or 0
-        )
-        values = self.task.values_from_output(row)
-        return self.task.parse(values, completion, variant=row.get("variant") or "", first=first)
+        return self.task.parse_stored(row)
 
 
 class JudgeRescorer:
@@ -167,9 +152,10 @@ class JudgeRescorer:
 
     def __init__(self, artifact: Artifact, provenance: dict[str, Any]) -> None:
         # The judge run's settings: the artifact's own, or those up the artifacts it was made from (decontam)
-        judged = next((a for a in made_from_chain(artifact) if a.provenance.get("stage") == "judge"), None)
+        chain = list(made_from_chain(artifact))
+        judged = next((a for a in chain if a.provenance.get("stage") == "judge"), None)
         provenance = judged.provenance if judged is not None and judged is not artifact else provenance
-        cfg = _judge_config(artifact, provenance)
+        cfg = _judge_config(artifact, provenance, None if judged is not None else chain[-1])
         self.names = [j for j in cfg.judges if j in VERIFIERS or j == FORMAT]
         self.not_rerun = {
             j: ("an LLM judge: its scores need an engine and are kept as stored" if j in LLM_JUDGES
@@ -190,14 +176,21 @@ class JudgeRescorer:
         columns = {k: c for k, c in columns.items() if k in logical}
         needs = {c.name for c in columns.values() if c.where == "source"}
         params = SamplingParams(temperature=0, max_tokens=1)  # no LLM judge runs: never sent
-        self.judging = QuestionJudging(self.names, columns, source.values(needs), {}, params)
-        rows_task = _task_name(artifact)  # a verifier may decide a family's rows with that family's own check
+        rows_task = first_task(artifact.path)  # a verifier may decide a family's rows with that family's own check
         self.task_run = {"task": rows_task or provenance.get("task")}
+        options = {}
         self.verifiers = {n: code_version(VERIFIERS[n].check_for(rows_task)) for n in self.names if n in VERIFIERS}
-        if FORMAT in self.names:
-            self.verifiers[FORMAT] = code_version(check_format)
-            task = _named_task(artifact, rows_task)  # its class and version: options change neither
+        if FORMAT in self.names:  # the options the judge run judged with (recorded since), else as it found them
+            recorded = provenance.get("format_task")
+            run = TaskRun(recorded["task_options"], None, recorded["task_options_from"]) if recorded else None
+            run = run or task_run(judged or artifact)
+            task = make_task(artifact.path, rows_task or _run_task(run), run.options)
+            refuse_without_first(artifact.path, task, artifact.schema.names, run, "judge and rescore that")
+            self.task_run = run.describe(task.name)
+            options = {task.name: read_option_files(run.options)}
+            self.verifiers[FORMAT] = code_version(check_row)
             self.verifiers[f"{task.name}.parse"] = code_version(type(task), explicit=task.version)
+        self.judging = QuestionJudging(self.names, columns, source.values(needs), {}, params, options)
         self.fields = [
             pa.field(f"{PREFIX}judge_{column_name(n)}_{what}", kind)
             for n in self.names
@@ -260,49 +253,22 @@ def _columns_of(name: str) -> tuple[str, ...]:
     return (*spec.columns, *spec.optional)
 
 
-def _synth_task(artifact: Artifact) -> tuple[Artifact, Task]:
-    """The synth run that generated the rows (the artifact, or the one it was made from when a stage passed
-    them on: decontam, ...) and its task, with the options that run recorded."""
-    chain = list(made_from_chain(artifact))
-    synth = next((a for a in chain if not a.provenance.get("stage")), None)  # synth records no stage
-    if synth is None:
-        last = chain[-1]
-        raise ConfigError(
-            f"{artifact.path}: no synth run found up the artifacts its rows came from: {last.path} was made by "
-            f"{last.provenance.get('stage')} from {input_label(last.provenance)}, which is not a harness artifact "
-            "here; rescore reads the task options its synth run recorded: rescore that synth artifact instead"
-        )
-    options = read_option_files(synth.provenance.get("task_options") or {})
-    return synth, _named_task(artifact, _task_name(artifact) or synth.provenance.get("task"), options)
+def _run_task(run: TaskRun) -> str | None:
+    return run.synth.provenance.get("task") if run.synth is not None else None
 
 
-def _named_task(artifact: Artifact, name: str | None, options: dict[str, Any] | None = None) -> Task:
-    try:
-        return get_task(name or "", **(options or {}))
-    except ValueError as err:
-        raise ConfigError(f"{artifact.path}: {err}") from err
-
-
-def _synth_again(synth: Artifact, task: str) -> str:
-    """A command that runs the synth run again, into a new folder: its saved config, where it is one."""
-    saved = yaml.safe_load(synth.config_file.read_text(encoding="utf-8")) if synth.config_file else None
-    if isinstance(saved, dict) and saved.get("task") == task:
-        return f"harness synth --config {synth.config_file} --output NEW_DIR"
-    return f"harness synth --task {task} --input {input_label(synth.provenance)} --output NEW_DIR"
-
-
-def _task_name(artifact: Artifact) -> str | None:
-    """The task of the artifact's rows (every row of an artifact comes from one task), from its first row."""
-    if not artifact.has("task"):
-        return None
-    first = next(artifact.batches(["task"], batch_rows=1), None)
-    return first.column("task")[0].as_py() if first is not None and first.num_rows else None
-
-
-def _judge_config(artifact: Artifact, provenance: dict[str, Any]) -> JudgeConfig:
-    """The settings of the judge run that wrote the artifact (its columns, --col, --regex, --source)."""
+def _judge_config(artifact: Artifact, provenance: dict[str, Any], last: Artifact | None) -> JudgeConfig:
+    """The settings of the judge run that wrote the artifact (its columns, --col, --regex, --source); `last`:
+    the end of the chain of artifacts it was made from, when no judge run is on it."""
     from pydantic import ValidationError
 
+    stage = last.provenance.get("stage") if last is not None else None
+    if last is not None and stage and stage != "judge" and made_from(last) is None:
+        raise ConfigError(
+            f"{artifact.path}: no harness judge run found up the artifacts its rows came from: {last.path} was "
+            f"made by {stage} from {input_label(last.provenance)}, which is not a harness artifact here (moved or "
+            "deleted); rescore reads the settings that judge run recorded: rescore the judged artifact instead"
+        )
     config = provenance.get("config") if provenance.get("stage") == "judge" else None
     try:
         return JudgeConfig.model_validate(config)

@@ -19,7 +19,8 @@ from typer.testing import CliRunner
 from harness.artifacts.sources import open_source
 from harness.artifacts.writer import ArtifactWriter, read_provenance
 from harness.cli import app
-from harness.config import ConfigError, RescoreConfig, SynthConfig
+from harness.config import ConfigError, JudgeConfig, RescoreConfig, SynthConfig
+from harness.stages.judge import run_judge
 from harness.stages.rescore import run_rescore
 from harness.stages.synth import bundled_sample, run_synth
 from tasks.structured import StructuredTask
@@ -101,7 +102,7 @@ def assert_rescored_as_stored(folder: Path) -> list[dict]:
 @pytest.mark.slow
 def test_two_step_rows_rescore_to_the_verdicts_synth_gave_them(tmp_path, engine, monkeypatch):
     """Both steps' verdicts re-run on rows a real synth run stored (issue 23), the first step rebuilt from its
-    columns; the answers hit their budget, so reasoning-token's reasons hold the second step's own tokens. An
+    columns, by rescore and by `judge --judge format` alike; the answers hit their budget, so reasoning-token's reasons hold the second step's own tokens. An
     artifact whose rows lack a first-step column is refused, naming it and a synth command that works as
     printed; the artifact that command makes rescores."""
     lend_engine(monkeypatch, engine, "transformers")
@@ -117,6 +118,13 @@ def test_two_step_rows_rescore_to_the_verdicts_synth_gave_them(tmp_path, engine,
         rows = assert_rescored_as_stored(tmp_path / f"{task}-rescored")
         reasons = [v["reason"] for r in rows for v in r["verdicts"] if v["name"] == "answer_finished"]
         assert any("budget" in r for r in reasons), reasons
+        judged = tmp_path / f"{task}-judged"  # judge's format verdict is synth's, reasons and all
+        run_judge(JudgeConfig(input=str(stored), output=str(judged), judges=["format"]))
+        for row in pq.read_table(sorted(judged.glob("*.parquet"))).to_pylist():
+            failed = next((f"{v['name']}: {v['reason']}" for v in row["verdicts"] if not v["passed"]), None)
+            assert (row["judge_format_score"], row["judge_format_reason"]) == (
+                float(row["valid"]), failed or f"{len(row['verdicts'])} verdict(s) passed"
+            )  # fmt: skip
 
     shard = sorted(stored.glob("*.parquet"))[0]  # reasoning-token's, without reasoning_tokens
     table = pq.read_table(shard).drop_columns(["reasoning_tokens"]).replace_schema_metadata(None)

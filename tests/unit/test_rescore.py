@@ -244,3 +244,13 @@ def test_rows_whose_synth_run_is_not_up_their_inputs_are_refused(tmp_path):
     shutil.rmtree(star)
     with pytest.raises(ConfigError, match="no synth run found up the artifacts its rows came from"):
         rescore(tmp_path / "decontam", tmp_path / "out")
+
+
+def test_a_decontam_output_whose_judged_artifact_is_gone_is_refused_naming_it(tmp_path):
+    star = star_artifact(tmp_path / "star")
+    run_judge(JudgeConfig(input=str(star), output=str(tmp_path / "judged"), judges=["exact"]))
+    decontam(tmp_path / "judged", tmp_path / "decontam")
+    shutil.rmtree(tmp_path / "judged")
+    with pytest.raises(ConfigError, match="no harness judge run found up the artifacts") as refused:
+        rescore(tmp_path / "decontam", tmp_path / "out")
+    assert f"from {tmp_path / 'judged'}, which is not a harness artifact here" in str(refused.value)
