@@ -37,7 +37,9 @@ def _judge(cfg: JudgeConfig) -> None:
         table.add_row(f"{name} ({s['kind']})", describe_judge(s))
     if summary.format_task:  # which options `format` judged with: the synth run's, or the task's defaults
         run = summary.format_task
-        table.add_row("format judged with", f"{run['task']}, task options {run['task_options']} from {run['task_options_from']}")
+        table.add_row(
+            "format judged with", f"{run['task']}, task options {run['task_options']} from {run['task_options_from']}"
+        )
     table.add_row("artifact", f"{summary.output}/*.parquet; calibration: {summary.summary_file}")
     console.print(table)
     typer.echo(summary.output)  # stdout carries only the artifact path, for scripts
