@@ -99,8 +99,8 @@ def pair_rows(
             "prompt": prompt_of(good),
             "chosen": response_of(good),
             "rejected": response_of(bad),
-            "chosen_sample_idx": good["sample_idx"],
-            "rejected_sample_idx": bad["sample_idx"],
+            "chosen_sample_idx": good.get("sample_idx"),
+            "rejected_sample_idx": bad.get("sample_idx"),
         }
         for i, (good, bad) in enumerate(unique_pairs(correct, incorrect))
     ]

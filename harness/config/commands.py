@@ -212,7 +212,10 @@ class JudgeConfig(StrictModel):
         "engine": "LLM judges: transformers, vllm or openai (a server's judge).",
         "threads": "CPU threads for the engine.",
     }
-    input: InputPath = Field(description="A harness artifact folder (synth's --output, or an earlier judge run).")
+    input: InputPath = Field(
+        description=f"The rows to judge: an artifact folder (synth's --output, an earlier judge run), a {ANY_INPUT}."
+    )
+    split: InputSplit = "train"
     output: OutputPath = Field(description="Judged artifact folder (created; a rerun resumes it).")
     judges: Annotated[list[str], Flag("--judge", short="-j")] = Field(
         description="Judges, comma-separated or repeated: mc, math, exact, regex, reasoning-gym, format "
@@ -222,7 +225,9 @@ class JudgeConfig(StrictModel):
     columns: ColumnMap = Field(
         default_factory=dict,
         description="Read the judges' LOGICAL column (prediction, gold, choices, question, response, generator, "
-        "seed, index, config, pattern) from COLUMN, or from the synth input with source:COLUMN (repeatable).",
+        "seed, index, config, pattern) from COLUMN, or from the synth input with source:COLUMN (repeatable); "
+        "group=COLUMN: a file's consecutive rows sharing COLUMN are one question (default: its record_id, else "
+        "each row alone).",
     )
     source: str | None = Field(
         None, description="The synth run's input, for columns the artifact did not keep (default: as recorded)."
@@ -263,8 +268,17 @@ class SelectConfig(StrictModel):
     mode: Annotated[Literal["best-of-n", "pairs"], Flag(argument=True, type=str)] = Field(
         description="best-of-n (SFT rows) or pairs (prompt/chosen/rejected rows)."
     )  # the command's argument: `harness select pairs`
-    input: InputPath = Field(description="A judged artifact folder (harness judge's --output).")
+    input: InputPath = Field(
+        description=f"Judged rows: harness judge's --output, or a {ANY_INPUT} with judge_<NAME>_score columns."
+    )
+    split: InputSplit = "train"
     output: OutputPath = Field(description="Selection artifact folder.")
+    columns: ColumnMap = Field(
+        default_factory=dict,
+        description="Read the LOGICAL column (group: a question's consecutive rows, default record_id, else each "
+        "row alone; prompt: default prompt, instruction or question; response: default completion) from a file's "
+        "COLUMN (repeatable). An artifact's rows need none.",
+    )
     judge: Annotated[str | None, Flag(short="-j")] = Field(
         None, description="The judge whose score decides (default: the artifact's only judge)."
     )

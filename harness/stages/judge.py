@@ -1,7 +1,9 @@
-"""`harness judge`: an artifact's rows -> verifiers and LLM judges -> the same rows with judge columns.
+"""`harness judge`: rows -> verifiers and LLM judges -> the same rows with judge columns.
 
-Rows are read question by question (a question's rows: its samples or variants, which share a `record_id`
-and sit next to each other in a synth artifact), because pairwise and ranking judges compare the answers to
+The input is an artifact folder, or anything synth reads (JSONL, CSV, Parquet, a folder of them, a saved dataset,
+a hub id: `harness.artifacts.groups.open_questions`). Rows are read question by question (a question's rows: its
+samples or variants, which share a `record_id` and sit next to each other in a synth artifact; in a user's file,
+the rows sharing `--col group=COLUMN`, else each row alone), because pairwise and ranking judges compare the answers to
 one question. Each question is one record of the shared streaming loop (`stream_loop.py`): its LLM judges'
 requests (a rank tournament's rounds one after another) stream through the engine beside other questions',
 through the generation cache like synth's. Judged questions are committed in shards of `--batch-size`
@@ -24,11 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from rich.console import Console
 
-from harness.artifacts.groups import artifact_shards, count_rows, question_groups
-from harness.artifacts.writer import ArtifactWriter, base_provenance, generated_by, read_provenance
+from harness.artifacts.groups import open_questions
+from harness.artifacts.writer import ArtifactWriter, base_provenance, generated_by
 from harness.config import ConfigError, JudgeConfig
 from harness.cost import Ledger, Prices
 from harness.engines import ENGINES
@@ -37,7 +38,7 @@ from harness.engines.models import resolve_engine_model
 from harness.engines.session import EngineSession, usage_delta
 from harness.engines.stream_loop import Committer, RecordRun, run_record, stream_records
 from harness.progress import StageProgress
-from harness.stages.judge_columns import SourceColumns, resolve_columns
+from harness.stages.judge_columns import GROUP, SourceColumns, resolve_columns
 from harness.stages.judge_questions import (
     JudgedQuestion,
     QuestionJudging,
@@ -84,12 +85,11 @@ def run_judge(cfg: JudgeConfig, console: Console | None = None) -> JudgeSummary:
             raise ConfigError("--judge usefulness is not priced yet: leave out --price-*, --cost-per-hour, --max-cost")
         return run_usefulness(cfg, console)
     judges = _check_judges(cfg)
-    input_dir = Path(cfg.input)
-    shards = artifact_shards(input_dir)
-    in_schema = pq.read_schema(shards[0]).remove_metadata()
-    upstream = read_provenance(shards[0])
+    grouped = cfg.columns.get(GROUP)
+    inputs = open_questions(cfg.input, split=cfg.split, group=grouped)
+    in_schema, upstream = inputs.schema, inputs.upstream
     _check_fit(cfg, judges, upstream.get("task"))
-    format_task, task_options = _format_task(input_dir, in_schema.names, upstream) if FORMAT in judges else ({}, {})
+    format_task, task_options = _format_task(Path(cfg.input).expanduser(), in_schema.names, upstream) if FORMAT in judges else ({}, {})
     source = SourceColumns(cfg.source, upstream)
     columns = resolve_columns(cfg, judges, in_schema.names, source)
     llm = _llm_judges(cfg, judges)
@@ -98,7 +98,7 @@ def run_judge(cfg: JudgeConfig, console: Console | None = None) -> JudgeSummary:
         session.check()
     schema = _output_schema(in_schema, judges, llm)
     identity = {
-        "input": str(input_dir),
+        **inputs.identity,
         "judges": judges,
         "columns": {k: c.describe() for k, c in sorted(columns.items())},
         "settings": {name: judge.settings() for name, judge in llm.items()},
@@ -111,14 +111,14 @@ def run_judge(cfg: JudgeConfig, console: Console | None = None) -> JudgeSummary:
     params = SamplingParams(temperature=0, max_tokens=cfg.max_tokens)
     with ArtifactWriter(Path(cfg.output), schema, identity).open(cfg.model_dump()) as writer:
         done = writer.done_record_ids()
-        groups = _pending(question_groups(shards), cfg.limit, done, summary)
+        groups = _pending(inputs.groups(), cfg.limit, done, summary)
         first = next(groups, None)
         if first is not None:
             provenance = {
                 **base_provenance(),
                 **identity,
                 "stage": "judge",
-                "input": {"label": str(input_dir), "files": {s.name: _size(s) for s in shards}},
+                "input": {"label": inputs.label, "files": inputs.files},
                 "source": source.provenance(),
                 **({"format_task": format_task} if format_task else {}),
                 "generated_by": generated_by(upstream),  # the rows' model, not the judge's
@@ -126,7 +126,7 @@ def run_judge(cfg: JudgeConfig, console: Console | None = None) -> JudgeSummary:
             }
             needs = {c.name for c in columns.values() if c.where == "source"}
             judging = QuestionJudging(judges, columns, source.values(needs), llm, params, task_options)
-            total = None if cfg.limit else count_rows(shards) - writer.rows_written()
+            total = None if cfg.limit else inputs.rows - writer.rows_written()
             label = f"judge {','.join(judges)}"
             run = JudgeRun(cfg, writer, provenance, session, summary, label, total, console, ledger)
             questions = itertools.chain([first], groups)
@@ -294,7 +294,3 @@ def _pending(groups, limit, done: Container[str], summary: JudgeSummary):
             summary.rows_skipped += len(group)
             continue
         yield group
-
-
-def _size(shard: Path) -> int:
-    return shard.stat().st_size

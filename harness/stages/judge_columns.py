@@ -1,6 +1,7 @@
 """Where `harness judge` reads each judge's inputs: the logical columns (prediction, gold, response, ...) that
-the chosen judges need, each found in the artifact, in the synth run's source (by `source_index`), or given as
-a constant (`--regex`); `--col LOGICAL=COLUMN` (or `=source:COLUMN`) overrides the defaults below.
+the chosen judges need, each found in the input (an artifact or a user's file), in the synth run's source (by
+`source_index`), or given as a constant (`--regex`); `--col LOGICAL=COLUMN` (or `=source:COLUMN`) overrides the
+defaults below. `--col group=COLUMN` is no judge's: it says which rows of a user's file are one question.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from harness.config import ConfigError, JudgeConfig
 from judges.registry import LLM_JUDGES, VERIFIERS
 
 SOURCE_PREFIX = "source:"
+GROUP = "group"  # --col group=COLUMN: a user's file's rows that share COLUMN's value are one question
 # Where each logical column is looked for by default, in order: first in the artifact, then in its source.
 DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "prediction": ("answer", "output", "completion"),  # the model's final answer
@@ -62,9 +64,11 @@ def resolve_columns(
     a required one found nowhere is refused, naming the --col that would map it."""
     required, optional = _needed(judges)
     known = required | optional
-    unknown = set(cfg.columns) - known
+    unknown = set(cfg.columns) - known - {GROUP}
     if unknown:
-        raise ConfigError(f"--col: these judges read no column(s) {sorted(unknown)}; they read {sorted(known)}")
+        raise ConfigError(
+            f"--col: these judges read no column(s) {sorted(unknown)}; they read {sorted(known)} (and {GROUP}: a question's rows)"
+        )
     resolved: dict[str, Column] = {}
     if "pattern" in known:
         if cfg.regex is None and "pattern" not in cfg.columns:
@@ -81,7 +85,7 @@ def resolve_columns(
             looked = cfg.columns.get(logical) or " or ".join(DEFAULT_COLUMNS.get(logical, (logical,)))
             where = f" or in its source {source.label}{source.unreadable}" if source.label else ""
             raise ConfigError(
-                f"{cfg.input}: no column for the {logical} (looked for {looked} in the artifact{where}); "
+                f"{cfg.input}: no column for the {logical} (looked for {looked} in the input{where}); "
                 f"name one with --col {logical}=COLUMN (or --col {logical}={SOURCE_PREFIX}COLUMN)"
             )
         if found is not None:

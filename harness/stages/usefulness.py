@@ -25,12 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from rich.console import Console
 
-from harness.artifacts.groups import artifact_shards, count_rows, question_groups
+from harness.artifacts.groups import open_questions
 from harness.artifacts.schemas import to_table
-from harness.artifacts.writer import ArtifactWriter, base_provenance, generated_by, read_provenance
+from harness.artifacts.writer import ArtifactWriter, base_provenance, generated_by
 from harness.config import ConfigError, JudgeConfig
 from harness.engines.scoring import Scored, ScoreRequest
 from harness.engines.session import EngineSession, batched
@@ -65,33 +64,31 @@ def run_usefulness(cfg: JudgeConfig, console: Console | None = None) -> JudgeSum
     console = console or Console(stderr=True)
     if cfg.judges != [NAME]:
         raise ConfigError(f"--judge {NAME} runs on its own (it loads a scorer model); judge the others separately")
-    input_dir = Path(cfg.input)
-    shards = artifact_shards(input_dir)
-    in_schema = pq.read_schema(shards[0]).remove_metadata()
+    questions = open_questions(cfg.input, split=cfg.split, group=cfg.columns.get("group"))
+    in_schema, upstream = questions.schema, questions.upstream
     columns = _columns(cfg, in_schema.names)
-    upstream = read_provenance(shards[0])
     cfg = _scorer(cfg, upstream)
     if any(n.startswith(PREFIX) for n in in_schema.names):
         raise ConfigError(f"the input already has {PREFIX}* columns: it was judged by {NAME} before")
     extra = [] if "candidate_idx" in in_schema.names else [pa.field("candidate_idx", pa.int32(), nullable=False)]
     schema = pa.schema([*in_schema, *extra, *FIELDS])
-    identity = {"input": str(input_dir), "judges": [NAME], "columns": columns, "model": cfg.model, "engine": cfg.engine}
+    identity = {**questions.identity, "judges": [NAME], "columns": columns, "model": cfg.model, "engine": cfg.engine}
     summary = JudgeSummary(output=str(Path(cfg.output)))
     tally = JudgeTally(NAME)
     session = EngineSession(cfg)
     session.check()
     with ArtifactWriter(Path(cfg.output), schema, identity).open(cfg.model_dump()) as writer:
         done = writer.done_record_ids()
-        pending = (g for g in question_groups(shards) if not _skip(g, done, summary))
+        pending = (g for g in questions.groups() if not _skip(g, done, summary))
         provenance = {
             **base_provenance(),
             **identity,
             "stage": "judge",
-            "input": {"label": str(input_dir), "files": {s.name: s.stat().st_size for s in shards}},
+            "input": {"label": questions.label, "files": questions.files},
             "generated_by": generated_by(upstream),
             "config": cfg.model_dump(),
         }
-        total = count_rows(shards) - writer.rows_written()
+        total = questions.rows - writer.rows_written()
         with contextlib.ExitStack() as stack, StageProgress(f"judge {NAME}", total, console) as progress:
             for batch in batched(pending, cfg.batch_size or QUESTIONS_PER_SHARD):
                 if session.loaded is None:
@@ -112,7 +109,7 @@ def run_usefulness(cfg: JudgeConfig, console: Console | None = None) -> JudgeSum
 
 
 def _columns(cfg: JudgeConfig, names: list[str]) -> dict[str, str]:
-    unknown = sorted(set(cfg.columns) - set(DEFAULTS))
+    unknown = sorted(set(cfg.columns) - set(DEFAULTS) - {"group"})
     if unknown:
         raise ConfigError(f"--col: {NAME} reads {', '.join(DEFAULTS)}, not {unknown}")
     chosen = {}

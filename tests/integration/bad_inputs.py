@@ -270,12 +270,17 @@ def synth_cases() -> list[Case]:
 def judge_cases() -> list[Case]:
     j = "judge --output {work}/out --judge exact"
     return [
-        Case("judge-input-missing", f"{j} --input {{work}}/nothere", "nothere: not an artifact folder"),
-        Case("judge-input-file", f"{j} --input {{file}}", "not an artifact folder"),
-        Case("judge-input-empty", f"{j} --input {{work}}/empty-folder", "no part-*.parquet", ("empty-folder",)),
-        Case("judge-input-txt", f"{j} --input {{work}}/txt-folder", "no part-*.parquet", ("txt-folder",)),
+        Case("judge-input-missing", f"{j} --input {{work}}/nothere", "nothere: no such file or folder"),
+        Case("judge-input-file", f"{j} --input {{file}}", "plain.txt: unknown input format"),
+        Case("judge-input-empty", f"{j} --input {{work}}/empty-folder", "no *.parquet", ("empty-folder",)),
+        Case("judge-input-txt", f"{j} --input {{work}}/txt-folder", "no *.parquet", ("txt-folder",)),
         Case("judge-input-garbage", f"{j} --input {{work}}/garbage-folder", "not a readable", ("garbage-folder",)),
-        Case("judge-input-plain", f"{j} --input {{work}}/plain-parquet-folder", "missing", ("plain-parquet-folder",)),
+        Case(
+            "judge-input-plain",
+            f"{j} --input {{work}}/plain-parquet-folder",
+            "--col prediction=COLUMN",
+            ("plain-parquet-folder",),
+        ),
         Case("judge-truncated", f"{j} --input {{work}}/star-truncated", "corrupted", ("star-truncated",)),
         Case("judge-altered", f"{j} --input {{work}}/star-altered", "corrupted", ("star-altered",)),
         Case("judge-no-judge", "judge --input {star} --output {work}/out", "--judge"),
@@ -305,7 +310,7 @@ def select_cases() -> list[Case]:
     return [
         Case("select-unknown-mode", "select best-of-m --input {judged} --output {work}/out", "mode"),
         Case("select-input-missing", f"{s} --input {{work}}/nothere", "nothere"),
-        Case("select-input-file", f"{s} --input {{file}}", "not an artifact folder"),
+        Case("select-input-file", f"{s} --input {{file}}", "plain.txt: unknown input format"),
         Case("select-input-not-judged", f"{s} --input {{star}}", "candidate_idx"),
         Case("select-input-altered", f"{s} --input {{work}}/judged-altered", "corrupted", ("judged-altered",)),
         Case("select-unknown-judge", f"{s} --input {{judged}} --judge nosuch", "nosuch"),

@@ -118,10 +118,10 @@ def test_judging_twice_with_the_same_judge_is_refused(tmp_path):
 
 
 def test_inputs_that_are_not_artifacts_are_input_errors(tmp_path):
-    with pytest.raises(InputError, match="not an artifact folder"):
+    with pytest.raises(InputError, match="missing: no such file or folder"):
         run_judge(JudgeConfig(input=str(tmp_path / "missing"), output=str(tmp_path / "o"), judges=["exact"]))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InputError, match="no part-"):
+    with pytest.raises(InputError, match="folder has no"):
         run_judge(JudgeConfig(input=str(tmp_path / "empty"), output=str(tmp_path / "o"), judges=["exact"]))
 
 
@@ -130,7 +130,7 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path):
         app, ["judge", "--input", str(tmp_path / "missing"), "--output", str(tmp_path / "o"), "--judge", "exact"]
     )
     assert result.exit_code == 2
-    assert "error:" in result.output and "not an artifact folder" in result.output
+    assert "error:" in result.output and "no such file or folder" in result.output
     assert "Traceback" not in result.output
 
 

@@ -86,7 +86,7 @@ def test_a_raw_prompt_task_cannot_give_conversational_pairs(tmp_path):
 
 def test_conversational_is_for_pairs_only(judged_chat):
     out = judged_chat.parent / "best"
-    with pytest.raises(ConfigError, match="applies to `harness select pairs`"):
+    with pytest.raises(ConfigError, match="applies to pairs"):
         run_select(SelectConfig(mode="best-of-n", input=str(judged_chat), output=str(out), conversational=True))
 
 
