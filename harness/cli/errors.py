@@ -35,12 +35,19 @@ def _say(message: str) -> None:
 
 
 @contextmanager
-def reported_errors() -> Iterator[None]:
-    """Run a command's work; a known error becomes one red line on stderr and exit code 2."""
+def reported_errors(line: list[str] | None = None) -> Iterator[None]:
+    """Run a command's work; a known error becomes one red line on stderr and exit code 2. `line`: the command
+    as typed, for advice that repeats it."""
     from harness.cost import BUDGET_EXIT, BudgetReached
+    from harness.engines.base import DataParallelRefused
 
     try:
         yield
+    except DataParallelRefused as err:
+        from harness.cli.advice import data_parallel
+
+        _say(data_parallel(err, line) if line else str(err))
+        raise typer.Exit(2) from None
     except BudgetReached as err:
         console.print(f"[yellow]stopped:[/yellow] {escape(str(err))}", highlight=False, soft_wrap=True)
         raise typer.Exit(BUDGET_EXIT) from None

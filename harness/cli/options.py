@@ -178,7 +178,30 @@ def apply_later(cfg: BaseModel, later: dict[str, Any]) -> None:
         setattr(target, leaf, value)
 
 
-Loader = Callable[[str | None, dict[str, Any]], BaseModel]
+def typed_flags(options: list[Option], values: dict[str, Any]) -> list[str]:
+    """The arguments and flags the user typed (`values`: only those typed are set), spelled as a command line
+    spells them: advice that repeats the command (harness/cli/advice.py)."""
+    arguments: list[str] = []
+    flags: list[str] = []
+    for option in options:
+        value = values.get(option.param)
+        if value is None:
+            continue
+        items = list(value) if isinstance(value, list | tuple) else [value]
+        if option.flag.argument:
+            arguments += map(str, items)
+            continue
+        name = option.names[0].split("/")[0]
+        if option.kind is bool:
+            flags.append(name if value else "--no-" + name.removeprefix("--"))
+            continue
+        for item in items:
+            flags += [name, str(item)]
+    return [*arguments, *flags]
+
+
+# (the settings file's name, the typed flags as overrides, the command as typed) -> the config
+Loader = Callable[[str | None, dict[str, Any], list[str]], BaseModel]
 
 
 def command(
@@ -192,26 +215,32 @@ def command(
     file_param: str = "config",
     loader: Loader | None = None,
     pass_file: bool = False,
+    pass_line: bool = False,
 ) -> Callable[..., None]:
     """A typer command for `model`: its flags (`options_of`), a settings-file flag, and `own` flags that are the
     command's and no setting (they reach `handler` by name). It loads the config (typed flag > file > the
     model's default; `fixed` settings, such as the method a subcommand names, over all) and calls
-    `handler(cfg, **own_values)` (and the settings file's name, as `file_param`, with `pass_file`)."""
+    `handler(cfg, **own_values)` (and the settings file's name, as `file_param`, with `pass_file`; the command as
+    typed, as `line`, with `pass_line`)."""
     from harness.cli.errors import reported_errors
 
     options = [o for o in options_of(model) if o.dest.split(".")[0] not in (fixed or {})]
     options += [Option(o.name.removeprefix("--").replace("-", "_"), None, o, o.type or str, None, o.help or "",
                        o.panel) for o in own]  # fmt: skip
-    load = loader or (lambda path, given: load_config(path, given, model))
+    load = loader or (lambda path, given, line: load_config(path, given, model))
 
-    def run(**values: Any) -> None:
+    def run(ctx: typer.Context, **values: Any) -> None:
         path = values.pop(file_param)
-        with reported_errors():
+        line = ["harness", *ctx.command_path.split()[1:], *typed_flags(options, values)]
+        line += [f"--{file_param}", path] if path is not None else []
+        with reported_errors(line):
             overrides, later = overrides_from(options, values)
-            cfg = load(path, {**overrides, **(fixed or {})})
+            cfg = load(path, {**overrides, **(fixed or {})}, line)
             apply_later(cfg, later)
             own_values = {o.param: values[o.param] for o in options if o.dest is None}
-            handler(cfg, **own_values, **({file_param: path} if pass_file else {}))
+            handler(
+                cfg, **own_values, **({file_param: path} if pass_file else {}), **({"line": line} if pass_line else {})
+            )
 
     file_option = inspect.Parameter(
         file_param, inspect.Parameter.KEYWORD_ONLY, default=typer.Option(None, help=file_help), annotation=str | None
@@ -220,8 +249,9 @@ def command(
         inspect.Parameter(o.param, inspect.Parameter.KEYWORD_ONLY, default=o.typer_default(), annotation=_annotation(o))
         for o in options
     ]
-    run.__signature__ = inspect.Signature([*params, file_option])  # type: ignore[attr-defined]
-    run.__annotations__ = {p.name: p.annotation for p in [*params, file_option]}
+    context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
+    run.__signature__ = inspect.Signature([context, *params, file_option])  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in [context, *params, file_option]}
     run.__doc__ = doc
     return run
 

@@ -3,6 +3,7 @@ command's own: the decontamination gate and launching across processes."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import typer
@@ -43,13 +44,19 @@ def _bundled_recipes() -> str:
     return ", ".join(sorted(p.stem for p in folder.glob("*.yaml")))
 
 
-def _train(cfg: TrainConfig, num_processes, accelerate_config, allow_unchecked, recipe: str | None) -> None:
+def _train(
+    cfg: TrainConfig, num_processes, accelerate_config, allow_unchecked, recipe: str | None, line: list[str]
+) -> None:
+    from harness.cli.advice import without
     from harness.scale import distributed
 
     # The stage gates the resolved input (a flag or the recipe's `input:`), then trains here or launches N
     # processes (they run harness/cli/launched.py); the recipe's name goes in the provenance.
     scale = {"processes": num_processes, "accelerate_config": accelerate_config}
-    summary = run_stage("train", cfg, console, recipe=recipe, allow_unchecked=bool(allow_unchecked), **scale)
+    rerun = shlex.join([*without(line, "--input")[0], "--input", "DIR"])  # the gate's advice: on decontam's output
+    summary = run_stage(
+        "train", cfg, console, recipe=recipe, allow_unchecked=bool(allow_unchecked), rerun=rerun, **scale
+    )
     if not distributed.is_main():  # under accelerate launch, one process reports for all
         return
     table = Table(title=f"train {summary.method} summary", show_header=False)
@@ -66,10 +73,14 @@ def _train(cfg: TrainConfig, num_processes, accelerate_config, allow_unchecked, 
 
 
 def _load(method: str):
-    def load(recipe: str | None, overrides: dict) -> TrainConfig:
+    def load(recipe: str | None, overrides: dict, line: list[str]) -> TrainConfig:
         from harness.stages.train import load_train_config
 
-        return load_train_config(method, recipe, overrides)
+        def rerun(declared: str) -> str:
+            """The command as typed, with the method the recipe declares (`harness train METHOD ...`)."""
+            return shlex.join(["harness", "train", declared, *line[3:]])
+
+        return load_train_config(method, recipe, overrides, rerun)
 
     return load
 
@@ -85,6 +96,7 @@ for _method in TRAIN_METHODS:
             file_param="recipe",
             loader=_load(_method),
             pass_file=True,
+            pass_line=True,
             file_help=f"YAML recipe file or a bundled recipe ({_bundled_recipes()}); flags override it.",
         )  # fmt: skip
     )

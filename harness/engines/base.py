@@ -13,6 +13,7 @@ The same `SamplingParams` map onto each engine; an engine that cannot honour a p
 
 from __future__ import annotations
 
+import shlex
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -24,6 +25,20 @@ if TYPE_CHECKING:
 
 class UnsupportedParameter(ValueError):
     """A sampling parameter this engine cannot honour."""
+
+
+class DataParallelRefused(UnsupportedParameter):
+    """vLLM's offline engine runs one data-parallel rank per process: `size` ranks of the model at `model_path`
+    asked of one. The CLI turns it into the commands that do it (harness/cli/advice.py)."""
+
+    def __init__(self, size: int, model_path: str) -> None:
+        self.size, self.model_path = size, model_path
+        served = shlex.join(["vllm", "serve", model_path, "--data-parallel-size", str(size), "--port", "8000"])
+        super().__init__(
+            f"data_parallel_size {size}: vLLM's offline engine runs one data-parallel rank per process. Run the "
+            f"engine as {size} replicas on Ray instead (--ray auto --replicas {size}: one GPU each), or serve the "
+            f"model with `{served}` and use --engine openai --base-url http://127.0.0.1:8000/v1 --model {model_path}"
+        )
 
 
 class EngineError(RuntimeError):

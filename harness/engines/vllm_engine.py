@@ -24,13 +24,13 @@ from typing import Any
 
 from harness.engines.base import (
     Completion,
+    DataParallelRefused,
     Engine,
     EngineStream,
     Finished,
     Job,
     Request,
     SamplingParams,
-    UnsupportedParameter,
     render_with_template,
 )
 from harness.engines.context import ContextCheck
@@ -61,16 +61,11 @@ def vllm_engine_args(
 ) -> dict[str, Any]:
     """`vllm.LLM` keywords from our options, with the CPU defaults when vLLM runs on the CPU. The engine and
     `harness eval --engine vllm` (lm-eval's vllm model) build their `LLM` from the same keywords."""
+    if data_parallel_size > 1:  # vLLM 0.32 refuses LLM(data_parallel_size>1) in one process (before vLLM loads)
+        raise DataParallelRefused(data_parallel_size, model_path)
     quiet_vllm()
     from vllm.platforms import current_platform
 
-    if data_parallel_size > 1:
-        # vLLM 0.32 refuses LLM(data_parallel_size>1) in one process; say how to do it instead.
-        raise UnsupportedParameter(
-            "data_parallel_size > 1: vLLM's offline engine runs one data-parallel rank per process. Run one "
-            "`harness synth --shard I/N` per GPU (CUDA_VISIBLE_DEVICES=I), or serve the model with "
-            "`vllm serve --data-parallel-size N` and use --engine openai (README, 'Scaling out')"
-        )
     args: dict[str, Any] = {
         "model": model_path,
         "dtype": dtype,

@@ -9,6 +9,7 @@ row downstream of a decontam run is either marked or clean. The check must inclu
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,15 +95,17 @@ def require_checked(spec: str | Path, allow_unchecked: bool, rerun: str) -> Deco
     if not status.checked:
         raise InputError(
             f"{spec}: never checked against the eval sets (no `harness decontam` in its provenance). Run "
-            f"`harness decontam --input {spec} --against mmlu --output DIR`, then `{rerun}`, "
-            "or pass --allow-unchecked"
+            f"`{_decontam(spec)}`, then `{rerun}`, or pass --allow-unchecked"
         )
     if MMLU not in status.names:
         # decontam refuses its own output (already marked): the advice checks what that run read, again
         checked = status.checked_input or spec
         raise InputError(
             f"{spec}: checked against {', '.join(status.names)} but not mmlu, which `harness eval` runs; run "
-            f"`harness decontam --input {checked} --against mmlu --output DIR`, then `{rerun}`, "
-            "or pass --allow-unchecked"
+            f"`{_decontam(checked)}`, then `{rerun}`, or pass --allow-unchecked"
         )
     return status
+
+
+def _decontam(spec: str | Path) -> str:
+    return shlex.join(["harness", "decontam", "--input", str(spec), "--against", "mmlu", "--output", "DIR"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,7 +20,8 @@ import pyarrow.parquet as pq
 from rich.console import Console
 
 from harness.artifacts.reader import Artifact, open_artifact, refuse_inside
-from harness.artifacts.writer import PROVENANCE_KEY, ArtifactError
+from harness.artifacts.sources import CSV_SUFFIXES, JSONL_SUFFIXES, PARQUET_SUFFIXES, InputError
+from harness.artifacts.writer import META_DIR, PROVENANCE_KEY, ArtifactError
 from harness.config import ConfigError, PushConfig
 from harness.engines.cache import canonical_json
 from harness.evalsets.gate import CLEAN, DecontamStatus, require_checked
@@ -83,9 +85,11 @@ def push_dataset(
     limits = limits or FileLimits()
     if not REPO_ID.match(repo_id):
         raise ConfigError(f"--repo-id {repo_id!r}: expected OWNER/NAME, e.g. my-user/backfill-traces")
+    rerun = _rerun(repo_id, to_dir, private, revision, message, license)
+    _refuse_plain_rows(source, rerun)
     artifact = open_artifact(source)
     # An eval artifact is the eval set's own results, not training data: nothing to check it against.
-    gate = None if artifact.kind == "eval" else require_checked(source, allow_unchecked, _rerun(repo_id, to_dir))
+    gate = None if artifact.kind == "eval" else require_checked(source, allow_unchecked, rerun)
     if to_dir is not None:
         refuse_inside(Path(to_dir), [artifact], "--to-dir")
         folder = _empty_folder(Path(to_dir))
@@ -192,6 +196,33 @@ def _provenance(artifact: Artifact) -> dict:
     }
 
 
-def _rerun(repo_id: str, to_dir: str | None) -> str:
-    """The push command again, on a checked folder DIR (the refusal's advice)."""
-    return f"harness push DIR --repo-id {repo_id}" + (f" --to-dir {to_dir}" if to_dir else "")
+ROW_SUFFIXES = JSONL_SUFFIXES + CSV_SUFFIXES + PARQUET_SUFFIXES
+
+
+def _refuse_plain_rows(source: str, rerun: str) -> None:
+    """A user's own rows (a JSONL, CSV or Parquet file, a folder of Parquet files, a saved dataset): push publishes
+    artifacts, with their provenance and decontamination on the card; decontam makes one of any of those."""
+    path = Path(source).expanduser()
+    if path.is_dir():
+        rows = not (path / META_DIR).is_dir() and (
+            any(path.glob("*.parquet")) or any((path / f).is_file() for f in ("dataset_info.json", "dataset_dict.json"))
+        )
+    else:
+        rows = path.is_file() and path.suffix.lower() in ROW_SUFFIXES
+    if rows:
+        decontam = shlex.join(["harness", "decontam", "--input", source, "--against", "mmlu", "--output", "DIR"])
+        raise InputError(
+            f"{source}: not an artifact folder; push publishes artifacts (provenance and decontamination on the "
+            f"card). Run `{decontam}`, then `{rerun}`"
+        )
+
+
+def _rerun(
+    repo_id: str, to_dir: str | None, private: bool, revision: str | None, message: str | None, license: str
+) -> str:
+    """The push command again, its settings as given, on a checked folder DIR (the refusal's advice)."""
+    line = ["harness", "push", "DIR", "--repo-id", repo_id]
+    settings = {"--to-dir": to_dir, "--revision": revision, "--message": message}
+    line += [word for flag, value in settings.items() if value is not None for word in (flag, value)]
+    line += ["--private"] * private + (["--license", license] if license != "unknown" else [])
+    return shlex.join(line)

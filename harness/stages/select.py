@@ -158,9 +158,7 @@ def _check_conversational(cfg: SelectConfig, questions: Questions, texts: Texts)
     if cfg.mode != "pairs":
         line = ["harness", "select", "pairs", "--conversational", "--input", cfg.input, "--output", cfg.output]
         line += ["--judge", cfg.judge] if cfg.judge else []
-        raise ConfigError(
-            f"--conversational applies to pairs (best-of-n rows are chats already): `{shlex.join(line)}`"
-        )
+        raise ConfigError(f"--conversational applies to pairs (best-of-n rows are chats already): `{shlex.join(line)}`")
     first = next(questions.groups(), None)
     if first:
         _chat_prompt(first[0], texts)

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
@@ -60,18 +62,20 @@ def run_train(
     allow_unchecked: bool | None = None,
     processes: int | None = None,
     accelerate_config: str | None = None,
+    rerun: str | None = None,
 ) -> TrainSummary:
     """Train `cfg` (`recipe`: the recipe's name, for the provenance). `allow_unchecked` is the command's gate
     (`harness train` and a pipeline's train stage): False refuses input that `harness decontam` never checked
     against MMLU, True takes it and says so; None skips the gate (a loop trains on rows it generated itself).
-    `processes` > 1: train in that many processes (accelerate launch, `accelerate_config` its config file)."""
+    `processes` > 1: train in that many processes (accelerate launch, `accelerate_config` its config file).
+    `rerun`: the command again with its input written DIR, which the gate's refusal advises after decontam."""
     console = console or Console(stderr=True)
     if not distributed.is_main():
         console = Console(stderr=True, quiet=True)  # one process speaks for all of them
     if allow_unchecked is not None:
-        status = require_checked(
-            cfg.input, allow_unchecked, f"harness train {cfg.method} --input DIR --output {cfg.output}"
-        )
+        recipe_flag = ["--recipe", recipe] if recipe else []
+        again = ["harness", "train", cfg.method, *recipe_flag, "--input", "DIR", "--output", cfg.output]
+        status = require_checked(cfg.input, allow_unchecked, rerun or shlex.join(again))
         console.print(f"decontamination: {status.describe()}", highlight=False, soft_wrap=True)
     if (processes or 1) > 1 and not distributed.is_distributed():
         from harness.stages.train_launch import train_in_processes
@@ -309,8 +313,11 @@ def find_recipe(spec: str) -> Path:
     raise ConfigError(f"recipe {spec!r}: no such file, and not a bundled recipe ({', '.join(names)})")
 
 
-def load_train_config(method: str, recipe: str | None, overrides: dict[str, Any]) -> TrainConfig:
-    """The recipe (YAML), then the flags; a recipe written for another method is refused."""
+def load_train_config(
+    method: str, recipe: str | None, overrides: dict[str, Any], rerun: Callable[[str], str] | None = None
+) -> TrainConfig:
+    """The recipe (YAML), then the flags; a recipe written for another method is refused, advising
+    `rerun(declared method)` (the CLI: the command as typed, with that method), else the `method:` to set."""
     import yaml
 
     from harness.config import load_config
@@ -322,5 +329,6 @@ def load_train_config(method: str, recipe: str | None, overrides: dict[str, Any]
         except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError):
             declared = method  # an unreadable recipe: load_config says what is wrong with it
         if declared != method:
-            raise ConfigError(f"{path} is a {declared} recipe; run it with `harness train {declared}`")
+            how = f"run it with `{rerun(declared)}`" if rerun else f"set `method: {declared}` to run it"
+            raise ConfigError(f"{path} is a {declared} recipe; {how}")
     return load_config(path, {**overrides, "method": method}, TrainConfig)

@@ -147,11 +147,17 @@ def test_sft_mixce_with_frozen_embeddings_on_prompt_completion(tmp_path, default
 
 
 def test_dpo_through_the_cli_with_a_bundled_recipe_and_flags(tmp_path, default_model):
+    """Typed as `train rank` with a dpo recipe: refused, and the command it advises, run as printed, trains."""
     data, out = write_jsonl(tmp_path / "pairs.jsonl", pairs()), tmp_path / "dpo"
     flags = ["--max-steps", "2", "--batch-size", "4", "--max-length", "96", "--learning-rate", "1e-5", "--threads", "1"]
-    command = [sys.executable, "-m", "harness.cli", "train", "dpo", "-i", data, "-o", str(out), "--recipe", "star-dpo"]
-    command.append("--allow-unchecked")  # a hand-made file: never went through decontam
-    result = subprocess.run([*command, *flags], capture_output=True, text=True, timeout=600)
+    typed = ["train", "rank", "-i", data, "-o", str(out), "--recipe", "star-dpo", "--allow-unchecked", *flags]
+    refused = CliRunner().invoke(app, typed)  # --allow-unchecked: a hand-made file, never went through decontam
+    assert refused.exit_code == 2 and "is a dpo recipe" in refused.output, refused.output
+    advised = shlex.split(re.search(r"run it with `([^`]+)`", refused.output).group(1))
+    assert advised[:3] == ["harness", "train", "dpo"], advised
+    result = subprocess.run(
+        [sys.executable, "-m", "harness.cli", *advised[1:]], capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(out)  # stdout carries only the model folder
     assert (

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import shlex
+
 import polars as pl
 import pytest
 from typer.testing import CliRunner
@@ -86,8 +89,12 @@ def test_a_raw_prompt_task_cannot_give_conversational_pairs(tmp_path):
 
 def test_conversational_is_for_pairs_only(judged_chat):
     out = judged_chat.parent / "best"
-    with pytest.raises(ConfigError, match="applies to pairs"):
+    with pytest.raises(ConfigError, match="applies to pairs") as refused:
         run_select(SelectConfig(mode="best-of-n", input=str(judged_chat), output=str(out), conversational=True))
+    advised = shlex.split(re.search(r"`([^`]+)`", str(refused.value)).group(1))  # run as printed
+    assert advised[:3] == ["harness", "select", "pairs"], advised
+    done = CliRunner().invoke(app, advised[1:])
+    assert done.exit_code == 0, done.output
 
 
 def test_train_data_takes_them_for_dpo_and_refuses_them_for_rank(judged_chat):

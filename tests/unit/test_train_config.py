@@ -47,7 +47,7 @@ def test_flags_override_the_recipe():
 
 
 def test_a_recipe_for_another_method_is_refused():
-    with pytest.raises(ConfigError, match="is a rank recipe; run it with `harness train rank`"):
+    with pytest.raises(ConfigError, match="is a rank recipe; set `method: rank` to run it"):
         load_train_config("dpo", "memphis-rank", {"input": "x", "output": "y"})
 
 
