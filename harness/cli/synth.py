@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.table import Table
 
@@ -11,9 +13,18 @@ from harness.cli.options import command
 from harness.config import SynthConfig
 from harness.stages.registry import run_stage
 
+if TYPE_CHECKING:
+    from harness.stages.synth import SynthSummary
+
 
 def _synth(cfg: SynthConfig) -> None:
     summary = run_stage("synth", cfg, console)
+    console.print(summary_table(summary))
+    typer.echo(summary.output)  # stdout carries only the artifact path, for scripts
+    stop_if_budget(summary)
+
+
+def summary_table(summary: SynthSummary) -> Table:
     table = Table(title="synth summary", show_header=False)
     table.add_row("rows this run", f"{summary.rows_in} in -> {summary.rows_out} out")
     if summary.rows_skipped:
@@ -26,6 +37,13 @@ def _synth(cfg: SynthConfig) -> None:
     if summary.engine_errors:
         table.add_row(
             "engine errors", f"{summary.engine_errors} rows failed after every retry; run again to retry them"
+        )
+    if summary.context_overflows:
+        table.add_row(
+            "past the context",
+            f"{summary.context_overflows} rows: their prompt plus --max-tokens does not fit the model's context, and "
+            "a rerun fails them again; shorten those input rows, or lower --max-tokens (vllm: raise --max-model-len) "
+            "into a new --output (each row's rejection_reason gives its size)",
         )
     if "requests" in (usage := summary.engine_usage):  # a remote engine's own counts
         table.add_row(
@@ -43,9 +61,7 @@ def _synth(cfg: SynthConfig) -> None:
     table.add_row("artifact", f"{summary.output}/*.parquet: {summary.artifact_rows} rows, {share:.0%} valid")
     if summary.pairs_output:
         table.add_row("pairs", f"{summary.pairs_output}/*.parquet: {summary.pairs} (correct, incorrect) pairs")
-    console.print(table)
-    typer.echo(summary.output)  # stdout carries only the artifact path, for scripts
-    stop_if_budget(summary)
+    return table
 
 
 synth = command(

@@ -13,6 +13,7 @@ from harness.config.base import (
     load_config,
     parse_column_flags,
     parse_size,
+    read_option_files,
     split_commas,
 )
 from harness.config.commands import (
@@ -48,5 +49,5 @@ __all__ = [
     "LineageConfig", "LoopConfig", "LoopJudgeSettings", "LoopSettings", "OpenAIOptions", "PeftSettings",
     "PushConfig", "RayOptions", "ReportConfig", "RescoreConfig", "SamplingOverrides", "SelectConfig", "StrictModel", "SynthConfig",
     "ThoughtRankingConfig", "TrainConfig", "VLLMOptions", "load_config", "parse_column_flags", "parse_size",
-    "split_commas",
+    "read_option_files", "split_commas",
 ]  # fmt: skip

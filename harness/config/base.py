@@ -57,6 +57,18 @@ UNITS = {"b": 1, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
 UNITS.update(kb=10**3, mb=10**6, gb=10**9, tb=10**12)
 
 
+def read_option_files(task_options: dict[str, Any]) -> dict[str, Any]:
+    """A task's options, with `@FILE` values read from the file (long prompts live in files)."""
+    options = dict(task_options)
+    for key, value in options.items():
+        if isinstance(value, str) and value.startswith("@"):
+            try:
+                options[key] = Path(value[1:]).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as err:
+                raise ConfigError(f"task_options.{key}: cannot read {value[1:]} ({err})") from err
+    return options
+
+
 def parse_size(value: int | str) -> int:
     """Bytes from an int or a size such as `256MiB` or `1.5GB`."""
     if isinstance(value, int):

@@ -18,6 +18,14 @@ from harness.engines.base import Request
 
 # `fit` returns this kind of answer: the prompt's token ids, or why the request cannot run
 Fit = tuple[list[int] | None, str | None]
+# Every refusal's reason starts so: a row that failed for it fails again on a rerun with the same settings.
+TOO_LONG = "prompt too long for the context"
+OVERFLOW = "context_overflow"  # the verdict of such a row (the synth stage's; `engine_error` for other failures)
+
+
+def is_overflow(error: str | None) -> bool:
+    """Whether a failed request's reason is this check's refusal (not a failure a rerun may not meet again)."""
+    return error is not None and error.startswith(TOO_LONG)
 
 
 def content_chars(request: Request) -> int:
@@ -61,8 +69,8 @@ class ContextCheck:
         room = self.context - max_tokens  # tokens left for the prompt
         if room < 1:
             return None, (
-                f"max_tokens is {max_tokens} and the model's context is {self.context} tokens: no room for the "
-                f"prompt; {self.advice}"
+                f"{TOO_LONG}: max_tokens is {max_tokens} and the model's context is {self.context} tokens, which "
+                f"leaves no room for the prompt; {self.advice}"
             )
         bound = room * self.max_chars_per_token  # characters that `room` tokens can hold at most
         if (chars := content_chars(request)) > bound:
@@ -81,6 +89,6 @@ class ContextCheck:
 
     def _too_long(self, size: str, max_tokens: int) -> str:
         return (
-            f"prompt too long for the context: the prompt is {size}, plus max_tokens {max_tokens}, and the model's "
+            f"{TOO_LONG}: the prompt is {size}, plus max_tokens {max_tokens}, and the model's "
             f"context is {self.context} tokens; {self.advice}"
         )

@@ -30,7 +30,7 @@ from rich.console import Console
 
 from harness.artifacts.groups import open_questions
 from harness.artifacts.writer import ArtifactWriter, base_provenance, generated_by
-from harness.config import ConfigError, JudgeConfig
+from harness.config import ConfigError, JudgeConfig, read_option_files
 from harness.cost import Ledger, Prices
 from harness.engines import ENGINES
 from harness.engines.base import SamplingParams
@@ -48,7 +48,6 @@ from harness.stages.judge_questions import (
 )
 from harness.stages.judge_summary import JudgeSummary, artifact_tallies
 from harness.stages.replicas import ReplicaJob, run_on_replicas
-from harness.stages.synth import read_option_files
 from harness.stages.task_run import first_task, folder_run, make_task, refuse_without_first
 from harness.stages.usefulness import run_usefulness
 from judges.llm_judges import LLMJudge, PairwiseJudge, RankJudge, ScoreJudge
@@ -89,7 +88,9 @@ def run_judge(cfg: JudgeConfig, console: Console | None = None) -> JudgeSummary:
     inputs = open_questions(cfg.input, split=cfg.split, group=grouped)
     in_schema, upstream = inputs.schema, inputs.upstream
     _check_fit(cfg, judges, upstream.get("task"))
-    format_task, task_options = _format_task(Path(cfg.input).expanduser(), in_schema.names, upstream) if FORMAT in judges else ({}, {})
+    format_task, task_options = (
+        _format_task(Path(cfg.input).expanduser(), in_schema.names, upstream) if FORMAT in judges else ({}, {})
+    )
     source = SourceColumns(cfg.source, upstream)
     columns = resolve_columns(cfg, judges, in_schema.names, source)
     llm = _llm_judges(cfg, judges)

@@ -25,12 +25,11 @@ import pyarrow as pa
 
 from harness.artifacts.reader import Artifact, input_label, made_from, made_from_chain
 from harness.artifacts.schemas import VERDICT, verdict_fields
-from harness.config import ConfigError, JudgeConfig
+from harness.config import ConfigError, JudgeConfig, read_option_files
 from harness.engines.base import SamplingParams
 from harness.engines.stream_loop import run_record
 from harness.stages.judge_columns import SourceColumns, resolve_columns
 from harness.stages.judge_questions import QuestionJudging
-from harness.stages.synth import read_option_files
 from harness.stages.task_run import TaskRun, first_task, make_task, refuse_without_first, task_run
 from judges.format_check import check_row
 from judges.registry import FORMAT, LLM_JUDGES, VERIFIERS, column_name, missing_package

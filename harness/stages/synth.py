@@ -7,8 +7,9 @@ every `--shard-rows` rows or `--commit-seconds`, a record's rows always in one s
 the records not yet committed (their completions stay in the generation cache) and a rerun with the same
 output folder skips every record already written. Shards hold records in the order they finished, each shard
 sorted by `source_index`. A request the engine failed for good (a remote server that kept erroring) becomes
-rows with an `engine_error` verdict; a rerun generates those records again and puts their new rows in place of
-the failed ones.
+rows with an `engine_error` verdict (`context_overflow` for a prompt past the model's context, counted apart: a
+rerun with the same settings fails it again); a rerun generates those records again and puts their new rows in
+place of the failed ones.
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ from rich.console import Console
 from harness.artifacts.schemas import Verdict, to_table, traces_schema, verdict_fields
 from harness.artifacts.sources import SourceRow, open_source
 from harness.artifacts.writer import ArtifactWriter, base_provenance
-from harness.config import ConfigError, SynthConfig
+from harness.config import ConfigError, SynthConfig, read_option_files
 from harness.cost import BudgetStop, Ledger
 from harness.engines import ENGINES
 from harness.engines.base import SamplingParams
+from harness.engines.context import OVERFLOW, is_overflow
 from harness.engines.generation_config import with_generation_config
 from harness.engines.models import ResolvedModel, resolve_engine_model
 from harness.engines.session import EngineSession, usage_delta
@@ -57,6 +59,7 @@ class SynthSummary:
     valid: int = 0
     rejected_inputs: int = 0
     engine_errors: int = 0  # rows whose request failed for good; a rerun retries them
+    context_overflows: int = 0  # rows whose prompt plus max_tokens passes the model's context: a rerun fails them too
     retried_rows: int = 0  # rows of earlier failed requests handled again by this run
     cache_hits: int = 0
     generated_tokens: int = 0
@@ -88,6 +91,8 @@ class SynthSummary:
             else:
                 if row.get("finish_reason") is None:  # rejected before any generation
                     self.rejected_inputs += 1
+                elif row["finish_reason"] == "error" and row["rejection_reason"].startswith(OVERFLOW):
+                    self.context_overflows += 1
                 elif row["finish_reason"] == "error":
                     self.engine_errors += 1
                 reason = row["rejection_reason"].split(":")[0]
@@ -298,7 +303,8 @@ def synth_record(task: Task, row: SourceRow, required: dict[str, str], params) -
     for variant, first_samples, final_samples in zip(variants, firsts, finals, strict=True):
         for first, final in zip(first_samples, final_samples, strict=True):
             if final.is_error:  # nothing to parse: the inputs as given and the reason
-                fields, verdicts = task.rejected(values), [Verdict("engine_error", False, final.error or "")]
+                failure = OVERFLOW if is_overflow(final.error) else "engine_error"
+                fields, verdicts = task.rejected(values), [Verdict(failure, False, final.error or "")]
             else:
                 fields, verdicts = task.parse(values, final, variant=variant, first=first if task.two_step else None)
             out.append(
@@ -366,18 +372,6 @@ def _expected_rows(count: int | None, limit: int | None, shard, done: int) -> in
     if shard is not None:
         rows = round(rows / shard[1])  # the hash split is even in expectation; the bar shows an estimate
     return max(rows - done, 0)
-
-
-def read_option_files(task_options: dict[str, Any]) -> dict[str, Any]:
-    """The task's options, with `@FILE` values read from the file (long prompts live in files)."""
-    options = dict(task_options)
-    for key, value in options.items():
-        if isinstance(value, str) and value.startswith("@"):
-            try:
-                options[key] = Path(value[1:]).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as err:
-                raise ConfigError(f"task_options.{key}: cannot read {value[1:]} ({err})") from err
-    return options
 
 
 def _model_sampling(cfg: SynthConfig, task: Task, model: ResolvedModel, params: SamplingParams):

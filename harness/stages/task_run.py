@@ -19,8 +19,7 @@ import yaml
 
 from harness.artifacts.reader import Artifact, input_label, made_from_chain, open_artifact
 from harness.artifacts.writer import META_DIR, PART_RE
-from harness.config import ConfigError
-from harness.stages.synth import read_option_files
+from harness.config import ConfigError, read_option_files
 from tasks import get_task
 from tasks.base import Task
 
