@@ -49,7 +49,9 @@ def _judge(cfg: JudgeConfig) -> None:
 judge = command(
     JudgeConfig,
     _judge,
-    """Judge every row of an artifact: verifiers and LLM judges add judge_<NAME>_score/_reason columns.
+    """Judge every row of an artifact or of your own rows (any input synth reads): verifiers and LLM judges add
+    judge_<NAME>_score/_reason columns. In a file of your own, --col group=COLUMN makes a question of the rows
+    that share COLUMN.
 
     Example: harness judge --input runs/star --judge exact,math,reasoning-gym --output runs/star-judged
     """,
@@ -108,7 +110,10 @@ def _select(cfg: SelectConfig) -> None:
 select = command(
     SelectConfig,
     _select,
-    """Training rows from a judged artifact: the best answer per question, or (correct, incorrect) pairs.
+    """Training rows from judged rows: the best answer per question, or (correct, incorrect) pairs.
+
+    The input is harness judge's output, or your own rows with a judge_<NAME>_score column (--col group=,
+    prompt=, response= map its columns).
 
     Example: harness select best-of-n --input runs/variants-judged --judge rank --output runs/sft
     """,
