@@ -90,7 +90,22 @@ def resolve_columns(
             )
         if found is not None:
             resolved[logical] = found
+    _refuse_self_comparison(cfg, resolved)
     return resolved
+
+
+def _refuse_self_comparison(cfg: JudgeConfig, resolved: dict[str, Column]) -> None:
+    """A prediction read from the gold's own column scores every row right: a user's file whose gold is named
+    `answer` (the prediction's first default) would otherwise pass every row."""
+    prediction, gold = resolved.get("prediction"), resolved.get("gold")
+    if prediction is None or prediction != gold:
+        return
+    others = [c for c in DEFAULT_COLUMNS["prediction"] if c != prediction.name]
+    raise ConfigError(
+        f"{cfg.input}: the prediction and the gold would both be read from column {prediction.describe()!r}, so "
+        f"every row would match; name the model's answer with --col prediction=COLUMN (such as "
+        f"{' or '.join(others)}) and the gold with --col gold=COLUMN"
+    )
 
 
 def _locate(logical: str, given: str | None, present: list[str], source: SourceColumns) -> Column | None:

@@ -98,6 +98,18 @@ def test_a_missing_column_names_the_flag_that_maps_it(tmp_path):
     result = CliRunner().invoke(app, ["select", "pairs", "--input", str(bare), "--output", str(tmp_path / "o")])
     assert result.exit_code == 2 and "no column for the prompt" in result.output, result.output
     assert "--col prompt=COLUMN" in result.output, result.output
+    named_answer = tmp_path / "answer.jsonl"  # the gold in a column named like the prediction's first default
+    named_answer.write_text(
+        "".join(json.dumps({"completion": r["completion"], "answer": r["gold"]}) + "\n" for r in ROWS)
+    )
+    with pytest.raises(ConfigError, match=r"prediction and the gold would both be read from column 'answer'"):
+        run_judge(JudgeConfig(input=str(named_answer), output=str(tmp_path / "n"), judges=["exact"],
+                              columns={"gold": "answer"}))  # fmt: skip
+    fixed = {"gold": "answer", "prediction": "completion"}  # what the refusal says to add
+    summary = run_judge(
+        JudgeConfig(input=str(named_answer), output=str(tmp_path / "n"), judges=["exact"], columns=fixed)
+    )
+    assert summary.rows == 4 and pl.read_parquet(tmp_path / "n" / "*.parquet")["judge_exact_score"].sum() == 2
     shuffled = tmp_path / "shuffled.jsonl"
     shuffled.write_text("".join(json.dumps(ROWS[i]) + "\n" for i in (0, 2, 1, 3)))
     with pytest.raises(InputError, match=r"row 2: .* not next to each other.*sort the input by question"):
