@@ -6,7 +6,7 @@ the sum over the artifact's shards: rows lost with an uncommitted shard are neve
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
@@ -20,6 +20,7 @@ class JudgeTally:
     swap_pairs: int = 0  # pairwise: comparisons whose two orders were both read
     swap_agreed: int = 0  # ... of which the two orders named the same winner (or both a tie)
     requests: int = 0  # judge requests (cache hits included: the run's cost when nothing is cached)
+    context_overflow: int = 0  # LLM judges: rows left unscored, their request past the model's context
     histogram: dict[str, int] = field(default_factory=dict)
 
     def add_score(self, score: float | None) -> None:
@@ -30,7 +31,7 @@ class JudgeTally:
             self.histogram[key] = self.histogram.get(key, 0) + 1
 
     def merge(self, other: JudgeTally) -> None:
-        for name in ("rows", "scored", "unparsable", "ties", "swap_pairs", "swap_agreed", "requests"):
+        for name in COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for key, count in other.histogram.items():
             self.histogram[key] = self.histogram.get(key, 0) + count
@@ -56,7 +57,11 @@ class JudgeTally:
             else None,
             "score_histogram": dict(sorted(self.histogram.items(), key=lambda kv: float(kv[0]))),
             "requests": self.requests,
+            "context_overflow": self.context_overflow,
         }
+
+
+COUNTS = tuple(f.name for f in fields(JudgeTally) if f.type == "int")  # what `merge` adds up
 
 
 def describe(summary: dict[str, Any]) -> str:
@@ -72,4 +77,6 @@ def describe(summary: dict[str, Any]) -> str:
         line += f", {summary['ties']} ties"
     if summary["position_swap_agreement"] is not None:
         line += f", swap agreement {summary['position_swap_agreement']:.0%}"
+    if past := summary.get("context_overflow"):  # absent from summaries written before it was counted
+        line += f", {past} past the model's context"
     return line

@@ -5,6 +5,8 @@ Their flags are JudgeConfig's, RescoreConfig's, SelectConfig's and DecontamConfi
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.table import Table
 
@@ -14,11 +16,20 @@ from harness.cli.options import command
 from harness.config import DecontamConfig, JudgeConfig, RescoreConfig, SelectConfig
 from harness.stages.registry import run_stage
 
+if TYPE_CHECKING:
+    from harness.stages.judge_summary import JudgeSummary
+
 
 def _judge(cfg: JudgeConfig) -> None:
+    summary = run_stage("judge", cfg, console)
+    console.print(judge_table(summary))
+    typer.echo(summary.output)  # stdout carries only the artifact path, for scripts
+    stop_if_budget(summary)
+
+
+def judge_table(summary: JudgeSummary) -> Table:
     from judges.calibration import describe as describe_judge
 
-    summary = run_stage("judge", cfg, console)
     table = Table(title="judge summary", show_header=False)
     line = f"{summary.rows} rows of {summary.questions} questions"
     if summary.rows_skipped:
@@ -26,6 +37,15 @@ def _judge(cfg: JudgeConfig) -> None:
     table.add_row("this run", line)
     if summary.failed_questions:
         table.add_row("failed", f"{summary.failed_questions} questions (engine errors): a rerun judges them again")
+    if summary.context_overflow_questions:
+        table.add_row(
+            "past the context",
+            f"{summary.context_overflow_questions} questions: a judge request (its prompt, with the answers, plus "
+            "--max-tokens) does not fit the judge model's context, so those rows' judge_<NAME>_score is null and "
+            "its reason gives the sizes; a rerun skips them (it would be refused again). To judge them, shorten "
+            "those answers, or judge into a new --output with a lower --max-tokens or a judge --model with a "
+            "longer context (vllm: a higher --max-model-len)",
+        )
     if summary.requests:
         table.add_row(
             "judge requests",
@@ -41,9 +61,7 @@ def _judge(cfg: JudgeConfig) -> None:
             "format judged with", f"{run['task']}, task options {run['task_options']} from {run['task_options_from']}"
         )
     table.add_row("artifact", f"{summary.output}/*.parquet; calibration: {summary.summary_file}")
-    console.print(table)
-    typer.echo(summary.output)  # stdout carries only the artifact path, for scripts
-    stop_if_budget(summary)
+    return table
 
 
 judge = command(

@@ -7,6 +7,9 @@ looks at characters first, as vLLM's server does: no token is longer than the vo
 text longer than that times the room left cannot fit, and is refused before it is rendered or tokenized (a
 12M-character prompt would otherwise take gigabytes to tokenize and then ask the model for far more to attend
 over). Only texts that may fit are tokenized, so tokenizing costs at most the context's worth of characters.
+
+The openai engine cannot know a server's context: the server checks, and `server_overflow` reads its refusal
+(an error code, else its words) into the same kind of reason, so every engine's such rows are `is_overflow`.
 """
 
 from __future__ import annotations
@@ -23,9 +26,38 @@ TOO_LONG = "prompt too long for the context"
 OVERFLOW = "context_overflow"  # the verdict of such a row (the synth stage's; `engine_error` for other failures)
 
 
+# A server's own refusal of a prompt past its context: OpenAI's and llama.cpp's error codes, else the words of
+# vLLM ("This model's maximum context length is ..."), SGLang, llama.cpp and hosted APIs. Lower case.
+SERVER_CODES = frozenset({"context_length_exceeded", "exceed_context_size_error", "string_above_max_length"})
+SERVER_WORDS = (
+    "maximum context length",
+    "context length exceeded",
+    "longer than the model's context length",
+    "longer than the maximum model length",
+    "exceeds the available context size",
+    "prompt is too long",
+    "input is too long",
+)
+SERVER_ADVICE = (
+    "shorten the input, lower --max-tokens, or serve the model with a longer context (vllm: --max-model-len)"
+)
+
+
 def is_overflow(error: str | None) -> bool:
-    """Whether a failed request's reason is this check's refusal (not a failure a rerun may not meet again)."""
+    """Whether a failed request's reason is a refusal for its length (by this check or the server): a rerun
+    with the same settings fails it again, unlike an engine error."""
     return error is not None and error.startswith(TOO_LONG)
+
+
+def server_overflow(status: int, code: object, message: str) -> str | None:
+    """A remote server's answer as a context refusal's reason (starting with TOO_LONG, so `is_overflow` knows
+    it), or None when the answer is some other error. By the error code where the server sends one, else by
+    its message; only a 4xx answer: the request itself, not the server, is at fault."""
+    if not 400 <= status < 500:
+        return None
+    if str(code or "").lower() not in SERVER_CODES and not any(w in message.lower() for w in SERVER_WORDS):
+        return None
+    return f"{TOO_LONG}: the server refused it (HTTP {status}: {message}); {SERVER_ADVICE}"
 
 
 def content_chars(request: Request) -> int:

@@ -9,7 +9,9 @@
 - 429, 408/409, 5xx, timeouts and dropped connections are retried with jittered exponential backoff, never
   sooner than the server's `Retry-After`. A request that still fails comes back as `Completion.failed` rows
   (the stage writes them with an `engine_error` verdict and a rerun retries them). A bad key, a forbidden
-  or unknown model stop the run with `EngineError`: retrying cannot fix them.
+  or unknown model stop the run with `EngineError`: retrying cannot fix them. The server's refusal of a prompt
+  past its context (by OpenAI's `context_length_exceeded` code, else the message: `engines/context.py`) fails
+  that request at once, never retried, as a `context_overflow` row.
 - The API key is read from the environment variable named by `api_key_env` and is kept only by the client:
   it is redacted from every message this engine records or logs.
 """
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.engines.base import Completion, Engine, EngineError, EngineStream, Finished, Job, Request, SamplingParams
+from harness.engines.context import server_overflow
 from harness.engines.limits import RETRY_STATUS, RetryPolicy, TokenBucket, parse_retry_after
 from harness.engines.openai_payloads import choice_logprobs, choice_text, public_url, server_sampling, split_tokens
 
@@ -170,6 +173,9 @@ class OpenAIEngine(Engine):
             except self._openai.APIStatusError as err:
                 if err.status_code in (401, 403, 404):
                     raise EngineError(self._describe_fatal(err)) from None
+                if too_long := self._past_context(err):  # at once: a retry or a rerun is refused again
+                    self.usage.failed += 1
+                    return Completion.failed(too_long, params.n)
                 if err.status_code not in RETRY_STATUS:  # the request itself is wrong: retrying repeats it
                     return self._give_up(self._redact(str(err)), params)
                 wait_at_least = parse_retry_after(err.response.headers)
@@ -190,6 +196,12 @@ class OpenAIEngine(Engine):
         self.usage.failed += 1
         log.warning("request failed for good (%s); it becomes an error row, and a rerun retries it", reason)
         return Completion.failed(reason, params.n)
+
+    def _past_context(self, err) -> str | None:
+        """The server's refusal of a prompt past its context, as a `context_overflow` row's reason; else None."""
+        body = err.body if isinstance(err.body, dict) else {}
+        message = body.get("message") if isinstance(body.get("message"), str) else str(err)
+        return server_overflow(err.status_code, body.get("code"), self._redact(message))
 
     def _describe_fatal(self, err) -> str:
         hint = {

@@ -14,6 +14,7 @@ from typing import Any
 from harness.artifacts.schemas import to_table
 from harness.artifacts.writer import ArtifactWriter
 from harness.engines.base import SamplingParams
+from harness.engines.context import OVERFLOW, is_overflow
 from harness.engines.stream_loop import Ask, RecordRun
 from harness.stages.judge_columns import Column, row_values
 from harness.stages.judge_summary import JudgeSummary
@@ -28,12 +29,14 @@ from tasks.base import Task
 
 @dataclass
 class JudgedQuestion:
-    """One question's judged rows and, per judge, their tally; no rows when a judge request failed for good."""
+    """One question's judged rows and, per judge, their tally; no rows when a judge request failed for good.
+    `past_context`: the LLM judges whose request did not fit the model's context (their scores are null)."""
 
     rows: list[dict[str, Any]]
     tallies: dict[str, JudgeTally]
     requests: int
     failed: bool = False
+    past_context: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -51,15 +54,16 @@ class QuestionJudging:
     def record(self, group: list[dict[str, Any]]) -> RecordRun[JudgedQuestion]:
         """One question (`group`: its rows): its LLM judges' requests (each round of every judge at once), then
         the verifiers. A question with a failed judge request asks no more and returns no rows (it is not
-        committed)."""
+        committed); a judge whose request is past the model's context gives its rows a null score and says why
+        (committed: a rerun would be refused again)."""
         rows = [{**row, "candidate_idx": i} for i, row in enumerate(group)]
         values = [row_values(row, self.columns, self.lookup) for row in rows]
         tallies = {name: JudgeTally(kind) for name, kind in tally_kinds(self.judges, self.llm).items()}
-        requests = 0
+        requests, past = 0, []
         if self.llm:
-            requests = yield from _llm_judging(rows, values, self.llm, self.params, tallies)
-            if requests < 0:
-                return JudgedQuestion([], {}, -requests, failed=True)
+            requests, failed, past = yield from _llm_judging(rows, values, self.llm, self.params, tallies)
+            if failed:
+                return JudgedQuestion([], {}, requests, failed=True)
         for name in self.judges:
             if name in self.llm:
                 continue
@@ -69,7 +73,7 @@ class QuestionJudging:
                 tally.add_score(checked.score)
                 tally.unparsable += checked.unparsable
                 _put(row, name, checked.score, checked.reason)
-        return JudgedQuestion(rows, tallies, requests)
+        return JudgedQuestion(rows, tallies, requests, past_context=past)
 
 
 def tally_kinds(judges: list[str], llm: dict[str, LLMJudge]) -> dict[str, str]:
@@ -86,6 +90,7 @@ def count_question(summary: JudgeSummary, question: JudgedQuestion) -> bool:
         return False
     summary.questions += 1
     summary.rows += len(question.rows)
+    summary.context_overflow_questions += bool(question.past_context)
     return True
 
 
@@ -133,31 +138,45 @@ def _task(name: Any, options: dict[str, Any]) -> Task:
 
 def _llm_judging(rows, values, llm, params, tallies):
     """Every LLM judge on one question, round by round (a step asks every judge's next round). Returns the
-    number of requests sent, negated when one failed for good (the question's results are then dropped)."""
+    number of requests sent, whether one failed for good (the question's results are then dropped), and the
+    judges whose request was past the model's context (they ask no more; their rows get a null score)."""
     candidates = [_candidate(row, v) for row, v in zip(rows, values, strict=True)]
     states = [(name, judge.start(candidates)) for name, judge in llm.items()]
+    past: dict[str, str] = {}  # judge -> the refusal's reason
     sent = 0
     while True:
-        asked = [(state, state.requests()) for _, state in states]
-        asks = [Ask(r, params) for _, rs in asked for r in rs]
+        asked = [(name, state, state.requests()) for name, state in states if name not in past]
+        asks = [Ask(r, params) for _, _, rs in asked for r in rs]
         if not asks:
             break
         sent += len(asks)
         replies = iter((yield asks))
-        for state, rs in asked:
+        for name, state, rs in asked:
             if rs:
                 answers = [next(replies)[0] for _ in rs]
-                if any(c.is_error for c in answers):
-                    return -sent
-                state.receive([c.text for c in answers])
+                errors = [c.error for c in answers if c.is_error]
+                if errors and all(is_overflow(e) for e in errors):
+                    past[name] = errors[0]
+                elif errors:
+                    return sent, True, []
+                else:
+                    state.receive([c.text for c in answers])
     for name, state in states:
         tally = tallies[column_name(name)]
+        if name in past:
+            tally.merge(state.tally)  # the requests it sent
+            tally.context_overflow += len(rows)
+            extra = {f.name: None for f in llm[name].extra_fields}
+            for row in rows:
+                tally.add_score(None)
+                _put(row, name, None, f"{OVERFLOW}: {past[name]}", extra)
+            continue
         results = state.results()  # reading the last replies counts the unparsable ones: before the merge
         tally.merge(state.tally)
         for row, result in zip(rows, results, strict=True):
             tally.add_score(result.score)
             _put(row, name, result.score, result.reason, result.extra)
-    return sent
+    return sent, False, list(past)
 
 
 def _candidate(row: dict[str, Any], values: dict[str, Any]) -> Candidate:

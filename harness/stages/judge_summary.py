@@ -25,6 +25,7 @@ class JudgeSummary:
     rows_skipped: int = 0  # already judged by an earlier run
     requests: int = 0  # LLM judge requests sent by this run (cache hits included)
     failed_questions: int = 0  # left out after a judge request failed for good; a rerun judges them again
+    context_overflow_questions: int = 0  # committed with null LLM scores: a judge request was past the context
     cache_hits: int = 0
     generated_tokens: int = 0
     seconds: float = 0.0

@@ -15,6 +15,7 @@ identity): one output never mixes two versions.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,9 @@ import pyarrow as pa
 from rich.console import Console
 
 from harness.artifacts.reader import open_artifact, row_chunks
+from harness.artifacts.sources import InputError, open_source
 from harness.artifacts.writer import (
+    META_DIR,
     ArtifactWriter,
     base_provenance,
     generated_by,
@@ -32,6 +35,7 @@ from harness.artifacts.writer import (
 )
 from harness.config import ConfigError, RescoreConfig
 from harness.progress import StageProgress
+from harness.stages.judge_columns import DEFAULT_COLUMNS
 from harness.stages.rescore_verdicts import PASS_SCORE, PREFIX, Tally, make_rescorer
 from reports.rescore import RESCORE_FILE  # in DIR itself, as judge_summary.json: `harness report DIR` shows it
 
@@ -60,6 +64,7 @@ class RescoreSummary:
 
 def run_rescore(cfg: RescoreConfig, console: Console | None = None) -> RescoreSummary:
     console = console or Console(stderr=True)
+    _refuse_plain_rows(cfg.input)
     artifact = open_artifact(cfg.input)
     if Path(cfg.output).resolve().is_relative_to(artifact.path.resolve()):
         raise ConfigError(f"--output {cfg.output}: is the input artifact or inside it; give it a folder of its own")
@@ -103,6 +108,38 @@ def run_rescore(cfg: RescoreConfig, console: Console | None = None) -> RescoreSu
         _sum_flips(summary, writer.shards(), cfg.examples, rescorer)
     write_json_atomic(Path(summary.report_file), _report(summary, artifact.path, rescorer.task_run))
     return summary
+
+
+def _refuse_plain_rows(spec: str) -> None:
+    """A user's own rows (a file, a folder the harness did not write) hold no stored verdicts to compare with:
+    refused, saying so and giving the `harness judge` command that verifies them instead."""
+    path = Path(spec).expanduser()
+    if not (path.is_file() or (path.is_dir() and not (path / META_DIR).is_dir())):
+        return
+    try:
+        names = open_source(spec, {}).columns
+    except InputError:
+        return  # not rows either: open_artifact says what the folder lacks
+    out = path.parent / f"{path.stem if path.is_file() else path.name}-judged"
+    command = f"harness judge --input {shlex.quote(spec)}"
+    prediction = next((c for c in DEFAULT_COLUMNS["prediction"] if c in names), None)
+    gold = next((c for c in DEFAULT_COLUMNS["gold"] if c in names), None)
+    if "task" in names:  # rows a harness synth run made: `format` runs their task's parse again, as rescore does
+        advice = f"{command} --judge format --output {shlex.quote(str(out))}"
+    elif prediction and gold:
+        cols = f"--col prediction={shlex.quote(prediction)} --col gold={shlex.quote(gold)}"
+        advice = f"{command} --judge exact {cols} --output {shlex.quote(str(out))}"
+    else:
+        advice = (
+            f"{command} --judge exact --col prediction=COLUMN --col gold=COLUMN --output {shlex.quote(str(out))} "
+            f"with the columns of the answers and of the right answers among its columns: {', '.join(names)}"
+        )
+    raise ConfigError(
+        f"{spec}: is not a harness artifact folder, and rescore needs one: it re-runs the verifiers of the synth or "
+        f"judge run that made the rows, with that run's options, as the artifact's shards record them (their "
+        f"provenance), and compares the new verdicts with the stored ones. To verify these rows, judge them: "
+        f"`{advice}`"
+    )
 
 
 def _sum_flips(summary: RescoreSummary, shards: list[Path], keep: int, rescorer) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from harness.engines.base import Request, SamplingParams
+from harness.engines.context import is_overflow
 
 pytestmark = pytest.mark.slow
 
@@ -114,4 +115,4 @@ def test_a_request_past_the_context_fails_alone(any_engine):
     huge = chat("1 + " * 3_000_000)
     out = any_engine.generate([chat("Say hi."), huge, chat("Name a colour.")], SamplingParams(max_tokens=4, n=2))
     assert all(c.finish_reason in ("stop", "length") for c in out[0] + out[2])
-    assert len(out[1]) == 2 and all(c.is_error and "context" in c.error for c in out[1]), out[1][0].error
+    assert len(out[1]) == 2 and all(c.is_error and is_overflow(c.error) for c in out[1]), out[1][0].error

@@ -55,6 +55,7 @@ def test_calibration_summary_follows_the_contract(tmp_path):
         "position_swap_agreement": None,
         "score_histogram": {"0": 3, "1": 3},
         "requests": 0,
+        "context_overflow": 0,  # LLM judges: rows whose request did not fit the model's context
     }
 
 

@@ -84,3 +84,18 @@ def test_usage_counts_requests_and_tokens():
     assert usage.to_dict() == {
         "requests": 2, "retries": 0, "failed": 0, "prompt_tokens": 3000, "completion_tokens": 500,
     }  # fmt: skip
+
+
+def test_a_servers_context_refusal_is_read_by_its_code_else_its_words():
+    from harness.engines.context import is_overflow, server_overflow
+
+    vllm = (
+        "This model's maximum context length is 2048 tokens. However, your prompt contains at least 2049 input tokens"
+    )
+    hosted = "Your input exceeds the context window of this model."  # no known words: the code says it
+    for status, code, message in ((400, "400", vllm), (400, "context_length_exceeded", hosted),
+                                  (400, None, "The prompt is too long: 250000 tokens > 200000 maximum")):  # fmt: skip
+        reason = server_overflow(status, code, message)
+        assert is_overflow(reason) and message in reason and "--max-model-len" in reason, reason
+    assert server_overflow(400, "400", "temperature must be non-negative") is None  # another bad request
+    assert server_overflow(500, None, vllm) is None  # the server's fault: retried as before
