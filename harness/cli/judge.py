@@ -57,9 +57,9 @@ def judge_table(summary: JudgeSummary) -> Table:
         table.add_row(f"{name} ({s['kind']})", describe_judge(s))
     if summary.format_task:  # which options `format` judged with: the synth run's, or the task's defaults
         run = summary.format_task
-        table.add_row(
-            "format judged with", f"{run['task']}, task options {run['task_options']} from {run['task_options_from']}"
-        )
+        task = run["task"] or "the task each row names (its task column)"  # a user's file: no one task to name
+        options = f"task options {run['task_options']} from " if run["task_options"] else ""
+        table.add_row("format judged with", f"{task}, {options}{run['task_options_from']}")
     table.add_row("artifact", f"{summary.output}/*.parquet; calibration: {summary.summary_file}")
     return table
 
