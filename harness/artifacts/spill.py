@@ -77,7 +77,8 @@ class SpillCounts:
         if self._db is None:
             fd, name = tempfile.mkstemp(prefix="harness-ids-", suffix=".sqlite", dir=self.folder)
             os.close(fd)
-            self._db = sqlite3.connect(name, isolation_level=None)
+            # One user at a time, though not always the opening thread (a generator handed on, as Ray's feeder may).
+            self._db = sqlite3.connect(name, isolation_level=None, check_same_thread=False)
             os.unlink(name)  # the open connection keeps the file; nothing is left behind, even by a kill
             # No journal: the file is this process's scratch, never read after a crash.
             self._db.execute("PRAGMA journal_mode=OFF")
