@@ -1,6 +1,8 @@
 """Peak memory of every row-streaming stage against the number of rows: synth (through the generation cache),
 its resume, judge, judge's resume, select, decontam and rescore, each `harness ...` as a child process.
 
+- read: the synth input (below) streamed through `open_source(...).rows()` alone, the reader synth runs: its
+  record_ids number repeated rows, so it counts every row's digest.
 - synth: `synth_memory.py`'s setup (N distinct backfill rows, the cache filled beforehand with a valid
   completion for each, so every record goes through the loop, the cache, parsing and the committer with no
   engine built); then `resume`: the same command again over the finished output (every id committed, every
@@ -8,7 +10,9 @@ its resume, judge, judge's resume, select, decontam and rescore, each `harness .
 - judge, select, decontam, rescore: a star artifact of N rows written directly (`rescore.py`'s pool of
   parsed completions; 4 samples per question, so N/4 questions), then `judge --judge exact`, the same judge
   command again (`judge-resume`: N/4 committed ids), `select pairs` on the judged rows, `decontam --against
-  mmlu` and `rescore` on the star artifact.
+  mmlu` and `rescore` on the star artifact. `skip`: what those resumes hold without the judging, where a
+  whole judge run would take too long: `done_record_ids()` of the star artifact (opened as its own
+  output, every question done) and every question streamed through `question_groups` and found done.
 
 Peak RSS is each child's own `ru_maxrss` (read in a fresh wrapper process per command, so one stage's peak
 never hides another's). Inputs and outputs go under --workdir and are deleted after each size.
@@ -42,13 +46,30 @@ from harness.artifacts.writer import ArtifactWriter, base_provenance  # noqa: E4
 from harness.engines.cache import cache_dir  # noqa: E402
 from tasks import get_task  # noqa: E402
 
-STAGES = ("synth", "resume", "judge", "judge-resume", "select", "decontam", "rescore")
+STAGES = ("read", "synth", "resume", "judge", "judge-resume", "skip", "select", "decontam", "rescore")
 SAMPLES = 4  # rows per question in the star artifact
 # The child's own peak: a wrapper runs the command and reports ru_maxrss of its only child.
 WRAP = (
     "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
     "sys.stderr.write(r.stderr[-3000:]) if r.returncode else None; "
     "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)"
+)
+
+
+READ = (
+    "import sys; from harness.artifacts.sources import open_source; "
+    "rows = open_source(sys.argv[1], {'instruction': 'instruction'}).rows(); print(sum(1 for _ in rows))"
+)
+
+
+# What a resume of judge or select holds, without judging: every committed id, then every question read and
+# skipped (on the star artifact itself, opened as its own writer: all its questions are done).
+SKIP = (
+    "import sys; from pathlib import Path; from harness.artifacts.groups import question_groups; "
+    "from harness.artifacts.schemas import traces_schema; from harness.artifacts.writer import ArtifactWriter; "
+    "from tasks import get_task; "
+    "w = ArtifactWriter(Path(sys.argv[1]), traces_schema(get_task('star').fields), {'task': 'star'}).open({}); "
+    "done = w.done_record_ids(); print(len(done), sum(g[0]['record_id'] in done for g in question_groups(w.shards())))"
 )
 
 
@@ -75,12 +96,16 @@ def star_artifact(folder: Path, rows: int) -> None:
 
 
 def harness(args: list[str], env: dict[str, str]) -> dict[str, float]:
-    command = [sys.executable, "-c", WRAP, sys.executable, "-m", "harness.cli", *args]
+    return child(["-m", "harness.cli", *args], env)
+
+
+def child(args: list[str], env: dict[str, str]) -> dict[str, float]:
+    command = [sys.executable, "-c", WRAP, sys.executable, *args]
     start = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
-        raise SystemExit(f"harness {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+        raise SystemExit(f"{' '.join(args)} failed:\n{done.stderr[-3000:]}")
     return {"seconds": round(seconds, 1), "peak_rss_mib": round(int(done.stdout.split()[-1]) / 1024, 1)}
 
 
@@ -88,13 +113,17 @@ def run(size: int, stages: list[str], workdir: Path) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f"rows{size}-", dir=workdir))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     try:
+        if "read" in stages:  # synth's input reader alone, where synth itself would take hours
+            write_input(tmp / "in.jsonl", size)
+            report("read", size, child(["-c", READ, str(tmp / "in.jsonl")], env))
         if {"synth", "resume"} & set(stages):
             cache = tmp / "cache"
             cache.mkdir()
             for shared in ("models", "fingerprints"):  # the converted default model, not converted again
                 if (cache_dir() / shared).exists():
                     (cache / shared).symlink_to(cache_dir() / shared)
-            write_input(tmp / "in.jsonl", size)
+            if not (tmp / "in.jsonl").exists():
+                write_input(tmp / "in.jsonl", size)
             fill_cache(cache, size)
             synth_env = {**env, "HARNESS_CACHE_DIR": str(cache)}
             synth = ["synth", "--input", str(tmp / "in.jsonl"), "--output", str(tmp / "synth")]
@@ -114,6 +143,8 @@ def run(size: int, stages: list[str], workdir: Path) -> None:
                 "decontam": ["decontam", "--input", star, "--against", "mmlu", "--output", str(tmp / "decontam")],
                 "rescore": ["rescore", "--input", star, "--output", str(tmp / "rescore")],
             }
+            if "skip" in others:
+                report("skip", size, child(["-c", SKIP, star], env))
             for stage in ("judge", "judge-resume", "select", "decontam", "rescore"):
                 if stage in others or (stage == "judge" and {"judge-resume", "select"} & set(others)):
                     report(stage, size, harness(commands[stage], env))
