@@ -106,7 +106,8 @@ def test_cpu_settings_are_recorded(vllm_engine):
 def test_data_parallel_in_one_process_is_refused_clearly(vllm_engine):
     from harness.engines.vllm_engine import VLLMEngine
 
-    with pytest.raises(UnsupportedParameter, match="--shard I/N"):
+    # The advice names both complete alternatives (tests/integration/test_advice_vllm.py parses them).
+    with pytest.raises(UnsupportedParameter, match=r"--ray auto --replicas 2.*vllm serve .* --data-parallel-size 2"):
         VLLMEngine(vllm_engine.model_path, data_parallel_size=2)
 
 
