@@ -74,7 +74,8 @@ def pool_rows(task_name: str) -> list[dict]:
     return rows
 
 
-def write_artifact(folder: Path, task_name: str, rows: int) -> None:
+def write_artifact(folder: Path, task_name: str, rows: int, samples: int = 1) -> None:
+    """`rows` rows of the pool under distinct ids, `samples` rows per question (benchmarks/scale_memory.py: 4)."""
     task = get_task(task_name)
     schema = traces_schema(task.fields)
     pool = to_table(pool_rows(task_name), schema)
@@ -84,10 +85,14 @@ def write_artifact(folder: Path, task_name: str, rows: int) -> None:
         for start in range(0, rows, SHARD):
             n = min(SHARD, rows - start)
             table = tile.slice(0, n)
-            table = table.set_column(
-                0, schema.field("record_id"), pa.array([f"{i:016x}" for i in range(start, start + n)])
-            )
-            table = table.set_column(2, schema.field("source_index"), pa.array(range(start, start + n), pa.int64()))
+            span = range(start, start + n)
+            columns = {
+                "record_id": pa.array([f"{i // samples:016x}" for i in span]),
+                "source_index": pa.array([i // samples for i in span], pa.int64()),
+                "sample_idx": pa.array([i % samples for i in span], schema.field("sample_idx").type),
+            }
+            for name, values in columns.items():
+                table = table.set_column(schema.get_field_index(name), schema.field(name), values)
             writer.commit(table, provenance)
 
 

@@ -33,18 +33,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import pyarrow as pa
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rescore import POOL, SHARD, pool_rows  # noqa: E402
+from rescore import write_artifact  # noqa: E402
 from synth_memory import fill_cache, write_input  # noqa: E402
 
-from harness.artifacts.schemas import to_table, traces_schema  # noqa: E402
-from harness.artifacts.writer import ArtifactWriter, base_provenance  # noqa: E402
 from harness.engines.cache import cache_dir  # noqa: E402
-from tasks import get_task  # noqa: E402
 
 STAGES = ("read", "synth", "resume", "judge", "judge-resume", "skip", "select", "decontam", "rescore")
 SAMPLES = 4  # rows per question in the star artifact
@@ -74,25 +69,7 @@ SKIP = (
 
 
 def star_artifact(folder: Path, rows: int) -> None:
-    task = get_task("star")
-    schema = traces_schema(task.fields)
-    pool = to_table(pool_rows("star"), schema)
-    tile = pa.concat_tables([pool] * (SHARD // POOL + 1)).slice(0, SHARD)
-    provenance = {**base_provenance(), "task": task.name, "task_options": {}, "input": {"label": "benchmark"}}
-    with ArtifactWriter(folder, schema, {"task": task.name}).open({}) as writer:
-        for start in range(0, rows, SHARD):
-            n = min(SHARD, rows - start)
-            table = tile.slice(0, n)
-            span = range(start, start + n)
-            columns = {
-                "record_id": pa.array([f"{i // SAMPLES:016x}" for i in span]),
-                "source_index": pa.array([i // SAMPLES for i in span], pa.int64()),
-                "sample_idx": pa.array([i % SAMPLES for i in span], schema.field("sample_idx").type),
-            }
-            for name, values in columns.items():
-                index = schema.get_field_index(name)
-                table = table.set_column(index, schema.field(name), values)
-            writer.commit(table, provenance)
+    write_artifact(folder, "star", rows, SAMPLES)
 
 
 def harness(args: list[str], env: dict[str, str]) -> dict[str, float]:
