@@ -21,6 +21,7 @@ from harness.evalsets.gate import decontam_status, require_checked
 from harness.evalsets.mmlu import load_mmlu
 from harness.stages.decontam import run_decontam
 from harness.stages.train_rows import training_rows
+from tests.unit.input_kinds import every_input_kind
 
 SCHEMA = pa.schema(
     [
@@ -172,24 +173,13 @@ def test_train_and_push_gate(tmp_path):
 
 def test_every_input_kind_synth_reads(tmp_path):
     """JSONL, CSV, Parquet, a folder of Parquet files and a saved dataset: users check their own data."""
-    import datasets
-
     question = "the quick brown fox jumps over the lazy dog while seven wizards quietly hex the jovial king"
     evals = tmp_path / "heldout.jsonl"  # a small eval set: quick to index ten times
     evals.write_text(json.dumps({"text": question}) + "\n")
     item = f"{evals}#0"
     rows = [{"instruction": question, "n": None}, {"instruction": "What is 2 + 2?", "n": 3}]  # n: null, then int
-    table = pa.Table.from_pylist(rows)
-    inputs = {"jsonl": tmp_path / "rows.jsonl", "csv": tmp_path / "rows.csv", "parquet": tmp_path / "rows.parquet"}
-    inputs["jsonl"].write_text("".join(json.dumps(r) + "\n" for r in rows))
-    inputs["csv"].write_text("instruction,n\n" + "".join(f'"{r["instruction"]}",{r["n"] or ""}\n' for r in rows))
-    pq.write_table(table, inputs["parquet"])
-    (tmp_path / "shards").mkdir()
-    pq.write_table(table.slice(0, 1), tmp_path / "shards" / "a.parquet")
-    pq.write_table(table.slice(1), tmp_path / "shards" / "b.parquet")
-    inputs["folder"] = tmp_path / "shards"
-    datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "saved"))
-    inputs["saved"] = tmp_path / "saved"
+    csv = "instruction,n\n" + "".join(f'"{r["instruction"]}",{r["n"] or ""}\n' for r in rows)
+    inputs = every_input_kind(tmp_path, rows, csv)
     for kind, path in inputs.items():
         out = tmp_path / f"out-{kind}"
         summary = run_decontam(DecontamConfig(input=str(path), output=str(out), batch_size=1, against=str(evals)))

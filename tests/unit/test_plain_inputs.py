@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import json
 
-import datasets
 import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -18,6 +15,7 @@ from harness.cli import app
 from harness.config import ConfigError, JudgeConfig, SelectConfig
 from harness.stages.judge import run_judge
 from harness.stages.select import run_select
+from tests.unit.input_kinds import every_input_kind
 
 ROWS = [  # two questions, two answers each: the first right, the second wrong
     {"question": "What is 2 + 2?", "completion": "4", "gold": "4"},
@@ -29,20 +27,8 @@ GROUPED = {"gold": "gold", "group": "question"}
 
 
 def _inputs(tmp_path) -> dict[str, str]:
-    table = pa.Table.from_pylist(ROWS)
-    paths = {"jsonl": tmp_path / "rows.jsonl", "csv": tmp_path / "rows.csv", "parquet": tmp_path / "rows.parquet"}
-    paths["jsonl"].write_text("".join(json.dumps(r) + "\n" for r in ROWS))
-    paths["csv"].write_text(
-        "question,completion,gold\n" + "".join(f"{r['question']},{r['completion']},{r['gold']}\n" for r in ROWS)
-    )
-    pq.write_table(table, paths["parquet"])
-    (tmp_path / "shards").mkdir()
-    pq.write_table(table.slice(0, 2), tmp_path / "shards" / "a.parquet")
-    pq.write_table(table.slice(2), tmp_path / "shards" / "b.parquet")
-    paths["folder"] = tmp_path / "shards"
-    datasets.Dataset.from_list(ROWS).save_to_disk(str(tmp_path / "saved"))
-    paths["saved"] = tmp_path / "saved"
-    return {kind: str(path) for kind, path in paths.items()}
+    csv = "question,completion,gold\n" + "".join(f"{r['question']},{r['completion']},{r['gold']}\n" for r in ROWS)
+    return {kind: str(path) for kind, path in every_input_kind(tmp_path, ROWS, csv).items()}
 
 
 def test_judge_reads_every_input_kind_and_select_takes_its_output(tmp_path):
