@@ -1,20 +1,24 @@
-"""An exact count per key whose memory stays bounded however many keys there are.
+"""An exact count per key, and a map of keys to values, whose memory stays bounded however many keys there are.
 
 Reading 10M input rows must not hold 10M ids: numbering repeated rows (`Source.rows()`), the ids a resumed run
 skips and the questions already read (`question_groups`) each need every key seen so far. `SpillCounts` keeps
 up to `bound` keys in a dict; past it, they move to a SQLite file (unlinked at once, so a kill leaves nothing)
 and a fixed-size Bloom filter in front of it answers "never seen" for most new keys without a look-up.
-Below the bound nothing touches the disk, so small inputs run as before.
+`SpillMap` does the same for a value per key (judge's source columns by `source_index`, a resume's failed
+records by id), with no filter: its look-ups are of keys it holds. Below the bound nothing touches the disk,
+so small inputs run as before.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import sqlite3
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 SPILL_BOUND = 20_000  # keys held in memory (2-3 MiB) before the rest go to disk
 BLOOM_BITS = 1 << 25  # 4 MiB: false positives (each a SQLite look-up) 0.1% at 1M keys, 20% at 10M
@@ -75,16 +79,7 @@ class SpillCounts:
 
     def _spill(self) -> None:
         if self._db is None:
-            fd, name = tempfile.mkstemp(prefix="harness-ids-", suffix=".sqlite", dir=self.folder)
-            os.close(fd)
-            # One user at a time, though not always the opening thread (a generator handed on, as Ray's feeder may).
-            self._db = sqlite3.connect(name, isolation_level=None, check_same_thread=False)
-            os.unlink(name)  # the open connection keeps the file; nothing is left behind, even by a kill
-            # No journal: the file is this process's scratch, never read after a crash.
-            self._db.execute("PRAGMA journal_mode=OFF")
-            self._db.execute("PRAGMA synchronous=OFF")
-            self._db.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
-            self._db.execute("CREATE TABLE counts (k NOT NULL PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID")
+            self._db = _scratch(self.folder, "counts (k NOT NULL PRIMARY KEY, n INTEGER NOT NULL)")
             self._bloom = bytearray(BLOOM_BITS // 8)
         items = sorted(self._memory.items(), key=lambda item: _order(item[0]))  # in key order: fewer page writes
         self._db.execute("BEGIN")
@@ -101,6 +96,89 @@ class SpillCounts:
         bloom = self._bloom
         assert bloom is not None
         return all(bloom[bit >> 3] & (1 << (bit & 7)) for bit in _bits(key))
+
+
+class SpillMap:
+    """key (str, bytes or int) -> a value (anything pickle keeps); exact at any size. Setting a key again
+    replaces its value."""
+
+    def __init__(self, bound: int = SPILL_BOUND, folder: Path | None = None):
+        self.bound = bound
+        self.folder = folder  # where the SQLite file goes (None: the system's temporary folder)
+        self._memory: dict[str | bytes | int, Any] = {}
+        self._db: sqlite3.Connection | None = None
+
+    def __setitem__(self, key: str | bytes | int, value: Any) -> None:
+        self._memory[key] = value
+        if len(self._memory) >= self.bound:
+            self._spill()
+
+    def get(self, key: str | bytes | int, default: Any = None) -> Any:
+        if key in self._memory:
+            return self._memory[key]
+        if self._db is None:
+            return default
+        row = self._db.execute("SELECT v FROM map WHERE k = ?", (key,)).fetchone()
+        return pickle.loads(row[0]) if row else default
+
+    def __getitem__(self, key: str | bytes | int) -> Any:
+        found = self.get(key, _MISSING)
+        if found is _MISSING:
+            raise KeyError(key)
+        return found
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str | bytes | int) and self.get(key, _MISSING) is not _MISSING
+
+    def __bool__(self) -> bool:
+        return bool(self._memory) or self._db is not None
+
+    def items(self) -> Iterator[tuple[str | bytes | int, Any]]:
+        """Every key once with its value: those on disk (in key order), then those in memory."""
+        memory = dict(self._memory)
+        if self._db is not None:
+            for key, value in self._db.execute("SELECT k, v FROM map"):
+                if key not in memory:  # set again since it was spilled: the newer value is in memory
+                    yield key, pickle.loads(value)
+        yield from memory.items()
+
+    def close(self) -> None:
+        self._memory = {}
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _spill(self) -> None:
+        if self._db is None:
+            self._db = _scratch(self.folder, "map (k NOT NULL PRIMARY KEY, v BLOB NOT NULL)")
+        items = sorted(self._memory.items(), key=lambda item: _sort_key(item[0]))
+        self._db.execute("BEGIN")
+        self._db.executemany("INSERT OR REPLACE INTO map VALUES (?, ?)", [(k, pickle.dumps(v)) for k, v in items])
+        self._db.execute("COMMIT")
+        self._memory = {}
+
+
+_MISSING = object()
+
+
+def _scratch(folder: Path | None, table: str) -> sqlite3.Connection:
+    """A SQLite file of this process's own, already unlinked: the open connection keeps it, so nothing is left
+    behind, even by a kill."""
+    fd, name = tempfile.mkstemp(prefix="harness-ids-", suffix=".sqlite", dir=folder)
+    os.close(fd)
+    # One user at a time, though not always the opening thread (a generator handed on, as Ray's feeder may).
+    db = sqlite3.connect(name, isolation_level=None, check_same_thread=False)
+    os.unlink(name)
+    # No journal: the file is this process's scratch, never read after a crash.
+    db.execute("PRAGMA journal_mode=OFF")
+    db.execute("PRAGMA synchronous=OFF")
+    db.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
+    db.execute(f"CREATE TABLE {table} WITHOUT ROWID")
+    return db
+
+
+def _sort_key(key: str | bytes | int) -> tuple[int, int | bytes]:
+    return (0, key) if isinstance(key, int) else (1, _order(key))  # SQLite orders integers before text and blobs
 
 
 def _order(key: str | bytes) -> bytes:

@@ -22,7 +22,8 @@ stay committed, and the same command run again with space resumes from them.
 
 Rows whose engine request failed for good (`finish_reason == "error"`) are written like any other row, but
 their records do not count as done: a rerun generates them again and `replace_records` rewrites the shard
-that holds them, through the same three steps under the same name. A record therefore lives in exactly one
+that holds them, through the same three steps under the same name (all but a row past the model's context,
+`context_overflow`: the same settings fail it again, so it is final). A record therefore lives in exactly one
 shard, and the artifact has each row once whatever was retried.
 """
 
@@ -46,8 +47,9 @@ import pyarrow.parquet as pq
 import yaml
 
 from harness import __version__
-from harness.artifacts.spill import SPILL_BOUND, SpillCounts
+from harness.artifacts.spill import SPILL_BOUND, SpillCounts, SpillMap
 from harness.engines.cache import LockedError, canonical_json, file_lock
+from harness.engines.context import OVERFLOW
 
 META_DIR = ".harness"
 PROVENANCE_KEY = b"harness"
@@ -173,15 +175,20 @@ class ArtifactWriter:
                     done.add(record_id)
         return done
 
-    def failed_records(self) -> dict[str, str]:
-        """record_id -> the shard holding it, for every record with a row whose engine request failed."""
+    def failed_records(self) -> SpillMap:
+        """record_id -> the shard holding it, for every record with a row whose engine request failed and may
+        succeed if asked again: a row past the model's context (`context_overflow`) would fail the same way
+        with the same settings, which are the run's identity, so it is final. On disk past `SPILL_BOUND`."""
+        failed = SpillMap(SPILL_BOUND, self.meta / "tmp")
         if "finish_reason" not in self.schema.names:
-            return {}
-        failed: dict[str, str] = {}
+            return failed
+        reasons = "rejection_reason" in self.schema.names
         for shard in self.shards():
-            table = pq.read_table(shard, columns=["record_id", "finish_reason"])
-            for record_id, finish in zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True):
-                if finish == "error":
+            columns = ["record_id", "finish_reason", *(["rejection_reason"] if reasons else [])]
+            table = pq.read_table(shard, columns=columns, filters=[("finish_reason", "=", "error")])
+            rejections = table.column("rejection_reason").to_pylist() if reasons else [None] * table.num_rows
+            for record_id, reason in zip(table.column("record_id").to_pylist(), rejections, strict=True):
+                if not (reason or "").startswith(OVERFLOW):
                     failed[record_id] = shard.name
         return failed
 

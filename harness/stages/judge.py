@@ -38,7 +38,7 @@ from harness.engines.models import resolve_engine_model
 from harness.engines.session import EngineSession, usage_delta
 from harness.engines.stream_loop import Committer, RecordRun, run_record, stream_records
 from harness.progress import StageProgress
-from harness.stages.judge_columns import GROUP, SourceColumns, resolve_columns
+from harness.stages.judge_columns import GROUP, SourceColumns, resolve_columns, with_source
 from harness.stages.judge_questions import (
     JudgedQuestion,
     QuestionJudging,
@@ -126,11 +126,12 @@ def run_judge(cfg: JudgeConfig, console: Console | None = None) -> JudgeSummary:
                 "config": cfg.model_dump(),
             }
             needs = {c.name for c in columns.values() if c.where == "source"}
-            judging = QuestionJudging(judges, columns, source.values(needs), llm, params, task_options)
+            lookup = source.values(needs)
+            judging = QuestionJudging(judges, columns, llm, params, task_options)
             total = None if cfg.limit else inputs.rows - writer.rows_written()
             label = f"judge {','.join(judges)}"
             run = JudgeRun(cfg, writer, provenance, session, summary, label, total, console, ledger)
-            questions = itertools.chain([first], groups)
+            questions = (with_source(group, lookup) for group in itertools.chain([first], groups))
             if cfg.ray is not None and llm:  # the same questions, judged by engine replicas on a Ray cluster
                 _judge_on_ray(run, questions, judging)
             else:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.artifacts.sources import InputError, open_source
+from harness.artifacts.spill import SPILL_BOUND, SpillMap
 from harness.config import ConfigError, JudgeConfig
 from judges.registry import LLM_JUDGES, VERIFIERS
 
@@ -130,8 +131,19 @@ def _locate(logical: str, given: str | None, present: list[str], source: SourceC
     return None
 
 
-def row_values(row: dict[str, Any], columns: dict[str, Column], lookup: dict[int, dict[str, Any]]):
-    """One row's logical values; `lookup` holds the source's columns by `source_index` (`SourceColumns.values`)."""
+SOURCE_VALUES = "_source_values"  # a row's key for its source columns while it is judged (never written)
+
+
+def with_source(rows: list[dict[str, Any]], lookup: SpillMap) -> list[dict[str, Any]]:
+    """One question's rows with their source columns (`SourceColumns.values`) attached: the driver does this, so
+    a Ray replica gets what it needs with the question and no one ships the whole lookup."""
+    if not lookup:
+        return rows
+    return [{**row, SOURCE_VALUES: lookup.get(row["source_index"], {})} for row in rows]
+
+
+def row_values(row: dict[str, Any], columns: dict[str, Column]):
+    """One row's logical values; its source columns are the ones `with_source` attached."""
     values = {}
     for logical, column in columns.items():
         if column.where == "constant":
@@ -139,7 +151,7 @@ def row_values(row: dict[str, Any], columns: dict[str, Column], lookup: dict[int
         elif column.where == "artifact":
             values[logical] = _gold_value(row.get(column.name), column.name)
         else:
-            values[logical] = lookup.get(row["source_index"], {}).get(column.name)
+            values[logical] = (row.get(SOURCE_VALUES) or {}).get(column.name)
     return values
 
 
@@ -184,12 +196,16 @@ class SourceColumns:
     def provenance(self) -> dict[str, Any] | None:
         return {"label": self.label, "files": self.files} if self.label else None
 
-    def values(self, names: set[str]) -> dict[int, dict[str, Any]]:
-        """source_index -> the needed columns; only those columns are kept (a few small values per row)."""
+    def values(self, names: set[str]) -> SpillMap:
+        """source_index -> the needed columns, only those; past `SPILL_BOUND` rows on disk, so a 10M-row source
+        is not held in memory."""
+        lookup = SpillMap(SPILL_BOUND)
         if not names:
-            return {}
+            return lookup
         source = self._open()
         files = source.fingerprint.get("files")
         if self.files and files and files != self.files:
             raise InputError(f"{self.label} changed since the synth run read it (sha256 differs); pass --source")
-        return {row.index: {n: row.values.get(n) for n in names} for row in source.rows()}
+        for row in source.rows():
+            lookup[row.index] = {n: row.values.get(n) for n in names}
+        return lookup

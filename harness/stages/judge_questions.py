@@ -16,7 +16,7 @@ from harness.artifacts.writer import ArtifactWriter
 from harness.engines.base import SamplingParams
 from harness.engines.context import OVERFLOW, is_overflow
 from harness.engines.stream_loop import Ask, RecordRun
-from harness.stages.judge_columns import Column, row_values
+from harness.stages.judge_columns import SOURCE_VALUES, Column, row_values
 from harness.stages.judge_summary import JudgeSummary
 from judges.calibration import JudgeTally
 from judges.format_check import check_row
@@ -45,7 +45,6 @@ class QuestionJudging:
 
     judges: list[str]  # in the order of --judge
     columns: dict[str, Column]  # where each logical column comes from
-    lookup: dict[int, dict[str, Any]]  # source_index -> the source's columns that are needed
     llm: dict[str, LLMJudge]  # the LLM judges among `judges`
     params: SamplingParams  # of every LLM judge request
     # `format`: task -> the options its synth run recorded (`@FILE` values read); other tasks: their defaults
@@ -56,8 +55,8 @@ class QuestionJudging:
         the verifiers. A question with a failed judge request asks no more and returns no rows (it is not
         committed); a judge whose request is past the model's context gives its rows a null score and says why
         (committed: a rerun would be refused again)."""
-        rows = [{**row, "candidate_idx": i} for i, row in enumerate(group)]
-        values = [row_values(row, self.columns, self.lookup) for row in rows]
+        values = [row_values(row, self.columns) for row in group]
+        rows = [{**_written(row), "candidate_idx": i} for i, row in enumerate(group)]
         tallies = {name: JudgeTally(kind) for name, kind in tally_kinds(self.judges, self.llm).items()}
         requests, past = 0, []
         if self.llm:
@@ -74,6 +73,10 @@ class QuestionJudging:
                 tally.unparsable += checked.unparsable
                 _put(row, name, checked.score, checked.reason)
         return JudgedQuestion(rows, tallies, requests, past_context=past)
+
+
+def _written(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k != SOURCE_VALUES} if SOURCE_VALUES in row else row
 
 
 def tally_kinds(judges: list[str], llm: dict[str, LLMJudge]) -> dict[str, str]:

@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from rich.console import Console
 
+from harness.artifacts.spill import SpillCounts
 from harness.config import JudgeConfig, SynthConfig
 from harness.cost import Prices
 from harness.engines.stream_loop import Committer, RecordRun
@@ -112,20 +113,16 @@ def announce(console: Console, facts: dict[str, Any]) -> None:
 
 class Fresh:
     """Drops records this run already committed: a task Ray retried after its first result was delivered
-    must not write a record twice. `key(result)` names a result's record."""
+    must not write a record twice. `key(result)` names a result's record; the keys spill to disk past
+    `SPILL_BOUND`, so a 10M-row run does not hold 10M of them."""
 
     def __init__(self, key: Callable[[Any], str | None]) -> None:
         self.key = key
-        self.committed: set[str] = set()
+        self.committed = SpillCounts()
 
     def new(self, result: Any) -> bool:
         key = self.key(result)
-        if key is None:
-            return True
-        if key in self.committed:
-            return False
-        self.committed.add(key)
-        return True
+        return key is None or self.committed.add(key) == 0
 
 
 class ShardFacts:

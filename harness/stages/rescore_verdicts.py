@@ -28,7 +28,7 @@ from harness.artifacts.schemas import VERDICT, verdict_fields
 from harness.config import ConfigError, JudgeConfig, read_option_files
 from harness.engines.base import SamplingParams
 from harness.engines.stream_loop import run_record
-from harness.stages.judge_columns import SourceColumns, resolve_columns
+from harness.stages.judge_columns import SourceColumns, resolve_columns, with_source
 from harness.stages.judge_questions import QuestionJudging
 from harness.stages.task_run import TaskRun, first_task, make_task, refuse_without_first, task_run
 from judges.format_check import check_row
@@ -189,7 +189,8 @@ class JudgeRescorer:
             options = {task.name: read_option_files(run.options)}
             self.verifiers[FORMAT] = code_version(check_row)
             self.verifiers[f"{task.name}.parse"] = code_version(type(task), explicit=task.version)
-        self.judging = QuestionJudging(self.names, columns, source.values(needs), {}, params, options)
+        self.lookup = source.values(needs)
+        self.judging = QuestionJudging(self.names, columns, {}, params, options)
         self.fields = [
             pa.field(f"{PREFIX}judge_{column_name(n)}_{what}", kind)
             for n in self.names
@@ -205,7 +206,8 @@ class JudgeRescorer:
 
     def rescore(self, rows: list[dict[str, Any]], keep: int) -> ChunkResult:
         out = ChunkResult({f.name: [] for f in self.fields}, {}, {})
-        judged = run_record(self.judging.record(rows), _no_engine).rows  # one "question" of every row: verifiers
+        question = with_source(rows, self.lookup)  # one "question" of every row: the verifiers
+        judged = run_record(self.judging.record(question), _no_engine).rows
         for row, new in zip(rows, judged, strict=True):  # judge rows one by one, so the chunk's size does not matter
             for name in self.names:
                 key = f"judge_{column_name(name)}"

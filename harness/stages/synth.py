@@ -7,9 +7,9 @@ every `--shard-rows` rows or `--commit-seconds`, a record's rows always in one s
 the records not yet committed (their completions stay in the generation cache) and a rerun with the same
 output folder skips every record already written. Shards hold records in the order they finished, each shard
 sorted by `source_index`. A request the engine failed for good (a remote server that kept erroring) becomes
-rows with an `engine_error` verdict (`context_overflow` for a prompt past the model's context, counted apart: a
-rerun with the same settings fails it again); a rerun generates those records again and puts their new rows in
-place of the failed ones.
+rows with an `engine_error` verdict; a rerun generates those records again and puts their new rows in place of
+the failed ones. A prompt past the model's context is a `context_overflow` row, counted apart and final: a rerun
+with the same settings would fail it again.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from rich.console import Console
 
 from harness.artifacts.schemas import Verdict, to_table, traces_schema, verdict_fields
 from harness.artifacts.sources import SourceRow, open_source
+from harness.artifacts.spill import SpillMap
 from harness.artifacts.writer import ArtifactWriter, base_provenance
 from harness.config import ConfigError, SynthConfig, read_option_files
 from harness.cost import BudgetStop, Ledger
@@ -106,7 +107,7 @@ class SynthRun:
     cfg: SynthConfig
     model: ResolvedModel
     writer: ArtifactWriter
-    failed: dict[str, str]  # record_id -> the shard whose failed rows its new rows replace
+    failed: SpillMap  # record_id -> the shard whose failed rows its new rows replace
     provenance: dict[str, Any]  # every shard's, before the facts of the engine that wrote it
     total: int | None  # input rows expected, for the progress bar
     summary: SynthSummary
@@ -323,7 +324,7 @@ def synth_record(task: Task, row: SourceRow, required: dict[str, str], params) -
     return out
 
 
-def write_records(writer, records: list[list[dict[str, Any]]], failed: dict[str, str], provenance) -> int:
+def write_records(writer, records: list[list[dict[str, Any]]], failed: SpillMap, provenance) -> int:
     """Commit finished records (each a list of rows): new records go to one new shard, sorted by input
     position; retried records go back into the shard that held their failed rows. Returns how many rows were
     retries."""

@@ -47,6 +47,10 @@ def test_a_row_past_the_context_fails_alone_and_the_run_goes_on(tmp_path, engine
     assert df["finish_reason"][1] == "error" and df["completion"][1] is None
     reason = df["rejection_reason"][1]
     assert reason.startswith("context_overflow: prompt too long for the context") and "8192 tokens" in reason, reason
+    # final: the same command again asks nothing (it would fail the same way) and changes no row
+    again = run_synth(synth_config(tmp_path, "out", str(source), limit=3))
+    assert (again.rows_in, again.retried_rows, again.artifact_rows) == (0, 0, 3)
+    assert pl.read_parquet(tmp_path / "out" / "*.parquet").sort("source_index").equals(df)
 
 
 def test_seeded_rows_are_the_same_at_batch_size_8_and_1(tmp_path, engine, monkeypatch):

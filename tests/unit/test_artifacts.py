@@ -379,7 +379,20 @@ def test_records_with_error_rows_are_not_done_and_point_to_their_shard(tmp_path)
         w.commit(to_table(trace_rows(("a", 0, "stop"), ("b", 1, "error")), schema), {})
         w.commit(to_table(trace_rows(("c", 2, "error"), ("d", 3, "length")), schema), {})
         assert set(w.done_record_ids()) == {"a", "d"}
-        assert w.failed_records() == {"b": "part-00000.parquet", "c": "part-00001.parquet"}
+        assert dict(w.failed_records().items()) == {"b": "part-00000.parquet", "c": "part-00001.parquet"}
+
+
+def test_a_row_past_the_context_is_final_and_a_record_with_another_failure_is_not(tmp_path):
+    """`context_overflow` fails the same way with the same settings (the run's identity): not retried."""
+    out = tmp_path / "out"
+    schema = traces_schema(BackfillTask().fields)
+    rows = trace_rows(("a", 0, "error"), ("b", 1, "error"), ("b", 1, "error"), ("c", 2, "stop"))
+    for row in rows[:2]:
+        row.update(verdict_fields([V("context_overflow", False, "prompt too long for the context")]))
+    with traces_writer(out).open(CONFIG) as w:
+        w.commit(to_table(rows, schema), {})
+        assert set(w.done_record_ids()) == {"a", "c"}  # b's other sample failed otherwise: b is retried whole
+        assert dict(w.failed_records().items()) == {"b": "part-00000.parquet"}
 
 
 def test_replace_records_rewrites_the_shard_in_place_and_in_order(tmp_path):
@@ -388,7 +401,7 @@ def test_replace_records_rewrites_the_shard_in_place_and_in_order(tmp_path):
     with traces_writer(out).open(CONFIG) as w:
         w.commit(to_table(trace_rows(("a", 0, "stop"), ("b", 1, "error"), ("c", 2, "stop")), schema), {"run": 1})
         w.replace_records("part-00000.parquet", to_table(trace_rows(("b", 1, "stop")), schema), {"run": 2})
-        assert w.failed_records() == {} and set(w.done_record_ids()) == {"a", "b", "c"}
+        assert dict(w.failed_records().items()) == {} and set(w.done_record_ids()) == {"a", "b", "c"}
     shard = out / "part-00000.parquet"
     assert [p.name for p in out.glob("*.parquet")] == ["part-00000.parquet"]
     got = pq.read_table(shard, columns=["record_id", "finish_reason"]).to_pylist()
@@ -411,7 +424,7 @@ def test_a_rewrite_killed_after_its_marker_rolls_forward(tmp_path):
     (out / ".harness/tmp/part-00000.parquet").write_bytes(new)
     (out / "part-00000.parquet").write_bytes(old)
     with traces_writer(out).open(CONFIG) as w:
-        assert w.failed_records() == {} and set(w.done_record_ids()) == {"a"}
+        assert dict(w.failed_records().items()) == {} and set(w.done_record_ids()) == {"a"}
     assert (out / "part-00000.parquet").read_bytes() == new
 
 
@@ -422,14 +435,14 @@ def test_a_rewrite_killed_before_its_marker_keeps_the_old_shard(tmp_path):
         w.commit(to_table(trace_rows(("a", 0, "error")), schema), {})
     pq.write_table(to_table(trace_rows(("a", 0, "stop")), schema), out / ".harness/tmp/part-00000.parquet")
     with traces_writer(out).open(CONFIG) as w:
-        assert w.failed_records() == {"a": "part-00000.parquet"}  # still to retry, nothing lost or doubled
+        assert dict(w.failed_records().items()) == {"a": "part-00000.parquet"}  # to retry: nothing lost or doubled
     assert list((out / ".harness/tmp").iterdir()) == []
 
 
 def test_artifacts_without_finish_reason_have_no_failed_records(tmp_path):
     with writer(tmp_path / "out").open(CONFIG) as w:
         w.commit(table("a"), {})
-        assert w.failed_records() == {} and set(w.done_record_ids()) == {"a"}
+        assert dict(w.failed_records().items()) == {} and set(w.done_record_ids()) == {"a"}
 
 
 def test_generated_by_is_the_model_that_wrote_the_rows_not_the_judges():

@@ -10,6 +10,7 @@ from harness.artifacts.sources import InputError
 from harness.artifacts.writer import read_provenance
 from harness.cli import app
 from harness.config import ConfigError, JudgeConfig
+from harness.stages import judge_columns
 from harness.stages.judge import run_judge
 from tests.unit.judged_samples import backfill_artifact, read_summary, star_artifact
 
@@ -20,7 +21,8 @@ def judge(tmp_path, judges=VERIFIERS, **settings):
     star = tmp_path / "star"
     if not star.exists():
         star_artifact(star)
-    cfg = JudgeConfig(input=str(star), output=str(tmp_path / "judged"), judges=judges, **settings)
+    settings = {"output": str(tmp_path / "judged"), **settings}
+    cfg = JudgeConfig(input=str(star), judges=judges, **settings)
     return run_judge(cfg)
 
 
@@ -77,6 +79,20 @@ def test_columns_can_be_named_and_read_from_the_source(tmp_path):
     judge(tmp_path, judges=["exact"], columns={"prediction": "answer", "gold": "source:solution"})
     df = pl.read_parquet(tmp_path / "judged" / "*.parquet")
     assert df["judge_exact_score"].to_list() == [1.0, 0.0, 1.0, 0.0, 1.0, 0.0]
+
+
+def test_source_columns_past_the_spill_bound_judge_the_same(tmp_path, monkeypatch):
+    """The source's columns (reasoning-gym's generator/seed/index/config, a `source:` gold) are kept on disk past
+    the bound: with every row spilled the judged rows are the same."""
+    judge(tmp_path, output=str(tmp_path / "kept"))
+    monkeypatch.setattr(judge_columns, "SPILL_BOUND", 1)
+    judge(tmp_path, output=str(tmp_path / "spilled"))
+    judge(tmp_path, judges=["exact"], columns={"prediction": "answer", "gold": "source:solution"})
+    kept, spilled = (pl.read_parquet(tmp_path / name / "*.parquet") for name in ("kept", "spilled"))
+    assert spilled.equals(kept) and spilled["judge_reasoning_gym_score"].to_list()[:3] == [1.0, 0.0, 1.0]
+    df = pl.read_parquet(tmp_path / "judged" / "*.parquet")
+    assert df["judge_exact_score"].to_list() == [1.0, 0.0, 1.0, 0.0, 1.0, 0.0]
+    assert "_source_values" not in df.columns
 
 
 def test_regex_judge_uses_the_pattern(tmp_path):

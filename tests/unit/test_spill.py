@@ -11,7 +11,7 @@ import pytest
 from harness.artifacts import groups, writer
 from harness.artifacts.groups import question_groups
 from harness.artifacts.sources import InputError, open_source
-from harness.artifacts.spill import SpillCounts
+from harness.artifacts.spill import SpillCounts, SpillMap
 from harness.artifacts.writer import ArtifactWriter
 from harness.engines.cache import canonical_sha256
 
@@ -31,6 +31,24 @@ def test_counts_are_exact_across_the_bound(tmp_path):
     assert "k3" in counts and "k99" not in counts and 5 not in counts
     assert list((tmp_path / "spill").iterdir()) == []  # the spilled file is unlinked while open
     counts.close()
+
+
+def test_map_is_exact_across_the_bound(tmp_path):
+    (tmp_path / "spill").mkdir()
+    values = SpillMap(bound=7, folder=tmp_path / "spill")
+    assert not values and values.get(3) is None and 3 not in values
+    expected: dict[object, object] = {}
+    for i in range(100):
+        key = i % 41 if i % 3 else f"s{i % 17}"
+        values[key] = expected[key] = {"gold": [i, None], "n": i}  # set again: the newer value wins
+    assert values._db is not None and values  # it did spill
+    assert all(values.get(k) == v and values[k] == v and k in values for k, v in expected.items())
+    assert dict(values.items()) == expected and len(list(values.items())) == len(expected)
+    assert values.get(999, "none") == "none" and 999 not in values and 2.5 not in values
+    with pytest.raises(KeyError):
+        values["absent"]
+    assert list((tmp_path / "spill").iterdir()) == []
+    values.close()
 
 
 def _old_ids(rows: list[dict]) -> list[str]:
