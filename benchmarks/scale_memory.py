@@ -10,7 +10,8 @@ its resume, judge, judge's resume, select, decontam and rescore, each `harness .
 - judge, select, decontam, rescore: a star artifact of N rows written directly (`rescore.py`'s pool of
   parsed completions; 4 samples per question, so N/4 questions), then `judge --judge exact`, the same judge
   command again (`judge-resume`: N/4 committed ids), `select pairs` on the judged rows, `decontam --against
-  mmlu` and `rescore` on the star artifact. `skip`: what those resumes hold without the judging, where a
+  mmlu` and `rescore` on the star artifact. `judge-source`: the same judge with its gold read from a source
+  file of N/4 rows by `source_index` (`--source FILE --col gold=source:solution`). `skip`: what those resumes hold without the judging, where a
   whole judge run would take too long: `done_record_ids()` of the star artifact (opened as its own
   output, every question done) and every question streamed through `question_groups` and found done.
 
@@ -41,7 +42,7 @@ from synth_memory import fill_cache, write_input  # noqa: E402
 
 from harness.engines.cache import cache_dir  # noqa: E402
 
-STAGES = ("read", "synth", "resume", "judge", "judge-resume", "skip", "select", "decontam", "rescore")
+STAGES = ("read", "synth", "resume", "judge", "judge-resume", "judge-source", "skip", "select", "decontam", "rescore")
 SAMPLES = 4  # rows per question in the star artifact
 # The child's own peak: a wrapper runs the command and reports ru_maxrss of its only child.
 WRAP = (
@@ -120,9 +121,16 @@ def run(size: int, stages: list[str], workdir: Path) -> None:
                 "decontam": ["decontam", "--input", star, "--against", "mmlu", "--output", str(tmp / "decontam")],
                 "rescore": ["rescore", "--input", star, "--output", str(tmp / "rescore")],
             }
+            if "judge-source" in others:  # the gold read from the synth input by source_index: a value per question
+                with (tmp / "source.jsonl").open("w") as f:
+                    f.writelines(
+                        json.dumps({"question": f"q{q}", "solution": str(q)}) + "\n" for q in range(size // SAMPLES)
+                    )
+                gold = ["--source", str(tmp / "source.jsonl"), "--col", "gold=source:solution"]
+                commands["judge-source"] = [*judge[:4], str(tmp / "judged-source"), *judge[5:], *gold]
             if "skip" in others:
                 report("skip", size, child(["-c", SKIP, star], env))
-            for stage in ("judge", "judge-resume", "select", "decontam", "rescore"):
+            for stage in ("judge", "judge-resume", "judge-source", "select", "decontam", "rescore"):
                 if stage in others or (stage == "judge" and {"judge-resume", "select"} & set(others)):
                     report(stage, size, harness(commands[stage], env))
     finally:
