@@ -87,7 +87,7 @@ def child(args: list[str], env: dict[str, str]) -> dict[str, float]:
     return {"seconds": round(seconds, 1), "peak_rss_mib": round(int(done.stdout.split()[-1]) / 1024, 1)}
 
 
-def run(size: int, stages: list[str], workdir: Path) -> None:
+def run(size: int, stages: list[str], workdir: Path, select_batch: int | None = None) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f"rows{size}-", dir=workdir))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     try:
@@ -117,7 +117,8 @@ def run(size: int, stages: list[str], workdir: Path) -> None:
             commands = {
                 "judge": judge,
                 "judge-resume": judge,
-                "select": ["select", "pairs", "--input", judged, "--output", str(tmp / "pairs")],
+                "select": ["select", "pairs", "--input", judged, "--output", str(tmp / "pairs")]
+                + (["--batch-size", str(select_batch)] if select_batch else []),
                 "decontam": ["decontam", "--input", star, "--against", "mmlu", "--output", str(tmp / "decontam")],
                 "rescore": ["rescore", "--input", star, "--output", str(tmp / "rescore")],
             }
@@ -146,9 +147,11 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()))
+    # Fewer questions per select shard: many output shards at a small N, to show per-shard state quickly.
+    parser.add_argument("--select-batch-size", type=int, default=None, help="select's --batch-size (default: its own)")
     args = parser.parse_args()
     for size in sorted(args.sizes):
-        run(size, args.stages, args.workdir)
+        run(size, args.stages, args.workdir, args.select_batch_size)
 
 
 if __name__ == "__main__":

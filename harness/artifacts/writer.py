@@ -68,6 +68,7 @@ class ArtifactWriter:
         self.label = shard_label
         self.meta = self.path / META_DIR
         self._lock: contextlib.ExitStack | None = None
+        self._seq: int | None = None  # the next new shard's number, found once (see commit)
 
     # -- opening and recovery -------------------------------------------------------------------------
     def open(self, config: dict[str, Any]) -> ArtifactWriter:
@@ -75,7 +76,7 @@ class ArtifactWriter:
             raise ArtifactError(f"{self.path}: is a file; the output must be a folder (it is created if missing)")
         for sub in ("done", "tmp"):
             (self.meta / sub).mkdir(parents=True, exist_ok=True)
-        self._lock = contextlib.ExitStack()
+        self._lock, self._seq = contextlib.ExitStack(), None  # another process may have written since a close
         try:
             self._lock.enter_context(file_lock(self.meta / "lock", blocking=False))
         except LockedError as err:
@@ -152,7 +153,7 @@ class ArtifactWriter:
             )
 
     def _check_schema(self) -> None:
-        for shard in self.shards():
+        for shard in self._parts():
             found = pq.read_schema(shard).remove_metadata()
             if not found.equals(self.schema):
                 raise ArtifactError(f"{shard} has another schema than this run writes; use another --output")
@@ -160,7 +161,19 @@ class ArtifactWriter:
 
     # -- reading what is there ------------------------------------------------------------------------
     def shards(self) -> list[Path]:
-        return sorted(p for p in self.path.glob("*.parquet") if PART_RE.match(p.name))
+        return sorted(self._parts())
+
+    def has_shards(self) -> bool:
+        """Whether any shard is committed, without listing them (a 10M-row select writes 39,063)."""
+        return next(self._parts(), None) is not None
+
+    def _parts(self) -> Iterator[Path]:
+        """The shards in no order, one at a time: `Path.glob` lists the whole folder at once (about 250 bytes a
+        file, 10 MiB for 39,063 shards), where only the sorted `shards()` needs them all."""
+        with os.scandir(self.path) as entries:
+            for entry in entries:
+                if PART_RE.match(entry.name):
+                    yield self.path / entry.name
 
     def done_record_ids(self) -> SpillCounts:
         """Records that are finished: written, and without a row whose engine request failed. Past
@@ -168,7 +181,7 @@ class ArtifactWriter:
         hold 10M ids; `in` and `len` work as on a set."""
         failed = self.failed_records()
         done = SpillCounts(SPILL_BOUND, self.meta / "tmp")
-        for shard in self.shards():
+        for shard in self._parts():
             ids = pc.unique(pq.read_table(shard, columns=["record_id"]).column("record_id"))
             for record_id in ids.to_pylist():
                 if record_id not in failed:
@@ -183,7 +196,7 @@ class ArtifactWriter:
         if "finish_reason" not in self.schema.names:
             return failed
         reasons = "rejection_reason" in self.schema.names
-        for shard in self.shards():
+        for shard in self._parts():
             columns = ["record_id", "finish_reason", *(["rejection_reason"] if reasons else [])]
             table = pq.read_table(shard, columns=columns, filters=[("finish_reason", "=", "error")])
             rejections = table.column("rejection_reason").to_pylist() if reasons else [None] * table.num_rows
@@ -202,7 +215,12 @@ class ArtifactWriter:
     # -- writing ----------------------------------------------------------------------------------------
     def commit(self, table: pa.Table, provenance: dict[str, Any]) -> Path:
         """Write one new shard atomically; returns its final path."""
-        return self._write(self._next_name(), table, provenance)
+        if self._seq is None:  # once per open: the lock keeps other writers out, so counting on is looking again
+            self._seq = 1 + max((int(PART_RE.match(p.name)["seq"]) for p in self._parts()), default=-1)
+        name = f"part-{self.label + '-' if self.label else ''}{self._seq:05d}.parquet"
+        written = self._write(name, table, provenance)
+        self._seq += 1  # only once committed: a failed write leaves no gap
+        return written
 
     def replace_records(self, name: str, table: pa.Table, provenance: dict[str, Any]) -> Path:
         """Rewrite shard `name` atomically with the rows of `table` in place of its rows of the same records.
@@ -238,11 +256,6 @@ class ArtifactWriter:
         os.replace(tmp, self.path / name)
         _fsync_dir(self.path)
         return self.path / name
-
-    def _next_name(self) -> str:
-        seqs = [int(m["seq"]) for p in self.path.glob("*.parquet") if (m := PART_RE.match(p.name))]
-        seq = max(seqs, default=-1) + 1
-        return f"part-{self.label + '-' if self.label else ''}{seq:05d}.parquet"
 
 
 def verify_shards(folder: Path, shards: list[Path]) -> None:

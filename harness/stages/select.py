@@ -106,7 +106,7 @@ def run_select(cfg: SelectConfig, console: Console | None = None) -> SelectSumma
                     writer.commit(to_table(rows, schema), provenance)
                 summary.rows += len(rows)
                 progress.advance(sum(map(len, batch)), 0)
-        if not writer.shards():  # no question gave a row: an empty shard keeps the folder loadable, with its schema
+        if not writer.has_shards():  # no question gave a row: an empty shard keeps the folder loadable, with its schema
             writer.commit(schema.empty_table(), provenance)
     return summary
 

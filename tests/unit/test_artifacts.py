@@ -80,6 +80,28 @@ def test_commits_are_numbered_in_sequence_and_resume_continues(tmp_path):
         assert [p.name for p in w.shards()] == [f"part-0000{i}.parquet" for i in range(3)]
 
 
+def test_committing_into_a_folder_of_many_shards_holds_none_of_their_names(tmp_path):
+    """A 10M-row select writes 39,063 shards: listing them all at each commit held ~10 MiB of names at once."""
+    import tracemalloc
+
+    out = tmp_path / "out"
+    with writer(out).open(CONFIG) as w:
+        assert not w.has_shards()
+        w.commit(table("a"), {})
+        for seq in range(1, 10_000):  # stand-ins, placed after open so recovery does not refuse them
+            (out / f"part-{seq:05d}.parquet").touch()
+        w = writer(out)  # a fresh writer finds its next number by looking once
+        tracemalloc.start()
+        try:
+            assert w.commit(table("b"), {}).name == "part-10000.parquet"
+            assert w.commit(table("c"), {}).name == "part-10001.parquet"
+            assert w.has_shards()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peak < 1 << 20, f"{peak} bytes for two commits beside 10,000 shards (4.3 MB before)"
+
+
 def test_done_record_ids_of_a_new_folder_is_empty(tmp_path):
     with writer(tmp_path / "out").open(CONFIG) as w:
         assert set(w.done_record_ids()) == set()
