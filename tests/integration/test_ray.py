@@ -162,16 +162,19 @@ def test_llm_judge_on_two_replicas_judges_as_one_process(tmp_path, ray_cluster, 
 
     answers = {i: [f"It is {i}.\n### Answer: {i}", f"It is {i + 1}.\n### Answer: {i + 1}"] for i in range(4)}
     star_artifact(tmp_path / "star", answers)
-    common = {"input": str(tmp_path / "star"), "judges": ["score"], "max_tokens": 8, "batch_size": 1, "threads": 1}
-    common["columns"] = {"response": "completion"}
+    common = {"input": str(tmp_path / "star"), "judges": ["score", "exact"], "max_tokens": 8, "batch_size": 1}
+    # exact's gold from the synth input by source_index: the driver attaches it to each question it ships
+    common |= {"threads": 1, "columns": {"response": "completion", "gold": "source:solution"}}
     one = run_judge(JudgeConfig(**common, output=str(tmp_path / "one"), cache=False))
     ray = RayOptions(address=ray_cluster, replicas=2)
     on_ray = run_judge(JudgeConfig(**common, output=str(tmp_path / "ray"), cache=False, ray=ray))
 
     assert on_ray.rows == one.rows == 8 and on_ray.requests == one.requests == 8 and on_ray.questions == 4
     keys = ["record_id", "sample_idx", "judge_score_output", "judge_score_score", "judge_score_reason"]
+    keys += ["judge_exact_score", "judge_exact_reason"]
     by_ray = pl.read_parquet(tmp_path / "ray" / "*.parquet").select(keys).sort(keys[:2])
     assert by_ray.equals(pl.read_parquet(tmp_path / "one" / "*.parquet").select(keys).sort(keys[:2]))
+    assert by_ray["judge_exact_score"].null_count() == 0, by_ray["judge_exact_reason"].to_list()  # a gold for each
     assert read_summary(tmp_path / "ray") == read_summary(tmp_path / "one")  # the calibration summary too
     provenance = read_provenance(sorted((tmp_path / "ray").glob("*.parquet"))[0])
     assert provenance["ray"]["replicas"] == 2 and provenance["judge_tally"]["score"]["requests"] == 2
