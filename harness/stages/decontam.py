@@ -135,7 +135,7 @@ def run_decontam(cfg: DecontamConfig, console: Console | None = None) -> Deconta
                     writer.commit(marked.cast(schema), {**provenance, **span})
                 progress.advance(table.num_rows, 0)
             summary.seconds = progress.elapsed
-        if not writer.shards():  # everything dropped: an empty shard keeps the folder loadable, with its schema
+        if not writer.has_shards():  # everything dropped: an empty shard keeps the folder loadable, with its schema
             writer.commit(schema.empty_table(), {**provenance, "input_span": [0, rows.rows]})
     return summary
 

@@ -102,7 +102,7 @@ def run_rescore(cfg: RescoreConfig, console: Console | None = None) -> RescoreSu
                 summary.rows += table.num_rows
                 progress.advance(table.num_rows, 0)
             summary.seconds = progress.elapsed
-        if not writer.shards():  # an artifact of no rows: an empty shard keeps the folder loadable
+        if not writer.has_shards():  # an artifact of no rows: an empty shard keeps the folder loadable
             writer.commit(schema.empty_table(), {**provenance, "input_span": [0, 0]})
         summary.artifact_rows = writer.rows_written()
         _sum_flips(summary, writer.shards(), cfg.examples, rescorer)
