@@ -81,13 +81,10 @@ class SpillCounts:
         if self._db is None:
             self._db = _scratch(self.folder, "counts (k NOT NULL PRIMARY KEY, n INTEGER NOT NULL)")
             self._bloom = bytearray(BLOOM_BITS // 8)
-        items = sorted(self._memory.items(), key=lambda item: _order(item[0]))  # in key order: fewer page writes
-        self._db.execute("BEGIN")
-        self._db.executemany("INSERT OR REPLACE INTO counts VALUES (?, ?)", items)
-        self._db.execute("COMMIT")
+        _insert_sorted(self._db, "counts", list(self._memory.items()))
         bloom = self._bloom
         assert bloom is not None
-        for key, _ in items:
+        for key in self._memory:
             for bit in _bits(key):
                 bloom[bit >> 3] |= 1 << (bit & 7)
         self._memory = {}
@@ -151,10 +148,7 @@ class SpillMap:
     def _spill(self) -> None:
         if self._db is None:
             self._db = _scratch(self.folder, "map (k NOT NULL PRIMARY KEY, v BLOB NOT NULL)")
-        items = sorted(self._memory.items(), key=lambda item: _sort_key(item[0]))
-        self._db.execute("BEGIN")
-        self._db.executemany("INSERT OR REPLACE INTO map VALUES (?, ?)", [(k, pickle.dumps(v)) for k, v in items])
-        self._db.execute("COMMIT")
+        _insert_sorted(self._db, "map", [(k, pickle.dumps(v)) for k, v in self._memory.items()])
         self._memory = {}
 
 
@@ -175,6 +169,15 @@ def _scratch(folder: Path | None, table: str) -> sqlite3.Connection:
     db.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
     db.execute(f"CREATE TABLE {table} WITHOUT ROWID")
     return db
+
+
+def _insert_sorted(db: sqlite3.Connection, table: str, items: list[tuple[Any, Any]]) -> None:
+    """(key, value) rows into `table`, replacing a key already there, in one transaction and in key order
+    (fewer page writes)."""
+    items.sort(key=lambda item: _sort_key(item[0]))
+    db.execute("BEGIN")
+    db.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?, ?)", items)
+    db.execute("COMMIT")
 
 
 def _sort_key(key: str | bytes | int) -> tuple[int, int | bytes]:
