@@ -5,8 +5,9 @@ skips and the questions already read (`question_groups`) each need every key see
 up to `bound` keys in a dict; past it, they move to a SQLite file (unlinked at once, so a kill leaves nothing)
 and a fixed-size Bloom filter in front of it answers "never seen" for most new keys without a look-up.
 `SpillMap` does the same for a value per key (judge's source columns by `source_index`, a resume's failed
-records by id), with no filter: its look-ups are of keys it holds. Below the bound nothing touches the disk,
-so small inputs run as before.
+records by id), with no filter: judge's look-ups find their key, and failed records rarely pass the bound
+(past it, each committed row costs synth one look-up). Below the bound nothing touches the disk, so small
+inputs run as before.
 """
 
 from __future__ import annotations

@@ -175,11 +175,11 @@ class ArtifactWriter:
                 if PART_RE.match(entry.name):
                     yield self.path / entry.name
 
-    def done_record_ids(self) -> SpillCounts:
-        """Records that are finished: written, and without a row whose engine request failed. Past
-        `SPILL_BOUND` ids they are kept on disk (`harness.artifacts.spill`), so a resumed 10M-row run does not
-        hold 10M ids; `in` and `len` work as on a set."""
-        failed = self.failed_records()
+    def done_record_ids(self, failed: SpillMap | None = None) -> SpillCounts:
+        """Records that are finished: written, and not in `failed_records()` (pass it when it is already read).
+        Past `SPILL_BOUND` ids they are kept on disk (`harness.artifacts.spill`), so a resumed 10M-row run does
+        not hold 10M ids; `in` and `len` work as on a set."""
+        failed = self.failed_records() if failed is None else failed
         done = SpillCounts(SPILL_BOUND, self.meta / "tmp")
         for shard in self._parts():
             ids = pc.unique(pq.read_table(shard, columns=["record_id"]).column("record_id"))

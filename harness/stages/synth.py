@@ -165,8 +165,8 @@ def run_synth(cfg: SynthConfig, console: Console | None = None) -> SynthSummary:
     summary = SynthSummary(output=str(Path(cfg.output)))
     ledger = Ledger(cfg, Path(cfg.output))
     with ArtifactWriter(Path(cfg.output), schema, identity, label).open(cfg.model_dump()) as writer:
-        done = writer.done_record_ids()
         failed = writer.failed_records()  # record_id -> the shard whose failed rows its new rows replace
+        done = writer.done_record_ids(failed)
         pending = _pending(source.rows(writer.meta / "tmp"), cfg.limit, shard, done, summary)
         first = next(pending, None)
         if first is not None:  # a finished run resumes without loading the model
@@ -331,8 +331,8 @@ def write_records(writer, records: list[list[dict[str, Any]]], failed: SpillMap,
     retried: dict[str, list[dict[str, Any]]] = {}
     fresh = []
     for row in sorted((r for rows in records for r in rows), key=lambda r: r["source_index"]):  # stable
-        if row["record_id"] in failed:
-            retried.setdefault(failed[row["record_id"]], []).append(row)
+        if (held_by := failed.get(row["record_id"])) is not None:
+            retried.setdefault(held_by, []).append(row)
         else:
             fresh.append(row)
     if fresh:
